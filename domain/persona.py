@@ -154,7 +154,9 @@ class PersonaDefinition:
 
     def __repr__(self) -> str:
         # env_vars are secrets: a repr ends up in logs and tracebacks.
-        return f"PersonaDefinition(content={self.content!r}, env_vars=<{len(self.env_vars)} hidden>)"
+        return (
+            f"PersonaDefinition(content={self.content!r}, env_vars=<{len(self.env_vars)} hidden>)"
+        )
 
 
 def parse_public_content(text: str) -> PersonaContent:

@@ -1,0 +1,1 @@
+"""Event store configuration and fast access to the stored log."""

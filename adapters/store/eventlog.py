@@ -1,0 +1,116 @@
+"""Read access to the stored event log for projections and audit.
+
+Two implementations of :class:`domain.ports.EventLog`: one over any
+eventsourcing recorder (in-memory, PostgreSQL), and a fast one that reads the
+SQLite file with plain ``sqlite3``, skipping the per-row objects the recorder
+builds. Either way the state bytes are decoded with orjson, the format
+:class:`adapters.store.transcoder.OrjsonTranscoder` wrote.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import ApplicationRecorder
+
+from domain.ports import LogRecord
+
+
+class RecorderEventLog:
+    """An event log over an eventsourcing application recorder (any backend)."""
+
+    def __init__(self, recorder: ApplicationRecorder) -> None:
+        self._recorder = recorder
+
+    def read(self, after: int, limit: int) -> Sequence[LogRecord]:
+        rows = self._recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        return [
+            LogRecord(
+                n.id, str(n.originator_id), n.originator_version, n.topic, orjson.loads(n.state)
+            )
+            for n in rows
+        ]
+
+    def stream(self, originator_id: str) -> Sequence[LogRecord]:
+        # Recorders expose no position per aggregate event, so scan the log; only
+        # the audit of a single aggregate calls this, and only on non-SQLite stores.
+        found: list[LogRecord] = []
+        after = 0
+        while True:
+            batch = self.read(after, 5000)
+            if not batch:
+                return found
+            found.extend(r for r in batch if r.originator_id == originator_id)
+            after = batch[-1].position
+
+    def max_position(self) -> int:
+        return self._recorder.max_notification_id() or 0
+
+
+class SQLiteEventLog:
+    """A fast event log straight over eventsourcing's SQLite file (read-only use)."""
+
+    def __init__(self, path: Path, table: str = "stored_events") -> None:
+        self._path = path
+        self._table = table
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            uri = f"file:{self._path}?mode=ro"
+            self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def read(self, after: int, limit: int) -> Sequence[LogRecord]:
+        if not self._path.exists():
+            return []
+        cursor = self._connection().execute(
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self._table} "
+            "WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (after, limit),
+        )
+        loads = orjson.loads
+        return [
+            LogRecord(pos, _uuid_text(oid), ver, topic, loads(state))
+            for pos, oid, ver, topic, state in cursor
+        ]
+
+    def stream(self, originator_id: str) -> Sequence[LogRecord]:
+        if not self._path.exists():
+            return []
+        cursor = self._connection().execute(
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self._table} "
+            "WHERE originator_id = ? ORDER BY originator_version",
+            (UUID(originator_id).hex,),
+        )
+        return [
+            LogRecord(pos, _uuid_text(oid), ver, topic, orjson.loads(state))
+            for pos, oid, ver, topic, state in cursor
+        ]
+
+    def max_position(self) -> int:
+        if not self._path.exists():
+            return 0
+        row = self._connection().execute(f"SELECT MAX(rowid) FROM {self._table}").fetchone()
+        return int(row[0] or 0)
+
+
+def _uuid_text(raw: Any) -> str:
+    # eventsourcing stores UUIDs as 32 hex digits in SQLite; the read side uses
+    # the canonical dashed form everywhere.
+    text = str(raw)
+    if len(text) == 32:
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return text

@@ -1,0 +1,172 @@
+"""The fleet view kept in a SQLite file, so each CLI run folds only new events.
+
+One row per persona and per agent, the view's log position in ``meta``; a
+batch is written in one ``BEGIN IMMEDIATE`` transaction that first checks the
+position is still the one the batch started from, so two processes catching up
+at once cannot apply the same events twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from projections.errors import ProjectionConflict
+from projections.rows import AGENT_COLUMNS, PERSONA_COLUMNS, AgentRow, PersonaRow, as_tuple
+
+SCHEMA_VERSION = "1"
+_BOOL_AGENT = ("retired", "key_destroyed", "head_observed")
+
+
+class SQLiteViewStore:
+    def __init__(self, path: Path | str) -> None:
+        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._create()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _create(self) -> None:
+        c = self._conn
+        c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = c.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is not None and row[0] != SCHEMA_VERSION:
+            # The view is derived data: an old layout is dropped and rebuilt by replay.
+            c.execute("DROP TABLE IF EXISTS personas")
+            c.execute("DROP TABLE IF EXISTS agents")
+            c.execute("DELETE FROM meta")
+        c.execute(
+            f"CREATE TABLE IF NOT EXISTS personas ({', '.join(PERSONA_COLUMNS)}, "
+            "PRIMARY KEY (slug))"
+        )
+        c.execute(
+            f"CREATE TABLE IF NOT EXISTS agents ({', '.join(AGENT_COLUMNS)}, "
+            "PRIMARY KEY (agent_id))"
+        )
+        c.execute("CREATE UNIQUE INDEX IF NOT EXISTS agents_pubkey ON agents (pubkey)")
+        c.execute("CREATE INDEX IF NOT EXISTS agents_persona ON agents (persona_slug)")
+        c.execute("CREATE INDEX IF NOT EXISTS agents_status ON agents (status)")
+        c.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        c.execute("INSERT OR IGNORE INTO meta VALUES ('position', '0')")
+
+    def position(self) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='position'").fetchone()
+        return int(row[0])
+
+    def persona(self, slug: str) -> PersonaRow | None:
+        row = self._conn.execute(
+            f"SELECT {', '.join(PERSONA_COLUMNS)} FROM personas WHERE slug=?",
+            (slug,),
+        ).fetchone()
+        return _persona(row) if row else None
+
+    def agent(self, agent_id: str) -> AgentRow | None:
+        return self._one_agent("agent_id", agent_id)
+
+    def agent_by_pubkey(self, pubkey: str) -> AgentRow | None:
+        return self._one_agent("pubkey", pubkey)
+
+    def _one_agent(self, column: str, value: str) -> AgentRow | None:
+        row = self._conn.execute(
+            f"SELECT {', '.join(AGENT_COLUMNS)} FROM agents WHERE {column}=?",
+            (value,),
+        ).fetchone()
+        return _agent(row) if row else None
+
+    def agent_ids_of_persona(self, slug: str) -> Iterable[str]:
+        rows = self._conn.execute("SELECT agent_id FROM agents WHERE persona_slug=?", (slug,))
+        return [r[0] for r in rows]
+
+    def persona_slugs(self) -> list[str]:
+        return [r[0] for r in self._conn.execute("SELECT slug FROM personas ORDER BY slug")]
+
+    def list_personas(self) -> list[PersonaRow]:
+        rows = self._conn.execute(
+            f"SELECT {', '.join(PERSONA_COLUMNS)} FROM personas ORDER BY slug"
+        )
+        return [_persona(r) for r in rows]
+
+    def list_agents(
+        self,
+        persona: str | None = None,
+        statuses: Iterable[str] | None = None,
+        include_retired: bool = True,
+    ) -> list[AgentRow]:
+        where: list[str] = []
+        params: list[Any] = []
+        if persona is not None:
+            where.append("persona_slug = ?")
+            params.append(persona)
+        if statuses is not None:
+            wanted = list(statuses)
+            where.append(f"status IN ({', '.join('?' * len(wanted))})")
+            params.extend(wanted)
+        if not include_retired:
+            where.append("retired = 0")
+        sql = f"SELECT {', '.join(AGENT_COLUMNS)} FROM agents"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY persona_slug, created_position"
+        return [_agent(r) for r in self._conn.execute(sql, params)]
+
+    def write(
+        self,
+        expected_position: int,
+        position: int,
+        personas: Iterable[PersonaRow],
+        agents: Iterable[AgentRow],
+    ) -> None:
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if self.position() != expected_position:
+                raise ProjectionConflict("the view moved on while this batch was folded")
+            self._upsert(personas, agents)
+            c.execute("UPDATE meta SET value=? WHERE key='position'", (str(position),))
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def replace_all(
+        self, position: int, personas: Iterable[PersonaRow], agents: Iterable[AgentRow]
+    ) -> None:
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("DELETE FROM personas")
+            c.execute("DELETE FROM agents")
+            self._upsert(personas, agents)
+            c.execute("UPDATE meta SET value=? WHERE key='position'", (str(position),))
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def _upsert(self, personas: Iterable[PersonaRow], agents: Iterable[AgentRow]) -> None:
+        c = self._conn
+        c.executemany(
+            f"INSERT OR REPLACE INTO personas VALUES ({', '.join('?' * len(PERSONA_COLUMNS))})",
+            (as_tuple(p, PERSONA_COLUMNS) for p in personas),
+        )
+        c.executemany(
+            f"INSERT OR REPLACE INTO agents VALUES ({', '.join('?' * len(AGENT_COLUMNS))})",
+            (as_tuple(a, AGENT_COLUMNS) for a in agents),
+        )
+
+
+def _persona(row: tuple[Any, ...]) -> PersonaRow:
+    p = PersonaRow(*row)
+    p.deleted = bool(p.deleted)
+    return p
+
+
+def _agent(row: tuple[Any, ...]) -> AgentRow:
+    a = AgentRow(*row)
+    for name in _BOOL_AGENT:
+        setattr(a, name, bool(getattr(a, name)))
+    return a

@@ -1,0 +1,400 @@
+"""The event-sourced aggregates: personas, agents (with their engram
+publication lifecycle) and the configured relay list.
+
+Every event class declares ``class_version`` so history written today still
+loads after a change: bump it and add ``upcast_vN_vN+1(state)`` to the class
+(eventsourcing's Mapper and :mod:`domain.versioning` both apply them). Event
+topics are module paths, so these classes must not move without
+``eventsourcing.utils.register_topic`` aliases.
+
+Event attributes are JSON values only (str, int, bool, None, lists, dicts);
+the store's transcoder relies on it. Secrets never appear in them in the
+clear: ``sealed_env_vars`` is ciphertext from the vault port.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidInput, PermanentDomainError
+from domain.ids import agent_id, persona_id, relay_list_id
+
+
+class AgentRetired(PermanentDomainError):
+    """The operation needs a live agent and this one is retired."""
+
+
+class Persona(Aggregate):
+    """A persona definition owned by the fleet's owner, addressed by slug."""
+
+    class Created(Aggregate.Created):
+        class_version = 1
+        slug: str
+        content: dict[str, Any]
+        digest: str
+        secrets_digest: str
+        sealed_env_vars: str
+        actor: str
+
+    class Saved(Aggregate.Event):
+        class_version = 1
+        slug: str
+        content: dict[str, Any]
+        digest: str
+        secrets_digest: str
+        sealed_env_vars: str
+        actor: str
+
+    class Deleted(Aggregate.Event):
+        class_version = 1
+        slug: str
+        actor: str
+
+    @staticmethod
+    def create_id(slug: str, *_: Any, **__: Any) -> UUID:
+        return persona_id(slug)
+
+    @event(Created)
+    def __init__(
+        self,
+        slug: str,
+        content: dict[str, Any],
+        digest: str,
+        secrets_digest: str,
+        sealed_env_vars: str,
+        actor: str,
+    ) -> None:
+        self.slug = slug
+        self.content = content
+        self.digest = digest
+        self.secrets_digest = secrets_digest
+        self.sealed_env_vars = sealed_env_vars
+        self.deleted = False
+        self.revision = 1
+
+    def differs_from(self, digest: str, secrets_digest: str) -> bool:
+        return self.deleted or (digest, secrets_digest) != (self.digest, self.secrets_digest)
+
+    def save(
+        self,
+        content: dict[str, Any],
+        digest: str,
+        secrets_digest: str,
+        sealed_env_vars: str,
+        actor: str,
+    ) -> bool:
+        """Record a new version; identical content (and secrets) records nothing."""
+        if not self.differs_from(digest, secrets_digest):
+            return False
+        self._save(self.slug, content, digest, secrets_digest, sealed_env_vars, actor)
+        return True
+
+    @event(Saved)
+    def _save(
+        self,
+        slug: str,
+        content: dict[str, Any],
+        digest: str,
+        secrets_digest: str,
+        sealed_env_vars: str,
+        actor: str,
+    ) -> None:
+        self.content = content
+        self.digest = digest
+        self.secrets_digest = secrets_digest
+        self.sealed_env_vars = sealed_env_vars
+        self.deleted = False
+        self.revision += 1
+
+    def delete(self, actor: str) -> None:
+        if self.deleted:
+            raise InvalidInput(f"persona {self.slug!r} is already deleted")
+        self._delete(self.slug, actor)
+
+    @event(Deleted)
+    def _delete(self, slug: str, actor: str) -> None:
+        self.deleted = True
+
+
+class Agent(Aggregate):
+    """An agent key pair made from a persona, and its ``mem/persona`` engram history."""
+
+    class Created(Aggregate.Created):
+        class_version = 1
+        pubkey: str
+        persona_slug: str
+        owner_pubkey: str
+        name: str
+        origin: str  # "created" or "imported"
+        actor: str
+
+    class Moved(Aggregate.Event):
+        class_version = 1
+        persona_slug: str
+        actor: str
+
+    class Retired(Aggregate.Event):
+        class_version = 1
+        actor: str
+
+    class KeyDestroyed(Aggregate.Event):
+        class_version = 1
+        actor: str
+
+    class PublishDecided(Aggregate.Event):
+        """The planner asked for an engram of this persona version, and why."""
+
+        class_version = 1
+        persona_slug: str
+        digest: str
+        secrets_digest: str
+        reasons: list[str]
+        causes: list[int]
+
+    class EngramSealed(Aggregate.Event):
+        """The signed engram, stored before anything is sent; retries resend it."""
+
+        class_version = 1
+        event: dict[str, Any]
+        persona_slug: str
+        digest: str
+        secrets_digest: str
+
+    class RelayAnswered(Aggregate.Event):
+        """One relay's answer to one send of a sealed engram."""
+
+        class_version = 1
+        event_id: str
+        relay: str
+        outcome: str  # accepted | duplicate | rejected | temporary | unknown
+        prefix: str
+        message: str
+
+    class Published(Aggregate.Event):
+        """The ack policy was met and the head read back is the sealed event."""
+
+        class_version = 1
+        event_id: str
+        digest: str
+        secrets_digest: str
+        relays: list[str]
+
+    class PublishFailed(Aggregate.Event):
+        """Every relay refused the sealed event permanently: it will never land."""
+
+        class_version = 1
+        event_id: str
+        reason: str
+
+    class ConflictDetected(Aggregate.Event):
+        """Another writer's engram is the head (or the head's clock is poisoned)."""
+
+        class_version = 1
+        event_id: str | None
+        digest: str
+        head_event_id: str | None
+        head_created_at: int | None
+        reason: str
+
+    class HeadObserved(Aggregate.Event):
+        """What the relays hold as head, read back during refresh or verification."""
+
+        class_version = 1
+        head_event_id: str | None
+        head_created_at: int | None
+        digest: str | None
+        secrets_digest: str | None
+        state: str  # missing | valid | tombstone
+        relays: list[str]
+
+    @staticmethod
+    def create_id(pubkey: str, *_: Any, **__: Any) -> UUID:
+        return agent_id(pubkey)
+
+    @event(Created)
+    def __init__(
+        self,
+        pubkey: str,
+        persona_slug: str,
+        owner_pubkey: str,
+        name: str,
+        origin: str,
+        actor: str,
+    ) -> None:
+        self.pubkey = pubkey
+        self.persona_slug = persona_slug
+        self.owner_pubkey = owner_pubkey
+        self.name = name
+        self.origin = origin
+        self.retired = False
+        self.key_destroyed = False
+        # event id -> signed event, for every sealed engram not yet settled
+        self.unsettled: dict[str, dict[str, Any]] = {}
+        self.sealed_digests: dict[str, str] = {}  # event id -> (digest:secrets)
+
+    def _require_live(self) -> None:
+        if self.retired:
+            raise AgentRetired(f"agent {self.pubkey} is retired")
+
+    def move(self, persona_slug: str, actor: str) -> None:
+        self._require_live()
+        if persona_slug == self.persona_slug:
+            raise InvalidInput(f"agent {self.pubkey} already follows persona {persona_slug!r}")
+        self._move(persona_slug, actor)
+
+    @event(Moved)
+    def _move(self, persona_slug: str, actor: str) -> None:
+        self.persona_slug = persona_slug
+
+    def retire(self, actor: str) -> None:
+        self._require_live()
+        self._retire(actor)
+
+    @event(Retired)
+    def _retire(self, actor: str) -> None:
+        self.retired = True
+        self.unsettled.clear()
+
+    def destroy_key(self, actor: str) -> None:
+        if not self.retired:
+            raise InvalidInput(f"agent {self.pubkey} must be retired before its key is destroyed")
+        if self.key_destroyed:
+            raise InvalidInput(f"the key of agent {self.pubkey} is already destroyed")
+        self._destroy_key(actor)
+
+    @event(KeyDestroyed)
+    def _destroy_key(self, actor: str) -> None:
+        self.key_destroyed = True
+
+    def decide_publish(
+        self,
+        persona_slug: str,
+        digest: str,
+        secrets_digest: str,
+        reasons: list[str],
+        causes: list[int],
+    ) -> None:
+        self._require_live()
+        self._decide_publish(persona_slug, digest, secrets_digest, reasons, causes)
+
+    @event(PublishDecided)
+    def _decide_publish(
+        self,
+        persona_slug: str,
+        digest: str,
+        secrets_digest: str,
+        reasons: list[str],
+        causes: list[int],
+    ) -> None:
+        pass
+
+    def record_sealed(
+        self, event: dict[str, Any], persona_slug: str, digest: str, secrets_digest: str
+    ) -> None:
+        self._require_live()
+        if event.get("pubkey") != self.pubkey:
+            raise InvalidInput("a sealed engram must be authored by its agent")
+        self._sealed(event, persona_slug, digest, secrets_digest)
+
+    @event(EngramSealed)
+    def _sealed(
+        self, event: dict[str, Any], persona_slug: str, digest: str, secrets_digest: str
+    ) -> None:
+        self.unsettled[event["id"]] = event
+        self.sealed_digests[event["id"]] = f"{digest}:{secrets_digest}"
+
+    def pending_for(self, digest: str, secrets_digest: str) -> dict[str, Any] | None:
+        """The unsettled sealed event for this persona version, if any (to resend)."""
+        for event_id, ev in self.unsettled.items():
+            if self.sealed_digests.get(event_id) == f"{digest}:{secrets_digest}":
+                return ev
+        return None
+
+    @event(RelayAnswered)
+    def record_answer(
+        self, event_id: str, relay: str, outcome: str, prefix: str, message: str
+    ) -> None:
+        pass
+
+    @event(Published)
+    def record_published(
+        self, event_id: str, digest: str, secrets_digest: str, relays: list[str]
+    ) -> None:
+        # Anything sealed earlier is superseded once a newer engram is confirmed.
+        self.unsettled.clear()
+
+    @event(PublishFailed)
+    def record_failed(self, event_id: str, reason: str) -> None:
+        self.unsettled.pop(event_id, None)
+
+    @event(ConflictDetected)
+    def record_conflict(
+        self,
+        event_id: str | None,
+        digest: str,
+        head_event_id: str | None,
+        head_created_at: int | None,
+        reason: str,
+    ) -> None:
+        if event_id is not None:
+            self.unsettled.pop(event_id, None)
+
+    @event(HeadObserved)
+    def record_observed(
+        self,
+        head_event_id: str | None,
+        head_created_at: int | None,
+        digest: str | None,
+        secrets_digest: str | None,
+        state: str,
+        relays: list[str],
+    ) -> None:
+        pass
+
+
+class RelayList(Aggregate):
+    """The relays every engram is written to (NIP-AE's agreed list)."""
+
+    class Created(Aggregate.Created):
+        class_version = 1
+
+    class Added(Aggregate.Event):
+        class_version = 1
+        url: str
+        actor: str
+
+    class Removed(Aggregate.Event):
+        class_version = 1
+        url: str
+        actor: str
+
+    @staticmethod
+    def create_id(*_: Any, **__: Any) -> UUID:
+        return relay_list_id()
+
+    @event(Created)
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def add(self, url: str, actor: str) -> bool:
+        """Add a canonical URL; adding one already present records nothing."""
+        if url in self.urls:
+            return False
+        self._add(url, actor)
+        return True
+
+    @event(Added)
+    def _add(self, url: str, actor: str) -> None:
+        self.urls.append(url)
+
+    def remove(self, url: str, actor: str) -> None:
+        if url not in self.urls:
+            raise InvalidInput(f"relay {url} is not configured")
+        self._remove(url, actor)
+
+    @event(Removed)
+    def _remove(self, url: str, actor: str) -> None:
+        self.urls.remove(url)

@@ -1,0 +1,219 @@
+"""The fleet application: loads aggregates, calls them, saves their events.
+
+It holds the write side only. Which agents are out of date, and why, is the
+projections' job; this class answers "is this request allowed" and records
+what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from domain import strictjson
+from domain.aggregates import Agent, Persona, RelayList
+from domain.engram_body import PersonaEngram, Provenance, encode_persona_body
+from domain.errors import PermanentDomainError
+from domain.ids import agent_id, persona_id, relay_list_id
+from domain.persona import PersonaContent, PersonaDefinition, canonical_env_json, secrets_digest
+from domain.ports import SecretsVault
+from domain.slugs import persona_slug
+
+
+class UnknownPersona(PermanentDomainError):
+    """No persona with that slug exists (or it was deleted)."""
+
+
+class UnknownAgent(PermanentDomainError):
+    """No agent with that public key exists."""
+
+
+class AgentExists(PermanentDomainError):
+    """An agent with that public key already exists."""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaSaved:
+    slug: str
+    changed: bool
+    revision: int
+    digest: str
+    secrets_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewAgent:
+    pubkey: str
+    persona_slug: str
+    name: str
+
+
+class FleetApplication(Application[Any]):
+    """Write side of fleetsync, over whichever event store the environment selects."""
+
+    name = "fleetsync"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        vault: SecretsVault,
+        owner_pubkey: str,
+    ) -> None:
+        super().__init__(env)
+        self.vault = vault
+        self.owner_pubkey = owner_pubkey
+
+    # -- personas -----------------------------------------------------------------
+
+    def save_persona(self, slug: str, definition: PersonaDefinition, actor: str) -> PersonaSaved:
+        persona_slug(slug)
+        content = definition.content
+        digest = content.digest()
+        env_digest = secrets_digest(self.vault.digest_key, definition.env_vars)
+        # Refuse now what could never be sealed: the body is the same for every agent.
+        encode_persona_body(
+            PersonaEngram(
+                content,
+                Provenance(self.owner_pubkey, slug, digest, env_digest),
+                definition.env_vars,
+            )
+        )
+        members = content_members(content)
+        sealed = self.vault.seal(canonical_env_json(definition.env_vars).encode("utf-8"))
+        persona = self._find_persona(slug)
+        if persona is None:
+            persona = Persona(slug, members, digest, env_digest, sealed, actor)
+            changed = True
+        else:
+            changed = persona.save(members, digest, env_digest, sealed, actor)
+        if changed:
+            self.save(persona)
+        return PersonaSaved(slug, changed, persona.revision, digest, env_digest)
+
+    def delete_persona(self, slug: str, actor: str) -> None:
+        persona = self.get_persona(slug)
+        persona.delete(actor)
+        self.save(persona)
+
+    def get_persona(self, slug: str, *, include_deleted: bool = False) -> Persona:
+        persona = self._find_persona(persona_slug(slug))
+        if persona is None or (persona.deleted and not include_deleted):
+            raise UnknownPersona(f"no persona {slug!r}; see 'fleetsync persona list'")
+        return persona
+
+    def _find_persona(self, slug: str) -> Persona | None:
+        try:
+            persona: Persona = self.repository.get(persona_id(slug))
+        except AggregateNotFoundError:
+            return None
+        return persona
+
+    def persona_definition(self, persona: Persona) -> PersonaDefinition:
+        """Rebuild a definition (secrets included) from a persona aggregate."""
+        env = strictjson.loads(self.vault.open(persona.sealed_env_vars).decode("utf-8"))
+        return PersonaDefinition(PersonaContent.from_members(persona.content), env)
+
+    # -- agents -------------------------------------------------------------------
+
+    def create_agents(
+        self, agents: Sequence[NewAgent], actor: str, *, origin: str = "created"
+    ) -> list[Agent]:
+        """Create agents in one transaction: all of them are recorded, or none."""
+        seen: set[str] = set()
+        created: list[Agent] = []
+        live_personas: dict[str, bool] = {}
+        for new in agents:
+            if new.persona_slug not in live_personas:
+                self.get_persona(new.persona_slug)
+                live_personas[new.persona_slug] = True
+            if new.pubkey in seen or self._find_agent(new.pubkey) is not None:
+                raise AgentExists(f"agent {new.pubkey} already exists")
+            seen.add(new.pubkey)
+            created.append(
+                Agent(new.pubkey, new.persona_slug, self.owner_pubkey, new.name, origin, actor)
+            )
+        try:
+            self.save(*created)
+        except IntegrityError as exc:  # a concurrent writer created one first
+            raise AgentExists("one of these agents was created concurrently") from exc
+        return created
+
+    def get_agent(self, pubkey: str) -> Agent:
+        agent = self._find_agent(pubkey)
+        if agent is None:
+            raise UnknownAgent(f"no agent {pubkey}; see 'fleetsync agent list'")
+        return agent
+
+    def _find_agent(self, pubkey: str) -> Agent | None:
+        try:
+            agent: Agent = self.repository.get(agent_id(pubkey))
+        except AggregateNotFoundError:
+            return None
+        return agent
+
+    def move_agent(self, pubkey: str, slug: str, actor: str) -> None:
+        self.get_persona(slug)
+        agent = self.get_agent(pubkey)
+        agent.move(slug, actor)
+        self.save(agent)
+
+    def retire_agent(self, pubkey: str, actor: str) -> Agent:
+        agent = self.get_agent(pubkey)
+        agent.retire(actor)
+        self.save(agent)
+        return agent
+
+    def record_key_destroyed(self, pubkey: str, actor: str) -> None:
+        agent = self.get_agent(pubkey)
+        agent.destroy_key(actor)
+        self.save(agent)
+
+    def save_all(self, aggregates: Iterable[Agent]) -> None:
+        """Save several agents' new events in one transaction (publication batches)."""
+        self.save(*aggregates)
+
+    # -- relays -------------------------------------------------------------------
+
+    def relay_urls(self) -> list[str]:
+        try:
+            relays: RelayList = self.repository.get(relay_list_id())
+        except AggregateNotFoundError:
+            return []
+        return list(relays.urls)
+
+    def add_relay(self, canonical_url: str, actor: str) -> bool:
+        relays = self._relay_list()
+        added = relays.add(canonical_url, actor)
+        if added:
+            self.save(relays)
+        return added
+
+    def remove_relay(self, canonical_url: str, actor: str) -> None:
+        relays = self._relay_list()
+        relays.remove(canonical_url, actor)
+        self.save(relays)
+
+    def _relay_list(self) -> RelayList:
+        try:
+            relays: RelayList = self.repository.get(relay_list_id())
+        except AggregateNotFoundError:
+            relays = RelayList()
+        return relays
+
+
+def content_members(content: PersonaContent) -> dict[str, Any]:
+    """The persona content as stored in events: every field, nulls included."""
+    return {
+        "display_name": content.display_name,
+        "system_prompt": content.system_prompt,
+        "avatar_url": content.avatar_url,
+        "runtime": content.runtime,
+        "model": content.model,
+        "provider": content.provider,
+        "name_pool": list(content.name_pool),
+    }

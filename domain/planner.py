@@ -1,0 +1,182 @@
+"""The pure planner: from what the log says about each agent, decide what to publish.
+
+:func:`assess` judges one agent against its persona's current version;
+:func:`plan` turns assessments into publish commands. Both are functions of
+their arguments only, so planning twice over the same facts gives the same
+commands, and the projection can hand over only the agents that need
+something without changing the outcome.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+class Status(enum.StrEnum):
+    IN_SYNC = "in-sync"
+    OUT_OF_DATE = "out-of-date"
+    NEVER_PUBLISHED = "never-published"
+    PENDING = "pending"
+    CONFLICT = "conflict"
+    PERSONA_DELETED = "persona-deleted"
+    RETIRED = "retired"
+
+
+# The statuses the planner acts on; every other status yields no command.
+ACTIONABLE = frozenset({Status.OUT_OF_DATE, Status.NEVER_PUBLISHED, Status.PENDING})
+
+
+class Reason(enum.StrEnum):
+    MISSING = "missing"  # no engram has ever been confirmed for this agent
+    STALE_CONTENT = "stale-content"  # the persona's content changed
+    ROTATED_SECRETS = "rotated-secrets"  # same content, different env_vars
+    DRIFT = "drift"  # a relay holds something other than what we published
+    UNCONFIRMED = "unconfirmed"  # sealed for this version, not yet confirmed: resend
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaFacts:
+    slug: str
+    digest: str
+    secrets_digest: str
+    deleted: bool
+    position: int  # log position of the save (or delete) that made this version
+
+
+@dataclass(frozen=True, slots=True)
+class HeadFacts:
+    """What we last knew the relays to hold: from a confirmed publish or a read-back."""
+
+    state: str  # "valid" | "missing" | "tombstone"
+    digest: str | None
+    secrets_digest: str | None
+    event_id: str | None
+    position: int
+    observed: bool  # True when it came from reading relays, not from our own publish
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFacts:
+    agent_id: str
+    pubkey: str
+    persona_slug: str
+    retired: bool
+    assigned_position: int  # creation or last move to this persona
+    head: HeadFacts | None
+    published_digest: str | None  # our last confirmed publication
+    pending_event_id: str | None
+    pending_digest: str | None
+    pending_secrets_digest: str | None
+    pending_position: int
+    conflict_digest: str | None
+    conflict_position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    agent: AgentFacts
+    status: Status
+    reasons: tuple[Reason, ...] = ()
+    causes: tuple[int, ...] = ()  # log positions of the events behind the status
+    digest: str | None = None  # the persona version the agent should carry
+    secrets_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishCommand:
+    """Publish (or resend) the ``mem/persona`` engram of one persona version to one agent."""
+
+    agent_id: str
+    pubkey: str
+    persona_slug: str
+    digest: str
+    secrets_digest: str
+    reasons: tuple[Reason, ...]
+    causes: tuple[int, ...]
+    resend_event_id: str | None = None  # set when a sealed event awaits confirmation
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.pubkey}:{self.digest}:{self.secrets_digest}")
+
+
+def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
+    """Judge one agent against the current version of the persona it follows."""
+    if agent.retired:
+        return Assessment(agent, Status.RETIRED)
+    if persona is None or persona.deleted:
+        gone: tuple[int, ...] = (persona.position,) if persona is not None else ()
+        return Assessment(agent, Status.PERSONA_DELETED, causes=gone)
+
+    def verdict(status: Status, reasons: tuple[Reason, ...], *causes: int) -> Assessment:
+        assert persona is not None
+        return Assessment(
+            agent,
+            status,
+            reasons,
+            tuple(sorted(set(causes))),
+            persona.digest,
+            persona.secrets_digest,
+        )
+
+    head = agent.head
+    head_position = head.position if head is not None else 0
+    if agent.conflict_digest == persona.digest and agent.conflict_position > max(
+        head_position, persona.position
+    ):
+        return verdict(Status.CONFLICT, (), agent.conflict_position)
+    pending = (agent.pending_digest, agent.pending_secrets_digest)
+    if (
+        pending == (persona.digest, persona.secrets_digest)
+        and agent.pending_position > head_position
+    ):
+        return verdict(Status.PENDING, (Reason.UNCONFIRMED,), agent.pending_position)
+    if head is None:
+        return verdict(
+            Status.NEVER_PUBLISHED, (Reason.MISSING,), agent.assigned_position, persona.position
+        )
+    if head.state != "valid" or head.digest is None:
+        if head.observed and agent.published_digest is not None:
+            return verdict(Status.OUT_OF_DATE, (Reason.DRIFT,), head.position)
+        return verdict(
+            Status.NEVER_PUBLISHED,
+            (Reason.MISSING,),
+            agent.assigned_position,
+            persona.position,
+            head.position,
+        )
+    if head.digest != persona.digest:
+        drifted = head.observed and head.digest != agent.published_digest
+        reason = Reason.DRIFT if drifted else Reason.STALE_CONTENT
+    elif head.secrets_digest != persona.secrets_digest:
+        reason = Reason.ROTATED_SECRETS
+    else:
+        return verdict(Status.IN_SYNC, (), head.position)
+    return verdict(
+        Status.OUT_OF_DATE, (reason,), persona.position, head.position, agent.assigned_position
+    )
+
+
+def plan(assessments: Iterable[Assessment]) -> list[PublishCommand]:
+    """Publish commands for every actionable assessment, in a stable order."""
+    commands = []
+    for item in assessments:
+        if item.status not in ACTIONABLE or item.digest is None or item.secrets_digest is None:
+            continue
+        agent = item.agent
+        commands.append(
+            PublishCommand(
+                agent_id=agent.agent_id,
+                pubkey=agent.pubkey,
+                persona_slug=agent.persona_slug,
+                digest=item.digest,
+                secrets_digest=item.secrets_digest,
+                reasons=item.reasons,
+                causes=item.causes,
+                resend_event_id=agent.pending_event_id if item.status is Status.PENDING else None,
+            )
+        )
+    commands.sort(key=lambda c: (c.persona_slug, c.pubkey))
+    return commands

@@ -1,0 +1,47 @@
+"""Ports: what the domain needs from the world, as Protocols adapters implement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class SecretsVault(Protocol):
+    """Encrypts secrets (persona env_vars) before they enter the event log.
+
+    ``digest_key`` keys :func:`domain.persona.secrets_digest`; it must be stable
+    for the life of the fleet or every agent would look rotated.
+    """
+
+    @property
+    def digest_key(self) -> bytes: ...
+
+    def seal(self, plaintext: bytes) -> str: ...
+
+    def open(self, sealed: str) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One stored event as the read side sees it: its place in the log and its state."""
+
+    position: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: dict[str, Any]
+
+
+class EventLog(Protocol):
+    """Ordered, read-only access to the whole event log (the notification log)."""
+
+    def read(self, after: int, limit: int) -> Sequence[LogRecord]:
+        """Up to ``limit`` records with position > ``after``, in position order."""
+        ...
+
+    def stream(self, originator_id: str) -> Sequence[LogRecord]:
+        """Every record of one aggregate, in version order."""
+        ...
+
+    def max_position(self) -> int: ...

@@ -1,0 +1,30 @@
+"""Upcasting of stored event state, for readers that skip eventsourcing's Mapper.
+
+The projections decode stored state straight into dicts (several times faster
+than building event objects), so they must upcast old versions themselves,
+with the very ``upcast_vN_vN+1`` methods the Mapper uses.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from eventsourcing.utils import resolve_topic
+
+
+@cache
+def _class_of(topic: str) -> type[Any]:
+    cls: type[Any] = resolve_topic(topic)
+    return cls
+
+
+def upcast(topic: str, state: dict[str, Any]) -> dict[str, Any]:
+    """Bring ``state`` (as stored under ``topic``) up to its class's current version."""
+    cls = _class_of(topic)
+    class_version = getattr(cls, "class_version", 1)
+    from_version = state.pop("class_version", 1)
+    while from_version < class_version:
+        getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+        from_version += 1
+    return state

@@ -1,0 +1,253 @@
+"""Folding log records into the fleet view, a batch at a time.
+
+The fold reads rows through a :class:`ViewStore` and keeps the ones it touched
+in memory; :meth:`Fold.flush` recomputes the status of every touched agent and
+hands the changed rows, with the new position, to the store in one write. So
+the cost of a batch is proportional to the agents its events concern: a
+persona edit touches that persona's agents, not the fleet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from domain.planner import assess
+from domain.ports import LogRecord
+from domain.versioning import upcast
+from projections.rows import AgentRow, PersonaRow
+
+
+class ViewStore(Protocol):
+    """Where the fleet view's rows live (memory for replays, SQLite for the CLI)."""
+
+    def position(self) -> int: ...
+
+    def persona(self, slug: str) -> PersonaRow | None: ...
+
+    def agent(self, agent_id: str) -> AgentRow | None: ...
+
+    def agent_ids_of_persona(self, slug: str) -> Iterable[str]: ...
+
+    def write(
+        self,
+        expected_position: int,
+        position: int,
+        personas: Iterable[PersonaRow],
+        agents: Iterable[AgentRow],
+    ) -> None: ...
+
+
+_PREFIX = "domain.aggregates:"
+
+
+class Fold:
+    """One batch of the projection: apply records, then flush the touched rows."""
+
+    def __init__(self, store: ViewStore) -> None:
+        self.store = store
+        self.start = store.position()
+        self.position = self.start
+        self.personas: dict[str, PersonaRow | None] = {}
+        self.agents: dict[str, AgentRow | None] = {}
+        self.members: dict[str, set[str]] = {}
+        self.dirty_personas: set[str] = set()
+        self.dirty_agents: set[str] = set()
+        self._handlers: dict[str, Callable[[LogRecord, dict[str, Any]], None]] = {
+            _PREFIX + "Persona.Created": self._persona_saved,
+            _PREFIX + "Persona.Saved": self._persona_saved,
+            _PREFIX + "Persona.Deleted": self._persona_deleted,
+            _PREFIX + "Agent.Created": self._agent_created,
+            _PREFIX + "Agent.Moved": self._agent_moved,
+            _PREFIX + "Agent.Retired": self._agent_retired,
+            _PREFIX + "Agent.KeyDestroyed": self._agent_key_destroyed,
+            _PREFIX + "Agent.EngramSealed": self._engram_sealed,
+            _PREFIX + "Agent.Published": self._published,
+            _PREFIX + "Agent.PublishFailed": self._publish_failed,
+            _PREFIX + "Agent.ConflictDetected": self._conflict,
+            _PREFIX + "Agent.HeadObserved": self._observed,
+        }
+
+    # -- row access through the batch cache ------------------------------------------
+
+    def persona(self, slug: str) -> PersonaRow | None:
+        if slug not in self.personas:
+            self.personas[slug] = self.store.persona(slug)
+        return self.personas[slug]
+
+    def agent(self, agent_id: str) -> AgentRow | None:
+        if agent_id not in self.agents:
+            self.agents[agent_id] = self.store.agent(agent_id)
+        return self.agents[agent_id]
+
+    def members_of(self, slug: str) -> set[str]:
+        if slug not in self.members:
+            self.members[slug] = set(self.store.agent_ids_of_persona(slug))
+        return self.members[slug]
+
+    def _touch_agent(self, record: LogRecord) -> AgentRow | None:
+        row = self.agent(record.originator_id)
+        if row is not None:
+            self.dirty_agents.add(row.agent_id)
+        return row
+
+    # -- applying records --------------------------------------------------------------
+
+    def apply(self, records: Iterable[LogRecord]) -> None:
+        handlers = self._handlers
+        for record in records:
+            handler = handlers.get(record.topic)
+            if handler is not None:
+                handler(record, upcast(record.topic, record.state))
+            self.position = record.position
+
+    def _persona_saved(self, record: LogRecord, state: dict[str, Any]) -> None:
+        slug = state["slug"]
+        row = self.persona(slug)
+        if row is None:
+            row = PersonaRow(slug, "", "", False, 0, 0, "", "", "")
+            self.personas[slug] = row
+        row.digest = state["digest"]
+        row.secrets_digest = state["secrets_digest"]
+        row.deleted = False
+        row.revision += 1
+        row.position = record.position
+        row.display_name = state["content"]["display_name"]
+        row.actor = state["actor"]
+        row.saved_at = str(state["timestamp"])
+        self.dirty_personas.add(slug)
+        self.dirty_agents.update(self.members_of(slug))
+
+    def _persona_deleted(self, record: LogRecord, state: dict[str, Any]) -> None:
+        row = self.persona(state["slug"])
+        if row is None:
+            return
+        row.deleted = True
+        row.position = record.position
+        row.actor = state["actor"]
+        self.dirty_personas.add(row.slug)
+        self.dirty_agents.update(self.members_of(row.slug))
+
+    def _agent_created(self, record: LogRecord, state: dict[str, Any]) -> None:
+        slug = state["persona_slug"]
+        row = AgentRow(
+            agent_id=record.originator_id,
+            pubkey=state["pubkey"],
+            name=state["name"],
+            persona_slug=slug,
+            owner_pubkey=state["owner_pubkey"],
+            origin=state["origin"],
+            created_at=str(state["timestamp"]),
+            created_position=record.position,
+            assigned_position=record.position,
+        )
+        self.agents[row.agent_id] = row
+        self.dirty_agents.add(row.agent_id)
+        self.members_of(slug).add(row.agent_id)
+        self._count(slug, +1)
+
+    def _count(self, slug: str, delta: int) -> None:
+        persona = self.persona(slug)
+        if persona is not None:
+            persona.agent_count += delta
+            self.dirty_personas.add(slug)
+
+    def _agent_moved(self, record: LogRecord, state: dict[str, Any]) -> None:
+        row = self._touch_agent(record)
+        if row is None:
+            return
+        self.members_of(row.persona_slug).discard(row.agent_id)
+        self._count(row.persona_slug, -1)
+        row.persona_slug = state["persona_slug"]
+        row.assigned_position = record.position
+        self.members_of(row.persona_slug).add(row.agent_id)
+        self._count(row.persona_slug, +1)
+
+    def _agent_retired(self, record: LogRecord, state: dict[str, Any]) -> None:
+        row = self._touch_agent(record)
+        if row is not None:
+            row.retired = True
+            row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
+            self._count(row.persona_slug, -1)
+
+    def _agent_key_destroyed(self, record: LogRecord, state: dict[str, Any]) -> None:
+        row = self._touch_agent(record)
+        if row is not None:
+            row.key_destroyed = True
+
+    def _engram_sealed(self, record: LogRecord, state: dict[str, Any]) -> None:
+        row = self._touch_agent(record)
+        if row is not None:
+            row.pending_event_id = state["event"]["id"]
+            row.pending_digest = state["digest"]
+            row.pending_secrets_digest = state["secrets_digest"]
+            row.pending_position = record.position
+
+    def _published(self, record: LogRecord, state: dict[str, Any]) -> None:
+        row = self._touch_agent(record)
+        if row is None:
+            return
+        row.published_digest = state["digest"]
+        row.published_event_id = state["event_id"]
+        row.published_position = record.position
+        self._set_head(row, "valid", state["digest"], state["secrets_digest"], state["event_id"])
+        row.head_position = record.position
+        row.head_observed = False
+        # Whatever was sealed before this confirmation is settled or superseded.
+        row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
+
+    def _publish_failed(self, record: LogRecord, state: dict[str, Any]) -> None:
+        row = self._touch_agent(record)
+        if row is not None and row.pending_event_id == state["event_id"]:
+            row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
+
+    def _conflict(self, record: LogRecord, state: dict[str, Any]) -> None:
+        row = self._touch_agent(record)
+        if row is None:
+            return
+        row.conflict_digest = state["digest"]
+        row.conflict_position = record.position
+        row.conflict_reason = state["reason"]
+        if state["event_id"] is not None and row.pending_event_id == state["event_id"]:
+            row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
+
+    def _observed(self, record: LogRecord, state: dict[str, Any]) -> None:
+        row = self._touch_agent(record)
+        if row is None:
+            return
+        self._set_head(
+            row, state["state"], state["digest"], state["secrets_digest"], state["head_event_id"]
+        )
+        row.head_position = record.position
+        row.head_observed = True
+
+    @staticmethod
+    def _set_head(
+        row: AgentRow,
+        state: str,
+        digest: str | None,
+        secrets_digest: str | None,
+        event_id: str | None,
+    ) -> None:
+        row.head_state = state
+        row.head_digest = digest
+        row.head_secrets_digest = secrets_digest
+        row.head_event_id = event_id
+
+    # -- writing the batch ---------------------------------------------------------------
+
+    def flush(self) -> tuple[int, int]:
+        """Recompute touched agents' status and write the batch; returns (personas, agents)."""
+        agents: list[AgentRow] = []
+        for agent_id in self.dirty_agents:
+            row = self.agent(agent_id)
+            if row is None:
+                continue
+            persona = self.persona(row.persona_slug)
+            verdict = assess(row.facts(), persona.facts() if persona else None)
+            row.status = verdict.status.value
+            row.reasons = ",".join(reason.value for reason in verdict.reasons)
+            agents.append(row)
+        personas = [p for s in self.dirty_personas if (p := self.persona(s)) is not None]
+        self.store.write(self.start, self.position, personas, agents)
+        return len(personas), len(agents)

@@ -1,0 +1,132 @@
+"""The fleet view: reconcile status per agent, kept up to date from the log.
+
+``catch_up`` folds only the records after the view's position (incremental);
+``rebuild`` replays the whole log into memory and replaces the stored view in
+one write (a full replay must give exactly what the increments gave). The
+planner reads its input from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from domain.planner import ACTIONABLE, Assessment, PublishCommand, Status, assess, plan
+from domain.ports import EventLog
+from projections.errors import ProjectionConflict
+from projections.fold import Fold, ViewStore
+from projections.memory import MemoryViewStore
+from projections.rows import AgentRow, PersonaRow
+
+
+class QueryableViewStore(ViewStore, Protocol):
+    def persona_slugs(self) -> list[str]: ...
+
+    def agent_by_pubkey(self, pubkey: str) -> AgentRow | None: ...
+
+    def list_personas(self) -> list[PersonaRow]: ...
+
+    def list_agents(
+        self,
+        persona: str | None = None,
+        statuses: Iterable[str] | None = None,
+        include_retired: bool = True,
+    ) -> list[AgentRow]: ...
+
+    def replace_all(
+        self, position: int, personas: Iterable[PersonaRow], agents: Iterable[AgentRow]
+    ) -> None: ...
+
+
+class FleetView:
+    def __init__(self, log: EventLog, store: QueryableViewStore, batch_size: int = 20_000) -> None:
+        self.log = log
+        self.store = store
+        self.batch_size = batch_size
+
+    @property
+    def position(self) -> int:
+        return self.store.position()
+
+    def catch_up(self, attempts: int = 5) -> int:
+        """Fold every record after the view's position; returns how many were read."""
+        total = 0
+        conflicts = 0
+        while True:
+            fold = Fold(self.store)
+            records = self.log.read(fold.start, self.batch_size)
+            if not records:
+                return total
+            fold.apply(records)
+            try:
+                fold.flush()
+            except ProjectionConflict:
+                # Another process folded the same records first; read on from there.
+                conflicts += 1
+                if conflicts >= attempts:
+                    raise
+                continue
+            total += len(records)
+
+    def rebuild(self) -> int:
+        """Replay the whole log from scratch and replace the stored view with the result."""
+        memory, count = replay(self.log, self.batch_size)
+        self.store.replace_all(memory.position(), memory.personas.values(), memory.agents.values())
+        return count
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def personas(self) -> list[PersonaRow]:
+        return self.store.list_personas()
+
+    def persona(self, slug: str) -> PersonaRow | None:
+        return self.store.persona(slug)
+
+    def agents(self, persona: str | None = None, include_retired: bool = True) -> list[AgentRow]:
+        return self.store.list_agents(persona=persona, include_retired=include_retired)
+
+    def agent(self, pubkey: str) -> AgentRow | None:
+        return self.store.agent_by_pubkey(pubkey)
+
+    def assessments(
+        self,
+        persona: str | None = None,
+        agent: str | None = None,
+        statuses: Iterable[Status] | None = None,
+    ) -> list[Assessment]:
+        """Assess agents (filtered by persona slug, agent pubkey and/or stored status)."""
+        wanted = None if statuses is None else [s.value for s in statuses]
+        if agent is not None:
+            row = self.store.agent_by_pubkey(agent)
+            rows = [row] if row is not None and (wanted is None or row.status in wanted) else []
+            if persona is not None:
+                rows = [r for r in rows if r.persona_slug == persona]
+        else:
+            rows = self.store.list_agents(persona=persona, statuses=wanted)
+        personas: dict[str, PersonaRow | None] = {}
+        out = []
+        for row in rows:
+            if row.persona_slug not in personas:
+                personas[row.persona_slug] = self.store.persona(row.persona_slug)
+            p = personas[row.persona_slug]
+            out.append(assess(row.facts(), p.facts() if p is not None else None))
+        return out
+
+    def plan(self, persona: str | None = None, agent: str | None = None) -> list[PublishCommand]:
+        """Publish commands for the agents that need one (only those are read)."""
+        return plan(self.assessments(persona, agent, statuses=ACTIONABLE))
+
+
+def replay(log: EventLog, batch_size: int = 20_000) -> tuple[MemoryViewStore, int]:
+    """Fold the whole log into a fresh in-memory view."""
+    memory = MemoryViewStore()
+    fold = Fold(memory)
+    count = 0
+    while True:
+        records = log.read(fold.position, batch_size)
+        if not records:
+            break
+        fold.apply(records)
+        count += len(records)
+    fold.flush()
+    return memory, count
