@@ -30,6 +30,11 @@ class MemoryBody:
     def is_tombstone(self) -> bool:
         return self.value is None
 
+    def __repr__(self) -> str:
+        # The value of mem/persona carries env_vars: a repr ends up in logs and tracebacks.
+        shown = "None" if self.value is None else f"<{len(self.value)} chars hidden>"
+        return f"MemoryBody(slug={self.slug!r}, value={shown})"
+
 
 @dataclass(frozen=True, slots=True)
 class CoreBody:
@@ -154,7 +159,7 @@ def decode_persona_value(value: str) -> PersonaEngram:
     version, secrets = prov.get("source_version"), prov.get("secrets_digest")
     if not (isinstance(owner, str) and _is_hex(owner, 64)):
         raise InvalidEngramBody("provenance.owner_pubkey must be 64 lowercase hex characters")
-    if kind != PERSONA_KIND or isinstance(kind, bool):
+    if type(kind) is not int or kind != PERSONA_KIND:  # 30175.0 and true are not 30175
         raise InvalidEngramBody(f"provenance.kind must be {PERSONA_KIND}")
     if not (isinstance(slug, str) and is_persona_slug(slug)):
         raise InvalidEngramBody("provenance.slug is not a valid persona slug")

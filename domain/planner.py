@@ -127,11 +127,10 @@ def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
         head_position, persona.position
     ):
         return verdict(Status.CONFLICT, (), agent.conflict_position)
-    pending = (agent.pending_digest, agent.pending_secrets_digest)
-    if (
-        pending == (persona.digest, persona.secrets_digest)
-        and agent.pending_position > head_position
-    ):
+    wanted = (persona.digest, persona.secrets_digest)
+    carried = (head.digest, head.secrets_digest) if head and head.state == "valid" else None
+    if (agent.pending_digest, agent.pending_secrets_digest) == wanted and carried != wanted:
+        # Sealed for this version but not confirmed: resend that very event.
         return verdict(Status.PENDING, (Reason.UNCONFIRMED,), agent.pending_position)
     if head is None:
         return verdict(

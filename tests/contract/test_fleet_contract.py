@@ -1,0 +1,153 @@
+"""One contract for the engine, run on the in-memory store and on a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from domain.application import AgentExists, FleetApplication, NewAgent, UnknownPersona
+from domain.errors import InvalidSlug, TooLarge
+from domain.planner import Reason, Status
+from projections.fold import Fold
+from projections.view import FleetView
+from tests.fleet_support import definition, make_fleet, pubkey, replayed, snapshot
+
+
+class FleetContract:
+    kind: str
+
+    @pytest.fixture
+    def fleet(self, tmp_path: Path) -> tuple[FleetApplication, FleetView]:
+        return make_fleet(self.kind, tmp_path)
+
+    def test_new_agents_are_planned_once_each_with_their_cause(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        app.save_persona("writer", definition("write"), "tester")
+        app.create_agents([NewAgent(pubkey(i), "writer", f"w{i}") for i in (1, 2)], "tester")
+        view.catch_up()
+        commands = view.plan()
+        assert [c.pubkey for c in commands] == [pubkey(1), pubkey(2)]
+        assert all(c.reasons == (Reason.MISSING,) for c in commands)
+        assert all(1 in c.causes for c in commands), "the persona save is a cause"
+
+    def test_editing_a_persona_replans_only_its_agents(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        for slug in ("writer", "critic"):
+            app.save_persona(slug, definition(slug), "tester")
+        app.create_agents(
+            [NewAgent(pubkey(i), "writer" if i % 2 else "critic", f"a{i}") for i in range(1, 7)],
+            "tester",
+        )
+        view.catch_up()
+        for command in view.plan():
+            agent = app.get_agent(command.pubkey)
+            agent.record_published("e" * 64, command.digest, command.secrets_digest, ["ws://r"])
+            app.save(agent)
+        view.catch_up()
+        assert view.plan() == []
+        app.save_persona("writer", definition("write better"), "tester")
+        fold = Fold(view.store)
+        fold.apply(view.log.read(fold.start, 100))
+        assert fold.flush() == (1, 3), "one persona and its three agents, not the fleet"
+        commands = view.plan()
+        assert {c.pubkey for c in commands} == {pubkey(1), pubkey(3), pubkey(5)}
+        assert {c.reasons for c in commands} == {(Reason.STALE_CONTENT,)}
+
+    def test_rotating_a_secret_replans_with_that_reason(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        app.save_persona("writer", definition("write", secret="one"), "tester")
+        app.create_agents([NewAgent(pubkey(1), "writer", "w")], "tester")
+        view.catch_up()
+        [command] = view.plan()
+        agent = app.get_agent(command.pubkey)
+        agent.record_published("e" * 64, command.digest, command.secrets_digest, ["ws://r"])
+        app.save(agent)
+        app.save_persona("writer", definition("write", secret="two"), "tester")
+        view.catch_up()
+        [command] = view.plan()
+        assert command.reasons == (Reason.ROTATED_SECRETS,)
+
+    def test_saving_identical_content_adds_no_event(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        app.save_persona("writer", definition("write", secret="s"), "tester")
+        before = view.log.max_position()
+        again = app.save_persona("writer", definition("write", secret="s"), "tester")
+        assert again.changed is False
+        assert view.log.max_position() == before
+
+    def test_retired_agents_and_deleted_personas_drop_out_of_the_plan(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        for slug in ("writer", "critic"):
+            app.save_persona(slug, definition(slug), "tester")
+        app.create_agents(
+            [NewAgent(pubkey(1), "writer", "w"), NewAgent(pubkey(2), "critic", "c")], "t"
+        )
+        app.retire_agent(pubkey(1), "tester")
+        app.delete_persona("critic", "tester")
+        view.catch_up()
+        assert view.plan() == []
+        statuses = {a.pubkey: a.status for a in view.agents()}
+        assert statuses == {pubkey(1): Status.RETIRED, pubkey(2): Status.PERSONA_DELETED}
+
+    def test_bad_requests_are_refused_and_leave_the_log_unchanged(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        app.save_persona("writer", definition("write"), "tester")
+        app.create_agents([NewAgent(pubkey(1), "writer", "w")], "tester")
+        before = view.log.max_position()
+        with pytest.raises(InvalidSlug):
+            app.save_persona("Bad Slug", definition("x"), "tester")
+        with pytest.raises(UnknownPersona):
+            app.create_agents([NewAgent(pubkey(2), "nobody", "n")], "tester")
+        with pytest.raises(AgentExists):
+            app.create_agents(
+                [NewAgent(pubkey(3), "writer", "n"), NewAgent(pubkey(1), "writer", "n")], "t"
+            )
+        with pytest.raises(TooLarge):
+            app.save_persona("huge", definition("x" * 70_000), "tester")
+        assert view.log.max_position() == before
+
+    def test_the_incremental_view_equals_a_full_replay_and_a_rebuild(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        app.save_persona("writer", definition("v1"), "tester")
+        app.create_agents([NewAgent(pubkey(i), "writer", "w") for i in range(1, 4)], "tester")
+        view.catch_up()
+        app.save_persona("critic", definition("c"), "tester")
+        app.move_agent(pubkey(2), "critic", "tester")
+        app.save_persona("writer", definition("v2"), "tester")
+        view.catch_up()
+        incremental = snapshot(view)
+        assert incremental == replayed(view)
+        view.rebuild()
+        assert snapshot(view) == incremental
+
+
+class TestContractOnMemory(FleetContract):
+    kind = "memory"
+
+
+class TestContractOnSQLite(FleetContract):
+    kind = "sqlite"
+
+    def test_a_second_process_view_picks_up_where_the_first_left_off(self, tmp_path: Path) -> None:
+        app, view = make_fleet("sqlite", tmp_path)
+        app.save_persona("writer", definition("v1"), "tester")
+        view.catch_up()
+        _, reopened = make_fleet("sqlite", tmp_path)
+        assert reopened.position == view.position
+        app.create_agents([NewAgent(pubkey(1), "writer", "w")], "tester")
+        assert reopened.catch_up() == 1

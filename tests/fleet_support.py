@@ -1,0 +1,75 @@
+"""Shared helpers for tests of the event-sourced core: an application and view
+over either the in-memory store or a real SQLite file."""
+
+from __future__ import annotations
+
+from dataclasses import astuple
+from pathlib import Path
+from typing import Any
+
+from adapters.store.eventlog import RecorderEventLog, SQLiteEventLog
+from adapters.store.viewstore import SQLiteViewStore
+from domain.application import FleetApplication
+from domain.persona import PersonaContent, PersonaDefinition
+from domain.ports import EventLog
+from projections.memory import MemoryViewStore
+from projections.view import FleetView, QueryableViewStore, replay
+
+OWNER = "ab" * 32
+TRANSCODER = "adapters.store.transcoder:OrjsonTranscoder"
+
+
+class PlainVault:
+    """A vault that only hex-encodes: tests of the planner do not need real secrecy."""
+
+    digest_key = b"k" * 32
+
+    def seal(self, plaintext: bytes) -> str:
+        return plaintext.hex()
+
+    def open(self, sealed: str) -> bytes:
+        return bytes.fromhex(sealed)
+
+
+def make_fleet(kind: str, tmp: Path | None = None) -> tuple[FleetApplication, FleetView]:
+    """An application and its view: ``memory`` (POPO) or ``sqlite`` (files under ``tmp``)."""
+    env: dict[str, str] = {"TRANSCODER_TOPIC": TRANSCODER}
+    log: EventLog
+    store: QueryableViewStore
+    if kind == "sqlite":
+        assert tmp is not None
+        db = tmp / "events.sqlite"
+        env |= {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db)}
+        app = FleetApplication(env, vault=PlainVault(), owner_pubkey=OWNER)
+        log = SQLiteEventLog(db)
+        store = SQLiteViewStore(tmp / "view.sqlite")
+    else:
+        app = FleetApplication(env, vault=PlainVault(), owner_pubkey=OWNER)
+        log = RecorderEventLog(app.recorder)
+        store = MemoryViewStore()
+    return app, FleetView(log, store)
+
+
+def definition(prompt: str, secret: str | None = None, name: str = "Persona") -> PersonaDefinition:
+    env = {"API_KEY": secret} if secret is not None else {}
+    return PersonaDefinition(PersonaContent(display_name=name, system_prompt=prompt), env)
+
+
+def pubkey(n: int) -> str:
+    return f"{n:064x}"
+
+
+def snapshot(view: FleetView) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every row of a view, comparable across stores."""
+    return (
+        sorted(astuple(p) for p in view.personas()),
+        sorted(astuple(a) for a in view.agents()),
+    )
+
+
+def replayed(view: FleetView) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    memory, _ = replay(view.log)
+    return (
+        sorted(astuple(p) for p in memory.list_personas()),
+        sorted(astuple(a) for a in memory.list_agents()),
+    )

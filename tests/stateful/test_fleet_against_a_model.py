@@ -1,0 +1,241 @@
+"""Random histories of personas, agents and publications, checked against a model.
+
+The model is a dictionary of what each agent carries and what its persona now
+is; an agent is out of date exactly when the two differ. After every step the
+engine's plan must name exactly those agents, the incremental view must equal
+a full replay, planning twice must agree, and retired agents and deleted
+personas must get no command.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from domain.aggregates import Agent
+from domain.application import FleetApplication, NewAgent
+from projections.view import FleetView
+from tests.fleet_support import definition, make_fleet, pubkey, replayed, snapshot
+
+SLUGS = ("alpha", "beta", "gamma")
+PROMPTS = ("be brief", "be kind", "be precise")
+SECRETS = (None, "s1", "s2")
+
+
+@dataclass
+class ModelPersona:
+    version: tuple[str, str]  # (digest, secrets digest)
+    deleted: bool = False
+
+
+@dataclass
+class ModelAgent:
+    slug: str
+    retired: bool = False
+    carries: tuple[str, str] | None = None
+    pending: tuple[str, str] | None = None
+
+
+@dataclass
+class Model:
+    personas: dict[str, ModelPersona] = field(default_factory=dict)
+    agents: dict[str, ModelAgent] = field(default_factory=dict)
+
+    def out_of_date(self) -> set[str]:
+        due = set()
+        for key, agent in self.agents.items():
+            persona = self.personas.get(agent.slug)
+            if agent.retired or persona is None or persona.deleted:
+                continue
+            if agent.carries != persona.version:
+                due.add(key)
+        return due
+
+
+class FleetMachine(RuleBasedStateMachine):
+    kind = "memory"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = Model()
+        self.next_agent = 1
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @initialize()
+    def start(self) -> None:
+        tmp = None
+        if self.kind == "sqlite":
+            self._tmp = tempfile.TemporaryDirectory()
+            tmp = Path(self._tmp.name)
+        self.app: FleetApplication
+        self.view: FleetView
+        self.app, self.view = make_fleet(self.kind, tmp)
+
+    def teardown(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def _agent(self, key: str) -> Agent:
+        return self.app.get_agent(key)
+
+    def _live_personas(self) -> list[str]:
+        return [s for s, p in self.model.personas.items() if not p.deleted]
+
+    def _live_agents(self) -> list[str]:
+        return [k for k, a in self.model.agents.items() if not a.retired]
+
+    @rule(
+        slug=st.sampled_from(SLUGS),
+        prompt=st.sampled_from(PROMPTS),
+        secret=st.sampled_from(SECRETS),
+    )
+    def save_persona(self, slug: str, prompt: str, secret: str | None) -> None:
+        saved = self.app.save_persona(slug, definition(prompt, secret), "tester")
+        old = self.model.personas.get(slug)
+        version = (saved.digest, saved.secrets_digest)
+        assert saved.changed == (old is None or old.deleted or old.version != version)
+        self.model.personas[slug] = ModelPersona(version)
+
+    @precondition(lambda self: self._live_personas())
+    @rule(data=st.data())
+    def delete_persona(self, data: st.DataObject) -> None:
+        slug = data.draw(st.sampled_from(self._live_personas()))
+        self.app.delete_persona(slug, "tester")
+        self.model.personas[slug].deleted = True
+
+    @precondition(lambda self: self._live_personas())
+    @rule(data=st.data(), count=st.integers(1, 3))
+    def create_agents(self, data: st.DataObject, count: int) -> None:
+        slug = data.draw(st.sampled_from(self._live_personas()))
+        new = []
+        for _ in range(count):
+            key = pubkey(self.next_agent)
+            self.next_agent += 1
+            new.append(NewAgent(key, slug, key[-4:]))
+            self.model.agents[key] = ModelAgent(slug)
+        self.app.create_agents(new, "tester")
+
+    @precondition(lambda self: self._live_agents() and len(self._live_personas()) > 1)
+    @rule(data=st.data())
+    def move_agent(self, data: st.DataObject) -> None:
+        key = data.draw(st.sampled_from(self._live_agents()))
+        agent = self.model.agents[key]
+        target = data.draw(st.sampled_from([s for s in self._live_personas() if s != agent.slug]))
+        self.app.move_agent(key, target, "tester")
+        agent.slug = target
+
+    @precondition(lambda self: self._live_agents())
+    @rule(data=st.data())
+    def retire_agent(self, data: st.DataObject) -> None:
+        key = data.draw(st.sampled_from(self._live_agents()))
+        self.app.retire_agent(key, "tester")
+        self.model.agents[key].retired = True
+
+    @rule(data=st.data())
+    def seal_without_confirmation(self, data: st.DataObject) -> None:
+        """A crash after sealing: the command stays, and becomes a resend."""
+        self.view.catch_up()
+        commands = self.view.plan()
+        if not commands:
+            return
+        command = data.draw(st.sampled_from(commands))
+        agent = self._agent(command.pubkey)
+        event_id = f"{self.next_agent:064x}"
+        self.next_agent += 1
+        agent.record_sealed(
+            {"id": event_id, "pubkey": command.pubkey},
+            command.persona_slug,
+            command.digest,
+            command.secrets_digest,
+        )
+        self.app.save(agent)
+        self.model.agents[command.pubkey].pending = (command.digest, command.secrets_digest)
+        self.view.catch_up()
+        again = {c.pubkey: c for c in self.view.plan()}
+        assert again[command.pubkey].resend_event_id == event_id
+
+    @rule(data=st.data())
+    def apply_one_command(self, data: st.DataObject) -> None:
+        self.view.catch_up()
+        commands = self.view.plan()
+        if not commands:
+            return
+        command = data.draw(st.sampled_from(commands))
+        agent = self._agent(command.pubkey)
+        agent.record_published(
+            f"{self.next_agent:064x}", command.digest, command.secrets_digest, ["ws://relay"]
+        )
+        self.next_agent += 1
+        self.app.save(agent)
+        self.model.agents[command.pubkey].carries = (command.digest, command.secrets_digest)
+        self.model.agents[command.pubkey].pending = None
+        self.view.catch_up()
+        assert command.key not in {c.key for c in self.view.plan()}
+
+    @precondition(lambda self: self._live_agents())
+    @rule(data=st.data(), prompt=st.sampled_from(PROMPTS))
+    def observe_a_relay_head(self, data: st.DataObject, prompt: str) -> None:
+        """Refresh found some engram on the relays (possibly written by someone else)."""
+        key = data.draw(st.sampled_from(self._live_agents()))
+        content = definition(prompt).content
+        digest, secrets = content.digest(), data.draw(st.sampled_from(["x" * 64, "y" * 64]))
+        agent = self._agent(key)
+        agent.record_observed("e" * 64, 1, digest, secrets, "valid", ["ws://relay"])
+        self.app.save(agent)
+        self.model.agents[key].carries = (digest, secrets)
+
+    @invariant()
+    def the_plan_names_exactly_the_out_of_date_agents(self) -> None:
+        if not hasattr(self, "view"):
+            return
+        self.view.catch_up()
+        first = self.view.plan()
+        assert {c.pubkey for c in first} == self.model.out_of_date()
+        assert self.view.plan() == first, "planning twice must give the same commands"
+        for command in first:
+            agent = self.model.agents[command.pubkey]
+            assert not agent.retired
+            assert not self.model.personas[agent.slug].deleted
+            assert (command.digest, command.secrets_digest) == self.model.personas[
+                agent.slug
+            ].version
+            expect_resend = agent.pending == (command.digest, command.secrets_digest)
+            assert (command.resend_event_id is not None) == expect_resend
+
+    @invariant()
+    def the_incremental_view_equals_a_full_replay(self) -> None:
+        if not hasattr(self, "view"):
+            return
+        self.view.catch_up()
+        assert snapshot(self.view) == replayed(self.view)
+
+
+class SQLiteFleetMachine(FleetMachine):
+    kind = "sqlite"
+
+
+TestFleetOnMemory = FleetMachine.TestCase
+TestFleetOnMemory.settings = settings(
+    max_examples=200,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestFleetOnSQLite = SQLiteFleetMachine.TestCase
+TestFleetOnSQLite.settings = settings(
+    max_examples=40,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
