@@ -1,0 +1,201 @@
+"""Provenance audits: replay one agent's or one persona's history.
+
+"Which persona version was this agent meant to carry on that day, who wrote
+it, which relays acknowledged it": the answer is in the agent's stream and in
+the streams of the personas it followed, merged in log order. ``as_of`` (a log
+position or a time) cuts the history there and folds what is left, so the
+status shown is the one the engine would have computed then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain.ids import agent_id, persona_id
+from domain.planner import Assessment, assess
+from domain.ports import EventLog, LogRecord
+from domain.versioning import upcast
+from projections.fold import Fold
+from projections.memory import MemoryViewStore
+from projections.rows import AgentRow, PersonaRow
+
+AsOf = int | datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    position: int
+    at: str
+    what: str  # the event's name, e.g. "persona saved", "published"
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAudit:
+    pubkey: str
+    entries: list[AuditEntry]
+    state: AgentRow | None
+    persona: PersonaRow | None
+    assessment: Assessment | None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaVersion:
+    revision: int
+    position: int
+    at: str
+    actor: str
+    digest: str
+    secrets_digest: str
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaAudit:
+    slug: str
+    versions: list[PersonaVersion]
+    carriers: dict[str, list[str]]  # carried digest (or "none") -> agent pubkeys
+    agents: list[AgentRow]
+
+
+def _before(record: LogRecord, as_of: AsOf) -> bool:
+    if as_of is None:
+        return True
+    if isinstance(as_of, int):
+        return record.position <= as_of
+    stamp = datetime.fromisoformat(str(record.state["timestamp"]))
+    return stamp <= as_of
+
+
+def _short(digest: str | None) -> str:
+    return digest[:12] if digest else "-"
+
+
+def _describe(record: LogRecord, state: dict[str, Any]) -> tuple[str, str]:
+    name = record.topic.rsplit(":", 1)[-1]
+    s = state
+    match name:
+        case "Persona.Created" | "Persona.Saved":
+            return "persona saved", (
+                f"persona {s['slug']} now {_short(s['digest'])} "
+                f"(secrets {_short(s['secrets_digest'])}) by {s['actor']}"
+            )
+        case "Persona.Deleted":
+            return "persona deleted", f"persona {s['slug']} deleted by {s['actor']}"
+        case "Agent.Created":
+            return "agent created", (
+                f"{s['origin']} as {s['name']!r} from persona {s['persona_slug']} by {s['actor']}"
+            )
+        case "Agent.Moved":
+            return "agent moved", f"moved to persona {s['persona_slug']} by {s['actor']}"
+        case "Agent.Retired":
+            return "agent retired", f"retired by {s['actor']}"
+        case "Agent.KeyDestroyed":
+            return "key destroyed", f"secret key destroyed by {s['actor']}"
+        case "Agent.PublishDecided":
+            return "publish decided", (
+                f"{_short(s['digest'])} because {', '.join(s['reasons'])} "
+                f"(caused by log positions {', '.join(map(str, s['causes']))})"
+            )
+        case "Agent.EngramSealed":
+            ev = s["event"]
+            return "engram sealed", (
+                f"event {_short(ev.get('id'))} created_at {ev.get('created_at')} "
+                f"for {_short(s['digest'])}, signed by the agent"
+            )
+        case "Agent.RelayAnswered":
+            message = f": {s['message']}" if s["message"] else ""
+            return "relay answered", f"{s['relay']} {s['outcome']} {_short(s['event_id'])}{message}"
+        case "Agent.Published":
+            return "published", (
+                f"{_short(s['digest'])} as event {_short(s['event_id'])} "
+                f"acknowledged by {', '.join(s['relays']) or 'no relay'}"
+            )
+        case "Agent.PublishFailed":
+            return "publish failed", f"event {_short(s['event_id'])}: {s['reason']}"
+        case "Agent.ConflictDetected":
+            return "conflict", (
+                f"head {_short(s['head_event_id'])} (created_at {s['head_created_at']}) "
+                f"is not ours: {s['reason']}"
+            )
+        case "Agent.HeadObserved":
+            return "head observed", (
+                f"{s['state']} head {_short(s['head_event_id'])} carrying {_short(s['digest'])} "
+                f"on {', '.join(s['relays']) or 'no relay'}"
+            )
+    return name, ""
+
+
+def _entries(records: Iterable[LogRecord]) -> list[AuditEntry]:
+    out = []
+    for record in records:
+        state = upcast(record.topic, dict(record.state))
+        what, summary = _describe(record, state)
+        details = {k: v for k, v in state.items() if k not in ("timestamp", "originator_topic")}
+        details.pop("sealed_env_vars", None)  # ciphertext, but nothing an auditor reads
+        out.append(AuditEntry(record.position, str(state["timestamp"]), what, summary, details))
+    return out
+
+
+def _fold(records: Sequence[LogRecord]) -> MemoryViewStore:
+    store = MemoryViewStore()
+    fold = Fold(store)
+    fold.apply(records)
+    fold.flush()
+    return store
+
+
+def audit_agent(log: EventLog, pubkey: str, as_of: AsOf = None) -> AgentAudit:
+    """The agent's history merged with that of every persona it followed."""
+    own = [r for r in log.stream(str(agent_id(pubkey))) if _before(r, as_of)]
+    slugs = {r.state["persona_slug"] for r in own if "persona_slug" in r.state}
+    records = list(own)
+    for slug in sorted(slugs):
+        records.extend(r for r in log.stream(str(persona_id(slug))) if _before(r, as_of))
+    records.sort(key=lambda r: r.position)
+    store = _fold(records)
+    state = store.agent_by_pubkey(pubkey)
+    persona = store.persona(state.persona_slug) if state else None
+    verdict = assess(state.facts(), persona.facts() if persona else None) if state else None
+    return AgentAudit(pubkey, _entries(records), state, persona, verdict)
+
+
+def audit_persona(
+    log: EventLog, slug: str, member_pubkeys: Iterable[str], as_of: AsOf = None
+) -> PersonaAudit:
+    """A persona's versions, and which version each of ``member_pubkeys`` carries."""
+    versions: list[PersonaVersion] = []
+    revision = 0
+    for record in log.stream(str(persona_id(slug))):
+        if not _before(record, as_of):
+            break
+        s = upcast(record.topic, dict(record.state))
+        deleted = record.topic.endswith("Persona.Deleted")
+        if not deleted:
+            revision += 1
+        last = versions[-1] if versions else None
+        versions.append(
+            PersonaVersion(
+                revision,
+                record.position,
+                str(s["timestamp"]),
+                s["actor"],
+                s["digest"] if not deleted else (last.digest if last else ""),
+                s["secrets_digest"] if not deleted else (last.secrets_digest if last else ""),
+                deleted,
+            )
+        )
+    carriers: dict[str, list[str]] = {}
+    agents: list[AgentRow] = []
+    for pubkey in member_pubkeys:
+        audit = audit_agent(log, pubkey, as_of)
+        if audit.state is None or audit.state.persona_slug != slug:
+            continue
+        agents.append(audit.state)
+        carried = audit.state.head_digest if audit.state.head_state == "valid" else None
+        carriers.setdefault(carried or "none", []).append(pubkey)
+    return PersonaAudit(slug, versions, carriers, agents)
