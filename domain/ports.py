@@ -27,7 +27,7 @@ class LogRecord:
     """One stored event as the read side sees it: its place in the log and its state."""
 
     position: int
-    originator_id: str
+    originator_id: str  # the aggregate id as 32 lowercase hex digits (``UUID.hex``)
     originator_version: int
     topic: str
     state: dict[str, Any]

@@ -151,11 +151,11 @@ def _fold(records: Sequence[LogRecord]) -> MemoryViewStore:
 
 def audit_agent(log: EventLog, pubkey: str, as_of: AsOf = None) -> AgentAudit:
     """The agent's history merged with that of every persona it followed."""
-    own = [r for r in log.stream(str(agent_id(pubkey))) if _before(r, as_of)]
+    own = [r for r in log.stream(agent_id(pubkey).hex) if _before(r, as_of)]
     slugs = {r.state["persona_slug"] for r in own if "persona_slug" in r.state}
     records = list(own)
     for slug in sorted(slugs):
-        records.extend(r for r in log.stream(str(persona_id(slug))) if _before(r, as_of))
+        records.extend(r for r in log.stream(persona_id(slug).hex) if _before(r, as_of))
     records.sort(key=lambda r: r.position)
     store = _fold(records)
     state = store.agent_by_pubkey(pubkey)
@@ -170,7 +170,7 @@ def audit_persona(
     """A persona's versions, and which version each of ``member_pubkeys`` carries."""
     versions: list[PersonaVersion] = []
     revision = 0
-    for record in log.stream(str(persona_id(slug))):
+    for record in log.stream(persona_id(slug).hex):
         if not _before(record, as_of):
             break
         s = upcast(record.topic, dict(record.state))

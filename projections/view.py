@@ -8,6 +8,7 @@ planner reads its input from here.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -122,11 +123,19 @@ def replay(log: EventLog, batch_size: int = 20_000) -> tuple[MemoryViewStore, in
     memory = MemoryViewStore()
     fold = Fold(memory)
     count = 0
-    while True:
-        records = log.read(fold.position, batch_size)
-        if not records:
-            break
-        fold.apply(records)
-        count += len(records)
-    fold.flush()
+    # A replay allocates one long-lived row per agent and nothing cyclic: the
+    # cyclic collector would rescan that growing heap over and over for nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        while True:
+            records = log.read(fold.position, batch_size)
+            if not records:
+                break
+            fold.apply(records)
+            count += len(records)
+        fold.flush()
+    finally:
+        if collecting:
+            gc.enable()
     return memory, count

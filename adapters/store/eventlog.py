@@ -33,7 +33,7 @@ class RecorderEventLog:
         )
         return [
             LogRecord(
-                n.id, str(n.originator_id), n.originator_version, n.topic, orjson.loads(n.state)
+                n.id, _hex(n.originator_id), n.originator_version, n.topic, orjson.loads(n.state)
             )
             for n in rows
         ]
@@ -83,8 +83,7 @@ class SQLiteEventLog:
         )
         loads = orjson.loads
         return [
-            LogRecord(pos, _uuid_text(oid), ver, topic, loads(state))
-            for pos, oid, ver, topic, state in cursor
+            LogRecord(pos, oid, ver, topic, loads(state)) for pos, oid, ver, topic, state in cursor
         ]
 
     def stream(self, originator_id: str) -> Sequence[LogRecord]:
@@ -93,10 +92,10 @@ class SQLiteEventLog:
         cursor = self._connection().execute(
             f"SELECT rowid, originator_id, originator_version, topic, state FROM {self._table} "
             "WHERE originator_id = ? ORDER BY originator_version",
-            (UUID(originator_id).hex,),
+            (originator_id,),
         )
         return [
-            LogRecord(pos, _uuid_text(oid), ver, topic, orjson.loads(state))
+            LogRecord(pos, oid, ver, topic, orjson.loads(state))
             for pos, oid, ver, topic, state in cursor
         ]
 
@@ -107,10 +106,5 @@ class SQLiteEventLog:
         return int(row[0] or 0)
 
 
-def _uuid_text(raw: Any) -> str:
-    # eventsourcing stores UUIDs as 32 hex digits in SQLite; the read side uses
-    # the canonical dashed form everywhere.
-    text = str(raw)
-    if len(text) == 32:
-        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-    return text
+def _hex(originator_id: Any) -> str:
+    return originator_id.hex if isinstance(originator_id, UUID) else UUID(str(originator_id)).hex

@@ -8,16 +8,25 @@ at once cannot apply the same events twice.
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from projections.errors import ProjectionConflict
 from projections.rows import AGENT_COLUMNS, PERSONA_COLUMNS, AgentRow, PersonaRow, as_tuple
 
-SCHEMA_VERSION = "1"
-_BOOL_AGENT = ("retired", "key_destroyed", "head_observed")
+SCHEMA_VERSION = "3"
+_INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS agents_pubkey ON agents (pubkey)",
+    "CREATE INDEX IF NOT EXISTS agents_persona ON agents (persona_slug)",
+    "CREATE INDEX IF NOT EXISTS agents_status ON agents (status)",
+)
+_INDEX_NAMES = ("agents_pubkey", "agents_persona", "agents_status")
+_BY_ID = operator.attrgetter("agent_id")
 
 
 class SQLiteViewStore:
@@ -43,15 +52,20 @@ class SQLiteViewStore:
             f"CREATE TABLE IF NOT EXISTS personas ({', '.join(PERSONA_COLUMNS)}, "
             "PRIMARY KEY (slug))"
         )
+        # Agents are many: the columns queries filter on, plus the whole row as one
+        # orjson blob, which writes several times faster than thirty columns.
         c.execute(
-            f"CREATE TABLE IF NOT EXISTS agents ({', '.join(AGENT_COLUMNS)}, "
-            "PRIMARY KEY (agent_id))"
+            "CREATE TABLE IF NOT EXISTS agents (agent_id TEXT PRIMARY KEY, pubkey TEXT NOT NULL, "
+            "persona_slug TEXT NOT NULL, status TEXT NOT NULL, retired INTEGER NOT NULL, "
+            "created_position INTEGER NOT NULL, row BLOB NOT NULL)"
         )
-        c.execute("CREATE UNIQUE INDEX IF NOT EXISTS agents_pubkey ON agents (pubkey)")
-        c.execute("CREATE INDEX IF NOT EXISTS agents_persona ON agents (persona_slug)")
-        c.execute("CREATE INDEX IF NOT EXISTS agents_status ON agents (status)")
+        self._create_indexes()
         c.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         c.execute("INSERT OR IGNORE INTO meta VALUES ('position', '0')")
+
+    def _create_indexes(self) -> None:
+        for statement in _INDEXES:
+            self._conn.execute(statement)
 
     def position(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key='position'").fetchone()
@@ -71,11 +85,8 @@ class SQLiteViewStore:
         return self._one_agent("pubkey", pubkey)
 
     def _one_agent(self, column: str, value: str) -> AgentRow | None:
-        row = self._conn.execute(
-            f"SELECT {', '.join(AGENT_COLUMNS)} FROM agents WHERE {column}=?",
-            (value,),
-        ).fetchone()
-        return _agent(row) if row else None
+        row = self._conn.execute(f"SELECT row FROM agents WHERE {column}=?", (value,)).fetchone()
+        return _agent(row[0]) if row else None
 
     def agent_ids_of_persona(self, slug: str) -> Iterable[str]:
         rows = self._conn.execute("SELECT agent_id FROM agents WHERE persona_slug=?", (slug,))
@@ -107,11 +118,11 @@ class SQLiteViewStore:
             params.extend(wanted)
         if not include_retired:
             where.append("retired = 0")
-        sql = f"SELECT {', '.join(AGENT_COLUMNS)} FROM agents"
+        sql = "SELECT row FROM agents"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY persona_slug, created_position"
-        return [_agent(r) for r in self._conn.execute(sql, params)]
+        return [_agent(r[0]) for r in self._conn.execute(sql, params)]
 
     def write(
         self,
@@ -139,8 +150,12 @@ class SQLiteViewStore:
         c.execute("BEGIN IMMEDIATE")
         try:
             c.execute("DELETE FROM personas")
+            # A bulk load goes faster into a bare table, in key order, indexed after.
+            for name in _INDEX_NAMES:
+                c.execute(f"DROP INDEX IF EXISTS {name}")
             c.execute("DELETE FROM agents")
-            self._upsert(personas, agents)
+            self._upsert(personas, sorted(agents, key=_BY_ID))
+            self._create_indexes()
             c.execute("UPDATE meta SET value=? WHERE key='position'", (str(position),))
         except BaseException:
             c.execute("ROLLBACK")
@@ -153,9 +168,21 @@ class SQLiteViewStore:
             f"INSERT OR REPLACE INTO personas VALUES ({', '.join('?' * len(PERSONA_COLUMNS))})",
             (as_tuple(p, PERSONA_COLUMNS) for p in personas),
         )
+        dumps, values = orjson.dumps, _AGENT_VALUES
         c.executemany(
-            f"INSERT OR REPLACE INTO agents VALUES ({', '.join('?' * len(AGENT_COLUMNS))})",
-            (as_tuple(a, AGENT_COLUMNS) for a in agents),
+            "INSERT OR REPLACE INTO agents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    a.agent_id,
+                    a.pubkey,
+                    a.persona_slug,
+                    a.status,
+                    a.retired,
+                    a.created_position,
+                    dumps(values(a)),
+                )
+                for a in agents
+            ),
         )
 
 
@@ -165,8 +192,10 @@ def _persona(row: tuple[Any, ...]) -> PersonaRow:
     return p
 
 
-def _agent(row: tuple[Any, ...]) -> AgentRow:
-    a = AgentRow(*row)
-    for name in _BOOL_AGENT:
-        setattr(a, name, bool(getattr(a, name)))
-    return a
+# A row is stored as the tuple of its fields in declaration order (SCHEMA_VERSION
+# changes when they do): an attrgetter tuple is the cheapest thing orjson writes.
+_AGENT_VALUES = operator.attrgetter(*AGENT_COLUMNS)
+
+
+def _agent(blob: bytes) -> AgentRow:
+    return AgentRow(*orjson.loads(blob))

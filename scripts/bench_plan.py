@@ -1,0 +1,175 @@
+"""Benchmark of the read side: `scripts/bench plan`.
+
+Builds a fleet of 100,000 agents over 1,000 personas in a SQLite event store,
+then reports, in one run:
+  (a) full replay into the projection (events/s) next to a raw sqlite3 read and
+      orjson decode of the same rows (the ratio; goal >= 0.5);
+  (b) an incremental catch-up + plan after editing one persona with 100 agents,
+      as a fraction of the full replay (goal < 1%);
+  (c) peak memory of the process doing the replay (it runs in a fresh process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from adapters.store.eventlog import SQLiteEventLog
+from adapters.store.viewstore import SQLiteViewStore
+from domain.application import FleetApplication, NewAgent
+from domain.persona import PersonaContent, PersonaDefinition
+from projections.view import FleetView
+
+TRANSCODER = "adapters.store.transcoder:OrjsonTranscoder"
+
+
+class BenchVault:
+    digest_key = b"k" * 32
+
+    def seal(self, plaintext: bytes) -> str:
+        return plaintext.hex()
+
+    def open(self, sealed: str) -> bytes:
+        return bytes.fromhex(sealed)
+
+
+def app_for(db: Path) -> FleetApplication:
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(db),
+        "TRANSCODER_TOPIC": TRANSCODER,
+    }
+    return FleetApplication(env, vault=BenchVault(), owner_pubkey="ab" * 32)
+
+
+def definition(i: int, edit: int = 0) -> PersonaDefinition:
+    content = PersonaContent(
+        display_name=f"Persona {i}",
+        system_prompt=f"You are persona number {i}, revision {edit}. " * 4,
+        model="claude-opus-4",
+        runtime="goose",
+    )
+    return PersonaDefinition(content, {"API_KEY": f"secret-{i}"})
+
+
+def build(db: Path, personas: int, agents: int) -> None:
+    app = app_for(db)
+    for i in range(personas):
+        app.save_persona(f"p{i:04d}", definition(i), "bench")
+    per = agents // personas
+    batch: list[NewAgent] = []
+    for i in range(personas):
+        for _ in range(per):
+            batch.append(NewAgent(os.urandom(32).hex(), f"p{i:04d}", "agent"))
+        if len(batch) >= 5000:
+            app.create_agents(batch, "bench")
+            batch = []
+    if batch:
+        app.create_agents(batch, "bench")
+    app.close()
+
+
+def raw_read(db: Path) -> tuple[float, int]:
+    start = time.perf_counter()
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    loads = orjson.loads
+    n = 0
+    for _rowid, _oid, _ver, _topic, state in conn.execute(
+        "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+        "ORDER BY rowid"
+    ):
+        loads(state)
+        n += 1
+    conn.close()
+    return time.perf_counter() - start, n
+
+
+def measure(db: Path, view_db: Path, edited: str) -> dict[str, float]:
+    """Runs in a fresh process so its peak RSS is the replay's own."""
+    best_raw = min(raw_read(db)[0] for _ in range(3))
+    _, rows = raw_read(db)
+    view = FleetView(SQLiteEventLog(db), SQLiteViewStore(view_db))
+    replays = []
+    for _ in range(3):
+        start = time.perf_counter()
+        count = view.rebuild()
+        replays.append(time.perf_counter() - start)
+    replay = min(replays)
+    assert count == rows
+    start = time.perf_counter()
+    commands_before = view.plan()
+    plan_all = time.perf_counter() - start
+
+    # Edit one persona ({args.agents // args.personas} agents) from another process's point of view: a
+    # separate application writes, this view catches up and plans.
+    app = app_for(db)
+    app.save_persona(edited, definition(int(edited[1:]), edit=1), "bench")
+    app.close()
+    start = time.perf_counter()
+    read = view.catch_up()
+    commands = view.plan(persona=edited)
+    incremental = time.perf_counter() - start
+    assert read == 1 and commands and all(c.persona_slug == edited for c in commands)
+    return {
+        "events": rows,
+        "raw_s": best_raw,
+        "replay_s": replay,
+        "incremental_s": incremental,
+        "plan_all_s": plan_all,
+        "plan_all_commands": len(commands_before),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--personas", type=int, default=1000)
+    parser.add_argument("--agents", type=int, default=100_000)
+    parser.add_argument("--measure", nargs=3, metavar=("EVENTS_DB", "VIEW_DB", "PERSONA"))
+    args = parser.parse_args()
+    if args.measure:
+        events_db, view_db, persona = args.measure
+        print(json.dumps(measure(Path(events_db), Path(view_db), persona)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        db, view_db = Path(tmp) / "events.sqlite", Path(tmp) / "view.sqlite"
+        start = time.perf_counter()
+        build(db, args.personas, args.agents)
+        edited = f"p{args.personas // 2:04d}"
+        built = time.perf_counter() - start
+        out = subprocess.run(
+            [sys.executable, __file__, "--measure", str(db), str(view_db), edited],
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode != 0:
+            sys.exit(f"measuring failed:\n{out.stderr}")
+        r = json.loads(out.stdout)
+    events = r["events"]
+    print(f"fleet: {args.agents:,} agents over {args.personas:,} personas, {events:,} events "
+          f"(built in {built:.1f} s, {events / built:,.0f} events/s through eventsourcing)")
+    print(f"raw sqlite3 read + orjson decode : {events / r['raw_s']:>10,.0f} events/s "
+          f"({r['raw_s'] * 1000:.0f} ms)")
+    print(f"full replay into the projection  : {events / r['replay_s']:>10,.0f} events/s "
+          f"({r['replay_s'] * 1000:.0f} ms, incl. writing the view)")
+    print(f"  ratio replay / raw read        : {r['raw_s'] / r['replay_s']:.2f}  (goal >= 0.5)")
+    print(f"incremental catch-up + plan after editing one persona ({args.agents // args.personas} agents): "
+          f"{r['incremental_s'] * 1000:.1f} ms = {100 * r['incremental_s'] / r['replay_s']:.2f}% "
+          "of the full replay (goal < 1%)")
+    print(f"plan over the whole fleet ({r['plan_all_commands']:,} commands): "
+          f"{r['plan_all_s'] * 1000:.0f} ms")
+    print(f"peak memory of the replaying process: {r['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
