@@ -1,0 +1,1 @@
+"""Cross-implementation checks against rust-nostr (``nostr-sdk``), in both directions."""
