@@ -144,34 +144,26 @@ class Agent(Aggregate):
         class_version = 1
         actor: str
 
-    class PublishDecided(Aggregate.Event):
-        """The planner asked for an engram of this persona version, and why."""
-
-        class_version = 1
-        persona_slug: str
-        digest: str
-        secrets_digest: str
-        reasons: list[str]
-        causes: list[int]
-
     class EngramSealed(Aggregate.Event):
-        """The signed engram, stored before anything is sent; retries resend it."""
+        """A publish was decided (why, and which log events caused it) and its engram
+        signed; stored before anything is sent, so every retry resends this event."""
 
         class_version = 1
         event: dict[str, Any]
         persona_slug: str
         digest: str
         secrets_digest: str
+        reasons: list[str]
+        causes: list[int]
 
-    class RelayAnswered(Aggregate.Event):
-        """One relay's answer to one send of a sealed engram."""
+    class RelaysAnswered(Aggregate.Event):
+        """What each relay answered to one send of a sealed engram that did not
+        (yet) count as published: outcome accepted | duplicate | temporary |
+        permanent | unknown, with the OK prefix and message."""
 
         class_version = 1
         event_id: str
-        relay: str
-        outcome: str  # accepted | duplicate | rejected | temporary | unknown
-        prefix: str
-        message: str
+        answers: list[dict[str, str]]
 
     class Published(Aggregate.Event):
         """The ack policy was met and the head read back is the sealed event."""
@@ -180,7 +172,8 @@ class Agent(Aggregate):
         event_id: str
         digest: str
         secrets_digest: str
-        relays: list[str]
+        relays: list[str]  # the relays that acknowledged it
+        answers: list[dict[str, str]]
 
     class PublishFailed(Aggregate.Event):
         """Every relay refused the sealed event permanently: it will never land."""
@@ -269,39 +262,29 @@ class Agent(Aggregate):
     def _destroy_key(self, actor: str) -> None:
         self.key_destroyed = True
 
-    def decide_publish(
-        self,
-        persona_slug: str,
-        digest: str,
-        secrets_digest: str,
-        reasons: list[str],
-        causes: list[int],
-    ) -> None:
-        self._require_live()
-        self._decide_publish(persona_slug, digest, secrets_digest, reasons, causes)
-
-    @event(PublishDecided)
-    def _decide_publish(
-        self,
-        persona_slug: str,
-        digest: str,
-        secrets_digest: str,
-        reasons: list[str],
-        causes: list[int],
-    ) -> None:
-        pass
-
     def record_sealed(
-        self, event: dict[str, Any], persona_slug: str, digest: str, secrets_digest: str
+        self,
+        event: dict[str, Any],
+        persona_slug: str,
+        digest: str,
+        secrets_digest: str,
+        reasons: list[str],
+        causes: list[int],
     ) -> None:
         self._require_live()
         if event.get("pubkey") != self.pubkey:
             raise InvalidInput("a sealed engram must be authored by its agent")
-        self._sealed(event, persona_slug, digest, secrets_digest)
+        self._sealed(event, persona_slug, digest, secrets_digest, reasons, causes)
 
     @event(EngramSealed)
     def _sealed(
-        self, event: dict[str, Any], persona_slug: str, digest: str, secrets_digest: str
+        self,
+        event: dict[str, Any],
+        persona_slug: str,
+        digest: str,
+        secrets_digest: str,
+        reasons: list[str],
+        causes: list[int],
     ) -> None:
         self.unsettled[event["id"]] = event
         self.sealed_digests[event["id"]] = f"{digest}:{secrets_digest}"
@@ -313,15 +296,18 @@ class Agent(Aggregate):
                 return ev
         return None
 
-    @event(RelayAnswered)
-    def record_answer(
-        self, event_id: str, relay: str, outcome: str, prefix: str, message: str
-    ) -> None:
+    @event(RelaysAnswered)
+    def record_answers(self, event_id: str, answers: list[dict[str, str]]) -> None:
         pass
 
     @event(Published)
     def record_published(
-        self, event_id: str, digest: str, secrets_digest: str, relays: list[str]
+        self,
+        event_id: str,
+        digest: str,
+        secrets_digest: str,
+        relays: list[str],
+        answers: list[dict[str, str]],
     ) -> None:
         # Anything sealed earlier is superseded once a newer engram is confirmed.
         self.unsettled.clear()

@@ -96,24 +96,21 @@ def _describe(record: LogRecord, state: dict[str, Any]) -> tuple[str, str]:
             return "agent retired", f"retired by {s['actor']}"
         case "Agent.KeyDestroyed":
             return "key destroyed", f"secret key destroyed by {s['actor']}"
-        case "Agent.PublishDecided":
-            return "publish decided", (
-                f"{_short(s['digest'])} because {', '.join(s['reasons'])} "
-                f"(caused by log positions {', '.join(map(str, s['causes']))})"
-            )
         case "Agent.EngramSealed":
             ev = s["event"]
             return "engram sealed", (
                 f"event {_short(ev.get('id'))} created_at {ev.get('created_at')} "
-                f"for {_short(s['digest'])}, signed by the agent"
+                f"for {_short(s['digest'])}, signed by the agent, because "
+                f"{', '.join(s['reasons'])} (caused by log positions "
+                f"{', '.join(map(str, s['causes']))})"
             )
-        case "Agent.RelayAnswered":
-            message = f": {s['message']}" if s["message"] else ""
-            return "relay answered", f"{s['relay']} {s['outcome']} {_short(s['event_id'])}{message}"
+        case "Agent.RelaysAnswered":
+            return "relays answered", f"{_short(s['event_id'])}: {_answers(s['answers'])}"
         case "Agent.Published":
             return "published", (
                 f"{_short(s['digest'])} as event {_short(s['event_id'])} "
-                f"acknowledged by {', '.join(s['relays']) or 'no relay'}"
+                f"acknowledged by {', '.join(s['relays']) or 'no relay'} "
+                f"({_answers(s['answers'])})"
             )
         case "Agent.PublishFailed":
             return "publish failed", f"event {_short(s['event_id'])}: {s['reason']}"
@@ -128,6 +125,14 @@ def _describe(record: LogRecord, state: dict[str, Any]) -> tuple[str, str]:
                 f"on {', '.join(s['relays']) or 'no relay'}"
             )
     return name, ""
+
+
+def _answers(answers: list[dict[str, str]]) -> str:
+    parts = []
+    for a in answers:
+        message = f" {a.get('message')!r}" if a.get("message") else ""
+        parts.append(f"{a.get('relay')} {a.get('outcome')}{message}")
+    return "; ".join(parts) or "no answer"
 
 
 def _entries(records: Iterable[LogRecord]) -> list[AuditEntry]:

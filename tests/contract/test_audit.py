@@ -18,8 +18,8 @@ def test_an_agent_audit_tells_what_was_true_before_and_after_a_persona_edit(
     v1 = app.save_persona("writer", definition("v1"), "alice")
     app.create_agents([NewAgent(pubkey(1), "writer", "w1")], "alice")
     agent = app.get_agent(pubkey(1))
-    agent.record_answer("e" * 64, "ws://relay-a", "accepted", "", "")
-    agent.record_published("e" * 64, v1.digest, v1.secrets_digest, ["ws://relay-a"])
+    answer = {"relay": "ws://relay-a", "outcome": "accepted", "prefix": "", "message": ""}
+    agent.record_published("e" * 64, v1.digest, v1.secrets_digest, ["ws://relay-a"], [answer])
     app.save(agent)
     published_at = view.log.max_position()
     v2 = app.save_persona("writer", definition("v2"), "bob")
@@ -31,11 +31,10 @@ def test_an_agent_audit_tells_what_was_true_before_and_after_a_persona_edit(
     assert [e.what for e in then.entries] == [
         "persona saved",
         "agent created",
-        "relay answered",
         "published",
     ]
     assert "alice" in then.entries[0].summary
-    assert "ws://relay-a" in then.entries[-1].summary
+    assert "ws://relay-a accepted" in then.entries[-1].summary
 
     now = audit_agent(view.log, pubkey(1))
     assert now.assessment is not None
@@ -64,7 +63,7 @@ def test_a_persona_audit_lists_versions_and_who_carries_which(tmp_path: Path) ->
     v1 = app.save_persona("writer", definition("v1"), "alice")
     app.create_agents([NewAgent(pubkey(i), "writer", f"w{i}") for i in (1, 2)], "alice")
     agent = app.get_agent(pubkey(1))
-    agent.record_published("e" * 64, v1.digest, v1.secrets_digest, ["ws://relay"])
+    agent.record_published("e" * 64, v1.digest, v1.secrets_digest, ["ws://relay"], [])
     app.save(agent)
     app.save_persona("writer", definition("v2"), "bob")
     app.delete_persona("writer", "carol")

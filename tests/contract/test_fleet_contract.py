@@ -46,7 +46,7 @@ class FleetContract:
         view.catch_up()
         for command in view.plan():
             agent = app.get_agent(command.pubkey)
-            agent.record_published("e" * 64, command.digest, command.secrets_digest, ["ws://r"])
+            agent.record_published("e" * 64, command.digest, command.secrets_digest, ["ws://r"], [])
             app.save(agent)
         view.catch_up()
         assert view.plan() == []
@@ -67,7 +67,7 @@ class FleetContract:
         view.catch_up()
         [command] = view.plan()
         agent = app.get_agent(command.pubkey)
-        agent.record_published("e" * 64, command.digest, command.secrets_digest, ["ws://r"])
+        agent.record_published("e" * 64, command.digest, command.secrets_digest, ["ws://r"], [])
         app.save(agent)
         app.save_persona("writer", definition("write", secret="two"), "tester")
         view.catch_up()

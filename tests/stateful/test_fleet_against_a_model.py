@@ -158,6 +158,8 @@ class FleetMachine(RuleBasedStateMachine):
             command.persona_slug,
             command.digest,
             command.secrets_digest,
+            [r.value for r in command.reasons],
+            list(command.causes),
         )
         self.app.save(agent)
         self.model.agents[command.pubkey].pending = (command.digest, command.secrets_digest)
@@ -174,7 +176,7 @@ class FleetMachine(RuleBasedStateMachine):
         command = data.draw(st.sampled_from(commands))
         agent = self._agent(command.pubkey)
         agent.record_published(
-            f"{self.next_agent:064x}", command.digest, command.secrets_digest, ["ws://relay"]
+            f"{self.next_agent:064x}", command.digest, command.secrets_digest, ["ws://relay"], []
         )
         self.next_agent += 1
         self.app.save(agent)
@@ -191,7 +193,7 @@ class FleetMachine(RuleBasedStateMachine):
         content = definition(prompt).content
         digest, secrets = content.digest(), data.draw(st.sampled_from(["x" * 64, "y" * 64]))
         agent = self._agent(key)
-        agent.record_observed("e" * 64, 1, digest, secrets, "valid", ["ws://relay"])
+        agent.record_observed("e" * 64, 1, digest, secrets, "valid", ["ws://relay"], [])
         self.app.save(agent)
         self.model.agents[key].carries = (digest, secrets)
 

@@ -58,7 +58,7 @@ def test_a_retired_agent_cannot_move_or_be_sealed_for() -> None:
     with pytest.raises(AgentRetired):
         a.move("other", "tester")
     with pytest.raises(AgentRetired):
-        a.record_sealed({"id": "e" * 64, "pubkey": a.pubkey}, "writer", D1, S)
+        a.record_sealed({"id": "e" * 64, "pubkey": a.pubkey}, "writer", D1, S, ["missing"], [1])
 
 
 def test_a_key_can_only_be_destroyed_after_retirement_and_only_once() -> None:
@@ -73,14 +73,16 @@ def test_a_key_can_only_be_destroyed_after_retirement_and_only_once() -> None:
 
 def test_a_sealed_engram_must_be_authored_by_its_agent() -> None:
     with pytest.raises(InvalidInput, match="authored by its agent"):
-        agent().record_sealed({"id": "e" * 64, "pubkey": "d" * 64}, "writer", D1, S)
+        agent().record_sealed(
+            {"id": "e" * 64, "pubkey": "d" * 64}, "writer", D1, S, ["missing"], [1]
+        )
 
 
 def test_the_sealed_event_for_a_version_is_kept_until_it_is_published() -> None:
     a = agent()
     sealed = {"id": "e" * 64, "pubkey": a.pubkey}
-    a.record_sealed(sealed, "writer", D1, S)
+    a.record_sealed(sealed, "writer", D1, S, ["missing"], [1])
     assert a.pending_for(D1, S) == sealed
     assert a.pending_for(D2, S) is None
-    a.record_published("e" * 64, D1, S, ["wss://relay.example"])
+    a.record_published("e" * 64, D1, S, ["wss://relay.example"], [])
     assert a.pending_for(D1, S) is None
