@@ -193,7 +193,7 @@ class FleetMachine(RuleBasedStateMachine):
         content = definition(prompt).content
         digest, secrets = content.digest(), data.draw(st.sampled_from(["x" * 64, "y" * 64]))
         agent = self._agent(key)
-        agent.record_observed("e" * 64, 1, digest, secrets, "valid", ["ws://relay"], [])
+        agent.record_observed("e" * 64, 1, digest, secrets, "valid", ["ws://relay"])
         self.app.save(agent)
         self.model.agents[key].carries = (digest, secrets)
 
