@@ -1,0 +1,427 @@
+"""The reconciler: refresh, plan, then carry out publish commands idempotently.
+
+One ``apply`` goes:
+
+1. **refresh** — read every managed agent's ``mem/persona`` head from the
+   relays (validated, decrypted as the owner) and record ``HeadObserved`` where
+   it differs from what the log believes;
+2. **plan** — the pure planner over the caught-up view;
+3. **seal** — for each command, either take the sealed-but-unconfirmed event
+   from the log (a resend: the *identical* event) or seal a new one with
+   ``created_at = max(now, head + 1)``; new seals are saved to the log in one
+   transaction per batch *before* anything is sent;
+4. **send** to every configured relay (pipelined by the relay client);
+5. **confirm** — read the heads back and record ``Published`` (the ack policy
+   met and the head is ours), ``ConflictDetected`` (another writer's engram is
+   the head), ``PublishFailed`` (every relay refused for good) or
+   ``RelaysAnswered`` (no verdict yet: the next apply resends).
+
+A crash anywhere leaves either nothing sent (crash before the seal was stored)
+or a stored seal that the next run resends byte for byte, so one persona
+version never yields two different events for one agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from adapters.nostr.engram import (
+    ClockPoisoned,
+    Conversation,
+    HeadSelection,
+    PreparedBody,
+    next_created_at,
+    select_head,
+)
+from adapters.nostr.event import Event
+from adapters.nostr.keys import PublicKey, SecretKey
+from adapters.nostr.persona_engram import (
+    open_persona_engram,
+    prepare_persona_body,
+    seal_persona_engram,
+)
+from adapters.sync.gateway import ACKNOWLEDGED, Answer, Outcome, RelayGateway
+from domain.aggregates import Agent
+from domain.application import FleetApplication
+from domain.engram_body import PersonaEngram, Provenance
+from domain.errors import DomainError
+from domain.persona import secrets_digest
+from domain.planner import PublishCommand
+from domain.slugs import PERSONA_ENGRAM_SLUG
+from projections.rows import AgentRow
+from projections.view import FleetView
+
+log = logging.getLogger(__name__)
+
+
+class KeySource(Protocol):
+    """Where agents' secret keys come from (the key store)."""
+
+    def get_many(self, pubkeys: Sequence[str]) -> dict[str, SecretKey]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RelayHead:
+    """The validated head of one agent's ``mem/persona`` on the relays."""
+
+    state: str  # valid | tombstone | missing
+    event_id: str | None
+    created_at: int | None
+    digest: str | None
+    secrets_digest: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOutcome:
+    pubkey: str
+    persona_slug: str
+    result: str  # published | failed | unknown | conflict
+    event_id: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class ApplyReport:
+    planned: int = 0
+    observed: int = 0  # drift recorded by the refresh
+    outcomes: list[AgentOutcome] = field(default_factory=list)
+    unchanged: int = 0
+    relays: list[str] = field(default_factory=list)
+
+    def count(self, result: str) -> int:
+        return sum(1 for o in self.outcomes if o.result == result)
+
+    @property
+    def converged(self) -> bool:
+        return all(o.result == "published" for o in self.outcomes)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "published": self.count("published"),
+            "unchanged": self.unchanged,
+            "failed": self.count("failed"),
+            "unknown": self.count("unknown"),
+            "conflicts": self.count("conflict"),
+        }
+
+
+@dataclass
+class _Work:
+    """One command on its way through seal, send and confirm."""
+
+    command: PublishCommand
+    agent: Agent
+    event: Event
+    conversation: Conversation
+    resend: bool
+    answers: list[Answer] = field(default_factory=list)
+
+
+Progress = Callable[[int, int], None]
+
+
+class Reconciler:
+    def __init__(
+        self,
+        app: FleetApplication,
+        view: FleetView,
+        keys: KeySource,
+        owner: SecretKey,
+        digest_key: bytes,
+        gateway: RelayGateway,
+        *,
+        clock: Callable[[], float] = time.time,
+        batch_size: int = 500,
+        max_ahead: int = 3600,
+        ack_all: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        self.app = app
+        self.view = view
+        self.keys = keys
+        self.owner = owner
+        self.digest_key = digest_key
+        self.gateway = gateway
+        self.clock = clock
+        self.batch_size = batch_size
+        self.max_ahead = max_ahead
+        self.ack_all = ack_all
+        self.progress = progress
+        self._conversations: dict[str, Conversation] = {}
+        self._bodies: dict[tuple[str, str, str], PreparedBody] = {}
+        self.heads: dict[str, RelayHead] = {}
+
+    # -- reading the relays ------------------------------------------------------------
+
+    def conversation(self, pubkey: str) -> Conversation:
+        """The owner's side of the pair: reads (and ``d`` tags) need no agent key."""
+        conv = self._conversations.get(pubkey)
+        if conv is None:
+            conv = Conversation.for_owner(self.owner, PublicKey.from_hex(pubkey))
+            self._conversations[pubkey] = conv
+        return conv
+
+    async def read_heads(self, pubkeys: Sequence[str]) -> dict[str, RelayHead]:
+        """The validated ``mem/persona`` head of each agent, over every relay's answer.
+
+        Agents are asked for in batches (one filter of many authors per batch):
+        a request per agent would cost a round trip each.
+        """
+        heads: dict[str, RelayHead] = {}
+        owner = self.owner.public_key.hex
+        for start in range(0, len(pubkeys), self.batch_size):
+            batch = list(pubkeys[start : start + self.batch_size])
+            fetched = await self.gateway.fetch_engrams(batch, owner)
+            if not fetched.answered:
+                continue  # no relay answered: nothing is known, nothing is recorded
+            by_author: dict[str, list[Event]] = {}
+            for event in fetched.events:
+                by_author.setdefault(event.pubkey, []).append(event)
+            for pubkey in batch:
+                heads[pubkey] = self._head_of(pubkey, by_author.get(pubkey, []))
+        self.heads.update(heads)
+        return heads
+
+    def _head_of(self, pubkey: str, events: list[Event]) -> RelayHead:
+        conv = self.conversation(pubkey)
+        d_tag = conv.d_tag(PERSONA_ENGRAM_SLUG)
+        candidates = [e for e in events if d_tag in e.tag_values("d")]
+        selection: HeadSelection = select_head(conv, PERSONA_ENGRAM_SLUG, candidates)
+        head = selection.head
+        if head is None:
+            return RelayHead("missing", None, None, None, None)
+        if head.is_tombstone:
+            return RelayHead("tombstone", head.event.id, head.event.created_at, None, None)
+        try:
+            engram = open_persona_engram(head)
+        except DomainError as exc:
+            # A valid NIP-AE record whose value is not a persona: carries nothing we know.
+            log.info("agent %s: mem/persona head %s unreadable: %s", pubkey, head.event.id, exc)
+            return RelayHead("valid", head.event.id, head.event.created_at, None, None)
+        assert engram is not None
+        # What it really carries: the digest of its content (a provenance claim that
+        # does not match the content counts for nothing), and our keyed digest of
+        # its secrets, so engrams written by other tools compare too.
+        return RelayHead(
+            "valid",
+            head.event.id,
+            head.event.created_at,
+            engram.content.digest(),
+            secrets_digest(self.digest_key, engram.env_vars),
+        )
+
+    async def refresh(self, agents: Sequence[AgentRow]) -> int:
+        """Record what the relays hold where it differs from the log; returns how many."""
+        live = [a for a in agents if not a.retired]
+        heads = await self.read_heads([a.pubkey for a in live])
+        changed: list[Agent] = []
+        urls = list(self.gateway.urls)
+        for row in live:
+            head = heads.get(row.pubkey)
+            if head is None or _same_head(row, head):
+                continue
+            agent = self.app.get_agent(row.pubkey)
+            agent.record_observed(
+                head.event_id, head.created_at, head.digest, head.secrets_digest, head.state, urls
+            )
+            changed.append(agent)
+        if changed:
+            self.app.save(*changed)
+        return len(changed)
+
+    # -- apply ---------------------------------------------------------------------------
+
+    async def apply(
+        self,
+        persona: str | None = None,
+        agent: str | None = None,
+        *,
+        refresh: bool = True,
+    ) -> ApplyReport:
+        report = ApplyReport(relays=list(self.gateway.urls))
+        view = self.view
+        view.catch_up()
+        if refresh:
+            scope = [view.agent(agent)] if agent else view.agents(persona, include_retired=False)
+            report.observed = await self.refresh([a for a in scope if a is not None])
+            view.catch_up()
+        commands = view.plan(persona=persona, agent=agent)
+        report.planned = len(commands)
+        total = len(view.agents(persona, include_retired=False)) if agent is None else 1
+        report.unchanged = max(total - len(commands), 0)
+        done = 0
+        for start in range(0, len(commands), self.batch_size):
+            batch = commands[start : start + self.batch_size]
+            report.outcomes.extend(await self._apply_batch(batch))
+            done += len(batch)
+            if self.progress is not None:
+                self.progress(done, len(commands))
+        view.catch_up()
+        return report
+
+    async def _apply_batch(self, commands: Sequence[PublishCommand]) -> list[AgentOutcome]:
+        outcomes: list[AgentOutcome] = []
+        missing = [c.pubkey for c in commands if c.pubkey not in self.heads]
+        if missing:
+            await self.read_heads(missing)
+        work, early = self._seal(commands)
+        outcomes.extend(early)
+        if not work:
+            return outcomes
+        answers = await self.gateway.publish([w.event for w in work])
+        for w in work:
+            w.answers = answers.get(w.event.id, [])
+        outcomes.extend(await self._confirm(work))
+        return outcomes
+
+    def _seal(self, commands: Sequence[PublishCommand]) -> tuple[list[_Work], list[AgentOutcome]]:
+        """Resend stored seals, seal the rest, and store the new seals before any send."""
+        work: list[_Work] = []
+        early: list[AgentOutcome] = []
+        fresh = [c for c in commands if c.resend_event_id is None]
+        secret_keys = self.keys.get_many([c.pubkey for c in fresh]) if fresh else {}
+        now = int(self.clock())
+        to_save: list[Agent] = []
+        for command in commands:
+            agent = self.app.get_agent(command.pubkey)
+            conv = self.conversation(command.pubkey)
+            if command.resend_event_id is not None:
+                stored = agent.unsettled.get(command.resend_event_id)
+                if stored is not None:
+                    event = Event.from_dict(stored)
+                    work.append(_Work(command, agent, event, conv, resend=True))
+                    continue
+            secret = secret_keys.get(command.pubkey)
+            if secret is None:
+                early.append(_failed(command, "the agent's secret key is not in the key store"))
+                continue
+            body = self._body(command)
+            if body is None:
+                early.append(_failed(command, "the persona changed while applying; run again"))
+                continue
+            head = self.heads.get(command.pubkey)
+            try:
+                created_at = next_created_at(now, head.created_at if head else None, self.max_ahead)
+            except ClockPoisoned as exc:
+                agent.record_conflict(
+                    None,
+                    command.digest,
+                    head.event_id if head else None,
+                    head.created_at if head else None,
+                    f"clock-poisoned: {exc}",
+                )
+                to_save.append(agent)
+                early.append(
+                    AgentOutcome(command.pubkey, command.persona_slug, "conflict", None, str(exc))
+                )
+                continue
+            agent_conv = Conversation(secret.public_key, conv.owner, conv.key)
+            event = seal_persona_engram(secret, agent_conv, body, created_at)
+            agent.record_sealed(
+                event.to_dict(),
+                command.persona_slug,
+                command.digest,
+                command.secrets_digest,
+                [r.value for r in command.reasons],
+                list(command.causes),
+            )
+            to_save.append(agent)
+            work.append(_Work(command, agent, event, conv, resend=False))
+        if to_save:
+            # The seals are in the log before a single byte goes to a relay.
+            self.app.save(*to_save)
+        return work, early
+
+    def _body(self, command: PublishCommand) -> PreparedBody | None:
+        key = (command.persona_slug, command.digest, command.secrets_digest)
+        body = self._bodies.get(key)
+        if body is None:
+            persona = self.app.get_persona(command.persona_slug)
+            if (persona.digest, persona.secrets_digest) != (
+                command.digest,
+                command.secrets_digest,
+            ):
+                return None
+            definition = self.app.persona_definition(persona)
+            provenance = Provenance(
+                self.owner.public_key.hex,
+                command.persona_slug,
+                command.digest,
+                command.secrets_digest,
+            )
+            body = prepare_persona_body(
+                PersonaEngram(definition.content, provenance, definition.env_vars)
+            )
+            self._bodies[key] = body
+        return body
+
+    async def _confirm(self, work: Sequence[_Work]) -> list[AgentOutcome]:
+        """Read back the heads of everything some relay took, and record the verdicts."""
+        acked = [w for w in work if self._policy_met(w.answers)]
+        heads = await self.read_heads([w.command.pubkey for w in acked]) if acked else {}
+        outcomes: list[AgentOutcome] = []
+        for w in work:
+            outcomes.append(self._verdict(w, heads.get(w.command.pubkey)))
+        self.app.save(*{id(w.agent): w.agent for w in work}.values())
+        return outcomes
+
+    def _policy_met(self, answers: Iterable[Answer]) -> bool:
+        answers = list(answers)
+        ok = [a for a in answers if a.outcome in ACKNOWLEDGED]
+        if self.ack_all:
+            return bool(answers) and len(ok) == len(answers)
+        return bool(ok)
+
+    def _verdict(self, w: _Work, head: RelayHead | None) -> AgentOutcome:
+        command, agent, event = w.command, w.agent, w.event
+        records = [a.as_dict() for a in w.answers]
+        acked = [a.relay for a in w.answers if a.outcome in ACKNOWLEDGED]
+        slug = command.persona_slug
+        if self._policy_met(w.answers) and head is not None:
+            if head.event_id == event.id:
+                agent.record_published(
+                    event.id, command.digest, command.secrets_digest, acked, records
+                )
+                return AgentOutcome(command.pubkey, slug, "published", event.id)
+            if head.event_id is not None and _newer(head, event):
+                agent.record_answers(event.id, records)
+                agent.record_conflict(
+                    event.id,
+                    command.digest,
+                    head.event_id,
+                    head.created_at,
+                    "another writer's engram is the head",
+                )
+                return AgentOutcome(
+                    command.pubkey, slug, "conflict", event.id, f"head is {head.event_id}"
+                )
+        agent.record_answers(event.id, records)
+        if w.answers and all(a.outcome is Outcome.PERMANENT for a in w.answers):
+            reason = "; ".join(f"{a.relay}: {a.prefix}: {a.message}" for a in w.answers)
+            agent.record_failed(event.id, f"refused by every relay: {reason}")
+            return AgentOutcome(command.pubkey, slug, "failed", event.id, reason)
+        detail = "; ".join(f"{a.relay} {a.outcome.value} {a.message}".strip() for a in w.answers)
+        return AgentOutcome(command.pubkey, slug, "unknown", event.id, detail or "no relay")
+
+
+def _same_head(row: AgentRow, head: RelayHead) -> bool:
+    """Does the log already believe what the relays now show?"""
+    if row.head_state is None:
+        return head.state == "missing"  # never written, still absent: nothing new
+    return (row.head_state, row.head_event_id) == (head.state, head.event_id)
+
+
+def _newer(head: RelayHead, event: Event) -> bool:
+    """Does ``head`` win over ``event`` under NIP-AE head selection?"""
+    created = head.created_at or 0
+    return created > event.created_at or (
+        created == event.created_at and (head.event_id or "") < event.id
+    )
+
+
+def _failed(command: PublishCommand, reason: str) -> AgentOutcome:
+    return AgentOutcome(command.pubkey, command.persona_slug, "failed", None, reason)

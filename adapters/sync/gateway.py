@@ -1,0 +1,65 @@
+"""What the reconciler needs from relays, as a port: publish signed events to
+every configured relay and fetch the engrams of a set of agents.
+
+The real implementation sits over :mod:`adapters.relay`; fault tests may pass
+anything that speaks this Protocol, though they should prefer a fake relay on
+a real socket.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from adapters.nostr.event import Event
+
+
+class Outcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # the relay already has it: as good as accepted
+    TEMPORARY = "temporary"  # rate-limited: / error: after the client's retries
+    PERMANENT = "permanent"  # invalid: blocked: restricted: pow: and unknown prefixes
+    UNKNOWN = "unknown"  # no answer in time: neither failed nor succeeded
+
+
+ACKNOWLEDGED = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE})
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    relay: str
+    outcome: Outcome
+    prefix: str = ""
+    message: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "relay": self.relay,
+            "outcome": self.outcome.value,
+            "prefix": self.prefix,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    events: list[Event]
+    answered: list[str]  # relays that answered the whole query (reached EOSE)
+    failed: list[str]  # relays that could not be queried
+
+
+class RelayGateway(Protocol):
+    @property
+    def urls(self) -> list[str]: ...
+
+    async def publish(self, events: Sequence[Event]) -> dict[str, list[Answer]]:
+        """Send every event to every relay; answers per event id, one per relay."""
+        ...
+
+    async def fetch_engrams(self, authors: Sequence[str], owner: str) -> Fetched:
+        """Every ``kind:30174`` event by ``authors`` tagged ``["p", owner]``, all relays."""
+        ...
+
+    async def close(self) -> None: ...
