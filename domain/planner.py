@@ -12,6 +12,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+# The planner's inputs and verdicts are NamedTuples rather than frozen dataclasses:
+# just as immutable, and a replay builds one per agent, where a frozen
+# dataclass's __init__ (an object.__setattr__ per field) would cost twice as much.
 
 
 class Status(enum.StrEnum):
@@ -36,8 +41,7 @@ class Reason(enum.StrEnum):
     UNCONFIRMED = "unconfirmed"  # sealed for this version, not yet confirmed: resend
 
 
-@dataclass(frozen=True, slots=True)
-class PersonaFacts:
+class PersonaFacts(NamedTuple):
     slug: str
     digest: str
     secrets_digest: str
@@ -45,8 +49,7 @@ class PersonaFacts:
     position: int  # log position of the save (or delete) that made this version
 
 
-@dataclass(frozen=True, slots=True)
-class HeadFacts:
+class HeadFacts(NamedTuple):
     """What we last knew the relays to hold: from a confirmed publish or a read-back."""
 
     state: str  # "valid" | "missing" | "tombstone"
@@ -57,8 +60,7 @@ class HeadFacts:
     observed: bool  # True when it came from reading relays, not from our own publish
 
 
-@dataclass(frozen=True, slots=True)
-class AgentFacts:
+class AgentFacts(NamedTuple):
     agent_id: str
     pubkey: str
     persona_slug: str
@@ -74,8 +76,7 @@ class AgentFacts:
     conflict_position: int
 
 
-@dataclass(frozen=True, slots=True)
-class Assessment:
+class Assessment(NamedTuple):
     agent: AgentFacts
     status: Status
     reasons: tuple[Reason, ...] = ()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 class SecretsVault(Protocol):
@@ -22,9 +21,10 @@ class SecretsVault(Protocol):
     def open(self, sealed: str) -> bytes: ...
 
 
-@dataclass(frozen=True, slots=True)
-class LogRecord:
-    """One stored event as the read side sees it: its place in the log and its state."""
+class LogRecord(NamedTuple):
+    """One stored event as the read side sees it: its place in the log and its state.
+
+    A NamedTuple because replays build one per stored event."""
 
     position: int
     originator_id: str  # the aggregate id as 32 lowercase hex digits (``UUID.hex``)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from domain.planner import assess
+from domain.planner import PersonaFacts, assess
 from domain.ports import LogRecord
 from domain.versioning import upcast
 from projections.rows import AgentRow, PersonaRow
@@ -39,6 +39,23 @@ class ViewStore(Protocol):
 
 
 _PREFIX = "domain.aggregates:"
+
+
+def _current_topics() -> frozenset[str]:
+    """Topics whose event class is still at version 1: their state is current as stored."""
+    from eventsourcing.utils import get_topic
+
+    from domain import aggregates
+
+    topics = set()
+    for aggregate in (aggregates.Persona, aggregates.Agent, aggregates.RelayList):
+        for value in vars(aggregate).values():
+            if isinstance(value, type) and getattr(value, "class_version", 1) == 1:
+                topics.add(get_topic(value))
+    return frozenset(topics)
+
+
+_CURRENT_TOPICS = _current_topics()
 
 
 class Fold:
@@ -95,11 +112,19 @@ class Fold:
 
     def apply(self, records: Iterable[LogRecord]) -> None:
         handlers = self._handlers
+        current = _CURRENT_TOPICS
+        position = self.position
         for record in records:
-            handler = handlers.get(record.topic)
+            topic = record.topic
+            handler = handlers.get(topic)
             if handler is not None:
-                handler(record, upcast(record.topic, record.state))
-            self.position = record.position
+                state = record.state
+                # Version-1 state needs no upcast; only look up classes that moved on.
+                if topic not in current or "class_version" in state:
+                    state = upcast(topic, state)
+                handler(record, state)
+            position = record.position
+        self.position = position
 
     def _persona_saved(self, record: LogRecord, state: dict[str, Any]) -> None:
         slug = state["slug"]
@@ -130,16 +155,17 @@ class Fold:
 
     def _agent_created(self, record: LogRecord, state: dict[str, Any]) -> None:
         slug = state["persona_slug"]
+        position = record.position
         row = AgentRow(
-            agent_id=record.originator_id,
-            pubkey=state["pubkey"],
-            name=state["name"],
-            persona_slug=slug,
-            owner_pubkey=state["owner_pubkey"],
-            origin=state["origin"],
-            created_at=str(state["timestamp"]),
-            created_position=record.position,
-            assigned_position=record.position,
+            record.originator_id,
+            state["pubkey"],
+            state["name"],
+            slug,
+            state["owner_pubkey"],
+            state["origin"],
+            str(state["timestamp"]),
+            position,
+            position,
         )
         self.agents[row.agent_id] = row
         self.dirty_agents.add(row.agent_id)
@@ -239,12 +265,16 @@ class Fold:
     def flush(self) -> tuple[int, int]:
         """Recompute touched agents' status and write the batch; returns (personas, agents)."""
         agents: list[AgentRow] = []
+        facts: dict[str, PersonaFacts | None] = {}
         for agent_id in self.dirty_agents:
             row = self.agent(agent_id)
             if row is None:
                 continue
-            persona = self.persona(row.persona_slug)
-            verdict = assess(row.facts(), persona.facts() if persona else None)
+            slug = row.persona_slug
+            if slug not in facts:
+                persona = self.persona(slug)
+                facts[slug] = persona.facts() if persona is not None else None
+            verdict = assess(row.facts(), facts[slug])
             row.status = verdict.status.value
             row.reasons = ",".join(reason.value for reason in verdict.reasons)
             agents.append(row)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -15,6 +15,11 @@ from domain.planner import (
     assess,
     plan,
 )
+
+
+def replace(facts: Any, **changes: Any) -> Any:
+    return facts._replace(**changes)
+
 
 D1, D2, S1, S2 = "1" * 64, "2" * 64, "a" * 64, "b" * 64
 PERSONA = PersonaFacts("writer", D1, S1, deleted=False, position=10)
