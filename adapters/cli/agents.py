@@ -1,0 +1,292 @@
+"""``fleetsync agent create|import|list|move|retire``.
+
+An agent's key pair is stored in the key store *before* its creation event is
+saved: a key without an agent is harmless, an agent without its key could never
+sign its engrams. Everything that can be checked (slug, persona, count, name,
+duplicate agent) is checked before either is written.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+
+from adapters.cli.output import Context, Subcommands, add_json_flag
+from adapters.cli.setup import read_secret_key
+from adapters.nostr.errors import InvalidKey
+from adapters.nostr.keys import PublicKey, SecretKey
+from domain.aggregates import Agent, AgentRetired
+from domain.application import AgentExists, NewAgent, UnknownAgent
+from domain.errors import InvalidInput
+from domain.slugs import persona_slug
+
+MAX_COUNT = 100_000
+MAX_NAME_CHARS = 128
+
+
+def register(commands: Subcommands) -> None:
+    agent = commands.add_parser("agent", help="create, import, list, move and retire agents")
+    sub = agent.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
+
+    create = sub.add_parser(
+        "create",
+        help="create agents (new key pairs) from a persona",
+        description="Create N agents in one transaction. Names: --name (suffixed -1..-N "
+        "when N > 1), else the persona's name_pool in turn (suffixed on reuse), else "
+        "SLUG-1, SLUG-2, ...",
+    )
+    create.add_argument("--persona", required=True, metavar="SLUG")
+    create.add_argument("--count", type=int, default=1, metavar="N", help="default: 1")
+    create.add_argument("--name", metavar="NAME")
+    add_json_flag(create)
+    create.set_defaults(func=run_create)
+
+    imp = sub.add_parser("import", help="adopt an existing key pair as an agent")
+    imp.add_argument(
+        "--nsec",
+        required=True,
+        metavar="NSEC|-",
+        help="the agent's secret key (nsec or hex); '-' reads it from stdin, which keeps "
+        "it out of shell history",
+    )
+    imp.add_argument("--persona", required=True, metavar="SLUG")
+    imp.add_argument("--name", metavar="NAME")
+    add_json_flag(imp)
+    imp.set_defaults(func=run_import)
+
+    listing = sub.add_parser("list", help="list agents and their reconcile status")
+    listing.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
+    listing.add_argument("--all", action="store_true", help="include retired agents")
+    add_json_flag(listing)
+    listing.set_defaults(func=run_list)
+
+    move = sub.add_parser("move", help="make an agent follow another persona")
+    move.add_argument("agent", metavar="AGENT", help="hex public key or npub")
+    move.add_argument("--persona", required=True, metavar="SLUG")
+    add_json_flag(move)
+    move.set_defaults(func=run_move)
+
+    retire = sub.add_parser("retire", help="retire an agent (no more engrams)")
+    retire.add_argument("agent", metavar="AGENT", help="hex public key or npub")
+    retire.add_argument(
+        "--destroy-key",
+        action="store_true",
+        help="also destroy its secret key (irreversible; the agent can never sign again)",
+    )
+    add_json_flag(retire)
+    retire.set_defaults(func=run_retire)
+
+
+# -- argument checks -------------------------------------------------------------------
+
+
+def parse_agent(text: str) -> str:
+    """An agent given as hex public key or npub, as lower hex."""
+    try:
+        return PublicKey.parse(text).hex
+    except InvalidKey as exc:
+        raise InvalidInput(f"invalid agent {text!r}: give its hex public key or npub") from exc
+
+
+def check_name(name: str) -> str:
+    if not name.strip():
+        raise InvalidInput("an agent name must not be empty")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"an agent name is at most {MAX_NAME_CHARS} characters")
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise InvalidInput("an agent name must not contain control characters")
+    return name
+
+
+def check_count(count: int) -> int:
+    if not 1 <= count <= MAX_COUNT:
+        raise InvalidInput(f"--count must be between 1 and {MAX_COUNT}, not {count}")
+    return count
+
+
+def pick_names(
+    count: int, *, name: str | None, pool: Sequence[str], slug: str, used: Iterable[str]
+) -> list[str]:
+    """Names for ``count`` new agents that no existing agent has.
+
+    ``--name`` alone is taken as given; with a count it becomes NAME-1..NAME-N.
+    The name pool is used in turn, then again with -2, -3 ... suffixes.
+    """
+    if name is not None and count == 1:
+        return [name]
+    taken = set(used)
+    out: list[str] = []
+    for candidate in _candidates(name, pool, slug):
+        if candidate in taken:
+            continue
+        taken.add(candidate)
+        out.append(candidate)
+        if len(out) == count:
+            return out
+    raise AssertionError("unreachable: the candidates never run out")  # pragma: no cover
+
+
+def _candidates(name: str | None, pool: Sequence[str], slug: str) -> Iterator[str]:
+    n = 1
+    while True:
+        if name is not None:
+            yield f"{name}-{n}"
+        elif pool:
+            for item in pool:
+                yield item if n == 1 else f"{item}-{n}"
+        else:
+            yield f"{slug}-{n}"
+        n += 1
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+def _agent_doc(agent: Agent) -> dict[str, object]:
+    return {
+        "pubkey": agent.pubkey,
+        "npub": PublicKey.from_hex(agent.pubkey).npub(),
+        "name": agent.name,
+        "persona": agent.persona_slug,
+        "origin": agent.origin,
+    }
+
+
+def _print_agents(ctx: Context, agents: Sequence[Agent], verb: str) -> None:
+    if ctx.json:
+        ctx.emit_json([_agent_doc(a) for a in agents])
+        return
+    ctx.out(f"{verb} {len(agents)} agent(s) of persona {agents[0].persona_slug!r}:")
+    docs = [_agent_doc(a) for a in agents]
+    ctx.table(["NAME", "PUBKEY", "NPUB"], [(d["name"], d["pubkey"], d["npub"]) for d in docs])
+    ctx.out("'fleetsync plan' shows the engrams they need")
+
+
+def run_create(ctx: Context) -> int:
+    slug = persona_slug(ctx.args.persona)
+    count = check_count(ctx.args.count)
+    name = check_name(ctx.args.name) if ctx.args.name is not None else None
+    with ctx.fleet() as fleet:
+        persona = fleet.app.get_persona(slug)  # unknown or deleted: fail before any key exists
+        used = [a.name for a in fleet.view().agents()]
+        names = pick_names(
+            count, name=name, pool=persona.content.get("name_pool") or [], slug=slug, used=used
+        )
+        keys = [SecretKey.generate() for _ in range(count)]
+        fleet.keystore.put_many(keys)
+        agents = fleet.app.create_agents(
+            [NewAgent(k.public_key.hex, slug, n) for k, n in zip(keys, names, strict=True)],
+            ctx.settings.actor,
+        )
+    _print_agents(ctx, agents, "created")
+    return 0
+
+
+def run_import(ctx: Context) -> int:
+    slug = persona_slug(ctx.args.persona)
+    name = check_name(ctx.args.name) if ctx.args.name is not None else None
+    key = read_secret_key(ctx, ctx.args.nsec)
+    pubkey = key.public_key.hex
+    with ctx.fleet() as fleet:
+        if pubkey == fleet.owner.public_key.hex:
+            raise InvalidInput("that is the owner's key; an agent needs a key pair of its own")
+        persona = fleet.app.get_persona(slug)
+        try:
+            fleet.app.get_agent(pubkey)
+        except UnknownAgent:
+            pass
+        else:
+            raise AgentExists(f"agent {pubkey} already exists; see 'fleetsync agent list'")
+        if name is None:
+            used = [a.name for a in fleet.view().agents()]
+            pool = persona.content.get("name_pool") or []
+            name = pick_names(1, name=None, pool=pool, slug=slug, used=used)[0]
+        fleet.keystore.put(key)
+        agents = fleet.app.create_agents(
+            [NewAgent(pubkey, slug, name)], ctx.settings.actor, origin="imported"
+        )
+    _print_agents(ctx, agents, "imported")
+    return 0
+
+
+def run_list(ctx: Context) -> int:
+    slug = persona_slug(ctx.args.persona) if ctx.args.persona else None
+    with ctx.fleet() as fleet:
+        view = fleet.view()
+        if slug is not None and view.persona(slug) is None:
+            fleet.app.get_persona(slug)  # raises the usual "no persona" error
+        rows = view.agents(persona=slug, include_retired=ctx.args.all)
+    if ctx.json:
+        ctx.emit_json(
+            [
+                {
+                    "pubkey": r.pubkey,
+                    "name": r.name,
+                    "persona": r.persona_slug,
+                    "status": r.status,
+                    "reasons": [x for x in r.reasons.split(",") if x],
+                    "origin": r.origin,
+                    "created_at": r.created_at,
+                    "retired": r.retired,
+                    "key_destroyed": r.key_destroyed,
+                    "published_digest": r.published_digest,
+                    "head_digest": r.head_digest,
+                }
+                for r in rows
+            ]
+        )
+        return 0
+    if not rows:
+        ctx.out("no agents; create some with 'fleetsync agent create --persona SLUG'")
+        return 0
+    ctx.table(
+        ["PUBKEY", "NAME", "PERSONA", "STATUS", "CREATED"],
+        [
+            (
+                r.pubkey,
+                r.name,
+                r.persona_slug,
+                r.status + (" (key destroyed)" if r.key_destroyed else ""),
+                r.created_at[:19],
+            )
+            for r in rows
+        ],
+    )
+    return 0
+
+
+def run_move(ctx: Context) -> int:
+    pubkey = parse_agent(ctx.args.agent)
+    slug = persona_slug(ctx.args.persona)
+    with ctx.fleet() as fleet:
+        fleet.app.move_agent(pubkey, slug, ctx.settings.actor)
+    if ctx.json:
+        ctx.emit_json({"pubkey": pubkey, "persona": slug})
+    else:
+        ctx.out(f"agent {pubkey} now follows persona {slug!r}")
+    return 0
+
+
+def run_retire(ctx: Context) -> int:
+    pubkey = parse_agent(ctx.args.agent)
+    destroy = ctx.args.destroy_key
+    actor = ctx.settings.actor
+    with ctx.fleet() as fleet:
+        agent = fleet.app.get_agent(pubkey)
+        if agent.retired and not destroy:
+            raise AgentRetired(f"agent {pubkey} is already retired")
+        if destroy and agent.key_destroyed:
+            raise InvalidInput(f"the key of agent {pubkey} is already destroyed")
+        # Retired first, key destroyed after: a crash in between leaves a retired
+        # agent with its key (safe, and rerunning finishes the job), never a live
+        # agent without one.
+        if not agent.retired:
+            fleet.app.retire_agent(pubkey, actor)
+        if destroy:
+            fleet.keystore.destroy(pubkey)
+            fleet.app.record_key_destroyed(pubkey, actor)
+    if ctx.json:
+        ctx.emit_json({"pubkey": pubkey, "retired": True, "key_destroyed": bool(destroy)})
+    else:
+        ctx.out(f"retired agent {pubkey}" + ("; its secret key is destroyed" if destroy else ""))
+    return 0

@@ -1,0 +1,147 @@
+"""``fleetsync``: the argument parser, dispatch, and the one place errors are printed.
+
+Exit codes (the same for every command):
+
+- 0: success (for ``plan``: nothing to do);
+- 1: an error, including a usage error (bad flag or argument). argparse would
+  use 2 for usage errors, but ``plan`` follows ``terraform plan
+  -detailed-exitcode`` and uses 2 for "changes pending", so a script testing
+  for 2 must never see it from a typo;
+- 2: ``plan`` only: changes are pending;
+- 130: interrupted (Ctrl-C).
+
+Every expected failure (bad input, wrong passphrase, unknown persona, a busy
+store) is printed as exactly one line, ``fleetsync: error: <message>``, on
+stderr; never a traceback. ``--debug`` shows the traceback of unexpected ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import BinaryIO, NoReturn, TextIO, cast
+
+from adapters.cli.agents import register as register_agents
+from adapters.cli.output import Context, Subcommands
+from adapters.cli.personas import register as register_personas
+from adapters.cli.reports import register as register_reports
+from adapters.cli.setup import register as register_setup
+from adapters.errors import AdapterError
+from domain.errors import DomainError
+from projections.errors import ProjectionError
+
+PROG = "fleetsync"
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A command line argparse refused; reported like any other error (exit 1)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+Command = Callable[[Context], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Keep a fleet of AI agents' persona engrams (NIP-AE) in step with their "
+        "personas (NIP-AP).",
+        epilog="Exit codes: 0 ok (plan: nothing to do), 1 error, 2 plan: changes pending.",
+    )
+    parser.add_argument(
+        "--home",
+        metavar="DIR",
+        help="fleetsync home (default: $FLEETSYNC_HOME, else $XDG_DATA_HOME/fleetsync, "
+        "else ~/.local/share/fleetsync)",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="event store URL (default: $FLEETSYNC_STORE_URL, else sqlite:///HOME/events.sqlite;"
+        " postgresql://user:password@host:port/dbname also works)",
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    # Sub-parsers are _Parser instances too (usage errors exit 1 everywhere); the
+    # command modules only need the ArgumentParser interface.
+    commands = cast(
+        Subcommands, parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    )
+    register_setup(commands)
+    register_personas(commands)
+    register_agents(commands)
+    register_reports(commands)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdin: BinaryIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Run one command; returns the exit code. Streams and environment can be injected."""
+    err = stderr if stderr is not None else sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        return _fail(err, str(exc))
+    except SystemExit as exc:  # --help and --version exit through argparse
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    ctx = Context(
+        args=args,
+        stdin=stdin if stdin is not None else sys.stdin.buffer,
+        stdout=stdout if stdout is not None else sys.stdout,
+        environ=environ,
+    )
+    func: Command = args.func
+    try:
+        return func(ctx)
+    except (DomainError, AdapterError, ProjectionError, UsageError) as exc:
+        return _fail(err, str(exc))
+    except BrokenPipeError:
+        # The reader went away (``fleetsync agent list | head``): not worth a message.
+        # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        if stdout is None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
+    except OSError as exc:
+        # Files named on the command line: say which file and why, nothing more.
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(err, f"{where}{exc.strerror or exc}")
+    except KeyboardInterrupt:
+        err.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc(file=err)
+        return _fail(
+            err,
+            f"internal error ({type(exc).__name__}): {exc} (rerun with --debug for details)",
+        )
+
+
+def _fail(err: TextIO, message: str) -> int:
+    # One line, always: a message with a newline in it would read as two errors.
+    line = " ".join(message.split())
+    err.write(f"{PROG}: error: {line}\n")
+    err.flush()
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""What every command shares: its context (settings, streams, the fleet) and output helpers.
+
+Human output is plain text tables on stdout; ``--json`` prints one JSON
+document on stdout instead. Errors never go through here: :mod:`adapters.cli.main`
+turns them into one ``fleetsync: error:`` line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, TextIO, TypeAlias
+
+from adapters.bootstrap import Fleet, bootstrap, store_errors
+from adapters.settings import Settings
+
+# What ``add_subparsers`` returns; each command module registers its parsers on it.
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+@dataclass
+class Context:
+    """One command invocation: parsed arguments, streams, and lazily the settings."""
+
+    args: argparse.Namespace
+    stdin: BinaryIO
+    stdout: TextIO
+    environ: Mapping[str, str] | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.load(
+                home=self.args.home, store_url=self.args.store, environ=self.environ
+            )
+        return self._settings
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    @contextmanager
+    def fleet(self) -> Iterator[Fleet]:
+        """Open the fleet for the command; store exceptions become adapter errors."""
+        settings = self.settings
+        with store_errors(settings.store):
+            fleet = bootstrap(settings)
+            try:
+                yield fleet
+            finally:
+                fleet.close()
+
+    def out(self, text: str = "") -> None:
+        self.stdout.write(text + "\n")
+
+    def emit_json(self, value: Any) -> None:
+        self.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+    def table(self, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+        self.stdout.write(render_table(headers, rows))
+
+
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Left-aligned columns, two spaces apart; the last column is not padded."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        padded = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def short(digest: str | None, length: int = 12) -> str:
+    """An abbreviated digest or id for tables (``--json`` always has the full value)."""
+    return "-" if not digest else digest[:length]
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    """``--json`` after the command too; SUPPRESS keeps a global ``--json`` from being reset."""
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )

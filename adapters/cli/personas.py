@@ -1,0 +1,264 @@
+"""``fleetsync persona save|list|show|delete``.
+
+Secrets (``env_vars``) are read from the definition file and sealed by the
+application; they are never printed: ``show`` lists their names only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from adapters.bootstrap import Fleet
+from adapters.cli.output import Context, Subcommands, add_json_flag, short
+from adapters.errors import AdapterError
+from domain.application import content_members
+from domain.errors import InvalidPersona
+from domain.ids import persona_id
+from domain.persona import parse_definition
+from domain.ports import EventLog
+from domain.slugs import persona_slug
+from domain.versioning import upcast
+from projections.errors import ProjectionError
+
+_TOPIC = "domain.aggregates:Persona."
+
+
+def register(commands: Subcommands) -> None:
+    persona = commands.add_parser("persona", help="save, list, show and delete personas")
+    sub = persona.add_subparsers(dest="persona_command", metavar="ACTION", required=True)
+
+    save = sub.add_parser(
+        "save",
+        help="create or update a persona from a JSON definition",
+        description="Save a persona from JSON: display_name and system_prompt (required), "
+        "avatar_url, runtime, model, provider, name_pool, and env_vars (secrets, sealed "
+        "at rest, never published in the persona). Saving an identical definition "
+        "records nothing.",
+    )
+    save.add_argument("slug", metavar="SLUG", help="persona slug: ^[a-z0-9][a-z0-9_-]{0,63}$")
+    save.add_argument("file", metavar="FILE|-", help="JSON definition file, or '-' for stdin")
+    add_json_flag(save)
+    save.set_defaults(func=run_save)
+
+    listing = sub.add_parser("list", help="list personas")
+    listing.add_argument("--all", action="store_true", help="include deleted personas")
+    add_json_flag(listing)
+    listing.set_defaults(func=run_list)
+
+    show = sub.add_parser("show", help="show a persona (secrets hidden)")
+    show.add_argument("slug", metavar="SLUG")
+    show.add_argument(
+        "--history", action="store_true", help="list every saved version: when, who, digest"
+    )
+    add_json_flag(show)
+    show.set_defaults(func=run_show)
+
+    delete = sub.add_parser("delete", help="delete a persona (its history is kept)")
+    delete.add_argument("slug", metavar="SLUG")
+    add_json_flag(delete)
+    delete.set_defaults(func=run_delete)
+
+
+def read_definition_text(ctx: Context, source: str) -> str:
+    """The text of FILE, or of stdin for '-'; not UTF-8 is bad input, not a crash."""
+    raw = ctx.stdin.read() if source == "-" else Path(source).read_bytes()
+    try:
+        # utf-8-sig: editors on some systems prepend a BOM, which JSON parsers refuse.
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        where = "stdin" if source == "-" else source
+        raise InvalidPersona(f"{where} is not UTF-8 text") from None
+
+
+def run_save(ctx: Context) -> int:
+    # Everything is validated before the store is opened: bad input writes nothing.
+    slug = persona_slug(ctx.args.slug)
+    definition = parse_definition(read_definition_text(ctx, ctx.args.file))
+    with ctx.fleet() as fleet:
+        saved = fleet.app.save_persona(slug, definition, ctx.settings.actor)
+        agents = 0
+        if saved.changed:
+            agents = _agent_count(fleet, slug)
+    if ctx.json:
+        ctx.emit_json(
+            {
+                "slug": saved.slug,
+                "changed": saved.changed,
+                "revision": saved.revision,
+                "digest": saved.digest,
+                "secrets_digest": saved.secrets_digest,
+                "agents": agents,
+            }
+        )
+        return 0
+    if not saved.changed:
+        ctx.out(f"persona {slug!r} unchanged (revision {saved.revision})")
+        return 0
+    ctx.out(f"saved persona {slug!r}: revision {saved.revision}, digest {saved.digest}")
+    if agents:
+        ctx.out(f"{agents} agent(s) follow it; 'fleetsync plan' shows what will be published")
+    return 0
+
+
+def _agent_count(fleet: Fleet, slug: str) -> int:
+    """How many live agents follow ``slug``; only a hint, so a view failure is not fatal.
+
+    The persona is already saved when this runs: failing the command now would
+    report an error for a change that was recorded.
+    """
+    try:
+        row = fleet.view().persona(slug)
+    except (AdapterError, ProjectionError):
+        return 0
+    return row.agent_count if row is not None else 0
+
+
+def run_list(ctx: Context) -> int:
+    with ctx.fleet() as fleet:
+        rows = [r for r in fleet.view().personas() if ctx.args.all or not r.deleted]
+    if ctx.json:
+        ctx.emit_json(
+            [
+                {
+                    "slug": r.slug,
+                    "revision": r.revision,
+                    "deleted": r.deleted,
+                    "digest": r.digest,
+                    "secrets_digest": r.secrets_digest,
+                    "display_name": r.display_name,
+                    "agents": r.agent_count,
+                    "saved_at": r.saved_at,
+                    "actor": r.actor,
+                    "position": r.position,
+                }
+                for r in rows
+            ]
+        )
+        return 0
+    if not rows:
+        ctx.out("no personas; save one with 'fleetsync persona save SLUG FILE'")
+        return 0
+    ctx.table(
+        ["SLUG", "REV", "AGENTS", "DIGEST", "SAVED", "BY", "NAME"],
+        [
+            (
+                r.slug + (" (deleted)" if r.deleted else ""),
+                r.revision,
+                r.agent_count,
+                short(r.digest),
+                r.saved_at[:19],
+                r.actor,
+                r.display_name,
+            )
+            for r in rows
+        ],
+    )
+    return 0
+
+
+def persona_history(log: EventLog, slug: str) -> list[dict[str, Any]]:
+    """Every version of a persona from the log: revision, position, time, actor, change."""
+    history: list[dict[str, Any]] = []
+    revision = 0
+    digest = secrets = None
+    deleted = False
+    for record in log.stream(persona_id(slug).hex):
+        if not record.topic.startswith(_TOPIC):
+            continue
+        state = upcast(record.topic, dict(record.state))
+        kind = record.topic[len(_TOPIC) :]
+        if kind == "Deleted":
+            change = "deleted"
+            deleted = True
+        else:
+            revision += 1
+            if kind == "Created":
+                change = "created"
+            else:
+                parts = []
+                if state["digest"] != digest:
+                    parts.append("content")
+                if state["secrets_digest"] != secrets:
+                    parts.append("secrets")
+                change = "+".join(parts) if parts else ("restored" if deleted else "saved")
+            digest, secrets, deleted = state["digest"], state["secrets_digest"], False
+        history.append(
+            {
+                "revision": revision,
+                "position": record.position,
+                "timestamp": str(state["timestamp"]),
+                "actor": state["actor"],
+                "change": change,
+                "digest": digest,
+                "secrets_digest": secrets,
+            }
+        )
+    return history
+
+
+def run_show(ctx: Context) -> int:
+    slug = persona_slug(ctx.args.slug)
+    with ctx.fleet() as fleet:
+        persona = fleet.app.get_persona(slug, include_deleted=True)
+        definition = fleet.app.persona_definition(persona)
+        history = persona_history(fleet.log(), slug) if ctx.args.history else None
+    members = content_members(definition.content)
+    env_names = sorted(definition.env_vars)
+    if ctx.json:
+        doc: dict[str, Any] = {
+            "slug": slug,
+            "revision": persona.revision,
+            "deleted": persona.deleted,
+            "digest": persona.digest,
+            "secrets_digest": persona.secrets_digest,
+            "content": members,
+            "env_vars": env_names,  # names only: the values are secrets
+        }
+        if history is not None:
+            doc["history"] = history
+        ctx.emit_json(doc)
+        return 0
+    ctx.out(f"persona:        {slug}" + (" (deleted)" if persona.deleted else ""))
+    ctx.out(f"revision:       {persona.revision}")
+    ctx.out(f"digest:         {persona.digest}")
+    ctx.out(f"secrets digest: {persona.secrets_digest}")
+    for name in ("display_name", "avatar_url", "runtime", "model", "provider"):
+        if members[name] is not None:
+            ctx.out(f"{name + ':':<15} {members[name]}")
+    if members["name_pool"]:
+        ctx.out(f"name_pool:      {', '.join(members['name_pool'])}")
+    if env_names:
+        ctx.out(f"env_vars:       {', '.join(f'{n} (hidden)' for n in env_names)}")
+    ctx.out("system_prompt:")
+    for line in definition.content.system_prompt.splitlines() or [""]:
+        ctx.out(f"  {line}")
+    if history is not None:
+        ctx.out()
+        ctx.table(
+            ["REV", "POS", "SAVED", "BY", "CHANGE", "DIGEST", "SECRETS"],
+            [
+                (
+                    h["revision"],
+                    h["position"],
+                    h["timestamp"][:19],
+                    h["actor"],
+                    h["change"],
+                    short(h["digest"]),
+                    short(h["secrets_digest"]),
+                )
+                for h in history
+            ],
+        )
+    return 0
+
+
+def run_delete(ctx: Context) -> int:
+    slug = persona_slug(ctx.args.slug)
+    with ctx.fleet() as fleet:
+        fleet.app.delete_persona(slug, ctx.settings.actor)
+    if ctx.json:
+        ctx.emit_json({"slug": slug, "deleted": True})
+    else:
+        ctx.out(f"deleted persona {slug!r}; its history is kept ('persona show --history')")
+    return 0

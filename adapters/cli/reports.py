@@ -1,0 +1,366 @@
+"""``fleetsync plan|status|audit``: the read side, from the fleet view and the log.
+
+``plan`` follows ``terraform plan -detailed-exitcode``: 0 when nothing is to
+do, 2 when engrams are to be published, 1 on error. It only reads: nothing is
+published or recorded.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from adapters.cli.agents import parse_agent
+from adapters.cli.output import Context, Subcommands, add_json_flag, short
+from domain.application import UnknownAgent, UnknownPersona
+from domain.errors import InvalidInput
+from domain.planner import Assessment, Status
+from domain.slugs import persona_slug
+from projections.audit import (
+    AgentAudit,
+    AsOf,
+    AuditEntry,
+    PersonaAudit,
+    audit_agent,
+    audit_persona,
+)
+from projections.rows import AgentRow
+from projections.view import FleetView
+
+EXIT_CHANGES_PENDING = 2
+
+
+def register(commands: Subcommands) -> None:
+    plan = commands.add_parser(
+        "plan",
+        help="show which agents need a new persona engram, and why (exit 2: changes pending)",
+        description="Show the engrams that would be published. Exit code 0 when nothing is "
+        "to do, 2 when changes are pending, 1 on error.",
+    )
+    plan.add_argument("--agent", metavar="AGENT", help="only this agent (hex or npub)")
+    plan.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
+    add_json_flag(plan)
+    plan.set_defaults(func=run_plan)
+
+    status = commands.add_parser("status", help="reconcile status per persona")
+    status.add_argument("--persona", metavar="SLUG", help="only this persona")
+    add_json_flag(status)
+    status.set_defaults(func=run_status)
+
+    audit = commands.add_parser(
+        "audit",
+        help="replay history: an agent's persona versions, or a persona's versions and agents",
+    )
+    target = audit.add_mutually_exclusive_group(required=True)
+    target.add_argument("--agent", metavar="AGENT", help="hex public key or npub")
+    target.add_argument("--persona", metavar="SLUG")
+    audit.add_argument(
+        "--as-of",
+        metavar="TIME|POSITION",
+        help="answer as of an ISO-8601 time or a log position",
+    )
+    add_json_flag(audit)
+    audit.set_defaults(func=run_audit)
+
+
+def _filters(ctx: Context, view: FleetView) -> tuple[str | None, str | None]:
+    """The --agent / --persona filters, checked against the view (unknown is an error)."""
+    agent = parse_agent(ctx.args.agent) if getattr(ctx.args, "agent", None) else None
+    slug = persona_slug(ctx.args.persona) if ctx.args.persona else None
+    if agent is not None and view.agent(agent) is None:
+        raise UnknownAgent(f"no agent {agent}; see 'fleetsync agent list'")
+    if slug is not None and view.persona(slug) is None:
+        raise UnknownPersona(f"no persona {slug!r}; see 'fleetsync persona list'")
+    return agent, slug
+
+
+def run_plan(ctx: Context) -> int:
+    with ctx.fleet() as fleet:
+        view = fleet.view()
+        agent, slug = _filters(ctx, view)
+        commands = view.plan(persona=slug, agent=agent)
+        rows: dict[str, AgentRow] = {}
+        for command in commands:
+            row = view.agent(command.pubkey)
+            if row is not None:
+                rows[command.pubkey] = row
+        position = view.position
+    docs: list[dict[str, Any]] = []
+    for command in commands:
+        row = rows.get(command.pubkey)
+        docs.append(
+            {
+                "agent": command.pubkey,
+                "name": row.name if row is not None else None,
+                "persona": command.persona_slug,
+                "action": "resend" if command.resend_event_id else "publish",
+                "digest": command.digest,
+                "secrets_digest": command.secrets_digest,
+                "current_digest": row.head_digest if row is not None else None,
+                "reasons": [r.value for r in command.reasons],
+                "causes": list(command.causes),
+                "resend_event_id": command.resend_event_id,
+            }
+        )
+    exit_code = EXIT_CHANGES_PENDING if commands else 0
+    if ctx.json:
+        ctx.emit_json({"position": position, "changes": len(docs), "commands": docs})
+        return exit_code
+    if not docs:
+        ctx.out("nothing to do: every agent carries its persona's current version")
+        return exit_code
+    ctx.table(
+        ["AGENT", "NAME", "PERSONA", "ACTION", "FROM", "TO", "REASONS", "CAUSES"],
+        [
+            (
+                short(d["agent"], 16),
+                d["name"] or "",
+                d["persona"],
+                d["action"],
+                short(d["current_digest"]),
+                short(d["digest"]),
+                ",".join(d["reasons"]),
+                ",".join(str(c) for c in d["causes"]),
+            )
+            for d in docs
+        ],
+    )
+    ctx.out(f"{len(docs)} engram(s) to publish (log position {position})")
+    return exit_code
+
+
+def run_status(ctx: Context) -> int:
+    with ctx.fleet() as fleet:
+        view = fleet.view()
+        _, slug = _filters(ctx, view)
+        personas = [p for p in view.personas() if slug is None or p.slug == slug]
+        agents = view.agents(persona=slug)
+        relays = fleet.app.relay_urls()
+        position = view.position
+    by_persona: dict[str, Counter[str]] = {}
+    for row in agents:
+        by_persona.setdefault(row.persona_slug, Counter())[row.status] += 1
+    statuses = [s.value for s in Status]
+    totals: Counter[str] = Counter(row.status for row in agents)
+    if ctx.json:
+        ctx.emit_json(
+            {
+                "position": position,
+                "relays": relays,
+                "totals": {s: totals[s] for s in statuses if totals[s]},
+                "personas": [
+                    {
+                        "slug": p.slug,
+                        "revision": p.revision,
+                        "deleted": p.deleted,
+                        "digest": p.digest,
+                        "agents": {
+                            s: by_persona.get(p.slug, Counter())[s]
+                            for s in statuses
+                            if by_persona.get(p.slug, Counter())[s]
+                        },
+                    }
+                    for p in personas
+                ],
+            }
+        )
+        return 0
+    ctx.out(f"log position {position}; relays: {', '.join(relays) if relays else 'none'}")
+    if not personas:
+        ctx.out("no personas")
+        return 0
+    shown = [s for s in statuses if totals[s]] or [Status.IN_SYNC.value]
+    ctx.table(
+        ["PERSONA", "REV", "DIGEST", *(s.upper() for s in shown)],
+        [
+            (
+                p.slug + (" (deleted)" if p.deleted else ""),
+                p.revision,
+                short(p.digest),
+                *(by_persona.get(p.slug, Counter())[s] for s in shown),
+            )
+            for p in personas
+        ],
+    )
+    return 0
+
+
+def parse_as_of(text: str | None) -> AsOf:
+    """``--as-of``: a log position (an integer) or an ISO-8601 time (naive means local)."""
+    if text is None:
+        return None
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"--as-of {text!r} is neither a log position (an integer) nor an ISO-8601 time "
+            "such as 2026-01-31T12:00:00Z"
+        ) from None
+    # Stored timestamps are UTC-aware; a naive time is the user's local time.
+    return when if when.tzinfo is not None else when.astimezone()
+
+
+def _as_of_doc(as_of: AsOf) -> str | int | None:
+    return as_of.isoformat() if isinstance(as_of, datetime) else as_of
+
+
+def _entry_doc(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "position": entry.position,
+        "at": entry.at,
+        "what": entry.what,
+        "summary": entry.summary,
+        "details": entry.details,
+    }
+
+
+def _assessment_doc(assessment: Assessment | None) -> dict[str, Any] | None:
+    if assessment is None:
+        return None
+    return {
+        "status": assessment.status.value,
+        "reasons": [r.value for r in assessment.reasons],
+        "causes": list(assessment.causes),
+        "digest": assessment.digest,
+        "secrets_digest": assessment.secrets_digest,
+    }
+
+
+def run_audit(ctx: Context) -> int:
+    as_of = parse_as_of(ctx.args.as_of)
+    with ctx.fleet() as fleet:
+        view = fleet.view()
+        agent, slug = _filters(ctx, view)
+        if agent is not None:
+            result = audit_agent(fleet.log(), agent, as_of)
+            return _print_agent_audit(ctx, result, as_of)
+        assert slug is not None  # argparse requires --agent or --persona
+        # Agents that followed the persona earlier and moved on count at an earlier
+        # time, so a historical question considers every agent.
+        members = view.agents(persona=slug if as_of is None else None)
+        persona_audit = audit_persona(fleet.log(), slug, [a.pubkey for a in members], as_of)
+    return _print_persona_audit(ctx, persona_audit, as_of)
+
+
+def _print_agent_audit(ctx: Context, audit: AgentAudit, as_of: AsOf) -> int:
+    state = audit.state
+    if ctx.json:
+        ctx.emit_json(
+            {
+                "agent": audit.pubkey,
+                "as_of": _as_of_doc(as_of),
+                "exists": state is not None,
+                "name": state.name if state else None,
+                "persona": state.persona_slug if state else None,
+                "retired": state.retired if state else None,
+                "key_destroyed": state.key_destroyed if state else None,
+                "carried_digest": state.head_digest if state else None,
+                "published_digest": state.published_digest if state else None,
+                "persona_digest": audit.persona.digest if audit.persona else None,
+                "assessment": _assessment_doc(audit.assessment),
+                "entries": [_entry_doc(e) for e in audit.entries],
+            }
+        )
+        return 0
+    when = f" as of {_as_of_doc(as_of)}" if as_of is not None else ""
+    if state is None:
+        ctx.out(f"agent {audit.pubkey} did not exist yet{when}")
+        return 0
+    verdict = audit.assessment
+    status = verdict.status.value if verdict else state.status
+    reasons = (
+        f" ({', '.join(r.value for r in verdict.reasons)})" if verdict and verdict.reasons else ""
+    )
+    ctx.out(f"agent {audit.pubkey} {state.name!r}{when}")
+    wanted = audit.persona.digest if audit.persona else None
+    ctx.out(f"  persona:   {state.persona_slug} at {short(wanted)}")
+    ctx.out(f"  carries:   {short(state.head_digest)} ({state.head_state or 'nothing known'})")
+    ctx.out(f"  status:    {status}{reasons}")
+    ctx.out()
+    ctx.table(
+        ["POS", "AT", "WHAT", "DETAILS"],
+        [(e.position, e.at[:19], e.what, e.summary) for e in audit.entries],
+    )
+    return 0
+
+
+def _print_persona_audit(ctx: Context, audit: PersonaAudit, as_of: AsOf) -> int:
+    revision_of = {v.digest: v.revision for v in audit.versions if not v.deleted}
+    if ctx.json:
+        ctx.emit_json(
+            {
+                "persona": audit.slug,
+                "as_of": _as_of_doc(as_of),
+                "versions": [
+                    {
+                        "revision": v.revision,
+                        "position": v.position,
+                        "at": v.at,
+                        "actor": v.actor,
+                        "digest": v.digest,
+                        "secrets_digest": v.secrets_digest,
+                        "deleted": v.deleted,
+                    }
+                    for v in audit.versions
+                ],
+                "carriers": audit.carriers,
+                "agents": [
+                    {
+                        "pubkey": a.pubkey,
+                        "name": a.name,
+                        "status": a.status,
+                        "carried_digest": a.head_digest if a.head_state == "valid" else None,
+                    }
+                    for a in audit.agents
+                ],
+            }
+        )
+        return 0
+    when = f" as of {_as_of_doc(as_of)}" if as_of is not None else ""
+    if not audit.versions:
+        ctx.out(f"persona {audit.slug!r} did not exist yet{when}")
+        return 0
+    ctx.out(f"persona {audit.slug!r}{when}: {len(audit.versions)} event(s)")
+    ctx.table(
+        ["REV", "POS", "AT", "BY", "CHANGE", "DIGEST", "SECRETS"],
+        [
+            (
+                v.revision,
+                v.position,
+                v.at[:19],
+                v.actor,
+                "deleted" if v.deleted else "saved",
+                short(v.digest),
+                short(v.secrets_digest),
+            )
+            for v in audit.versions
+        ],
+    )
+    ctx.out()
+    if not audit.agents:
+        ctx.out("no agents follow it")
+        return 0
+    ctx.table(
+        ["AGENT", "NAME", "STATUS", "CARRIES"],
+        [
+            (
+                a.pubkey,
+                a.name,
+                a.status,
+                _carried(a.head_digest if a.head_state == "valid" else None, revision_of),
+            )
+            for a in audit.agents
+        ],
+    )
+    return 0
+
+
+def _carried(digest: str | None, revision_of: dict[str, int]) -> str:
+    if digest is None:
+        return "nothing"
+    revision = revision_of.get(digest)
+    return f"{short(digest)} (rev {revision})" if revision else f"{short(digest)} (unknown)"

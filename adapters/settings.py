@@ -1,0 +1,195 @@
+"""Settings: where the fleetsync home is, which event store to use, who is acting.
+
+This module and :mod:`adapters.bootstrap` are the only places that read the
+process environment; everything else receives a :class:`Settings` value. The
+CLI builds one with :meth:`Settings.load` from its flags, tests build one
+directly (or with ``environ=`` a dict of their own).
+
+Resolution order, first found wins:
+
+- home: ``--home`` > ``$FLEETSYNC_HOME`` > ``$XDG_DATA_HOME/fleetsync`` >
+  ``~/.local/share/fleetsync``;
+- store: ``--store`` > ``$FLEETSYNC_STORE_URL`` > ``sqlite:///HOME/events.sqlite``;
+- actor (recorded in every event): ``$FLEETSYNC_ACTOR`` > the login name.
+
+Store URLs: ``sqlite:///absolute/path`` (a relative path such as
+``sqlite:events.sqlite`` is taken relative to the home),
+``postgresql://user:password@host:port/dbname[?schema=NAME]`` (needs the
+``postgres`` extra), and ``memory:`` (eventsourcing's in-process store, for
+tests; nothing survives the process).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from adapters.errors import PermanentAdapterError
+
+# libsodium's argon2id bounds; the defaults are its "interactive" profile
+# (about 0.1 s and 64 MiB here), paid once per command.
+ARGON2_OPSLIMIT_MIN = 1
+ARGON2_MEMLIMIT_MIN = 8192
+ARGON2_OPSLIMIT_DEFAULT = 2
+ARGON2_MEMLIMIT_DEFAULT = 67_108_864
+DEFAULT_LOCK_TIMEOUT = 10  # seconds SQLite waits for another process's write lock
+
+
+class SettingsError(PermanentAdapterError):
+    """A setting (flag or environment variable) has a value fleetsync cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Which eventsourcing persistence module to use, and how to reach it."""
+
+    kind: str  # "sqlite" | "postgres" | "memory"
+    sqlite_path: Path | None = None
+    postgres_dbname: str = ""
+    postgres_host: str = ""
+    postgres_port: str = ""
+    postgres_user: str = ""
+    postgres_password: str = field(default="", repr=False)
+    postgres_schema: str = ""
+
+    def describe(self) -> str:
+        """A one-line description safe to print: never the password."""
+        if self.kind == "sqlite":
+            return f"sqlite://{self.sqlite_path}"  # the path is absolute: sqlite:///...
+        if self.kind == "postgres":
+            user = f"{self.postgres_user}@" if self.postgres_user else ""
+            port = f":{self.postgres_port}" if self.postgres_port else ""
+            return f"postgresql://{user}{self.postgres_host}{port}/{self.postgres_dbname}"
+        return "memory:"
+
+
+def parse_store_url(url: str, home: Path) -> StoreConfig:
+    """Turn a store URL into a :class:`StoreConfig`; relative SQLite paths hang off ``home``."""
+    url = url.strip()
+    if url in ("memory:", "memory://"):
+        return StoreConfig(kind="memory")
+    if url.startswith("sqlite:"):
+        rest = url[len("sqlite:") :]
+        # "sqlite:///abs" and "sqlite:////abs" are absolute; "sqlite:rel" is relative.
+        rest = rest[2:] if rest.startswith("//") else rest
+        if not rest or rest == "/":
+            raise SettingsError(f"store URL {url!r} names no database file")
+        if ":memory:" in rest or "mode=memory" in rest:
+            raise SettingsError("use the store URL 'memory:' for an in-memory store")
+        path = Path(unquote(rest)).expanduser()
+        return StoreConfig(kind="sqlite", sqlite_path=path if path.is_absolute() else home / path)
+    if url.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(url)
+        dbname = unquote(parts.path.lstrip("/"))
+        if not dbname or not parts.hostname:
+            raise SettingsError(
+                "a PostgreSQL store URL needs a host and a database: "
+                "postgresql://user:password@host:port/dbname"
+            )
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise SettingsError(f"the PostgreSQL store URL has an invalid port: {exc}") from None
+        query = parse_qs(parts.query)
+        unknown = sorted(set(query) - {"schema"})
+        if unknown:
+            raise SettingsError(
+                f"unknown PostgreSQL store URL parameter(s) {', '.join(unknown)}; "
+                "only 'schema' is understood"
+            )
+        return StoreConfig(
+            kind="postgres",
+            postgres_dbname=dbname,
+            postgres_host=parts.hostname,
+            postgres_port=str(port) if port is not None else "5432",
+            postgres_user=unquote(parts.username or ""),
+            postgres_password=unquote(parts.password or ""),
+            postgres_schema=query.get("schema", [""])[0],
+        )
+    # Never echo the URL: it may carry a database password.
+    raise SettingsError(
+        "unsupported store URL scheme; use sqlite:///PATH, "
+        "postgresql://user:password@host:port/dbname or memory:"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the composition root needs, resolved once."""
+
+    home: Path
+    store: StoreConfig
+    passphrase: str | None = field(default=None, repr=False)
+    actor: str = "unknown"
+    argon2_opslimit: int = ARGON2_OPSLIMIT_DEFAULT
+    argon2_memlimit: int = ARGON2_MEMLIMIT_DEFAULT
+    lock_timeout: int = DEFAULT_LOCK_TIMEOUT
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        store_url: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Resolve settings from flags (``home``, ``store_url``) and the environment."""
+        env = os.environ if environ is None else environ
+        home_path = resolve_home(home, env)
+        url = store_url or env.get("FLEETSYNC_STORE_URL") or ""
+        store = (
+            parse_store_url(url, home_path)
+            if url
+            else StoreConfig(kind="sqlite", sqlite_path=home_path / "events.sqlite")
+        )
+        # An empty passphrase is treated as none: it would protect nothing.
+        passphrase = env.get("FLEETSYNC_PASSPHRASE") or None
+        return cls(
+            home=home_path,
+            store=store,
+            passphrase=passphrase,
+            actor=env.get("FLEETSYNC_ACTOR") or _login_name(),
+            argon2_opslimit=_int_setting(
+                env, "FLEETSYNC_ARGON2_OPSLIMIT", ARGON2_OPSLIMIT_DEFAULT, ARGON2_OPSLIMIT_MIN
+            ),
+            argon2_memlimit=_int_setting(
+                env, "FLEETSYNC_ARGON2_MEMLIMIT", ARGON2_MEMLIMIT_DEFAULT, ARGON2_MEMLIMIT_MIN
+            ),
+            lock_timeout=_int_setting(env, "FLEETSYNC_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT, 1),
+        )
+
+
+def resolve_home(home: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path:
+    if home:
+        chosen = Path(home)
+    elif env.get("FLEETSYNC_HOME"):
+        chosen = Path(env["FLEETSYNC_HOME"])
+    elif env.get("XDG_DATA_HOME"):
+        chosen = Path(env["XDG_DATA_HOME"]) / "fleetsync"
+    else:
+        chosen = Path("~/.local/share/fleetsync")
+    return chosen.expanduser().absolute()
+
+
+def _int_setting(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no passwd entry (some containers): still record something
+        return "unknown"

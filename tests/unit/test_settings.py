@@ -1,0 +1,111 @@
+"""Settings resolution (flags > environment > defaults) and the eventsourcing environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.bootstrap import eventsourcing_env, view_file
+from adapters.settings import Settings, SettingsError, parse_store_url
+
+
+def test_the_home_flag_wins_over_the_environment(tmp_path: Path) -> None:
+    env = {"FLEETSYNC_HOME": "/env/home", "XDG_DATA_HOME": "/xdg"}
+    assert Settings.load(home=tmp_path, environ=env).home == tmp_path
+
+
+def test_the_home_comes_from_fleetsync_home_then_xdg_then_the_user_data_dir() -> None:
+    assert Settings.load(environ={"FLEETSYNC_HOME": "/env/home"}).home == Path("/env/home")
+    assert Settings.load(environ={"XDG_DATA_HOME": "/xdg"}).home == Path("/xdg/fleetsync")
+    assert Settings.load(environ={}).home == Path("~/.local/share/fleetsync").expanduser()
+
+
+def test_the_default_store_is_a_sqlite_file_in_the_home(tmp_path: Path) -> None:
+    settings = Settings.load(home=tmp_path, environ={})
+    assert settings.store.kind == "sqlite"
+    assert settings.store.sqlite_path == tmp_path / "events.sqlite"
+    assert view_file(settings) == tmp_path / "view.sqlite"
+
+
+def test_a_store_url_in_the_environment_is_used_unless_a_flag_overrides_it(
+    tmp_path: Path,
+) -> None:
+    env = {"FLEETSYNC_STORE_URL": "sqlite:///elsewhere/e.sqlite"}
+    assert Settings.load(home=tmp_path, environ=env).store.sqlite_path == Path(
+        "/elsewhere/e.sqlite"
+    )
+    flagged = Settings.load(home=tmp_path, store_url="memory:", environ=env)
+    assert flagged.store.kind == "memory"
+
+
+def test_a_relative_sqlite_path_hangs_off_the_home(tmp_path: Path) -> None:
+    assert parse_store_url("sqlite:other.sqlite", tmp_path).sqlite_path == tmp_path / (
+        "other.sqlite"
+    )
+
+
+def test_a_postgresql_url_maps_to_eventsourcing_postgres_settings(tmp_path: Path) -> None:
+    settings = Settings.load(
+        home=tmp_path,
+        store_url="postgresql://fleet:s%40cret@db.example:6543/fleetdb?schema=fs",
+        environ={},
+    )
+    env = eventsourcing_env(settings)
+    assert env["FLEETSYNC_PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert env["FLEETSYNC_POSTGRES_HOST"] == "db.example"
+    assert env["FLEETSYNC_POSTGRES_PORT"] == "6543"
+    assert env["FLEETSYNC_POSTGRES_USER"] == "fleet"
+    assert env["FLEETSYNC_POSTGRES_PASSWORD"] == "s@cret"
+    assert env["FLEETSYNC_POSTGRES_DBNAME"] == "fleetdb"
+    assert env["FLEETSYNC_POSTGRES_SCHEMA"] == "fs"
+    # The password is a secret: never in a repr or a description.
+    assert "s@cret" not in repr(settings)
+    assert "s@cret" not in settings.store.describe()
+    assert view_file(settings).name.startswith("view-")
+
+
+def test_the_eventsourcing_environment_pins_what_a_user_export_could_change(
+    tmp_path: Path,
+) -> None:
+    env = eventsourcing_env(Settings.load(home=tmp_path, environ={}))
+    assert env["FLEETSYNC_TRANSCODER_TOPIC"] == "adapters.store.transcoder:OrjsonTranscoder"
+    assert env["FLEETSYNC_CIPHER_KEY"] == ""
+    assert env["FLEETSYNC_SQLITE_DBNAME"] == str(tmp_path / "events.sqlite")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://x/y", "postgresql:///nodb", "postgresql://h/db?sslmode=x", "sqlite:", "sqlite:///"],
+)
+def test_an_unusable_store_url_is_refused_with_a_clear_message(url: str, tmp_path: Path) -> None:
+    with pytest.raises(SettingsError):
+        parse_store_url(url, tmp_path)
+
+
+def test_an_unsupported_url_is_not_echoed_because_it_may_hold_a_password(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        parse_store_url("mysql://user:hunter2@host/db", tmp_path)
+    assert "hunter2" not in str(info.value)
+
+
+def test_the_passphrase_is_read_from_the_environment_and_never_shown(tmp_path: Path) -> None:
+    settings = Settings.load(home=tmp_path, environ={"FLEETSYNC_PASSPHRASE": "hunter2"})
+    assert settings.passphrase == "hunter2"
+    assert "hunter2" not in repr(settings)
+
+
+def test_argon2_limits_can_be_lowered_but_not_below_libsodiums_minimum(tmp_path: Path) -> None:
+    env = {"FLEETSYNC_ARGON2_OPSLIMIT": "1", "FLEETSYNC_ARGON2_MEMLIMIT": "8192"}
+    settings = Settings.load(home=tmp_path, environ=env)
+    assert (settings.argon2_opslimit, settings.argon2_memlimit) == (1, 8192)
+    with pytest.raises(SettingsError, match="at least 8192"):
+        Settings.load(home=tmp_path, environ={"FLEETSYNC_ARGON2_MEMLIMIT": "1024"})
+    with pytest.raises(SettingsError, match="must be an integer"):
+        Settings.load(home=tmp_path, environ={"FLEETSYNC_ARGON2_OPSLIMIT": "lots"})
+
+
+def test_the_actor_comes_from_fleetsync_actor(tmp_path: Path) -> None:
+    assert Settings.load(home=tmp_path, environ={"FLEETSYNC_ACTOR": "ci"}).actor == "ci"
