@@ -13,9 +13,10 @@ here, explicitly, so nothing the user happens to export (``CIPHER_KEY``,
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +31,12 @@ from eventsourcing.utils import TopicError
 from adapters.errors import PermanentAdapterError, TemporaryAdapterError
 from adapters.keystore import KEYS_FILE, ROLE_OWNER, KeyStore
 from adapters.nostr.keys import SecretKey
+from adapters.relay import RelayPool
 from adapters.settings import Settings, StoreConfig
 from adapters.store.eventlog import RecorderEventLog, SQLiteEventLog
 from adapters.store.viewstore import SQLiteViewStore
+from adapters.sync.engine import Progress, Reconciler
+from adapters.sync.relays import PoolGateway
 from adapters.vault import (
     KEY_FILE,
     VAULT_FILE,
@@ -56,6 +60,30 @@ class StoreError(PermanentAdapterError):
 
 class StoreBusy(TemporaryAdapterError):
     """Another process holds the event store's lock, or wrote concurrently: retry."""
+
+
+class NoRelays(PermanentAdapterError):
+    """Publishing needs at least one configured relay."""
+
+
+class ApplyRunning(TemporaryAdapterError):
+    """Another fleetsync process is applying to this home right now."""
+
+
+@contextlib.contextmanager
+def apply_lock(home: Path) -> Iterator[None]:
+    """An exclusive lock on ``HOME/apply.lock``; the OS releases it if we die."""
+    with open(home / "apply.lock", "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ApplyRunning(
+                "another fleetsync apply is running on this home; wait for it and retry"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class AlreadyInitialised(PermanentAdapterError):
@@ -111,6 +139,44 @@ class Fleet:
         view_store = SQLiteViewStore(view_file(self.settings))
         self._closers.append(view_store.close)
         return FleetView(self.log(), view_store)
+
+    @contextlib.asynccontextmanager
+    async def reconciler(self, progress: Progress | None = None) -> AsyncIterator[Reconciler]:
+        """The reconciler over the configured relays, holding the home's apply lock.
+
+        One apply at a time per home: two processes sealing for the same agents
+        at once could each seal a different event for the same persona version.
+        """
+        urls = self.app.relay_urls()
+        if not urls:
+            raise NoRelays("no relays configured; add one with 'fleetsync relay add URL'")
+        settings = self.settings
+        keystore = self.keystore
+
+        def signer(pubkey: str) -> SecretKey | None:
+            return keystore.get_many([pubkey]).get(pubkey)
+
+        gateway = PoolGateway(
+            RelayPool(urls),
+            window=settings.relay_window,
+            timeout=settings.relay_timeout,
+            query_timeout=settings.relay_timeout * 3,
+            signer=signer,
+        )
+        with apply_lock(settings.home):
+            try:
+                yield Reconciler(
+                    self.app,
+                    self.view(),
+                    keystore,
+                    self.owner,
+                    self.vault.digest_key,
+                    gateway,
+                    batch_size=settings.batch_size,
+                    progress=progress,
+                )
+            finally:
+                await gateway.close()
 
     def close(self) -> None:
         try:

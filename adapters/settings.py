@@ -39,6 +39,11 @@ ARGON2_MEMLIMIT_DEFAULT = 67_108_864
 DEFAULT_LOCK_TIMEOUT = 10  # seconds SQLite waits for another process's write lock
 
 
+DEFAULT_RELAY_TIMEOUT = 10
+DEFAULT_RELAY_WINDOW = 200
+DEFAULT_BATCH_SIZE = 500
+
+
 class SettingsError(PermanentAdapterError):
     """A setting (flag or environment variable) has a value fleetsync cannot use."""
 
@@ -128,6 +133,9 @@ class Settings:
     argon2_opslimit: int = ARGON2_OPSLIMIT_DEFAULT
     argon2_memlimit: int = ARGON2_MEMLIMIT_DEFAULT
     lock_timeout: int = DEFAULT_LOCK_TIMEOUT
+    relay_timeout: int = DEFAULT_RELAY_TIMEOUT  # seconds to wait for one OK or EOSE
+    relay_window: int = DEFAULT_RELAY_WINDOW  # EVENTs in flight per connection
+    batch_size: int = DEFAULT_BATCH_SIZE  # agents sealed, sent and confirmed together
 
     @classmethod
     def load(
@@ -160,6 +168,9 @@ class Settings:
                 env, "FLEETSYNC_ARGON2_MEMLIMIT", ARGON2_MEMLIMIT_DEFAULT, ARGON2_MEMLIMIT_MIN
             ),
             lock_timeout=_int_setting(env, "FLEETSYNC_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT, 1),
+            relay_timeout=_int_setting(env, "FLEETSYNC_RELAY_TIMEOUT", DEFAULT_RELAY_TIMEOUT, 1),
+            relay_window=_int_setting(env, "FLEETSYNC_RELAY_WINDOW", DEFAULT_RELAY_WINDOW, 1),
+            batch_size=_int_setting(env, "FLEETSYNC_BATCH_SIZE", DEFAULT_BATCH_SIZE, 1),
         )
 
 

@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 
 from adapters.cli.output import Context, Subcommands, add_json_flag
+from adapters.cli.publish import publish_best_effort
 from adapters.cli.setup import read_secret_key
 from adapters.nostr.errors import InvalidKey
 from adapters.nostr.keys import PublicKey, SecretKey
@@ -38,6 +39,11 @@ def register(commands: Subcommands) -> None:
     create.add_argument("--persona", required=True, metavar="SLUG")
     create.add_argument("--count", type=int, default=1, metavar="N", help="default: 1")
     create.add_argument("--name", metavar="NAME")
+    create.add_argument(
+        "--no-apply",
+        action="store_true",
+        help="do not publish the engram now ('fleetsync apply' will)",
+    )
     add_json_flag(create)
     create.set_defaults(func=run_create)
 
@@ -51,6 +57,11 @@ def register(commands: Subcommands) -> None:
     )
     imp.add_argument("--persona", required=True, metavar="SLUG")
     imp.add_argument("--name", metavar="NAME")
+    imp.add_argument(
+        "--no-apply",
+        action="store_true",
+        help="do not publish the engram now ('fleetsync apply' will)",
+    )
     add_json_flag(imp)
     imp.set_defaults(func=run_import)
 
@@ -178,6 +189,8 @@ def run_create(ctx: Context) -> int:
             [NewAgent(k.public_key.hex, slug, n) for k, n in zip(keys, names, strict=True)],
             ctx.settings.actor,
         )
+        if not ctx.args.no_apply:
+            publish_best_effort(fleet, only=[a.pubkey for a in agents])
     _print_agents(ctx, agents, "created")
     return 0
 
@@ -205,6 +218,8 @@ def run_import(ctx: Context) -> int:
         agents = fleet.app.create_agents(
             [NewAgent(pubkey, slug, name)], ctx.settings.actor, origin="imported"
         )
+        if not ctx.args.no_apply:
+            publish_best_effort(fleet, only=[pubkey])
     _print_agents(ctx, agents, "imported")
     return 0
 

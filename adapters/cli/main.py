@@ -29,6 +29,7 @@ from adapters.cli.output import Context, Subcommands
 from adapters.cli.personas import register as register_personas
 from adapters.cli.reports import register as register_reports
 from adapters.cli.setup import register as register_setup
+from adapters.cli.sync import register as register_sync
 from adapters.errors import AdapterError
 from domain.errors import DomainError
 from projections.errors import ProjectionError
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_personas(commands)
     register_agents(commands)
     register_reports(commands)
+    register_sync(commands)
     return parser
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from adapters.bootstrap import Fleet
 from adapters.cli.output import Context, Subcommands, add_json_flag, short
+from adapters.cli.publish import publish_best_effort
 from adapters.errors import AdapterError
 from domain.application import content_members
 from domain.errors import InvalidPersona
@@ -38,6 +39,11 @@ def register(commands: Subcommands) -> None:
     )
     save.add_argument("slug", metavar="SLUG", help="persona slug: ^[a-z0-9][a-z0-9_-]{0,63}$")
     save.add_argument("file", metavar="FILE|-", help="JSON definition file, or '-' for stdin")
+    save.add_argument(
+        "--no-apply",
+        action="store_true",
+        help="do not republish its agents' engrams now ('fleetsync apply' will)",
+    )
     add_json_flag(save)
     save.set_defaults(func=run_save)
 
@@ -80,6 +86,8 @@ def run_save(ctx: Context) -> int:
         agents = 0
         if saved.changed:
             agents = _agent_count(fleet, slug)
+            if agents and not ctx.args.no_apply:
+                publish_best_effort(fleet, persona=slug)
     if ctx.json:
         ctx.emit_json(
             {

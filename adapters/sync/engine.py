@@ -175,7 +175,8 @@ class Reconciler:
         owner = self.owner.public_key.hex
         for start in range(0, len(pubkeys), self.batch_size):
             batch = list(pubkeys[start : start + self.batch_size])
-            fetched = await self.gateway.fetch_engrams(batch, owner)
+            d_tags = [self.conversation(p).d_tag(PERSONA_ENGRAM_SLUG) for p in batch]
+            fetched = await self.gateway.fetch_engrams(batch, owner, d_tags)
             if not fetched.answered:
                 continue  # no relay answered: nothing is known, nothing is recorded
             by_author: dict[str, list[Event]] = {}
@@ -240,19 +241,24 @@ class Reconciler:
         persona: str | None = None,
         agent: str | None = None,
         *,
+        only: Sequence[str] | None = None,
         refresh: bool = True,
     ) -> ApplyReport:
+        """Refresh, plan and carry out; ``persona``/``agent``/``only`` narrow the scope."""
         report = ApplyReport(relays=list(self.gateway.urls))
         view = self.view
         view.catch_up()
+        wanted = set(only) if only is not None else None
+        scope = [view.agent(agent)] if agent else view.agents(persona, include_retired=False)
+        agents = [a for a in scope if a is not None and (wanted is None or a.pubkey in wanted)]
         if refresh:
-            scope = [view.agent(agent)] if agent else view.agents(persona, include_retired=False)
-            report.observed = await self.refresh([a for a in scope if a is not None])
+            report.observed = await self.refresh(agents)
             view.catch_up()
         commands = view.plan(persona=persona, agent=agent)
+        if wanted is not None:
+            commands = [c for c in commands if c.pubkey in wanted]
         report.planned = len(commands)
-        total = len(view.agents(persona, include_retired=False)) if agent is None else 1
-        report.unchanged = max(total - len(commands), 0)
+        report.unchanged = max(len([a for a in agents if not a.retired]) - len(commands), 0)
         done = 0
         for start in range(0, len(commands), self.batch_size):
             batch = commands[start : start + self.batch_size]

@@ -58,8 +58,11 @@ class RelayGateway(Protocol):
         """Send every event to every relay; answers per event id, one per relay."""
         ...
 
-    async def fetch_engrams(self, authors: Sequence[str], owner: str) -> Fetched:
-        """Every ``kind:30174`` event by ``authors`` tagged ``["p", owner]``, all relays."""
+    async def fetch_engrams(
+        self, authors: Sequence[str], owner: str, d_tags: Sequence[str] = ()
+    ) -> Fetched:
+        """Every ``kind:30174`` event by ``authors`` tagged ``["p", owner]`` (and one of
+        ``d_tags`` when given), from all relays."""
         ...
 
     async def close(self) -> None: ...

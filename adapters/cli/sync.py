@@ -1,0 +1,172 @@
+"""``fleetsync relay add|remove|list``, ``refresh`` and ``apply``: the commands that talk
+to relays.
+
+``apply`` exits 0 when every planned engram was published and confirmed, 2
+when some agents are still not in sync (failed, unknown, conflicts), 1 on
+error. Its progress bar goes to stderr, only on a terminal and not with
+``--quiet``; the summary (or ``--json``) goes to stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from adapters.cli.agents import parse_agent
+from adapters.cli.output import Context, Subcommands, add_json_flag, short
+from adapters.cli.publish import ProgressBar, apply_now
+from adapters.cli.reports import run_plan
+from adapters.relay.urls import canonical_url
+from adapters.sync.engine import ApplyReport
+from domain.slugs import persona_slug
+
+EXIT_NOT_IN_SYNC = 2
+
+
+def register(commands: Subcommands) -> None:
+    relay = commands.add_parser("relay", help="the relays every engram is written to")
+    relay_commands = relay.add_subparsers(dest="relay_command", metavar="COMMAND", required=True)
+    add = relay_commands.add_parser("add", help="add a relay (ws:// or wss:// URL)")
+    add.add_argument("url")
+    add.set_defaults(func=run_relay_add)
+    remove = relay_commands.add_parser("remove", help="stop writing to a relay")
+    remove.add_argument("url")
+    remove.set_defaults(func=run_relay_remove)
+    listing = relay_commands.add_parser("list", help="the configured relays")
+    add_json_flag(listing)
+    listing.set_defaults(func=run_relay_list)
+
+    apply = commands.add_parser(
+        "apply",
+        help="publish every engram the plan asks for (exit 2: some agents still not in sync)",
+        description="Refresh what the relays hold, plan, then publish and confirm. Sealed but "
+        "unconfirmed engrams are resent first, byte for byte.",
+    )
+    apply.add_argument("--agent", metavar="AGENT", help="only this agent (hex or npub)")
+    apply.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
+    apply.add_argument("--dry-run", action="store_true", help="only show the plan")
+    apply.add_argument("--quiet", action="store_true", help="no progress bar")
+    apply.add_argument(
+        "--no-refresh", action="store_true", help="trust the log; do not read heads first"
+    )
+    add_json_flag(apply)
+    apply.set_defaults(func=run_apply)
+
+    refresh = commands.add_parser(
+        "refresh", help="read every agent's engram head from the relays and record drift"
+    )
+    refresh.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
+    add_json_flag(refresh)
+    refresh.set_defaults(func=run_refresh)
+
+
+def run_relay_add(ctx: Context) -> int:
+    url = canonical_url(ctx.args.url)
+    with ctx.fleet() as fleet:
+        added = fleet.app.add_relay(url, ctx.settings.actor)
+    ctx.out(f"added relay {url}" if added else f"relay {url} is already configured")
+    return 0
+
+
+def run_relay_remove(ctx: Context) -> int:
+    url = canonical_url(ctx.args.url)
+    with ctx.fleet() as fleet:
+        fleet.app.remove_relay(url, ctx.settings.actor)
+    ctx.out(f"removed relay {url}")
+    return 0
+
+
+def run_relay_list(ctx: Context) -> int:
+    with ctx.fleet() as fleet:
+        urls = fleet.app.relay_urls()
+    if ctx.json:
+        ctx.emit_json({"relays": urls})
+    elif urls:
+        for url in urls:
+            ctx.out(url)
+    else:
+        ctx.out("no relays configured; add one with 'fleetsync relay add URL'")
+    return 0
+
+
+def _progress(ctx: Context) -> ProgressBar | None:
+    if ctx.args.quiet or ctx.json or not sys.stderr.isatty():
+        return None
+    return ProgressBar(sys.stderr)
+
+
+def run_apply(ctx: Context) -> int:
+    if ctx.args.dry_run:
+        return run_plan(ctx)
+    slug = persona_slug(ctx.args.persona) if ctx.args.persona else None
+    agent = parse_agent(ctx.args.agent) if ctx.args.agent else None
+    with ctx.fleet() as fleet:
+        report = apply_now(
+            fleet,
+            persona=slug,
+            agent=agent,
+            progress=_progress(ctx),
+            refresh=not ctx.args.no_refresh,
+        )
+    return print_report(ctx, report)
+
+
+def print_report(ctx: Context, report: ApplyReport) -> int:
+    summary = report.summary()
+    code = 0 if report.converged else EXIT_NOT_IN_SYNC
+    if ctx.json:
+        ctx.emit_json(
+            {
+                "relays": report.relays,
+                "observed_drift": report.observed,
+                "summary": summary,
+                "agents": [
+                    {
+                        "agent": o.pubkey,
+                        "persona": o.persona_slug,
+                        "result": o.result,
+                        "event_id": o.event_id,
+                        "detail": o.detail,
+                    }
+                    for o in report.outcomes
+                ],
+            }
+        )
+        return code
+    trouble = [o for o in report.outcomes if o.result != "published"]
+    if trouble:
+        ctx.table(
+            ["AGENT", "PERSONA", "RESULT", "EVENT", "DETAIL"],
+            [
+                (short(o.pubkey, 16), o.persona_slug, o.result, short(o.event_id), o.detail)
+                for o in trouble
+            ],
+        )
+    if report.observed:
+        ctx.out(f"refresh: {report.observed} agent(s) hold something other than the log said")
+    ctx.out(
+        "published {published}, unchanged {unchanged}, failed {failed}, unknown {unknown}, "
+        "conflicts {conflicts}".format(**summary)
+        + f" (relays: {', '.join(report.relays)})"
+    )
+    return code
+
+
+def run_refresh(ctx: Context) -> int:
+    slug = persona_slug(ctx.args.persona) if ctx.args.persona else None
+    with ctx.fleet() as fleet:
+        view = fleet.view()
+        agents = view.agents(slug, include_retired=False)
+
+        async def run() -> int:
+            async with fleet.reconciler() as reconciler:
+                return await reconciler.refresh(agents)
+
+        observed = asyncio.run(run())
+    doc: dict[str, Any] = {"agents": len(agents), "observed_drift": observed}
+    if ctx.json:
+        ctx.emit_json(doc)
+    else:
+        ctx.out(f"read {len(agents)} agent(s); {observed} hold something other than the log said")
+    return 0

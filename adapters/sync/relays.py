@@ -1,0 +1,78 @@
+"""The reconciler's relay port over :class:`adapters.relay.RelayPool`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from adapters.nostr.engram import ENGRAM_KIND
+from adapters.nostr.event import Event
+from adapters.relay import Outcome as WireOutcome
+from adapters.relay import RelayPool, Signer
+from adapters.sync.gateway import Answer, Fetched, Outcome
+
+# An AUTH the relay still refused is a policy answer: permanent, like restricted:.
+_OUTCOMES = {
+    WireOutcome.ACCEPTED: Outcome.ACCEPTED,
+    WireOutcome.DUPLICATE: Outcome.DUPLICATE,
+    WireOutcome.TEMPORARY: Outcome.TEMPORARY,
+    WireOutcome.PERMANENT: Outcome.PERMANENT,
+    WireOutcome.AUTH_REQUIRED: Outcome.PERMANENT,
+    WireOutcome.UNKNOWN: Outcome.UNKNOWN,
+}
+
+
+class PoolGateway:
+    def __init__(
+        self,
+        pool: RelayPool,
+        *,
+        window: int,
+        timeout: float,
+        query_timeout: float,
+        signer: Signer | None = None,
+    ) -> None:
+        self.pool = pool
+        self.window = window
+        self.timeout = timeout
+        self.query_timeout = query_timeout
+        self.signer = signer
+
+    @property
+    def urls(self) -> list[str]:
+        return self.pool.urls
+
+    async def publish(self, events: Sequence[Event]) -> dict[str, list[Answer]]:
+        reports = await self.pool.publish_many(
+            events, window=self.window, timeout=self.timeout, signer=self.signer
+        )
+        answers: dict[str, list[Answer]] = {event.id: [] for event in events}
+        for url, report in reports.items():
+            for event in events:
+                result = report.results.get(event.id)
+                if result is None:
+                    answers[event.id].append(Answer(url, Outcome.UNKNOWN))
+                    continue
+                answers[event.id].append(
+                    Answer(url, _OUTCOMES[result.outcome], result.prefix, result.message)
+                )
+        return answers
+
+    async def fetch_engrams(
+        self, authors: Sequence[str], owner: str, d_tags: Sequence[str] = ()
+    ) -> Fetched:
+        filter_: dict[str, object] = {
+            "kinds": [ENGRAM_KIND],
+            "authors": list(authors),
+            "#p": [owner],
+        }
+        if d_tags:
+            filter_["#d"] = list(d_tags)
+        result = await self.pool.query([filter_], timeout=self.query_timeout)
+        return Fetched(
+            events=list(result.events),
+            answered=list(result.answered),
+            failed=[*result.partial, *result.failed],
+        )
+
+    async def close(self) -> None:
+        await self.pool.close()
