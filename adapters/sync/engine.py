@@ -165,7 +165,9 @@ class Reconciler:
             self._conversations[pubkey] = conv
         return conv
 
-    async def read_heads(self, pubkeys: Sequence[str]) -> dict[str, RelayHead]:
+    async def read_heads(
+        self, pubkeys: Sequence[str], ours: dict[str, Event] | None = None
+    ) -> dict[str, RelayHead]:
         """The validated ``mem/persona`` head of each agent, over every relay's answer.
 
         Agents are asked for in batches (one filter of many authors per batch):
@@ -183,14 +185,22 @@ class Reconciler:
             for event in fetched.events:
                 by_author.setdefault(event.pubkey, []).append(event)
             for pubkey in batch:
-                heads[pubkey] = self._head_of(pubkey, by_author.get(pubkey, []))
+                mine = ours.get(pubkey) if ours else None
+                heads[pubkey] = self._head_of(pubkey, by_author.get(pubkey, []), mine)
         self.heads.update(heads)
         return heads
 
-    def _head_of(self, pubkey: str, events: list[Event]) -> RelayHead:
+    def _head_of(self, pubkey: str, events: list[Event], mine: Event | None = None) -> RelayHead:
         conv = self.conversation(pubkey)
         d_tag = conv.d_tag(PERSONA_ENGRAM_SLUG)
         candidates = [e for e in events if d_tag in e.tag_values("d")]
+        if mine is not None and mine in candidates:
+            # Reading back what we just sealed: only events that would beat ours under
+            # head selection need validating; ours is known good, byte for byte.
+            contenders = [e for e in candidates if e != mine and _beats(e, mine)]
+            if not contenders:
+                return RelayHead("valid", mine.id, mine.created_at, None, None)
+            candidates = [mine, *contenders]
         selection: HeadSelection = select_head(conv, PERSONA_ENGRAM_SLUG, candidates)
         head = selection.head
         if head is None:
@@ -368,7 +378,8 @@ class Reconciler:
     async def _confirm(self, work: Sequence[_Work]) -> list[AgentOutcome]:
         """Read back the heads of everything some relay took, and record the verdicts."""
         acked = [w for w in work if self._policy_met(w.answers)]
-        heads = await self.read_heads([w.command.pubkey for w in acked]) if acked else {}
+        ours = {w.command.pubkey: w.event for w in acked}
+        heads = await self.read_heads(list(ours), ours) if acked else {}
         outcomes: list[AgentOutcome] = []
         for w in work:
             outcomes.append(self._verdict(w, heads.get(w.command.pubkey)))
@@ -419,6 +430,12 @@ def _same_head(row: AgentRow, head: RelayHead) -> bool:
     if row.head_state is None:
         return head.state == "missing"  # never written, still absent: nothing new
     return (row.head_state, row.head_event_id) == (head.state, head.event_id)
+
+
+def _beats(event: Event, other: Event) -> bool:
+    return event.created_at > other.created_at or (
+        event.created_at == other.created_at and event.id < other.id
+    )
 
 
 def _newer(head: RelayHead, event: Event) -> bool:

@@ -1,0 +1,150 @@
+"""Benchmark of the main job: `scripts/bench apply`.
+
+Publishes N engrams for N fresh agents (every one a real publish) to a relay
+running as a separate process, and reports engrams per second for:
+
+* fleetsync ``apply``: refresh, plan, seal, store the seals, send, read back,
+  record the verdicts — the whole idempotent job;
+* (a) a bare pipelined client that seals the same kind of engrams and sends
+  them with no store and no read-back: what any client must do;
+* (b) the same client sending pre-signed events: the relay's ceiling.
+
+The ratio apply/(a) is the price of event sourcing and idempotency (goal: at
+least 0.8). The relays are rust-nostr's local relay (nostr-sdk) and, with
+``--slow``, the nostr-relay package too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from adapters.bootstrap import bootstrap, init
+from adapters.cli.publish import apply_now
+from adapters.nostr.engram import Conversation
+from adapters.nostr.event import Event
+from adapters.nostr.keys import SecretKey
+from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_engram
+from adapters.relay import RelayConnection
+from adapters.settings import Settings
+from domain.application import NewAgent
+from domain.engram_body import PersonaEngram, Provenance
+from domain.persona import PersonaContent, PersonaDefinition
+from tests.support.relays import RelayProcess, start_nostr_relay, start_rust_relay
+
+PROMPT = (
+    "You are a meticulous release-notes writer. Summarise merged pull requests for "
+    "end users: what changed, why it matters, and what to do about it. "
+) * 6
+DEFINITION = PersonaDefinition(
+    PersonaContent(
+        display_name="Release notes writer",
+        system_prompt=PROMPT,
+        model="claude-opus-4",
+        provider="anthropic",
+        runtime="goose",
+        name_pool=("Ada", "Ben", "Cleo"),
+    ),
+    {"ANTHROPIC_API_KEY": "sk-bench-0123456789abcdef"},
+)
+WINDOW = 200
+
+
+def environ(home: Path) -> dict[str, str]:
+    return {
+        "FLEETSYNC_HOME": str(home),
+        "FLEETSYNC_PASSPHRASE": "bench",
+        "FLEETSYNC_ACTOR": "bench",
+        "FLEETSYNC_ARGON2_OPSLIMIT": "1",
+        "FLEETSYNC_ARGON2_MEMLIMIT": "8192",
+        "FLEETSYNC_RELAY_WINDOW": str(WINDOW),
+        "FLEETSYNC_RELAY_TIMEOUT": "30",
+    }
+
+
+def fleetsync_apply(url: str, count: int, tmp: Path) -> tuple[float, dict[str, int]]:
+    settings = Settings.load(environ=environ(tmp / "home"))
+    init(settings)
+    with bootstrap(settings) as fleet:
+        fleet.app.add_relay(url, "bench")
+        fleet.app.save_persona("writer", DEFINITION, "bench")
+        keys = [SecretKey.generate() for _ in range(count)]
+        fleet.keystore.put_many(keys)
+        fleet.app.create_agents(
+            [NewAgent(k.public_key.hex, "writer", f"w{i}") for i, k in enumerate(keys)], "bench"
+        )
+        fleet.view()  # caught up before the clock starts, as after 'agent create'
+        start = time.perf_counter()
+        report = apply_now(fleet)
+        elapsed = time.perf_counter() - start
+    return elapsed, report.summary()
+
+
+def seal_all(count: int) -> list[Event]:
+    owner = SecretKey.generate()
+    provenance = Provenance(owner.public_key.hex, "writer", DEFINITION.content.digest(), "0" * 64)
+    body = prepare_persona_body(PersonaEngram(DEFINITION.content, provenance, DEFINITION.env_vars))
+    now = int(time.time())
+    events = []
+    for _ in range(count):
+        agent = SecretKey.generate()
+        conv = Conversation.for_agent(agent, owner.public_key)
+        events.append(seal_persona_engram(agent, conv, body, now))
+    return events
+
+
+async def send(url: str, events: list[Event]) -> int:
+    async with RelayConnection(url) as connection:
+        results = await connection.publish_many(events, window=WINDOW, timeout=30)
+    return sum(1 for r in results.values() if r.stored)
+
+
+def bare_client(url: str, count: int, presigned: bool) -> float:
+    if presigned:
+        events = seal_all(count)
+        start = time.perf_counter()
+    else:
+        start = time.perf_counter()
+        events = seal_all(count)
+    stored = asyncio.run(send(url, events))
+    elapsed = time.perf_counter() - start
+    if stored != count:
+        sys.exit(f"the bare client got only {stored}/{count} events stored")
+    return elapsed
+
+
+def run(label: str, relay: RelayProcess, count: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        ours, summary = fleetsync_apply(relay.url, count, Path(tmp))
+    if summary["published"] != count:
+        sys.exit(f"apply published {summary} instead of {count}")
+    bare = bare_client(relay.url, count, presigned=False)
+    ceiling = bare_client(relay.url, count, presigned=True)
+    print(f"{label}: {count:,} fresh agents, window {WINDOW}")
+    print(f"  fleetsync apply (seal, store, send, confirm, read back): {count / ours:>8,.0f} /s")
+    print(f"  (a) bare client, seal + send                          : {count / bare:>8,.0f} /s")
+    print(f"  (b) bare client, pre-signed events (relay's ceiling)  : {count / ceiling:>8,.0f} /s")
+    print(f"  apply / (a) = {bare / ours:.2f} (goal >= 0.8)   apply / (b) = {ceiling / ours:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=5000)
+    parser.add_argument("--slow", action="store_true", help="also nostr-relay (about 100/s)")
+    parser.add_argument("--slow-count", type=int, default=300)
+    args = parser.parse_args()
+    with start_rust_relay(rate_limit=10_000_000) as relay:
+        run("rust-nostr local relay", relay, args.count)
+    if args.slow:
+        with tempfile.TemporaryDirectory() as tmp, start_nostr_relay(Path(tmp)) as relay:
+            run("nostr-relay (PyPI)", relay, args.slow_count)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
