@@ -1,0 +1,599 @@
+"""A NIP-01 client for one relay (:class:`RelayConnection`) and for several (:class:`RelayPool`).
+
+The apply engine publishes pre-signed events with ``publish_many`` (pipelined,
+see :mod:`adapters.relay.publishing`) and reads heads back with ``query``. One
+:class:`RelayConnection` owns one ``aiohttp.ClientSession`` and at most one
+websocket at a time, reopened when it drops. Frames are JSON text (relays expect
+text frames). aiohttp's ``heartbeat`` pings the relay and the client answers the
+relay's pings; the bounded window keeps the backlog that would make nostr-relay
+miss a ping (and drop us) from building up.
+
+A single reader task per socket parses every frame (garbage is skipped, see
+:mod:`adapters.relay.messages`) and routes it: ``OK`` to the publishing run,
+``EVENT``/``EOSE``/``CLOSED`` to the subscription they name, ``AUTH`` challenges
+to the connection, ``NOTICE`` to the log.
+
+Close every connection or pool (``async with`` or ``close()``): sessions left open
+are reported by aiohttp as unclosed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Final
+
+import aiohttp
+
+from adapters.nostr.event import Event
+from adapters.relay.errors import ConnectionLost, PermanentRelayError, RelayError, translated
+from adapters.relay.messages import (
+    AuthChallenge,
+    Closed,
+    EndOfStoredEvents,
+    EventMessage,
+    MalformedEvent,
+    Notice,
+    OkAnswer,
+    Outcome,
+    RelayMessage,
+    close_frame,
+    parse_frame,
+    req_frame,
+)
+from adapters.relay.publishing import (
+    DEFAULT_TIMEOUT,
+    DEFAULT_WINDOW,
+    Lost,
+    Pace,
+    PublishResult,
+    PublishRun,
+    RetryPolicy,
+    Signer,
+)
+from adapters.relay.urls import canonical_url, dedupe
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+DEFAULT_HEARTBEAT: Final = 15.0
+DEFAULT_QUERY_TIMEOUT: Final = 15.0
+# Subscriptions open at once per connection; rust-nostr allows 500 by default,
+# and each one is closed as soon as it reaches EOSE.
+DEFAULT_MAX_SUBSCRIPTIONS: Final = 16
+MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
+_CLOSE_TIMEOUT: Final = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionResult:
+    """What one filter (one subscription) brought back from one relay.
+
+    ``count`` is the number of well-formed events received (a relay cap such as
+    rust-nostr's default of 500 per filter shows as ``count`` equal to the cap);
+    ``complete`` is True when the relay sent ``EOSE``; ``closed`` holds the
+    relay's ``CLOSED`` message if it ended the subscription instead.
+    """
+
+    filter: Mapping[str, Any]
+    count: int
+    complete: bool
+    closed: str | None = None
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """Stored events matching any of the filters, de-duplicated by id, in arrival order.
+
+    Events have a valid NIP-01 *shape*; their ids and signatures are not checked
+    here (head selection verifies before trusting anything).
+    """
+
+    url: str
+    events: tuple[Event, ...]
+    subscriptions: tuple[SubscriptionResult, ...]
+
+    @property
+    def complete(self) -> bool:
+        """Every subscription reached ``EOSE``: nothing was cut short by us or the relay."""
+        return all(sub.complete for sub in self.subscriptions)
+
+
+@dataclass(slots=True)
+class _Subscription:
+    filter: Mapping[str, Any]
+    events: list[Event] = field(default_factory=list)
+    skipped: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: EndOfStoredEvents | Closed | Lost | None = None
+
+    def end(self, why: EndOfStoredEvents | Closed | Lost) -> None:
+        if self.ended is None:
+            self.ended = why
+            self.done.set()
+
+
+class RelayConnection:
+    """One relay, one websocket at a time. Not thread-safe; one event loop.
+
+    ``url`` is used as written (NIP-AE: connect to the advertised form);
+    ``canonical_url`` is its NIP-AE canonical form. Connecting is lazy:
+    the first ``publish_many`` or ``query`` opens the socket.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        heartbeat: float | None = DEFAULT_HEARTBEAT,
+        retry: RetryPolicy | None = None,
+        max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
+    ) -> None:
+        self.canonical_url = canonical_url(url)
+        self._url = url.strip()
+        self._connect_timeout = connect_timeout
+        self._heartbeat = heartbeat
+        self._retry = retry or RetryPolicy()
+        self._max_subscriptions = max_subscriptions
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._broken = False  # the reader saw the socket end; it may not be closed yet
+        self._generation = 0
+        self._challenge: str | None = None
+        self._answers: asyncio.Queue[OkAnswer | Lost] = asyncio.Queue()
+        self._subscriptions: dict[str, _Subscription] = {}
+        self._sub_ids = itertools.count(1)
+        self._connect_lock = asyncio.Lock()
+        self._publish_lock = asyncio.Lock()
+        self._pace = Pace()
+        self._closed = False
+
+    # -- the Transport a PublishRun drives ------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    @property
+    def challenge(self) -> str | None:
+        return self._challenge
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and not self._ws.closed and not self._broken
+
+    async def send_text(self, text: str) -> None:
+        ws = self._ws
+        if ws is None or ws.closed or self._broken:
+            raise ConnectionLost("the websocket is closed", url=self._url)
+        with translated(self._url):
+            await ws.send_str(text)
+
+    async def next_answer(self, timeout: float) -> OkAnswer | Lost | None:
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._answers.get()
+        except TimeoutError:
+            return None
+
+    def next_answer_nowait(self) -> OkAnswer | Lost | None:
+        try:
+            return self._answers.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
+    def discard_answers(self) -> None:
+        while not self._answers.empty():
+            self._answers.get_nowait()
+
+    async def reconnect(self) -> None:
+        async with self._connect_lock:
+            await self._drop_socket()
+            await self._open()
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the websocket unless it is open; retries temporary failures with backoff.
+
+        Raises :class:`PermanentRelayError` or :class:`TemporaryRelayError`.
+        """
+        async with self._connect_lock:
+            if self.connected:
+                return
+            attempts = max(1, self._retry.connect_attempts)
+            for attempt in range(1, attempts + 1):
+                try:
+                    await self._drop_socket()
+                    await self._open()
+                    return
+                except PermanentRelayError:
+                    raise
+                except RelayError as exc:
+                    if attempt == attempts:
+                        raise
+                    log.info("cannot connect to %s (%s); retrying", self._url, exc)
+                    await asyncio.sleep(self._retry.delay(attempt))
+
+    async def close(self) -> None:
+        """Close the websocket and the session. Idempotent."""
+        self._closed = True
+        async with self._connect_lock:
+            await self._drop_socket()
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
+
+    async def __aenter__(self) -> RelayConnection:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _open(self) -> None:
+        if self._closed:
+            raise PermanentRelayError("the connection was closed", url=self._url)
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout)
+            )
+        with translated(self._url):
+            async with asyncio.timeout(self._connect_timeout):
+                ws = await self._session.ws_connect(
+                    self._url,
+                    autoping=True,
+                    heartbeat=self._heartbeat,
+                    max_msg_size=MAX_MESSAGE_SIZE,
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=_CLOSE_TIMEOUT),
+                )
+        self._generation += 1
+        self._ws = ws
+        self._broken = False
+        self._challenge = None
+        self._reader = asyncio.create_task(
+            self._read(ws, self._generation), name=f"relay reader {self._url}"
+        )
+        log.debug("connected to %s (connection %d)", self._url, self._generation)
+
+    async def _drop_socket(self) -> None:
+        ws, reader = self._ws, self._reader
+        self._ws = self._reader = None
+        if ws is not None:
+            with translated(self._url):
+                try:
+                    await ws.close()
+                except RelayError as exc:  # closing a broken socket may fail; it is gone anyway
+                    log.debug("closing %s: %s", self._url, exc)
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    # -- reading ------------------------------------------------------------------
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse, generation: int) -> None:
+        reason = "the relay closed the connection"
+        try:
+            async for msg in ws:
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    message = parse_frame(msg.data)
+                    if message is not None:
+                        self._dispatch(message)
+                elif msg.type is aiohttp.WSMsgType.ERROR:
+                    reason = f"websocket error: {ws.exception()}"
+                    break
+                else:
+                    log.debug("skipping a %s frame from %s", msg.type.name, self._url)
+        finally:
+            self._lost(generation, reason)
+
+    def _lost(self, generation: int, reason: str) -> None:
+        if generation != self._generation:
+            return
+        self._broken = True
+        log.info("%s: %s", self._url, reason)
+        self._answers.put_nowait(Lost(generation, reason))
+        lost = Lost(generation, reason)
+        for sub in self._subscriptions.values():
+            sub.end(lost)
+
+    def _dispatch(self, message: RelayMessage) -> None:
+        if isinstance(message, OkAnswer):
+            self._answers.put_nowait(message)
+        elif isinstance(message, EventMessage | MalformedEvent):
+            sub = self._subscriptions.get(message.subscription_id)
+            if sub is None:
+                log.debug("%s: EVENT for a subscription we do not have", self._url)
+            elif isinstance(message, EventMessage):
+                sub.events.append(message.event)
+            else:
+                sub.skipped += 1
+                log.debug("%s: skipping a malformed event (%s)", self._url, message.reason)
+        elif isinstance(message, EndOfStoredEvents | Closed):
+            sub = self._subscriptions.get(message.subscription_id)
+            if sub is not None:
+                sub.end(message)
+        elif isinstance(message, AuthChallenge):
+            self._challenge = message.challenge
+            log.debug("%s sent an AUTH challenge", self._url)
+        elif isinstance(message, Notice):
+            log.info("NOTICE from %s: %s", self._url, message.message)
+
+    # -- publishing ----------------------------------------------------------------
+
+    async def publish_many(
+        self,
+        events: Sequence[Event],
+        *,
+        window: int = DEFAULT_WINDOW,
+        timeout: float = DEFAULT_TIMEOUT,
+        signer: Signer | None = None,
+    ) -> dict[str, PublishResult]:
+        """Send ``events`` (exactly as given) pipelined; every event's result by id.
+
+        At most ``window`` EVENTs await an ``OK`` at a time; ``timeout`` is how long
+        one may wait for its answer (see :mod:`adapters.relay.publishing`);
+        ``signer`` gives an author's key for NIP-42 AUTH. Raises
+        :class:`RelayError` only when no connection could be opened at all;
+        failures after that are reported per event (``unknown`` if it was sent,
+        ``temporary`` if it never was).
+        """
+        async with self._publish_lock:
+            await self.connect()
+            run = PublishRun(
+                self,
+                events,
+                window=window,
+                timeout=timeout,
+                signer=signer,
+                retry=self._retry,
+                pace=self._pace,
+            )
+            return await run.run()
+
+    async def publish(
+        self, event: Event, *, timeout: float = DEFAULT_TIMEOUT, signer: Signer | None = None
+    ) -> PublishResult:
+        """One event; see :meth:`publish_many`."""
+        results = await self.publish_many([event], window=1, timeout=timeout, signer=signer)
+        return results[event.id]
+
+    # -- querying -----------------------------------------------------------------
+
+    async def query(
+        self, filters: Sequence[Mapping[str, Any]], *, timeout: float = DEFAULT_QUERY_TIMEOUT
+    ) -> QueryResult:
+        """Stored events matching any filter: one subscription per filter, until ``EOSE``.
+
+        Filters are sent as given (any size: hundreds of authors are fine). Up to
+        ``max_subscriptions`` run at once; each is closed at its ``EOSE``. A
+        subscription cut short (``CLOSED``, the overall ``timeout``, a connection
+        that could not be restored) keeps what it received and is flagged in
+        :attr:`QueryResult.subscriptions`. Raises :class:`RelayError` only when
+        no connection could be opened at all.
+        """
+        await self.connect()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        gate = asyncio.Semaphore(self._max_subscriptions)
+
+        async def one(filter_: Mapping[str, Any]) -> tuple[SubscriptionResult, list[Event]]:
+            async with gate:
+                return await self._subscribe(filter_, deadline)
+
+        answers = await asyncio.gather(*(one(f) for f in filters))
+        seen: set[str] = set()
+        events: list[Event] = []
+        for _, received in answers:
+            for event in received:
+                if event.id not in seen:
+                    seen.add(event.id)
+                    events.append(event)
+        return QueryResult(self._url, tuple(events), tuple(result for result, _ in answers))
+
+    async def _subscribe(
+        self, filter_: Mapping[str, Any], deadline: float
+    ) -> tuple[SubscriptionResult, list[Event]]:
+        loop = asyncio.get_running_loop()
+        events: dict[str, Event] = {}
+        skipped = 0
+        losses = 0
+        while True:
+            sub = _Subscription(filter_)
+            sub_id = f"fs{next(self._sub_ids)}"
+            self._subscriptions[sub_id] = sub
+            try:
+                await self.send_text(req_frame(sub_id, [filter_]))
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    await sub.done.wait()
+            except TimeoutError:
+                pass
+            except RelayError as exc:
+                sub.end(Lost(self._generation, str(exc)))
+            finally:
+                del self._subscriptions[sub_id]
+            for event in sub.events:
+                events.setdefault(event.id, event)
+            skipped += sub.skipped
+            ended = sub.ended
+            if isinstance(ended, Lost):
+                # A query is safe to repeat: ask again on a fresh socket, a few times.
+                losses += 1
+                retry = losses <= self._retry.reconnects and loop.time() < deadline
+                if retry and await self._restore(deadline, losses):
+                    continue
+            elif ended is None or isinstance(ended, EndOfStoredEvents):
+                await self._close_subscription(sub_id)
+            closed = ended.message if isinstance(ended, Closed) else None
+            complete = isinstance(ended, EndOfStoredEvents)
+            if not complete:
+                log.info("%s: subscription cut short (%s)", self._url, type(ended).__name__)
+            result = SubscriptionResult(filter_, len(events), complete, closed, skipped)
+            return result, list(events.values())
+
+    async def _restore(self, deadline: float, attempt: int) -> bool:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(min(self._retry.delay(attempt), max(0.0, deadline - loop.time())))
+        try:
+            await self.connect()
+        except RelayError as exc:
+            log.info("%s: cannot reconnect for a query: %s", self._url, exc)
+            return False
+        return True
+
+    async def _close_subscription(self, sub_id: str) -> None:
+        try:
+            await self.send_text(close_frame(sub_id))
+        except RelayError as exc:  # the socket is gone: so is the subscription
+            log.debug("%s: CLOSE not sent: %s", self._url, exc)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayPublishReport:
+    """One relay's results for a pool publish, keyed by event id.
+
+    ``results`` holds every event. ``error`` is set when no connection could be
+    opened at all; every event is then ``temporary`` with zero attempts.
+    """
+
+    url: str
+    results: Mapping[str, PublishResult]
+    error: RelayError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolQueryResult:
+    """The union of what the relays returned, and how each relay fared.
+
+    ``answered`` lists relays whose every subscription reached ``EOSE``;
+    ``partial`` those that answered only in part; ``failed`` those that could not
+    be reached (with the error). URLs are canonical.
+    """
+
+    events: tuple[Event, ...]
+    answered: tuple[str, ...]
+    partial: tuple[str, ...]
+    failed: Mapping[str, RelayError]
+    per_relay: Mapping[str, QueryResult]
+
+
+class RelayPool:
+    """Several relays, canonicalized and de-duplicated per NIP-AE, used concurrently.
+
+    Results are keyed by canonical URL; connections go to the first written form.
+    """
+
+    def __init__(
+        self,
+        urls: Iterable[str],
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        heartbeat: float | None = DEFAULT_HEARTBEAT,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._connections: dict[str, RelayConnection] = {}
+        for url in dedupe(urls):
+            connection = RelayConnection(
+                url, connect_timeout=connect_timeout, heartbeat=heartbeat, retry=retry
+            )
+            self._connections[connection.canonical_url] = connection
+
+    @property
+    def urls(self) -> list[str]:
+        """Canonical URLs, in the order first written."""
+        return list(self._connections)
+
+    def connection(self, url: str) -> RelayConnection:
+        return self._connections[canonical_url(url)]
+
+    async def publish_many(
+        self,
+        events: Sequence[Event],
+        *,
+        window: int = DEFAULT_WINDOW,
+        timeout: float = DEFAULT_TIMEOUT,
+        signer: Signer | None = None,
+    ) -> dict[str, RelayPublishReport]:
+        """The same events to every relay at once; a report per relay (canonical URL)."""
+
+        async def one(url: str, connection: RelayConnection) -> RelayPublishReport:
+            try:
+                results = await connection.publish_many(
+                    events, window=window, timeout=timeout, signer=signer
+                )
+            except RelayError as exc:
+                log.warning("cannot publish to %s: %s", url, exc)
+                # Never sent, so certainly not stored: temporary per event, whatever
+                # the connection failure was (``error`` says whether it is permanent).
+                unsent = {
+                    event.id: PublishResult(event.id, Outcome.TEMPORARY, "", str(exc), 0)
+                    for event in events
+                }
+                return RelayPublishReport(url, unsent, exc)
+            return RelayPublishReport(url, results)
+
+        reports = await asyncio.gather(*(one(u, c) for u, c in self._connections.items()))
+        return {report.url: report for report in reports}
+
+    async def query(
+        self, filters: Sequence[Mapping[str, Any]], *, timeout: float = DEFAULT_QUERY_TIMEOUT
+    ) -> PoolQueryResult:
+        """Every relay at once; the union of events (by id) and which relays answered."""
+
+        async def one(connection: RelayConnection) -> QueryResult | RelayError:
+            try:
+                return await connection.query(filters, timeout=timeout)
+            except RelayError as exc:
+                log.warning("cannot query %s: %s", connection.url, exc)
+                return exc
+
+        answers = await asyncio.gather(*(one(c) for c in self._connections.values()))
+        per_relay: dict[str, QueryResult] = {}
+        failed: dict[str, RelayError] = {}
+        seen: set[str] = set()
+        events: list[Event] = []
+        for url, answer in zip(self._connections, answers, strict=True):
+            if isinstance(answer, RelayError):
+                failed[url] = answer
+                continue
+            per_relay[url] = answer
+            for event in answer.events:
+                if event.id not in seen:
+                    seen.add(event.id)
+                    events.append(event)
+        return PoolQueryResult(
+            events=tuple(events),
+            answered=tuple(url for url, result in per_relay.items() if result.complete),
+            partial=tuple(url for url, result in per_relay.items() if not result.complete),
+            failed=failed,
+            per_relay=per_relay,
+        )
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self._connections.values()))
+
+    async def __aenter__(self) -> RelayPool:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,575 @@
+"""Pipelined publishing of signed events to one relay: the state machine of one batch.
+
+:class:`adapters.relay.client.RelayConnection` runs a :class:`PublishRun` per
+``publish_many`` call over a :class:`Transport` (its websocket). The run keeps at
+most ``window`` EVENTs awaiting their ``OK``, matches answers by event id, and
+decides per answer (see :class:`adapters.relay.messages.Outcome`):
+
+* ``accepted`` / ``duplicate:`` (whatever the boolean): done, the relay holds it;
+* ``invalid:``, ``blocked:``, ``restricted:``, ``pow:``, ``mute:``, unknown: done, refused;
+* ``rate-limited:``: back off (exponential, jittered, bounded), halve the window
+  and space out sends on this connection, then resend, a bounded number of times;
+* ``error:``: back off and resend, fewer times (rust-nostr answers ``error: unknown``
+  for a stale addressable version, which no retry fixes), then report ``temporary``;
+* ``auth-required:``: NIP-42 AUTH as the event's author (key from ``signer``) on the
+  challenge the relay sent, then one resend;
+* no answer in time: ``unknown``. The clock of an EVENT starts at its send or at
+  the last answer the relay gave on this socket, whichever is later: relays work
+  through a socket's messages in order (nostr-relay even sleeps 2 s per refusal),
+  so an EVENT queued behind others is not late while answers keep coming.
+
+A dropped connection puts every EVENT still awaiting an answer back in line;
+after a reconnect (bounded attempts, with backoff) exactly those are resent.
+Events are never altered or re-signed: each one's ``["EVENT", ...]`` frame is
+built once and the same text is sent on every attempt.
+
+An ``OK`` with an *empty* event id (nostr-relay's answer to a bad signature and
+other refusals) cannot be matched directly. It is kept with the set of EVENTs
+that were awaiting an answer when it arrived; those answered by id since are
+struck off, and once one candidate is left the answer is its. If the candidates
+left are exactly as many as such answers and the answers are identical, each
+candidate gets it. Otherwise the candidates time out as ``unknown``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from adapters.nostr.event import Event, sign_event
+from adapters.nostr.keys import SecretKey
+from adapters.relay.errors import PermanentRelayError, RelayError, TemporaryRelayError
+from adapters.relay.messages import OkAnswer, Outcome, auth_frame, classify, event_frame
+
+log = logging.getLogger(__name__)
+
+Signer = Callable[[str], SecretKey | None]
+"""Given an author's public key (hex), that author's secret key, or ``None``."""
+
+AUTH_KIND: Final = 22242
+DEFAULT_WINDOW: Final = 64
+DEFAULT_TIMEOUT: Final = 10.0
+# Spacing between EVENTs after the first rate-limited answer, doubled on each further
+# one up to the maximum: rust-nostr's limiter refills whole tokens per whole second
+# elapsed since the previous EVENT, so anything faster than 1/s starves for good.
+FIRST_GAP: Final = 0.5
+MAX_GAP: Final = 10.0
+# Consecutive acceptances after which the pace is eased again (gap x0.8, window x2).
+RECOVER_AFTER: Final = 20
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try: resends of temporarily refused events, and reconnects.
+
+    Delays grow as ``base_delay * 2**(n-1)`` up to ``max_delay``; ``jitter`` is the
+    fraction of each delay drawn at random, so many clients do not retry in step.
+    ``max_send_gap`` bounds how far apart a rate-limited connection spaces its EVENTs.
+    """
+
+    rate_limited_retries: int = 8
+    error_retries: int = 2
+    reconnects: int = 4
+    connect_attempts: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    jitter: float = 0.5
+    max_send_gap: float = MAX_GAP
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        full: float = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempt - 1))
+        return full * (1 - self.jitter) + random.uniform(0, full * self.jitter)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """One relay's final word on one event in one ``publish_many`` call.
+
+    ``prefix`` and ``message`` are the relay's (empty for ``unknown`` and for events
+    never sent); ``attempts`` counts the EVENT frames sent for it. Only
+    ``outcome.stored`` (accepted or duplicate) means the relay holds the event.
+    """
+
+    event_id: str
+    outcome: Outcome
+    prefix: str
+    message: str
+    attempts: int
+
+    @property
+    def stored(self) -> bool:
+        return self.outcome.stored
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """The websocket of connection ``generation`` closed or failed."""
+
+    generation: int
+    reason: str
+
+
+class Transport(Protocol):
+    """What a :class:`PublishRun` needs from a connection."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def generation(self) -> int:
+        """Changes on every (re)connect; answers and losses carry the one they came from."""
+        ...
+
+    @property
+    def challenge(self) -> str | None:
+        """The latest NIP-42 challenge on the current socket, if the relay sent one."""
+        ...
+
+    async def send_text(self, text: str) -> None:
+        """Send one text frame; raises :class:`RelayError` if the socket is gone."""
+        ...
+
+    async def next_answer(self, timeout: float) -> OkAnswer | Lost | None:
+        """The next ``OK`` (or loss) within ``timeout`` seconds, else ``None``."""
+        ...
+
+    def next_answer_nowait(self) -> OkAnswer | Lost | None: ...
+
+    def discard_answers(self) -> None:
+        """Forget answers left over from earlier calls (late ``OK``s)."""
+        ...
+
+    async def reconnect(self) -> None:
+        """One attempt to open a fresh socket; raises :class:`RelayError`."""
+        ...
+
+
+@dataclass(slots=True)
+class _Job:
+    event: Event
+    frame: str
+    seq: int
+    attempts: int = 0
+    temporary_answers: int = 0
+    auth_resent: bool = False
+    sent_at: float = 0.0
+    result: PublishResult | None = None
+
+
+@dataclass(slots=True)
+class _Auth:
+    pubkey: str
+    event_id: str
+    sent_at: float
+    waiting: list[_Job] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Anonymous:
+    """An ``OK`` with an empty id and the ids it may belong to."""
+
+    answer: OkAnswer
+    candidates: set[str]
+
+
+@dataclass(slots=True)
+class Pace:
+    """How fast one connection may send: window of EVENTs in flight and gap between sends.
+
+    Kept on the connection across calls, so a relay that said "slow down" is not
+    hammered again by the next batch.
+    """
+
+    window: int = DEFAULT_WINDOW
+    gap: float = 0.0
+    slowed_at: float = float("-inf")
+    successes: int = 0
+
+    def slow_down(self, sent_at: float, now: float, max_gap: float = MAX_GAP) -> None:
+        # One reduction per round trip: answers to EVENTs sent before the last
+        # reduction say nothing about the pace since.
+        if sent_at < self.slowed_at:
+            return
+        self.window = max(1, self.window // 2)
+        self.gap = min(max_gap, max(FIRST_GAP, self.gap * 2))
+        self.slowed_at = now
+        self.successes = 0
+        log.info("slowing down: window %d, %.2f s between EVENTs", self.window, self.gap)
+
+    def succeeded(self, sent_at: float, limit: int) -> None:
+        if sent_at < self.slowed_at or (self.gap == 0.0 and self.window >= limit):
+            return
+        self.successes += 1
+        if self.successes >= RECOVER_AFTER:
+            self.successes = 0
+            self.gap = 0.0 if self.gap * 0.8 < FIRST_GAP / 4 else self.gap * 0.8
+            self.window = min(limit, self.window * 2)
+
+
+class PublishRun:
+    """One ``publish_many`` call on one connection (see the module docstring)."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        events: Sequence[Event],
+        *,
+        window: int,
+        timeout: float,
+        signer: Signer | None,
+        retry: RetryPolicy,
+        pace: Pace,
+    ) -> None:
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self._transport = transport
+        self._timeout = timeout
+        self._signer = signer
+        self._retry = retry
+        self._pace = pace
+        self._limit = window
+        pace.window = min(pace.window, window) if pace.gap > 0 else window
+        self._loop = asyncio.get_running_loop()
+        self._jobs: dict[str, _Job] = {}
+        for event in events:
+            if event.id not in self._jobs:  # the same event twice is sent once
+                self._jobs[event.id] = _Job(event, event_frame(event), len(self._jobs))
+        self._unfinished = len(self._jobs)
+        self._ready: deque[_Job] = deque(self._jobs.values())
+        self._delayed: list[tuple[float, int, _Job]] = []
+        self._in_flight: dict[str, _Job] = {}
+        self._auths: dict[str, _Auth] = {}
+        self._auth_by_pubkey: dict[str, _Auth] = {}
+        self._authed: set[str] = set()
+        self._anonymous: list[_Anonymous] = []
+        self._generation = transport.generation
+        self._lost: str | None = None
+        self._reconnects = 0
+        self._last_progress = float("-inf")
+        self._next_send_at = 0.0
+        self._auth_frames: list[str] = []
+
+    async def run(self) -> dict[str, PublishResult]:
+        """Publish every event; return each one's result (keyed by event id, in input order)."""
+        self._transport.discard_answers()
+        while self._unfinished:
+            now = self._loop.time()
+            self._expire(now)
+            self._release_delayed(now)
+            if self._lost is not None and not await self._recover():
+                break
+            await self._send_auth_frames()
+            await self._send_ready()
+            if self._lost is not None or not self._unfinished:
+                continue
+            item = await self._transport.next_answer(self._seconds_to_wake())
+            while item is not None:
+                self._handle(item)
+                item = self._transport.next_answer_nowait()
+        return {
+            job.event.id: job.result
+            for job in self._jobs.values()
+            if job.result is not None  # every job has one here; filtered for the type
+        }
+
+    # -- sending ------------------------------------------------------------------
+
+    async def _send_ready(self) -> None:
+        while (
+            self._ready
+            and self._lost is None
+            and len(self._in_flight) < self._pace.window
+            and self._loop.time() >= self._next_send_at
+        ):
+            job = self._ready.popleft()
+            if job.result is not None:
+                continue
+            now = self._loop.time()
+            job.attempts += 1
+            job.sent_at = now
+            self._in_flight[job.event.id] = job
+            self._next_send_at = now + self._pace.gap
+            await self._send(job.frame)
+
+    async def _send_auth_frames(self) -> None:
+        # AUTH is sent outside the window: the events waiting for it are the window.
+        while self._auth_frames and self._lost is None:
+            await self._send(self._auth_frames.pop(0))
+
+    async def _send(self, frame: str) -> None:
+        try:
+            await self._transport.send_text(frame)
+        except RelayError as exc:
+            self._lost = str(exc)
+
+    def _seconds_to_wake(self) -> float:
+        now = self._loop.time()
+        wakes: list[float] = []
+        if self._in_flight:
+            first = next(iter(self._in_flight.values()))
+            wakes.append(max(first.sent_at, self._last_progress) + self._timeout)
+        for auth in self._auths.values():
+            wakes.append(max(auth.sent_at, self._last_progress) + self._timeout)
+        if self._delayed:
+            wakes.append(self._delayed[0][0])
+        if self._ready and len(self._in_flight) < self._pace.window:
+            wakes.append(self._next_send_at)
+        if not wakes:  # pragma: no cover - every unfinished job is in one of the above
+            raise AssertionError("publish run has unfinished events but nothing to wait for")
+        return max(0.0, min(wakes) - now)
+
+    # -- answers ------------------------------------------------------------------
+
+    def _handle(self, item: OkAnswer | Lost) -> None:
+        if isinstance(item, Lost):
+            if item.generation == self._generation and self._lost is None:
+                self._lost = item.reason
+            return
+        self._last_progress = self._loop.time()
+        if not item.event_id:
+            self._anonymous.append(_Anonymous(item, set(self._in_flight) | set(self._auths)))
+        elif item.event_id in self._in_flight:
+            self._answer(self._in_flight[item.event_id], item)
+        elif item.event_id in self._auths:
+            self._auth_answered(self._auths[item.event_id], item)
+        else:
+            self._late(item)
+        self._resolve_anonymous()
+
+    def _answer(self, job: _Job, ok: OkAnswer) -> None:
+        del self._in_flight[job.event.id]
+        for anonymous in self._anonymous:
+            anonymous.candidates.discard(job.event.id)
+        outcome = classify(ok)
+        now = self._loop.time()
+        if outcome.stored:
+            self._pace.succeeded(job.sent_at, self._limit)
+            self._finish(job, outcome, ok)
+        elif outcome is Outcome.TEMPORARY:
+            self._temporary(job, ok, now)
+        elif outcome is Outcome.AUTH_REQUIRED:
+            self._auth_required(job, ok, now)
+        else:
+            self._finish(job, outcome, ok)
+
+    def _temporary(self, job: _Job, ok: OkAnswer, now: float) -> None:
+        job.temporary_answers += 1
+        rate_limited = ok.prefix == "rate-limited"
+        if rate_limited:
+            self._pace.slow_down(job.sent_at, now, self._retry.max_send_gap)
+        allowed = self._retry.rate_limited_retries if rate_limited else self._retry.error_retries
+        if job.temporary_answers > allowed:
+            self._finish(job, Outcome.TEMPORARY, ok)
+            return
+        ready_at = now + self._retry.delay(job.temporary_answers)
+        heapq.heappush(self._delayed, (ready_at, job.seq, job))
+        log.debug(
+            "%s answered %s for %s; retry in %.2f s",
+            self._url,
+            ok.prefix,
+            job.event.id,
+            ready_at - now,
+        )
+
+    def _auth_required(self, job: _Job, ok: OkAnswer, now: float) -> None:
+        pubkey = job.event.pubkey
+        if job.auth_resent:
+            self._finish(job, Outcome.AUTH_REQUIRED, ok)
+            return
+        if pubkey in self._authed:
+            # Sent before our AUTH was accepted; NIP-42 sessions last the whole socket.
+            job.auth_resent = True
+            self._ready.appendleft(job)
+            return
+        pending = self._auth_by_pubkey.get(pubkey)
+        if pending is not None:
+            pending.waiting.append(job)
+            return
+        challenge = self._transport.challenge
+        key = self._signer(pubkey) if self._signer is not None else None
+        if challenge is None or key is None or key.public_key.hex != pubkey:
+            why = (
+                "the relay sent no AUTH challenge" if challenge is None else "no key for the author"
+            )
+            log.info("%s requires AUTH for %s but %s", self._url, job.event.id, why)
+            self._finish(job, Outcome.AUTH_REQUIRED, ok)
+            return
+        auth_event = sign_event(
+            key,
+            created_at=int(time.time()),
+            kind=AUTH_KIND,
+            tags=[["relay", self._url], ["challenge", challenge]],
+            content="",
+        )
+        auth = _Auth(pubkey, auth_event.id, now, [job])
+        self._auths[auth.event_id] = auth
+        self._auth_by_pubkey[pubkey] = auth
+        log.info("authenticating to %s as %s (NIP-42)", self._url, pubkey)
+        # Queued rather than sent here: answers are handled synchronously.
+        self._auth_frames.append(auth_frame(auth_event))
+
+    def _auth_answered(self, auth: _Auth, ok: OkAnswer) -> None:
+        self._drop_auth(auth)
+        for anonymous in self._anonymous:
+            anonymous.candidates.discard(auth.event_id)
+        if classify(ok).stored:
+            self._authed.add(auth.pubkey)
+            for job in reversed(auth.waiting):
+                job.auth_resent = True
+                self._ready.appendleft(job)
+            return
+        log.info("%s refused our AUTH as %s: %s", self._url, auth.pubkey, ok.prefix)
+        refused = OkAnswer("", False, f"auth-required: AUTH refused ({ok.message})")
+        for job in auth.waiting:
+            self._finish(job, Outcome.AUTH_REQUIRED, refused)
+
+    def _drop_auth(self, auth: _Auth) -> None:
+        self._auths.pop(auth.event_id, None)
+        self._auth_by_pubkey.pop(auth.pubkey, None)
+
+    def _late(self, ok: OkAnswer) -> None:
+        job = self._jobs.get(ok.event_id)
+        outcome = classify(ok)
+        if (
+            job is not None
+            and job.result is not None
+            and job.result.outcome is Outcome.UNKNOWN
+            and (outcome.stored or outcome is Outcome.PERMANENT)
+        ):
+            # A definitive answer after the timeout still beats "unknown".
+            job.result = self._result(job, outcome, ok)
+            return
+        log.debug("%s answered %s for an event not awaiting an answer", self._url, ok.event_id)
+
+    def _resolve_anonymous(self) -> None:
+        changed = True
+        while changed and self._anonymous:
+            changed = False
+            for anonymous in list(self._anonymous):
+                if not anonymous.candidates:
+                    self._anonymous.remove(anonymous)
+                    log.debug("%s: an OK without id could not be attributed", self._url)
+                elif len(anonymous.candidates) == 1:
+                    self._anonymous.remove(anonymous)
+                    self._attribute(anonymous.candidates.pop(), anonymous.answer)
+                    changed = True
+            if not changed and self._anonymous:
+                changed = self._attribute_all_alike()
+
+    def _attribute_all_alike(self) -> bool:
+        union = set().union(*(a.candidates for a in self._anonymous))
+        first = self._anonymous[0].answer
+        alike = all(
+            (a.answer.accepted, a.answer.message) == (first.accepted, first.message)
+            for a in self._anonymous
+        )
+        if len(union) != len(self._anonymous) or not alike:
+            return False
+        self._anonymous.clear()
+        for event_id in sorted(union):
+            self._attribute(event_id, first)
+        return True
+
+    def _attribute(self, event_id: str, answer: OkAnswer) -> None:
+        for anonymous in self._anonymous:
+            anonymous.candidates.discard(event_id)
+        matched = OkAnswer(event_id, answer.accepted, answer.message)
+        if event_id in self._in_flight:
+            log.debug("%s: OK without id attributed to %s", self._url, event_id)
+            self._answer(self._in_flight[event_id], matched)
+        elif event_id in self._auths:
+            self._auth_answered(self._auths[event_id], matched)
+
+    # -- time ---------------------------------------------------------------------
+
+    def _expire(self, now: float) -> None:
+        for job in list(self._in_flight.values()):
+            if max(job.sent_at, self._last_progress) + self._timeout <= now:
+                del self._in_flight[job.event.id]
+                log.info(
+                    "%s: no answer for %s within %.1f s", self._url, job.event.id, self._timeout
+                )
+                self._finish(job, Outcome.UNKNOWN, None)
+        for auth in list(self._auths.values()):
+            if max(auth.sent_at, self._last_progress) + self._timeout <= now:
+                self._drop_auth(auth)
+                silent = OkAnswer("", False, "auth-required: no answer to our AUTH")
+                for job in auth.waiting:
+                    self._finish(job, Outcome.AUTH_REQUIRED, silent)
+
+    def _release_delayed(self, now: float) -> None:
+        while self._delayed and self._delayed[0][0] <= now:
+            _, _, job = heapq.heappop(self._delayed)
+            self._ready.append(job)
+
+    # -- connection loss ------------------------------------------------------------
+
+    async def _recover(self) -> bool:
+        """Reconnect after a loss; False (everything left finished) when it cannot."""
+        reason = self._lost or "connection lost"
+        # Whatever was awaiting an answer goes back in line, in its original order;
+        # what the relay already answered is never sent again.
+        returning = sorted(self._in_flight.values(), key=lambda job: job.seq)
+        for auth in list(self._auths.values()):
+            returning.extend(auth.waiting)
+            self._drop_auth(auth)
+        self._in_flight.clear()
+        self._auth_frames.clear()
+        self._anonymous.clear()
+        self._authed.clear()
+        self._ready.extendleft(sorted(returning, key=lambda job: job.seq, reverse=True))
+        log.info("%s: %s; %d events to resend", self._url, reason, len(returning))
+        while self._reconnects < self._retry.reconnects:
+            self._reconnects += 1
+            await asyncio.sleep(self._retry.delay(self._reconnects))
+            try:
+                await self._transport.reconnect()
+            except PermanentRelayError as exc:
+                reason = str(exc)
+                break
+            except TemporaryRelayError as exc:
+                reason = str(exc)
+                continue
+            self._generation = self._transport.generation
+            self._lost = None
+            self._last_progress = float("-inf")
+            self._next_send_at = 0.0
+            return True
+        self._give_up(reason)
+        return False
+
+    def _give_up(self, reason: str) -> None:
+        log.warning("%s: giving up after %d reconnects: %s", self._url, self._reconnects, reason)
+        for job in self._jobs.values():
+            if job.result is None:
+                # Sent at least once: the relay may have stored it before the socket died.
+                outcome = Outcome.UNKNOWN if job.attempts else Outcome.TEMPORARY
+                self._finish(job, outcome, OkAnswer("", False, f"connection lost ({reason})"))
+
+    # -- results ------------------------------------------------------------------
+
+    def _finish(self, job: _Job, outcome: Outcome, ok: OkAnswer | None) -> None:
+        if job.result is not None:
+            return
+        job.result = self._result(job, outcome, ok)
+        self._unfinished -= 1
+
+    @staticmethod
+    def _result(job: _Job, outcome: Outcome, ok: OkAnswer | None) -> PublishResult:
+        if ok is None:
+            return PublishResult(job.event.id, outcome, "", "", job.attempts)
+        return PublishResult(job.event.id, outcome, ok.prefix, ok.message, job.attempts)
+
+    @property
+    def _url(self) -> str:
+        return self._transport.url
