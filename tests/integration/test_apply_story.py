@@ -9,17 +9,13 @@ rotating a secret republishes its agents.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from adapters.bootstrap import bootstrap
-from adapters.cli import main
-from adapters.settings import Settings
-from tests.e2e.harness import base_environ
+from tests.integration.harness import Fleetsync
 from tests.support.relays import start_nostr_relay, start_rust_relay
 from tests.support.sdk import sdk_fetch_events, sdk_nip44_decrypt, sdk_verify_event_json
 
@@ -27,34 +23,6 @@ pytestmark = pytest.mark.integration
 
 WRITER = {"display_name": "Writer", "system_prompt": "Write.", "env_vars": {"KEY": "one"}}
 CRITIC = {"display_name": "Critic", "system_prompt": "Criticise."}
-
-
-class Fleetsync:
-    """The CLI, in process, against one home."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.environ = base_environ(FLEETSYNC_HOME=str(home))
-
-    def __call__(self, *argv: str, expect: int = 0) -> str:
-        out, err = io.StringIO(), io.StringIO()
-        code = main(list(argv), stdout=out, stderr=err, environ=self.environ)
-        assert code == expect, (
-            f"fleetsync {' '.join(argv)} -> {code}\n{out.getvalue()}{err.getvalue()}"
-        )
-        return out.getvalue()
-
-    def json(self, *argv: str, expect: int = 0) -> Any:
-        return json.loads(self("--json", *argv, expect=expect))
-
-    def save(self, slug: str, definition: dict[str, Any], tmp: Path, *extra: str) -> Any:
-        path = tmp / f"{slug}.json"
-        path.write_text(json.dumps(definition), encoding="utf-8")
-        return self.json("persona", "save", slug, str(path), *extra)
-
-    def owner_secret(self) -> str:
-        with bootstrap(Settings.load(home=self.home, environ=self.environ)) as fleet:
-            return fleet.owner.secret_hex()
 
 
 def heads_seen_by_nostr_sdk(url: str, owner_sec: str, agents: list[str]) -> dict[str, Any]:
