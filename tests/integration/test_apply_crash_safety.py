@@ -137,7 +137,8 @@ def test_a_second_apply_on_the_same_home_is_refused_while_one_runs(tmp_path: Pat
             assert "another fleetsync apply is running" in err
             assert fs.json("plan", expect=2)["changes"] == 3, "nothing was sealed or sent"
         finally:
-            assert holder.stdin is not None and holder.stdout is not None
+            assert holder.stdin is not None
+            assert holder.stdout is not None
             holder.stdin.close()
             holder.wait(timeout=10)
             holder.stdout.close()
