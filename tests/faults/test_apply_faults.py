@@ -1,0 +1,267 @@
+"""``apply`` against a relay that misbehaves, on a real socket.
+
+Whatever the relay does, three things must hold: apply converges once the
+relay behaves (or reports a permanent refusal), nothing is recorded as
+published that the relay did not acknowledge *and* return on read-back, and
+no two different events are ever sent for one agent and persona version
+(except after a permanent refusal, which is what allows a new seal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.bootstrap import Fleet, bootstrap, init
+from adapters.nostr.engram import Conversation
+from adapters.nostr.event import Event
+from adapters.nostr.keys import PublicKey, SecretKey
+from adapters.settings import Settings
+from adapters.store.eventlog import SQLiteEventLog
+from adapters.sync.engine import ApplyReport
+from domain.application import NewAgent
+from domain.engram_body import decode_persona_body
+from domain.persona import PersonaContent, PersonaDefinition
+from tests.e2e.harness import base_environ
+from tests.faults.fake_relay import (
+    Behaviour,
+    DropAfter,
+    DuplicateFalse,
+    FakeConnection,
+    FakeRelay,
+    Garbage,
+    NeverAnswer,
+    RateLimit,
+    Refuse,
+    RequireAuth,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+WRITER = PersonaDefinition(
+    PersonaContent(display_name="Writer", system_prompt="Write."), {"KEY": "one"}
+)
+
+
+class StoreSilently(Behaviour):
+    """Stores every EVENT but never answers: the client cannot know it landed."""
+
+    async def on_event(self, conn: FakeConnection, event: dict[str, Any]) -> None:
+        conn.relay.stored[str(event["id"])] = event
+
+
+class AcceptWithoutStoring(Behaviour):
+    """Answers ``OK true`` and throws the event away: only a read-back can tell."""
+
+    async def on_event(self, conn: FakeConnection, event: dict[str, Any]) -> None:
+        await conn.ok(str(event["id"]), True, "")
+
+
+class Scenario:
+    """A home with ``agents`` agents of one persona, and one fake relay configured."""
+
+    def __init__(self, tmp_path: Path, relay: FakeRelay, agents: int) -> None:
+        self.settings = Settings.load(
+            environ=base_environ(
+                FLEETSYNC_HOME=str(tmp_path / "home"),
+                FLEETSYNC_RELAY_TIMEOUT="1",
+                FLEETSYNC_BATCH_SIZE="4",
+            )
+        )
+        self.relay = relay
+        init(self.settings)
+        with self.fleet() as fleet:
+            fleet.app.add_relay(relay.url, "test")
+            fleet.app.save_persona("writer", WRITER, "test")
+            keys = [SecretKey.generate() for _ in range(agents)]
+            fleet.keystore.put_many(keys)
+            fleet.app.create_agents(
+                [NewAgent(k.public_key.hex, "writer", f"w{i}") for i, k in enumerate(keys)],
+                "test",
+            )
+            self.owner = fleet.owner
+        self.pubkeys = sorted(k.public_key.hex for k in keys)
+
+    def fleet(self) -> Fleet:
+        return bootstrap(self.settings)
+
+    async def apply(self) -> ApplyReport:
+        with self.fleet() as fleet:
+            async with fleet.reconciler() as reconciler:
+                return await reconciler.apply()
+
+    def published_ids(self) -> set[str]:
+        log = SQLiteEventLog(self.settings.home / "events.sqlite")
+        try:
+            return {
+                r.state["event_id"]
+                for r in log.read(0, 1_000_000)
+                if r.topic.endswith("Agent.Published")
+            }
+        finally:
+            log.close()
+
+    def versions_sent(self) -> dict[tuple[str, str], set[str]]:
+        """(agent, persona version) -> ids of the different events the relay received."""
+        out: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for frame in self.relay.frames("EVENT"):
+            event = Event.from_dict(frame.data[1])
+            conv = Conversation.for_owner(self.owner, PublicKey.from_hex(event.pubkey))
+            engram = decode_persona_body(conv.key.decrypt(event.content))
+            assert engram is not None
+            version = engram.provenance.source_version + str(engram.provenance.secrets_digest)
+            out[(event.pubkey, version)].add(event.id)
+        return out
+
+    def assert_invariants(self) -> None:
+        forks = {k: v for k, v in self.versions_sent().items() if len(v) > 1}
+        assert not forks, f"two different events for one agent and version: {forks}"
+        assert self.published_ids() <= set(self.relay.stored), "published but not stored"
+
+
+Run = Callable[[Scenario], Awaitable[None]]
+
+
+def play(tmp_path: Path, behaviour: Behaviour, agents: int, script: Run) -> None:
+    async def main() -> None:
+        async with FakeRelay(behaviour) as relay:
+            await script(Scenario(tmp_path, relay, agents))
+
+    asyncio.run(main())
+
+
+def test_a_relay_that_drops_the_connection_mid_batch_still_gets_every_engram_once(
+    tmp_path: Path,
+) -> None:
+    async def script(s: Scenario) -> None:
+        report = await s.apply()
+        if not report.converged:
+            report = await s.apply()
+        assert report.converged
+        s.assert_invariants()
+        assert len(s.published_ids()) == 10
+
+    play(tmp_path, DropAfter(answered=3), 10, script)
+
+
+def test_no_answer_is_unknown_and_the_next_apply_resends_the_identical_events(
+    tmp_path: Path,
+) -> None:
+    async def script(s: Scenario) -> None:
+        first = await s.apply()
+        assert first.summary()["unknown"] == 6
+        assert s.published_ids() == set()
+        sent_first = set(s.relay.event_ids())
+        s.relay.behaviour = Behaviour()
+        second = await s.apply()
+        assert second.summary()["published"] == 6
+        assert set(s.relay.event_ids()) == sent_first, "a retry resends, it never reseals"
+        s.assert_invariants()
+
+    play(tmp_path, NeverAnswer(), 6, script)
+
+
+def test_rate_limited_engrams_are_retried_until_they_land(tmp_path: Path) -> None:
+    async def script(s: Scenario) -> None:
+        report = await s.apply()
+        assert report.summary()["published"] == 8
+        assert len(s.relay.event_ids()) > 8, "some EVENTs were refused and sent again"
+        s.assert_invariants()
+
+    play(tmp_path, RateLimit(burst=3, interval=0.05), 8, script)
+
+
+def test_an_error_answer_is_temporary_and_the_same_events_go_again_later(tmp_path: Path) -> None:
+    async def script(s: Scenario) -> None:
+        first = await s.apply()
+        assert first.summary()["published"] == 0
+        assert first.summary()["failed"] == 0, "error: is temporary, not a refusal"
+        sent_first = set(s.relay.event_ids())
+        s.relay.behaviour = Behaviour()
+        assert (await s.apply()).converged
+        assert set(s.relay.event_ids()) == sent_first
+        s.assert_invariants()
+
+    play(tmp_path, Refuse("error: database is down"), 5, script)
+
+
+def test_auth_required_is_answered_as_the_agent_and_the_engram_lands(tmp_path: Path) -> None:
+    async def script(s: Scenario) -> None:
+        report = await s.apply()
+        assert report.summary()["published"] == 4
+        authors = {f.data[1]["pubkey"] for f in s.relay.frames("AUTH")}
+        assert authors == set(s.pubkeys), "each agent authenticates as itself"
+        s.assert_invariants()
+
+    play(tmp_path, RequireAuth(), 4, script)
+
+
+def test_a_permanent_refusal_is_reported_and_only_then_a_new_seal_is_allowed(
+    tmp_path: Path,
+) -> None:
+    async def script(s: Scenario) -> None:
+        first = await s.apply()
+        assert first.summary()["failed"] == 3
+        assert all("invalid: no thanks" in o.detail for o in first.outcomes)
+        refused = set(s.relay.event_ids())
+        s.relay.behaviour = Behaviour()
+        second = await s.apply()
+        assert second.summary()["published"] == 3
+        assert not refused & s.published_ids()
+        assert s.published_ids() <= set(s.relay.stored)
+
+    play(tmp_path, Refuse("invalid: no thanks"), 3, script)
+
+
+def test_duplicate_with_false_counts_as_acknowledged(tmp_path: Path) -> None:
+    async def script(s: Scenario) -> None:
+        first = await s.apply()
+        assert first.summary()["unknown"] == 4
+        s.relay.behaviour = DuplicateFalse()
+        second = await s.apply()
+        # The refresh already finds our sealed events as heads: nothing is left to send.
+        assert second.converged
+        s.assert_invariants()
+
+    play(tmp_path, StoreSilently(), 4, script)
+
+
+def test_a_resent_engram_answered_duplicate_false_is_published(tmp_path: Path) -> None:
+    async def script(s: Scenario) -> None:
+        first = await s.apply()
+        assert first.summary()["unknown"] == 4
+        s.relay.behaviour = DuplicateFalse()
+        with s.fleet() as fleet:
+            async with fleet.reconciler() as reconciler:
+                second = await reconciler.apply(refresh=False)
+        assert second.summary()["published"] == 4
+        ids = s.relay.event_ids()
+        assert len(ids) == 8, "each engram sent twice: first unanswered, then duplicate"
+        assert len(set(ids)) == 4
+        s.assert_invariants()
+
+    play(tmp_path, StoreSilently(), 4, script)
+
+
+def test_garbage_frames_do_not_stop_apply(tmp_path: Path) -> None:
+    async def script(s: Scenario) -> None:
+        assert (await s.apply()).summary()["published"] == 5
+        s.assert_invariants()
+
+    play(tmp_path, Garbage(), 5, script)
+
+
+def test_an_ok_without_the_event_on_read_back_is_not_published(tmp_path: Path) -> None:
+    async def script(s: Scenario) -> None:
+        report = await s.apply()
+        assert report.summary()["published"] == 0
+        assert report.summary()["unknown"] == 3
+        assert s.published_ids() == set()
+        s.assert_invariants()
+
+    play(tmp_path, AcceptWithoutStoring(), 3, script)
