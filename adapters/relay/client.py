@@ -48,6 +48,7 @@ from adapters.relay.messages import (
 from adapters.relay.publishing import (
     DEFAULT_TIMEOUT,
     DEFAULT_WINDOW,
+    Answer,
     Lost,
     Pace,
     PublishResult,
@@ -67,6 +68,7 @@ DEFAULT_QUERY_TIMEOUT: Final = 15.0
 DEFAULT_MAX_SUBSCRIPTIONS: Final = 16
 MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
 _CLOSE_TIMEOUT: Final = 2.0
+_ABANDON_TIMEOUT: Final = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,7 @@ class RelayConnection:
         self._broken = False  # the reader saw the socket end; it may not be closed yet
         self._generation = 0
         self._challenge: str | None = None
-        self._answers: asyncio.Queue[OkAnswer | Lost] = asyncio.Queue()
+        self._answers: asyncio.Queue[Answer | Lost] = asyncio.Queue()
         self._subscriptions: dict[str, _Subscription] = {}
         self._sub_ids = itertools.count(1)
         self._connect_lock = asyncio.Lock()
@@ -180,14 +182,14 @@ class RelayConnection:
         with translated(self._url):
             await ws.send_str(text)
 
-    async def next_answer(self, timeout: float) -> OkAnswer | Lost | None:
+    async def next_answer(self, timeout: float) -> Answer | Lost | None:
         try:
             async with asyncio.timeout(timeout):
                 return await self._answers.get()
         except TimeoutError:
             return None
 
-    def next_answer_nowait(self) -> OkAnswer | Lost | None:
+    def next_answer_nowait(self) -> Answer | Lost | None:
         try:
             return self._answers.get_nowait()
         except asyncio.QueueEmpty:
@@ -199,7 +201,8 @@ class RelayConnection:
 
     async def reconnect(self) -> None:
         async with self._connect_lock:
-            await self._drop_socket()
+            # Leaving a socket we gave up on: no need to wait for a polite close.
+            await self._drop_socket(grace=_ABANDON_TIMEOUT)
             await self._open()
 
     # -- lifecycle ----------------------------------------------------------------
@@ -271,15 +274,22 @@ class RelayConnection:
         )
         log.debug("connected to %s (connection %d)", self._url, self._generation)
 
-    async def _drop_socket(self) -> None:
+    async def _drop_socket(self, grace: float = _CLOSE_TIMEOUT) -> None:
+        """Close the socket, waiting at most ``grace`` seconds for the relay's close frame.
+
+        A relay working through a backlog keeps sending answers before it reads our
+        close frame (aiohttp waits for it frame by frame), so the wait is bounded as
+        a whole; past it aiohttp drops the connection.
+        """
         ws, reader = self._ws, self._reader
         self._ws = self._reader = None
         if ws is not None:
-            with translated(self._url):
-                try:
-                    await ws.close()
-                except RelayError as exc:  # closing a broken socket may fail; it is gone anyway
-                    log.debug("closing %s: %s", self._url, exc)
+            try:
+                with translated(self._url):
+                    async with asyncio.timeout(grace):
+                        await ws.close()
+            except RelayError as exc:  # closing a broken socket may fail; it is gone anyway
+                log.debug("closing %s: %s", self._url, exc)
         if reader is not None:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
@@ -293,7 +303,7 @@ class RelayConnection:
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     message = parse_frame(msg.data)
                     if message is not None:
-                        self._dispatch(message)
+                        self._dispatch(message, generation)
                 elif msg.type is aiohttp.WSMsgType.ERROR:
                     reason = f"websocket error: {ws.exception()}"
                     break
@@ -312,9 +322,9 @@ class RelayConnection:
         for sub in self._subscriptions.values():
             sub.end(lost)
 
-    def _dispatch(self, message: RelayMessage) -> None:
+    def _dispatch(self, message: RelayMessage, generation: int) -> None:
         if isinstance(message, OkAnswer):
-            self._answers.put_nowait(message)
+            self._answers.put_nowait(Answer(generation, message))
         elif isinstance(message, EventMessage | MalformedEvent):
             sub = self._subscriptions.get(message.subscription_id)
             if sub is None:
@@ -442,7 +452,8 @@ class RelayConnection:
             closed = ended.message if isinstance(ended, Closed) else None
             complete = isinstance(ended, EndOfStoredEvents)
             if not complete:
-                log.info("%s: subscription cut short (%s)", self._url, type(ended).__name__)
+                why = "timed out" if ended is None else type(ended).__name__
+                log.info("%s: subscription cut short (%s)", self._url, why)
             result = SubscriptionResult(filter_, len(events), complete, closed, skipped)
             return result, list(events.values())
 

@@ -25,10 +25,14 @@ built once and the same text is sent on every attempt.
 
 An ``OK`` with an *empty* event id (nostr-relay's answer to a bad signature and
 other refusals) cannot be matched directly. It is kept with the set of EVENTs
-that were awaiting an answer when it arrived; those answered by id since are
-struck off, and once one candidate is left the answer is its. If the candidates
-left are exactly as many as such answers and the answers are identical, each
-candidate gets it. Otherwise the candidates time out as ``unknown``.
+that were awaiting an answer on that socket when it arrived; those answered by id
+since are struck off, and once one candidate is left the answer is its. If the
+candidates left are exactly as many as such answers and the answers are
+identical, each candidate gets it. A refusal of that kind also makes nostr-relay
+delay every later message on the socket (2 s, doubling per refusal), so the run
+moves to a fresh socket (at most ``RetryPolicy.socket_rotations`` times per call)
+and resends the unresolved candidates one at a time, which makes the next such
+answer attributable. Candidates never resolved time out as ``unknown``.
 """
 
 from __future__ import annotations
@@ -72,11 +76,14 @@ class RetryPolicy:
     Delays grow as ``base_delay * 2**(n-1)`` up to ``max_delay``; ``jitter`` is the
     fraction of each delay drawn at random, so many clients do not retry in step.
     ``max_send_gap`` bounds how far apart a rate-limited connection spaces its EVENTs.
+    ``socket_rotations`` bounds the fresh sockets opened per call to escape a relay
+    that throttles a socket after refusing an event without naming it.
     """
 
     rate_limited_retries: int = 8
     error_retries: int = 2
     reconnects: int = 4
+    socket_rotations: int = 16
     connect_attempts: int = 3
     base_delay: float = 0.5
     max_delay: float = 30.0
@@ -110,6 +117,14 @@ class PublishResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """An ``OK`` that arrived on the socket of connection ``generation``."""
+
+    generation: int
+    ok: OkAnswer
+
+
+@dataclass(frozen=True, slots=True)
 class Lost:
     """The websocket of connection ``generation`` closed or failed."""
 
@@ -137,11 +152,11 @@ class Transport(Protocol):
         """Send one text frame; raises :class:`RelayError` if the socket is gone."""
         ...
 
-    async def next_answer(self, timeout: float) -> OkAnswer | Lost | None:
+    async def next_answer(self, timeout: float) -> Answer | Lost | None:
         """The next ``OK`` (or loss) within ``timeout`` seconds, else ``None``."""
         ...
 
-    def next_answer_nowait(self) -> OkAnswer | Lost | None: ...
+    def next_answer_nowait(self) -> Answer | Lost | None: ...
 
     def discard_answers(self) -> None:
         """Forget answers left over from earlier calls (late ``OK``s)."""
@@ -254,9 +269,13 @@ class PublishRun:
         self._anonymous: list[_Anonymous] = []
         self._generation = transport.generation
         self._lost: str | None = None
+        self._rotate: str | None = None
+        self._rotations = 0
+        self._suspects: set[str] = set()
         self._reconnects = 0
         self._last_progress = float("-inf")
         self._next_send_at = 0.0
+        self._last_sent_at = float("-inf")
         self._auth_frames: list[str] = []
 
     async def run(self) -> dict[str, PublishResult]:
@@ -266,7 +285,7 @@ class PublishRun:
             now = self._loop.time()
             self._expire(now)
             self._release_delayed(now)
-            if self._lost is not None and not await self._recover():
+            if (self._lost or self._rotate) is not None and not await self._recover():
                 break
             await self._send_auth_frames()
             await self._send_ready()
@@ -288,7 +307,7 @@ class PublishRun:
         while (
             self._ready
             and self._lost is None
-            and len(self._in_flight) < self._pace.window
+            and len(self._in_flight) < self._window()
             and self._loop.time() >= self._next_send_at
         ):
             job = self._ready.popleft()
@@ -298,6 +317,7 @@ class PublishRun:
             job.attempts += 1
             job.sent_at = now
             self._in_flight[job.event.id] = job
+            self._last_sent_at = now
             self._next_send_at = now + self._pace.gap
             await self._send(job.frame)
 
@@ -312,6 +332,15 @@ class PublishRun:
         except RelayError as exc:
             self._lost = str(exc)
 
+    def _window(self) -> int:
+        # While an anonymous refusal is unresolved, one EVENT at a time makes the
+        # next such answer attributable.
+        if self._suspects:
+            self._suspects = {
+                s for s in self._suspects if s in self._jobs and self._jobs[s].result is None
+            }
+        return 1 if self._suspects else self._pace.window
+
     def _seconds_to_wake(self) -> float:
         now = self._loop.time()
         wakes: list[float] = []
@@ -322,7 +351,7 @@ class PublishRun:
             wakes.append(max(auth.sent_at, self._last_progress) + self._timeout)
         if self._delayed:
             wakes.append(self._delayed[0][0])
-        if self._ready and len(self._in_flight) < self._pace.window:
+        if self._ready and len(self._in_flight) < self._window():
             wakes.append(self._next_send_at)
         if not wakes:  # pragma: no cover - every unfinished job is in one of the above
             raise AssertionError("publish run has unfinished events but nothing to wait for")
@@ -330,21 +359,40 @@ class PublishRun:
 
     # -- answers ------------------------------------------------------------------
 
-    def _handle(self, item: OkAnswer | Lost) -> None:
-        if isinstance(item, Lost):
-            if item.generation == self._generation and self._lost is None:
-                self._lost = item.reason
+    def _handle(self, answer: Answer | Lost) -> None:
+        if isinstance(answer, Lost):
+            if answer.generation == self._generation and self._lost is None:
+                self._lost = answer.reason
+            return
+        item = answer.ok
+        if not item.event_id:
+            # Its candidates are the EVENTs in flight on *that* socket: one from a
+            # socket we already left cannot be attributed.
+            if answer.generation == self._generation:
+                self._last_progress = self._loop.time()
+                self._anonymous_answer(item)
             return
         self._last_progress = self._loop.time()
-        if not item.event_id:
-            self._anonymous.append(_Anonymous(item, set(self._in_flight) | set(self._auths)))
-        elif item.event_id in self._in_flight:
+        if item.event_id in self._in_flight:
             self._answer(self._in_flight[item.event_id], item)
         elif item.event_id in self._auths:
             self._auth_answered(self._auths[item.event_id], item)
         else:
             self._late(item)
         self._resolve_anonymous()
+
+    def _anonymous_answer(self, ok: OkAnswer) -> None:
+        anonymous = _Anonymous(ok, set(self._in_flight) | set(self._auths))
+        self._anonymous.append(anonymous)
+        self._resolve_anonymous()
+        if classify(ok).stored or self._rotations >= self._retry.socket_rotations:
+            return
+        # nostr-relay answers a refusal without the event id and then delays every
+        # later message on the socket (2 s, doubling with each refusal, never reset):
+        # a fresh socket is cheaper. Unresolved candidates are resent one at a time.
+        if any(a is anonymous for a in self._anonymous):
+            self._suspects |= anonymous.candidates
+        self._rotate = "an event was refused without its id; opening a fresh socket"
 
     def _answer(self, job: _Job, ok: OkAnswer) -> None:
         del self._in_flight[job.event.id]
@@ -367,6 +415,8 @@ class PublishRun:
         rate_limited = ok.prefix == "rate-limited"
         if rate_limited:
             self._pace.slow_down(job.sent_at, now, self._retry.max_send_gap)
+            # The new spacing counts from the last EVENT sent, not from the next one.
+            self._next_send_at = max(self._next_send_at, self._last_sent_at + self._pace.gap)
         allowed = self._retry.rate_limited_retries if rate_limited else self._retry.error_retries
         if job.temporary_answers > allowed:
             self._finish(job, Outcome.TEMPORARY, ok)
@@ -515,8 +565,10 @@ class PublishRun:
     # -- connection loss ------------------------------------------------------------
 
     async def _recover(self) -> bool:
-        """Reconnect after a loss; False (everything left finished) when it cannot."""
-        reason = self._lost or "connection lost"
+        """Reconnect after a loss or to rotate; False (all finished) when it cannot."""
+        rotating = self._lost is None
+        reason = self._lost or self._rotate or "connection lost"
+        self._rotate = None
         # Whatever was awaiting an answer goes back in line, in its original order;
         # what the relay already answered is never sent again.
         returning = sorted(self._in_flight.values(), key=lambda job: job.seq)
@@ -525,10 +577,20 @@ class PublishRun:
             self._drop_auth(auth)
         self._in_flight.clear()
         self._auth_frames.clear()
+        # Unresolved anonymous answers go with the socket; their candidates are resent.
         self._anonymous.clear()
         self._authed.clear()
         self._ready.extendleft(sorted(returning, key=lambda job: job.seq, reverse=True))
         log.info("%s: %s; %d events to resend", self._url, reason, len(returning))
+        if rotating:
+            self._rotations += 1
+            try:
+                await self._transport.reconnect()
+            except RelayError as exc:
+                reason = str(exc)
+            else:
+                self._connected()
+                return True
         while self._reconnects < self._retry.reconnects:
             self._reconnects += 1
             await asyncio.sleep(self._retry.delay(self._reconnects))
@@ -540,13 +602,16 @@ class PublishRun:
             except TemporaryRelayError as exc:
                 reason = str(exc)
                 continue
-            self._generation = self._transport.generation
-            self._lost = None
-            self._last_progress = float("-inf")
-            self._next_send_at = 0.0
+            self._connected()
             return True
         self._give_up(reason)
         return False
+
+    def _connected(self) -> None:
+        self._generation = self._transport.generation
+        self._lost = None
+        self._last_progress = float("-inf")
+        self._next_send_at = 0.0
 
     def _give_up(self, reason: str) -> None:
         log.warning("%s: giving up after %d reconnects: %s", self._url, self._reconnects, reason)

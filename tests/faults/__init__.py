@@ -1,0 +1,1 @@
+"""Fault tests: the relay client against a fake relay that misbehaves on purpose."""

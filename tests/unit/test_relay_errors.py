@@ -1,0 +1,94 @@
+"""Foreign exceptions are translated into the relay package's typed errors in one place."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from adapters.errors import AdapterError, PermanentAdapterError, TemporaryAdapterError
+from adapters.relay.errors import (
+    ConnectionLost,
+    InvalidRelayUrl,
+    PermanentRelayError,
+    RelayError,
+    TemporaryRelayError,
+    translate,
+    translated,
+)
+
+URL = "wss://relay.example.com"
+
+
+def _handshake(
+    status: int, headers: dict[str, str] | None = None
+) -> aiohttp.WSServerHandshakeError:
+    return aiohttp.WSServerHandshakeError(
+        request_info=None,  # type: ignore[arg-type]
+        history=(),
+        status=status,
+        message="nope",
+        headers=CIMultiDictProxy(CIMultiDict(headers or {})),
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (aiohttp.InvalidURL("x"), InvalidRelayUrl),
+        (_handshake(404), PermanentRelayError),
+        (_handshake(403), PermanentRelayError),
+        (_handshake(200), PermanentRelayError),
+        (_handshake(429), TemporaryRelayError),
+        (_handshake(503), TemporaryRelayError),
+        (aiohttp.ServerDisconnectedError(), ConnectionLost),
+        (ConnectionResetError("reset"), ConnectionLost),
+        (aiohttp.ClientConnectionResetError("reset"), ConnectionLost),
+        (TimeoutError(), TemporaryRelayError),
+        (aiohttp.ServerTimeoutError("slow"), TemporaryRelayError),
+        (ConnectionRefusedError("refused"), TemporaryRelayError),
+        (OSError("network is unreachable"), TemporaryRelayError),
+        (aiohttp.ClientPayloadError("bad"), TemporaryRelayError),
+    ],
+)
+def test_foreign_exceptions_map_to_permanent_or_temporary(
+    exc: BaseException, kind: type[RelayError]
+) -> None:
+    translated_exc = translate(exc, url=URL)
+    assert type(translated_exc) is kind
+    assert translated_exc.url == URL
+    assert URL in str(translated_exc)
+
+
+def test_the_split_matches_the_adapters_base_classes() -> None:
+    assert issubclass(RelayError, AdapterError)
+    assert issubclass(PermanentRelayError, PermanentAdapterError)
+    assert issubclass(TemporaryRelayError, TemporaryAdapterError)
+    assert issubclass(ConnectionLost, TemporaryRelayError)
+
+
+def test_retry_after_on_a_refused_handshake_becomes_the_delay() -> None:
+    error = translate(_handshake(503, {"Retry-After": "7"}))
+    assert isinstance(error, TemporaryRelayError)
+    assert error.delay == 7.0
+
+
+def test_the_context_manager_keeps_the_original_as_cause() -> None:
+    original = aiohttp.ServerDisconnectedError()
+    with pytest.raises(ConnectionLost) as caught, translated(URL):
+        raise original
+    assert caught.value.__cause__ is original
+
+
+def test_the_context_manager_lets_bugs_and_cancellation_through() -> None:
+    with pytest.raises(KeyError), translated(URL):
+        raise KeyError("a bug is not a relay failure")
+    with pytest.raises(asyncio.CancelledError), translated(URL):
+        raise asyncio.CancelledError
+
+
+def test_relay_errors_pass_through_unchanged() -> None:
+    error = PermanentRelayError("x", url=URL)
+    assert translate(error) is error
