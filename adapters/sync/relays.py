@@ -10,6 +10,11 @@ from adapters.relay import Outcome as WireOutcome
 from adapters.relay import RelayPool, Signer
 from adapters.sync.gateway import Answer, Fetched, Outcome
 
+# rust-nostr's relay returns at most 500 events per filter; nostr-relay may return
+# several versions per author. 200 authors per filter keeps well under the cap.
+AUTHORS_PER_FILTER = 200
+RELAY_RESULT_CAP = 500
+
 # An AUTH the relay still refused is a policy answer: permanent, like restricted:.
 _OUTCOMES = {
     WireOutcome.ACCEPTED: Outcome.ACCEPTED,
@@ -60,18 +65,31 @@ class PoolGateway:
     async def fetch_engrams(
         self, authors: Sequence[str], owner: str, d_tags: Sequence[str] = ()
     ) -> Fetched:
-        filter_: dict[str, object] = {
-            "kinds": [ENGRAM_KIND],
-            "authors": list(authors),
-            "#p": [owner],
-        }
-        if d_tags:
-            filter_["#d"] = list(d_tags)
-        result = await self.pool.query([filter_], timeout=self.query_timeout)
+        filters: list[dict[str, object]] = []
+        for start in range(0, len(authors), AUTHORS_PER_FILTER):
+            filter_: dict[str, object] = {
+                "kinds": [ENGRAM_KIND],
+                "authors": list(authors[start : start + AUTHORS_PER_FILTER]),
+                "#p": [owner],
+            }
+            if d_tags:
+                filter_["#d"] = list(d_tags[start : start + AUTHORS_PER_FILTER])
+            filters.append(filter_)
+        result = await self.pool.query(filters, timeout=self.query_timeout)
+        answered = []
+        cut = []
+        for url in result.answered:
+            # A subscription that returned as many events as relays commonly cap a
+            # filter at may have been cut short: what it lacks cannot be known.
+            subs = result.per_relay[url].subscriptions
+            if any(sub.count >= RELAY_RESULT_CAP for sub in subs):
+                cut.append(url)
+            else:
+                answered.append(url)
         return Fetched(
             events=list(result.events),
-            answered=list(result.answered),
-            failed=[*result.partial, *result.failed],
+            answered=answered,
+            failed=[*cut, *result.partial, *result.failed],
         )
 
     async def close(self) -> None:
