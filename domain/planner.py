@@ -39,6 +39,7 @@ class Reason(enum.StrEnum):
     ROTATED_SECRETS = "rotated-secrets"  # same content, different env_vars
     DRIFT = "drift"  # a relay holds something other than what we published
     UNCONFIRMED = "unconfirmed"  # sealed for this version, not yet confirmed: resend
+    OVERWRITE = "overwrite-conflict"  # a person chose to write over another writer's head
 
 
 class PersonaFacts(NamedTuple):
@@ -74,6 +75,7 @@ class AgentFacts(NamedTuple):
     pending_position: int
     conflict_digest: str | None
     conflict_position: int
+    conflict_head_event_id: str | None = None  # the other writer's head we lost to
 
 
 class Assessment(NamedTuple):
@@ -124,8 +126,16 @@ def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
 
     head = agent.head
     head_position = head.position if head is not None else 0
-    if agent.conflict_digest == persona.digest and agent.conflict_position > max(
-        head_position, persona.position
+    # A conflict on this version stands until a person overrides it, the persona
+    # moves on, or the relays show a head other than the one we lost to.
+    if (
+        agent.conflict_digest == persona.digest
+        and agent.conflict_position > persona.position
+        and (
+            head is None
+            or head_position < agent.conflict_position
+            or head.event_id == agent.conflict_head_event_id
+        )
     ):
         return verdict(Status.CONFLICT, (), agent.conflict_position)
     wanted = (persona.digest, persona.secrets_digest)
@@ -159,11 +169,23 @@ def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
     )
 
 
-def plan(assessments: Iterable[Assessment]) -> list[PublishCommand]:
-    """Publish commands for every actionable assessment, in a stable order."""
+def plan(
+    assessments: Iterable[Assessment], *, overwrite_conflicts: bool = False
+) -> list[PublishCommand]:
+    """Publish commands for every actionable assessment, in a stable order.
+
+    Conflicts get a command only with ``overwrite_conflicts``: writing over
+    another writer's engram is a person's decision.
+    """
     commands = []
     for item in assessments:
-        if item.status not in ACTIONABLE or item.digest is None or item.secrets_digest is None:
+        digest, secrets = item.digest, item.secrets_digest
+        if digest is None or secrets is None:
+            continue
+        reasons = item.reasons
+        if item.status is Status.CONFLICT and overwrite_conflicts:
+            reasons = (Reason.OVERWRITE,)
+        elif item.status not in ACTIONABLE:
             continue
         agent = item.agent
         commands.append(
@@ -171,9 +193,9 @@ def plan(assessments: Iterable[Assessment]) -> list[PublishCommand]:
                 agent_id=agent.agent_id,
                 pubkey=agent.pubkey,
                 persona_slug=agent.persona_slug,
-                digest=item.digest,
-                secrets_digest=item.secrets_digest,
-                reasons=item.reasons,
+                digest=digest,
+                secrets_digest=secrets,
+                reasons=reasons,
                 causes=item.causes,
                 resend_event_id=agent.pending_event_id if item.status is Status.PENDING else None,
             )

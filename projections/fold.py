@@ -234,6 +234,7 @@ class Fold:
         row.conflict_digest = state["digest"]
         row.conflict_position = record.position
         row.conflict_reason = state["reason"]
+        row.conflict_head_event_id = state["head_event_id"]
         if state["event_id"] is not None and row.pending_event_id == state["event_id"]:
             row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
 

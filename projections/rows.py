@@ -60,6 +60,7 @@ class AgentRow:
     conflict_digest: str | None = None
     conflict_position: int = 0
     conflict_reason: str | None = None
+    conflict_head_event_id: str | None = None
     status: str = ""
     reasons: str = ""
 
@@ -88,6 +89,7 @@ class AgentRow:
             pending_position=self.pending_position,
             conflict_digest=self.conflict_digest,
             conflict_position=self.conflict_position,
+            conflict_head_event_id=self.conflict_head_event_id,
         )
 
 

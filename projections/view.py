@@ -113,9 +113,19 @@ class FleetView:
             out.append(assess(row.facts(), p.facts() if p is not None else None))
         return out
 
-    def plan(self, persona: str | None = None, agent: str | None = None) -> list[PublishCommand]:
+    def plan(
+        self,
+        persona: str | None = None,
+        agent: str | None = None,
+        *,
+        overwrite_conflicts: bool = False,
+    ) -> list[PublishCommand]:
         """Publish commands for the agents that need one (only those are read)."""
-        return plan(self.assessments(persona, agent, statuses=ACTIONABLE))
+        statuses = ACTIONABLE | {Status.CONFLICT} if overwrite_conflicts else ACTIONABLE
+        return plan(
+            self.assessments(persona, agent, statuses=statuses),
+            overwrite_conflicts=overwrite_conflicts,
+        )
 
 
 def replay(log: EventLog, batch_size: int = 20_000) -> tuple[MemoryViewStore, int]:

@@ -42,10 +42,17 @@ def apply_now(
     only: Sequence[str] | None = None,
     progress: ProgressBar | None = None,
     refresh: bool = True,
+    overwrite_conflicts: bool = False,
 ) -> ApplyReport:
     async def run() -> ApplyReport:
         async with fleet.reconciler(progress=progress) as reconciler:
-            return await reconciler.apply(persona=persona, agent=agent, only=only, refresh=refresh)
+            return await reconciler.apply(
+                persona=persona,
+                agent=agent,
+                only=only,
+                refresh=refresh,
+                overwrite_conflicts=overwrite_conflicts,
+            )
 
     return asyncio.run(run())
 

@@ -50,6 +50,11 @@ def register(commands: Subcommands) -> None:
     apply.add_argument(
         "--no-refresh", action="store_true", help="trust the log; do not read heads first"
     )
+    apply.add_argument(
+        "--overwrite-conflicts",
+        action="store_true",
+        help="also write over heads another writer put there (conflicts wait for this)",
+    )
     add_json_flag(apply)
     apply.set_defaults(func=run_apply)
 
@@ -108,6 +113,7 @@ def run_apply(ctx: Context) -> int:
             agent=agent,
             progress=_progress(ctx),
             refresh=not ctx.args.no_refresh,
+            overwrite_conflicts=ctx.args.overwrite_conflicts,
         )
     return print_report(ctx, report)
 

@@ -19,7 +19,7 @@ import orjson
 from projections.errors import ProjectionConflict
 from projections.rows import AGENT_COLUMNS, PERSONA_COLUMNS, AgentRow, PersonaRow, as_tuple
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 _INDEXES = (
     "CREATE UNIQUE INDEX IF NOT EXISTS agents_pubkey ON agents (pubkey)",
     "CREATE INDEX IF NOT EXISTS agents_persona ON agents (persona_slug)",

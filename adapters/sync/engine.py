@@ -253,6 +253,7 @@ class Reconciler:
         *,
         only: Sequence[str] | None = None,
         refresh: bool = True,
+        overwrite_conflicts: bool = False,
     ) -> ApplyReport:
         """Refresh, plan and carry out; ``persona``/``agent``/``only`` narrow the scope."""
         report = ApplyReport(relays=list(self.gateway.urls))
@@ -264,7 +265,7 @@ class Reconciler:
         if refresh:
             report.observed = await self.refresh(agents)
             view.catch_up()
-        commands = view.plan(persona=persona, agent=agent)
+        commands = view.plan(persona=persona, agent=agent, overwrite_conflicts=overwrite_conflicts)
         if wanted is not None:
             commands = [c for c in commands if c.pubkey in wanted]
         report.planned = len(commands)

@@ -10,6 +10,7 @@ no two different events are ever sent for one agent and persona version
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,11 +22,12 @@ from adapters.bootstrap import Fleet, bootstrap, init
 from adapters.nostr.engram import Conversation
 from adapters.nostr.event import Event
 from adapters.nostr.keys import PublicKey, SecretKey
+from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_engram
 from adapters.settings import Settings
 from adapters.store.eventlog import SQLiteEventLog
 from adapters.sync.engine import ApplyReport
 from domain.application import NewAgent
-from domain.engram_body import decode_persona_body
+from domain.engram_body import PersonaEngram, Provenance, decode_persona_body
 from domain.persona import PersonaContent, PersonaDefinition
 from tests.e2e.harness import base_environ
 from tests.faults.fake_relay import (
@@ -265,3 +267,90 @@ def test_an_ok_without_the_event_on_read_back_is_not_published(tmp_path: Path) -
         s.assert_invariants()
 
     play(tmp_path, AcceptWithoutStoring(), 3, script)
+
+
+def _agent_key(s: Scenario, pubkey: str) -> SecretKey:
+    with s.fleet() as fleet:
+        return fleet.keystore.get(pubkey)
+
+
+def _foreign_engram(s: Scenario, pubkey: str, created_at: int, prompt: str) -> dict[str, Any]:
+    """An engram another writer (holding the agent's key) put on the relay."""
+    secret = _agent_key(s, pubkey)
+    content = PersonaContent(display_name="Writer", system_prompt=prompt)
+    provenance = Provenance(s.owner.public_key.hex, "writer", content.digest())
+    body = prepare_persona_body(PersonaEngram(content, provenance))
+    conv = Conversation.for_agent(secret, s.owner.public_key)
+    return seal_persona_engram(secret, conv, body, created_at).to_dict()
+
+
+def test_a_head_far_in_the_future_is_a_conflict_not_a_write(tmp_path: Path) -> None:
+    async def script(s: Scenario) -> None:
+        poisoned = s.pubkeys[0]
+        future = int(time.time()) + 2 * 86400
+        event = _foreign_engram(s, poisoned, future, "from the future")
+        s.relay.stored[event["id"]] = event
+        report = await s.apply()
+        results = {o.pubkey: o.result for o in report.outcomes}
+        assert results[poisoned] == "conflict"
+        assert "clock" in next(o.detail for o in report.outcomes if o.pubkey == poisoned)
+        assert all(r == "published" for k, r in results.items() if k != poisoned)
+        sent_by_poisoned = [f for f in s.relay.frames("EVENT") if f.data[1]["pubkey"] == poisoned]
+        assert sent_by_poisoned == [], "nothing is written over a clock-poisoned head"
+        with s.fleet() as fleet:
+            row = fleet.view().agent(poisoned)
+            assert row is not None
+            assert row.status == "conflict"
+        s.assert_invariants()
+
+    play(tmp_path, Behaviour(), 3, script)
+
+
+class AnotherWriterWins(Behaviour):
+    """Stores our engram, but another writer's newer one lands right behind it."""
+
+    def __init__(self, forge: Callable[[str, int], dict[str, Any]]) -> None:
+        self.forge = forge
+
+    async def on_event(self, conn: FakeConnection, event: dict[str, Any]) -> None:
+        await conn.store_and_ok(event)
+        newer = self.forge(str(event["pubkey"]), int(event["created_at"]) + 5)
+        conn.relay.stored[str(newer["id"])] = newer
+
+
+def test_another_writers_newer_engram_is_a_conflict_and_stops_the_planner(
+    tmp_path: Path,
+) -> None:
+    async def script(s: Scenario) -> None:
+        s.relay.behaviour = AnotherWriterWins(
+            lambda pubkey, at: _foreign_engram(s, pubkey, at, "someone else's idea")
+        )
+        report = await s.apply()
+        assert report.summary()["conflicts"] == 2
+        assert s.published_ids() == set()
+        with s.fleet() as fleet:
+            view = fleet.view()
+            assert view.plan() == [], "a conflict waits for a person, not for a retry"
+            assert {a.status for a in view.agents()} == {"conflict"}
+        s.assert_invariants()
+
+    play(tmp_path, Behaviour(), 2, script)
+
+
+def test_a_conflict_stands_across_applies_until_a_person_overwrites_it(tmp_path: Path) -> None:
+    async def script(s: Scenario) -> None:
+        s.relay.behaviour = AnotherWriterWins(
+            lambda pubkey, at: _foreign_engram(s, pubkey, at, "someone else's idea")
+        )
+        assert (await s.apply()).summary()["conflicts"] == 1
+        s.relay.behaviour = Behaviour()
+        again = await s.apply()
+        assert again.planned == 0, "the refresh sees the same foreign head: still a conflict"
+        with s.fleet() as fleet:
+            async with fleet.reconciler() as reconciler:
+                forced = await reconciler.apply(overwrite_conflicts=True)
+        assert forced.summary()["published"] == 1
+        with s.fleet() as fleet:
+            assert [a.status for a in fleet.view().agents()] == ["in-sync"]
+
+    play(tmp_path, Behaviour(), 1, script)
