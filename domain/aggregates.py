@@ -68,12 +68,8 @@ class Persona(Aggregate):
         actor: str,
     ) -> None:
         self.slug = slug
-        self.content = content
-        self.digest = digest
-        self.secrets_digest = secrets_digest
-        self.sealed_env_vars = sealed_env_vars
-        self.deleted = False
-        self.revision = 1
+        self.revision = 0
+        self._take_version(content, digest, secrets_digest, sealed_env_vars)
 
     def differs_from(self, digest: str, secrets_digest: str) -> bool:
         return self.deleted or (digest, secrets_digest) != (self.digest, self.secrets_digest)
@@ -101,6 +97,11 @@ class Persona(Aggregate):
         secrets_digest: str,
         sealed_env_vars: str,
         actor: str,
+    ) -> None:
+        self._take_version(content, digest, secrets_digest, sealed_env_vars)
+
+    def _take_version(
+        self, content: dict[str, Any], digest: str, secrets_digest: str, sealed_env_vars: str
     ) -> None:
         self.content = content
         self.digest = digest

@@ -8,9 +8,10 @@ at once cannot apply the same events twice.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,24 +132,16 @@ class SQLiteViewStore:
         personas: Iterable[PersonaRow],
         agents: Iterable[AgentRow],
     ) -> None:
-        c = self._conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction(position):
             if self.position() != expected_position:
                 raise ProjectionConflict("the view moved on while this batch was folded")
             self._upsert(personas, agents)
-            c.execute("UPDATE meta SET value=? WHERE key='position'", (str(position),))
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
 
     def replace_all(
         self, position: int, personas: Iterable[PersonaRow], agents: Iterable[AgentRow]
     ) -> None:
         c = self._conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction(position):
             c.execute("DELETE FROM personas")
             # A bulk load goes faster into a bare table, in key order, indexed after.
             for name in _INDEX_NAMES:
@@ -156,6 +149,14 @@ class SQLiteViewStore:
             c.execute("DELETE FROM agents")
             self._upsert(personas, sorted(agents, key=_BY_ID))
             self._create_indexes()
+
+    @contextlib.contextmanager
+    def _transaction(self, position: int) -> Iterator[None]:
+        """One write transaction that leaves the view at ``position``, or nothing."""
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield
             c.execute("UPDATE meta SET value=? WHERE key='position'", (str(position),))
         except BaseException:
             c.execute("ROLLBACK")
