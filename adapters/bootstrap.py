@@ -34,6 +34,7 @@ from adapters.nostr.keys import SecretKey
 from adapters.relay import RelayPool
 from adapters.settings import Settings, StoreConfig
 from adapters.store.eventlog import RecorderEventLog, SQLiteEventLog
+from adapters.store.loader import AgentLoader
 from adapters.store.viewstore import SQLiteViewStore
 from adapters.sync.engine import Progress, Reconciler
 from adapters.sync.relays import PoolGateway
@@ -163,6 +164,8 @@ class Fleet:
             query_timeout=settings.relay_timeout * 3,
             signer=signer,
         )
+        store = settings.store
+        loader = AgentLoader(self.app, store.sqlite_path if store.kind == "sqlite" else None)
         with apply_lock(settings.home):
             try:
                 yield Reconciler(
@@ -174,8 +177,10 @@ class Fleet:
                     gateway,
                     batch_size=settings.batch_size,
                     progress=progress,
+                    agents=loader,
                 )
             finally:
+                loader.close()
                 await gateway.close()
 
     def close(self) -> None:

@@ -58,6 +58,12 @@ from projections.view import FleetView
 log = logging.getLogger(__name__)
 
 
+class AgentSource(Protocol):
+    """Loads the aggregates of many agents at once (see :mod:`adapters.store.loader`)."""
+
+    def load(self, pubkeys: Sequence[str]) -> dict[str, Agent]: ...
+
+
 class KeySource(Protocol):
     """Where agents' secret keys come from (the key store)."""
 
@@ -139,8 +145,10 @@ class Reconciler:
         max_ahead: int = 3600,
         ack_all: bool = False,
         progress: Progress | None = None,
+        agents: AgentSource | None = None,
     ) -> None:
         self.app = app
+        self.agents = agents
         self.view = view
         self.keys = keys
         self.owner = owner
@@ -231,11 +239,15 @@ class Reconciler:
         heads = await self.read_heads([a.pubkey for a in live])
         changed: list[Agent] = []
         urls = list(self.gateway.urls)
-        for row in live:
-            head = heads.get(row.pubkey)
-            if head is None or _same_head(row, head):
-                continue
-            agent = self.app.get_agent(row.pubkey)
+        drifted = [
+            row.pubkey
+            for row in live
+            if (head := heads.get(row.pubkey)) is not None and not _same_head(row, head)
+        ]
+        aggregates = self._load(drifted)
+        for pubkey in drifted:
+            head = heads[pubkey]
+            agent = aggregates[pubkey]
             agent.record_observed(
                 head.event_id, head.created_at, head.digest, head.secrets_digest, head.state, urls
             )
@@ -303,8 +315,9 @@ class Reconciler:
         secret_keys = self.keys.get_many([c.pubkey for c in fresh]) if fresh else {}
         now = int(self.clock())
         to_save: list[Agent] = []
+        aggregates = self._load([c.pubkey for c in commands])
         for command in commands:
-            agent = self.app.get_agent(command.pubkey)
+            agent = aggregates[command.pubkey]
             conv = self.conversation(command.pubkey)
             if command.resend_event_id is not None:
                 stored = agent.unsettled.get(command.resend_event_id)
@@ -352,6 +365,11 @@ class Reconciler:
             # The seals are in the log before a single byte goes to a relay.
             self.app.save(*to_save)
         return work, early
+
+    def _load(self, pubkeys: Sequence[str]) -> dict[str, Agent]:
+        if self.agents is not None:
+            return self.agents.load(pubkeys)
+        return {pubkey: self.app.get_agent(pubkey) for pubkey in pubkeys}
 
     def _body(self, command: PublishCommand) -> PreparedBody | None:
         key = (command.persona_slug, command.digest, command.secrets_digest)

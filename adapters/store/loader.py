@@ -1,0 +1,71 @@
+"""Loading many agent aggregates at once, for apply batches.
+
+eventsourcing's repository reads one aggregate per call, each in its own
+transaction; loading the agents of a 500-command batch that way took about a
+quarter of an apply. Over SQLite this reads all their stored events in a few
+queries and rebuilds each aggregate with the application's own mapper (so
+upcasting and topics work exactly as in ``repository.get``). Other stores fall
+back to the repository.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from domain.aggregates import Agent
+from domain.application import FleetApplication, UnknownAgent
+from domain.ids import agent_id
+
+_CHUNK = 500  # well under SQLite's bound-parameter limit
+
+
+class AgentLoader:
+    def __init__(self, app: FleetApplication, sqlite_path: Path | None = None) -> None:
+        self.app = app
+        self.path = sqlite_path
+        self._conn: sqlite3.Connection | None = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def load(self, pubkeys: Sequence[str]) -> dict[str, Agent]:
+        """Every named agent, current as of the last committed write."""
+        if self.path is None:
+            return {pubkey: self.app.get_agent(pubkey) for pubkey in pubkeys}
+        by_id = {agent_id(pubkey).hex: pubkey for pubkey in pubkeys}
+        events: dict[str, list[Any]] = {}
+        to_domain_event = self.app.mapper.to_domain_event
+        ids = list(by_id)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = self._connection().execute(
+                "SELECT originator_id, originator_version, topic, state FROM stored_events "
+                f"WHERE originator_id IN ({', '.join('?' * len(chunk))}) "
+                "ORDER BY originator_id, originator_version",
+                chunk,
+            )
+            for oid, version, topic, state in rows:
+                stored = StoredEvent(UUID(oid), version, topic, state)
+                events.setdefault(oid, []).append(to_domain_event(stored))
+        agents: dict[str, Agent] = {}
+        for oid, pubkey in by_id.items():
+            aggregate: Any = None
+            for domain_event in events.get(oid, ()):
+                aggregate = domain_event.mutate(aggregate)
+            if not isinstance(aggregate, Agent):
+                raise UnknownAgent(f"no agent {pubkey}; see 'fleetsync agent list'")
+            agents[pubkey] = aggregate
+        return agents
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        return self._conn
