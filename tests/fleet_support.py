@@ -3,9 +3,12 @@ over either the in-memory store or a real SQLite file."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from adapters.store.eventlog import RecorderEventLog, SQLiteEventLog
 from adapters.store.viewstore import SQLiteViewStore
@@ -31,12 +34,40 @@ class PlainVault:
         return bytes.fromhex(sealed)
 
 
+POSTGRES_URL = os.environ.get("FLEETSYNC_TEST_POSTGRES_URL", "")
+
+
+def postgres_env(url: str) -> dict[str, str]:
+    """A fresh schema of its own in the test database, so tests never see each other."""
+    import psycopg
+
+    parts = urlsplit(url)
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": parts.path.lstrip("/"),
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": parts.username or "",
+        "POSTGRES_PASSWORD": parts.password or "",
+        "POSTGRES_SCHEMA": schema,
+    }
+
+
 def make_fleet(kind: str, tmp: Path | None = None) -> tuple[FleetApplication, FleetView]:
-    """An application and its view: ``memory`` (POPO) or ``sqlite`` (files under ``tmp``)."""
+    """An application and its view: ``memory`` (POPO), ``sqlite`` (files under ``tmp``)
+    or ``postgres`` (a schema of its own in $FLEETSYNC_TEST_POSTGRES_URL)."""
     env: dict[str, str] = {"TRANSCODER_TOPIC": TRANSCODER}
     log: EventLog
     store: QueryableViewStore
-    if kind == "sqlite":
+    if kind == "postgres":
+        env |= postgres_env(POSTGRES_URL)
+        app = FleetApplication(env, vault=PlainVault(), owner_pubkey=OWNER)
+        log = RecorderEventLog(app.recorder)
+        store = MemoryViewStore()
+    elif kind == "sqlite":
         assert tmp is not None
         db = tmp / "events.sqlite"
         env |= {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db)}

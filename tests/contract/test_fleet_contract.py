@@ -11,7 +11,14 @@ from domain.errors import InvalidSlug, TooLarge
 from domain.planner import Reason, Status
 from projections.fold import Fold
 from projections.view import FleetView
-from tests.fleet_support import definition, make_fleet, pubkey, replayed, snapshot
+from tests.fleet_support import (
+    POSTGRES_URL,
+    definition,
+    make_fleet,
+    pubkey,
+    replayed,
+    snapshot,
+)
 
 
 class FleetContract:
@@ -138,6 +145,14 @@ class FleetContract:
 
 class TestContractOnMemory(FleetContract):
     kind = "memory"
+
+
+@pytest.mark.skipif(
+    not POSTGRES_URL,
+    reason="set FLEETSYNC_TEST_POSTGRES_URL (scripts/postgres prints one; CI sets it)",
+)
+class TestContractOnPostgreSQL(FleetContract):
+    kind = "postgres"
 
 
 class TestContractOnSQLite(FleetContract):
