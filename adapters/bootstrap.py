@@ -142,7 +142,9 @@ class Fleet:
         return FleetView(self.log(), view_store)
 
     @contextlib.asynccontextmanager
-    async def reconciler(self, progress: Progress | None = None) -> AsyncIterator[Reconciler]:
+    async def reconciler(
+        self, progress: Progress | None = None, *, ack_all: bool = False
+    ) -> AsyncIterator[Reconciler]:
         """The reconciler over the configured relays, holding the home's apply lock.
 
         One apply at a time per home: two processes sealing for the same agents
@@ -178,6 +180,7 @@ class Fleet:
                     batch_size=settings.batch_size,
                     progress=progress,
                     agents=loader,
+                    ack_all=ack_all,
                 )
             finally:
                 loader.close()

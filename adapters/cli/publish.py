@@ -43,9 +43,10 @@ def apply_now(
     progress: ProgressBar | None = None,
     refresh: bool = True,
     overwrite_conflicts: bool = False,
+    ack_all: bool = False,
 ) -> ApplyReport:
     async def run() -> ApplyReport:
-        async with fleet.reconciler(progress=progress) as reconciler:
+        async with fleet.reconciler(progress=progress, ack_all=ack_all) as reconciler:
             return await reconciler.apply(
                 persona=persona,
                 agent=agent,

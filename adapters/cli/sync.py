@@ -51,6 +51,13 @@ def register(commands: Subcommands) -> None:
         "--no-refresh", action="store_true", help="trust the log; do not read heads first"
     )
     apply.add_argument(
+        "--ack",
+        choices=("any", "all"),
+        default="any",
+        help="when an engram counts as published: one relay acknowledged it (default) or "
+        "every relay did; either way the head read back must be ours",
+    )
+    apply.add_argument(
         "--overwrite-conflicts",
         action="store_true",
         help="also write over heads another writer put there (conflicts wait for this)",
@@ -114,6 +121,7 @@ def run_apply(ctx: Context) -> int:
             progress=_progress(ctx),
             refresh=not ctx.args.no_refresh,
             overwrite_conflicts=ctx.args.overwrite_conflicts,
+            ack_all=ctx.args.ack == "all",
         )
     return print_report(ctx, report)
 

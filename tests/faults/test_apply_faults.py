@@ -354,3 +354,26 @@ def test_a_conflict_stands_across_applies_until_a_person_overwrites_it(tmp_path:
             assert [a.status for a in fleet.view().agents()] == ["in-sync"]
 
     play(tmp_path, Behaviour(), 1, script)
+
+
+def test_with_ack_all_one_refusing_relay_keeps_the_engram_unpublished(tmp_path: Path) -> None:
+    async def script(s: Scenario) -> None:
+        async with FakeRelay(Refuse("restricted: read-only relay")) as second:
+            with s.fleet() as fleet:
+                fleet.app.add_relay(second.url, "test")
+                async with fleet.reconciler(ack_all=True) as reconciler:
+                    strict = await reconciler.apply()
+            assert strict.summary()["published"] == 0
+            assert s.published_ids() == set()
+            assert strict.summary()["unknown"] == 2
+            with s.fleet() as fleet:
+                async with fleet.reconciler() as reconciler:
+                    lenient = await reconciler.apply()
+                # The refresh reads our sealed engrams back as the heads: in sync, and
+                # nothing new sealed or sent.
+                assert lenient.planned == 0
+                assert {a.status for a in fleet.view().agents()} == {"in-sync"}
+            assert len(set(s.relay.event_ids())) == 2
+            s.assert_invariants()
+
+    play(tmp_path, Behaviour(), 2, script)
