@@ -18,6 +18,7 @@ stderr; never a traceback. ``--debug`` shows the traceback of unexpected ones.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
@@ -103,6 +104,7 @@ def main(
         return _fail(err, str(exc))
     except SystemExit as exc:  # --help and --version exit through argparse
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    _configure_logging(err, debug=args.debug)
     ctx = Context(
         args=args,
         stdin=stdin if stdin is not None else sys.stdin.buffer,
@@ -135,6 +137,24 @@ def main(
             err,
             f"internal error ({type(exc).__name__}): {exc} (rerun with --debug for details)",
         )
+
+
+def _configure_logging(err: TextIO, *, debug: bool) -> None:
+    """What the library modules log reaches the user only with ``--debug``.
+
+    Commands report outcomes themselves (the apply summary names each agent's
+    relay answers); without a handler, Python would print every warning raw.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_fleetsync", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(err)
+    handler._fleetsync = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("fleetsync: %(levelname)s: %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG if debug else logging.CRITICAL + 1)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def _fail(err: TextIO, message: str) -> int:
