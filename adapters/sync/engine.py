@@ -289,7 +289,8 @@ class Reconciler:
             done += len(batch)
             if self.progress is not None:
                 self.progress(done, len(commands))
-        view.catch_up()
+        # The view is not caught up here: whoever reads it next folds these events
+        # (FleetView.catch_up is incremental), and an apply ends the command.
         return report
 
     async def _apply_batch(self, commands: Sequence[PublishCommand]) -> list[AgentOutcome]:
