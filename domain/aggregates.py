@@ -227,7 +227,6 @@ class Agent(Aggregate):
         self.key_destroyed = False
         # event id -> signed event, for every sealed engram not yet settled
         self.unsettled: dict[str, dict[str, Any]] = {}
-        self.sealed_digests: dict[str, str] = {}  # event id -> (digest:secrets)
 
     def _require_live(self) -> None:
         if self.retired:
@@ -288,14 +287,6 @@ class Agent(Aggregate):
         causes: list[int],
     ) -> None:
         self.unsettled[event["id"]] = event
-        self.sealed_digests[event["id"]] = f"{digest}:{secrets_digest}"
-
-    def pending_for(self, digest: str, secrets_digest: str) -> dict[str, Any] | None:
-        """The unsettled sealed event for this persona version, if any (to resend)."""
-        for event_id, ev in self.unsettled.items():
-            if self.sealed_digests.get(event_id) == f"{digest}:{secrets_digest}":
-                return ev
-        return None
 
     @event(RelaysAnswered)
     def record_answers(self, event_id: str, answers: list[dict[str, str]]) -> None:

@@ -7,7 +7,7 @@ what happened.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +83,7 @@ class FleetApplication(Application[Any]):
                 definition.env_vars,
             )
         )
-        members = content_members(content)
+        members = content.public_members()
         sealed = self.vault.seal(canonical_env_json(definition.env_vars).encode("utf-8"))
         persona = self._find_persona(slug)
         if persona is None:
@@ -173,10 +173,6 @@ class FleetApplication(Application[Any]):
         agent.destroy_key(actor)
         self.save(agent)
 
-    def save_all(self, aggregates: Iterable[Agent]) -> None:
-        """Save several agents' new events in one transaction (publication batches)."""
-        self.save(*aggregates)
-
     # -- relays -------------------------------------------------------------------
 
     def relay_urls(self) -> list[str]:
@@ -204,16 +200,3 @@ class FleetApplication(Application[Any]):
         except AggregateNotFoundError:
             relays = RelayList()
         return relays
-
-
-def content_members(content: PersonaContent) -> dict[str, Any]:
-    """The persona content as stored in events: every field, nulls included."""
-    return {
-        "display_name": content.display_name,
-        "system_prompt": content.system_prompt,
-        "avatar_url": content.avatar_url,
-        "runtime": content.runtime,
-        "model": content.model,
-        "provider": content.provider,
-        "name_pool": list(content.name_pool),
-    }

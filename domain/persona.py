@@ -93,19 +93,21 @@ class PersonaContent:
         """lower_hex(SHA-256(canonical_json)): the persona's ``source_version``."""
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
 
+    def public_members(self) -> dict[str, Any]:
+        """Every field, nulls included: a ``kind:30175`` content, and what events store."""
+        return {
+            "display_name": self.display_name,
+            "system_prompt": self.system_prompt,
+            "avatar_url": self.avatar_url,
+            "runtime": self.runtime,
+            "model": self.model,
+            "provider": self.provider,
+            "name_pool": list(self.name_pool),
+        }
+
     def public_json(self) -> str:
-        """The ``content`` of a ``kind:30175`` event: every field, nulls included."""
-        return strictjson.dumps_compact(
-            {
-                "display_name": self.display_name,
-                "system_prompt": self.system_prompt,
-                "avatar_url": self.avatar_url,
-                "runtime": self.runtime,
-                "model": self.model,
-                "provider": self.provider,
-                "name_pool": list(self.name_pool),
-            }
-        )
+        """The ``content`` of a ``kind:30175`` event."""
+        return strictjson.dumps_compact(self.public_members())
 
     @classmethod
     def from_members(cls, members: Mapping[str, Any]) -> PersonaContent:

@@ -31,10 +31,6 @@ def is_engram_slug(slug: str) -> bool:
     )
 
 
-def is_memory_slug(slug: str) -> bool:
-    return slug != CORE_SLUG and is_engram_slug(slug)
-
-
 def persona_slug(slug: str) -> str:
     """Return ``slug`` if it is a valid persona slug, else raise :class:`InvalidSlug`."""
     if not is_persona_slug(slug):

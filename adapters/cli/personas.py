@@ -13,7 +13,6 @@ from adapters.bootstrap import Fleet
 from adapters.cli.output import Context, Subcommands, add_json_flag, short
 from adapters.cli.publish import publish_best_effort
 from adapters.errors import AdapterError
-from domain.application import content_members
 from domain.errors import InvalidPersona
 from domain.ids import persona_id
 from domain.persona import parse_definition
@@ -211,7 +210,7 @@ def run_show(ctx: Context) -> int:
         persona = fleet.app.get_persona(slug, include_deleted=True)
         definition = fleet.app.persona_definition(persona)
         history = persona_history(fleet.log(), slug) if ctx.args.history else None
-    members = content_members(definition.content)
+    members = definition.content.public_members()
     env_names = sorted(definition.env_vars)
     if ctx.json:
         doc: dict[str, Any] = {

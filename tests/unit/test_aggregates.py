@@ -78,11 +78,10 @@ def test_a_sealed_engram_must_be_authored_by_its_agent() -> None:
         )
 
 
-def test_the_sealed_event_for_a_version_is_kept_until_it_is_published() -> None:
+def test_a_sealed_event_is_kept_for_resending_until_it_is_published() -> None:
     a = agent()
     sealed = {"id": "e" * 64, "pubkey": a.pubkey}
     a.record_sealed(sealed, "writer", D1, S, ["missing"], [1])
-    assert a.pending_for(D1, S) == sealed
-    assert a.pending_for(D2, S) is None
+    assert a.unsettled == {"e" * 64: sealed}
     a.record_published("e" * 64, D1, S, ["wss://relay.example"], [])
-    assert a.pending_for(D1, S) is None
+    assert a.unsettled == {}
