@@ -25,6 +25,7 @@ from hypothesis.stateful import (
 
 from domain.aggregates import Agent
 from domain.application import FleetApplication, NewAgent
+from domain.planner import PublishCommand
 from projections.view import FleetView
 from tests.fleet_support import definition, make_fleet, pubkey, replayed, snapshot
 
@@ -89,6 +90,16 @@ class FleetMachine(RuleBasedStateMachine):
     def _agent(self, key: str) -> Agent:
         return self.app.get_agent(key)
 
+    def _draw_command(self, data: st.DataObject) -> PublishCommand | None:
+        """One of the commands the engine plans right now, if there are any."""
+        self.view.catch_up()
+        commands = self.view.plan()
+        return data.draw(st.sampled_from(commands)) if commands else None
+
+    def _new_event_id(self) -> str:
+        self.next_agent += 1
+        return f"{self.next_agent:064x}"
+
     def _live_personas(self) -> list[str]:
         return [s for s, p in self.model.personas.items() if not p.deleted]
 
@@ -145,14 +156,11 @@ class FleetMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def seal_without_confirmation(self, data: st.DataObject) -> None:
         """A crash after sealing: the command stays, and becomes a resend."""
-        self.view.catch_up()
-        commands = self.view.plan()
-        if not commands:
+        command = self._draw_command(data)
+        if command is None:
             return
-        command = data.draw(st.sampled_from(commands))
         agent = self._agent(command.pubkey)
-        event_id = f"{self.next_agent:064x}"
-        self.next_agent += 1
+        event_id = self._new_event_id()
         agent.record_sealed(
             {"id": event_id, "pubkey": command.pubkey},
             command.persona_slug,
@@ -169,16 +177,13 @@ class FleetMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def apply_one_command(self, data: st.DataObject) -> None:
-        self.view.catch_up()
-        commands = self.view.plan()
-        if not commands:
+        command = self._draw_command(data)
+        if command is None:
             return
-        command = data.draw(st.sampled_from(commands))
         agent = self._agent(command.pubkey)
         agent.record_published(
-            f"{self.next_agent:064x}", command.digest, command.secrets_digest, ["ws://relay"], []
+            self._new_event_id(), command.digest, command.secrets_digest, ["ws://relay"], []
         )
-        self.next_agent += 1
         self.app.save(agent)
         self.model.agents[command.pubkey].carries = (command.digest, command.secrets_digest)
         self.model.agents[command.pubkey].pending = None
