@@ -397,13 +397,11 @@ class Reconciler:
 
     async def _confirm(self, work: Sequence[_Work]) -> list[AgentOutcome]:
         """Read back the heads of everything some relay took, and record the verdicts."""
-        acked = [w for w in work if self._policy_met(w.answers)]
-        ours = {w.command.pubkey: w.event for w in acked}
-        heads = await self.read_heads(list(ours), ours) if acked else {}
-        outcomes: list[AgentOutcome] = []
-        for w in work:
-            outcomes.append(self._verdict(w, heads.get(w.command.pubkey)))
-        self.app.save(*{id(w.agent): w.agent for w in work}.values())
+        ours = {w.command.pubkey: w.event for w in work if self._policy_met(w.answers)}
+        heads = await self.read_heads(list(ours), ours) if ours else {}
+        # Only what the policy accepted was read back: a head exists for nothing else.
+        outcomes = [self._verdict(w, heads.get(w.command.pubkey)) for w in work]
+        self.app.save(*(w.agent for w in work))
         return outcomes
 
     def _policy_met(self, answers: Iterable[Answer]) -> bool:
@@ -418,7 +416,7 @@ class Reconciler:
         records = [a.as_dict() for a in w.answers]
         acked = [a.relay for a in w.answers if a.outcome in ACKNOWLEDGED]
         slug = command.persona_slug
-        if self._policy_met(w.answers) and head is not None:
+        if head is not None:
             if head.event_id == event.id:
                 agent.record_published(
                     event.id, command.digest, command.secrets_digest, acked, records
@@ -452,18 +450,17 @@ def _same_head(row: AgentRow, head: RelayHead) -> bool:
     return (row.head_state, row.head_event_id) == (head.state, head.event_id)
 
 
+def _outranks(created_at: int, event_id: str, other: Event) -> bool:
+    """Would (created_at, event_id) win over ``other`` in NIP-AE head selection?"""
+    return (-created_at, event_id) < (-other.created_at, other.id)
+
+
 def _beats(event: Event, other: Event) -> bool:
-    return event.created_at > other.created_at or (
-        event.created_at == other.created_at and event.id < other.id
-    )
+    return _outranks(event.created_at, event.id, other)
 
 
 def _newer(head: RelayHead, event: Event) -> bool:
-    """Does ``head`` win over ``event`` under NIP-AE head selection?"""
-    created = head.created_at or 0
-    return created > event.created_at or (
-        created == event.created_at and (head.event_id or "") < event.id
-    )
+    return _outranks(head.created_at or 0, head.event_id or "", event)
 
 
 def _failed(command: PublishCommand, reason: str) -> AgentOutcome:
