@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from domain.planner import PersonaFacts, assess
 from domain.ports import LogRecord
 from domain.versioning import upcast
-from projections.rows import AgentRow, PersonaRow
+from projections.rows import PERSONA_SLUG, REASONS, STATUS, AgentRow, PersonaRow
 
 
 class ViewStore(Protocol):
@@ -115,15 +115,13 @@ class Fold:
         current = _CURRENT_TOPICS
         position = self.position
         for record in records:
-            topic = record.topic
+            position, _, _, topic, state = record
             handler = handlers.get(topic)
             if handler is not None:
-                state = record.state
                 # Version-1 state needs no upcast; only look up classes that moved on.
                 if topic not in current or "class_version" in state:
                     state = upcast(topic, state)
                 handler(record, state)
-            position = record.position
         self.position = position
 
     def _persona_saved(self, record: LogRecord, state: dict[str, Any]) -> None:
@@ -155,22 +153,27 @@ class Fold:
 
     def _agent_created(self, record: LogRecord, state: dict[str, Any]) -> None:
         slug = state["persona_slug"]
-        position = record.position
-        row = AgentRow(
-            record.originator_id,
+        agent_id = record.originator_id
+        self.agents[agent_id] = AgentRow.created(
+            agent_id,
             state["pubkey"],
             state["name"],
             slug,
             state["owner_pubkey"],
             state["origin"],
             str(state["timestamp"]),
-            position,
-            position,
+            record.position,
         )
-        self.agents[row.agent_id] = row
-        self.dirty_agents.add(row.agent_id)
-        self.members_of(slug).add(row.agent_id)
-        self._count(slug, +1)
+        self.dirty_agents.add(agent_id)
+        # The hot path of a replay (one event per agent): members and count inline.
+        members = self.members.get(slug)
+        if members is None:
+            members = self.members_of(slug)
+        members.add(agent_id)
+        persona = self.personas[slug] if slug in self.personas else self.persona(slug)
+        if persona is not None:
+            persona.agent_count += 1
+            self.dirty_personas.add(slug)
 
     def _count(self, slug: str, delta: int) -> None:
         persona = self.persona(slug)
@@ -263,22 +266,37 @@ class Fold:
 
     # -- writing the batch ---------------------------------------------------------------
 
-    def flush(self) -> tuple[int, int]:
-        """Recompute touched agents' status and write the batch; returns (personas, agents)."""
+    def settle(self) -> tuple[list[PersonaRow], list[AgentRow]]:
+        """Recompute the status of every touched agent; returns the touched rows."""
         agents: list[AgentRow] = []
         facts: dict[str, PersonaFacts | None] = {}
+        # Agents with no publication history get one verdict per persona (see
+        # AgentRow.is_blank): a replay assesses a thousand personas, not a fleet.
+        blank: dict[str, tuple[str, str]] = {}
+        cached = self.agents
         for agent_id in self.dirty_agents:
-            row = self.agent(agent_id)
+            row = cached[agent_id] if agent_id in cached else self.agent(agent_id)
             if row is None:
                 continue
-            slug = row.persona_slug
-            if slug not in facts:
-                persona = self.persona(slug)
-                facts[slug] = persona.facts() if persona is not None else None
-            verdict = assess(row.facts(), facts[slug])
-            row.status = verdict.status.value
-            row.reasons = ",".join(reason.value for reason in verdict.reasons)
+            slug = row[PERSONA_SLUG]
+            is_blank = row.is_blank()
+            if is_blank and slug in blank:
+                row[STATUS], row[REASONS] = blank[slug]
+            else:
+                if slug not in facts:
+                    persona = self.persona(slug)
+                    facts[slug] = persona.facts() if persona is not None else None
+                verdict = assess(row.facts(), facts[slug])
+                row[STATUS] = verdict.status.value
+                row[REASONS] = ",".join(reason.value for reason in verdict.reasons)
+                if is_blank:
+                    blank[slug] = (row[STATUS], row[REASONS])
             agents.append(row)
         personas = [p for s in self.dirty_personas if (p := self.persona(s)) is not None]
+        return personas, agents
+
+    def flush(self) -> tuple[int, int]:
+        """Settle the batch and write it to the store; returns (personas, agents) written."""
+        personas, agents = self.settle()
         self.store.write(self.start, self.position, personas, agents)
         return len(personas), len(agents)

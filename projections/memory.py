@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 
+from domain.ids import agent_id as agent_id_of
 from projections.errors import ProjectionConflict
 from projections.rows import AgentRow, PersonaRow
 
@@ -16,7 +17,6 @@ class MemoryViewStore:
         self.personas: dict[str, PersonaRow] = {}
         self.agents: dict[str, AgentRow] = {}
         self._members: dict[str, set[str]] = {}
-        self._by_pubkey: dict[str, str] = {}
 
     def position(self) -> int:
         return self._position
@@ -28,11 +28,11 @@ class MemoryViewStore:
 
     def agent(self, agent_id: str) -> AgentRow | None:
         row = self.agents.get(agent_id)
-        return copy.copy(row) if row is not None else None
+        return AgentRow(row) if row is not None else None
 
     def agent_by_pubkey(self, pubkey: str) -> AgentRow | None:
-        agent_id = self._by_pubkey.get(pubkey)
-        return self.agent(agent_id) if agent_id else None
+        row = self.agent(agent_id_of(pubkey).hex)
+        return row if row is not None and row.pubkey == pubkey else None
 
     def agent_ids_of_persona(self, slug: str) -> Iterable[str]:
         return set(self._members.get(slug, ()))
@@ -57,7 +57,20 @@ class MemoryViewStore:
                 self._members.get(old.persona_slug, set()).discard(agent.agent_id)
             self._members.setdefault(agent.persona_slug, set()).add(agent.agent_id)
             self.agents[agent.agent_id] = agent
-            self._by_pubkey[agent.pubkey] = agent.agent_id
+        self._position = position
+
+    def adopt(
+        self,
+        position: int,
+        personas: Iterable[PersonaRow],
+        agents: dict[str, AgentRow],
+        members: dict[str, set[str]],
+    ) -> None:
+        """Take over the rows of a replay from scratch (``members`` must match ``agents``)."""
+        self.__init__()  # type: ignore[misc]
+        self.personas = {p.slug: p for p in personas}
+        self.agents = agents
+        self._members = members
         self._position = position
 
     def list_personas(self) -> list[PersonaRow]:
@@ -71,7 +84,7 @@ class MemoryViewStore:
     ) -> list[AgentRow]:
         wanted = None if statuses is None else set(statuses)
         rows = [
-            copy.copy(row)
+            AgentRow(row)
             for row in self.agents.values()
             if (persona is None or row.persona_slug == persona)
             and (wanted is None or row.status in wanted)

@@ -6,6 +6,7 @@ out; their ``facts()`` are the immutable inputs the pure planner takes.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -31,8 +32,18 @@ class PersonaRow:
         )
 
 
-@dataclass(slots=True)
-class AgentRow:
+class AgentRow(list[Any]):
+    """One agent's row: a list of its column values, read and written by name.
+
+    A list rather than a dataclass because a full replay builds one row per
+    agent and writes them all: a list is built, copied and encoded by orjson
+    (as a JSON array) at C speed, where turning a thirty-field object into
+    values cost more than folding the event that made it. The columns are
+    declared below in storage order; each becomes a property over its index.
+    """
+
+    __slots__ = ()
+
     agent_id: str
     pubkey: str
     name: str
@@ -42,60 +53,148 @@ class AgentRow:
     created_at: str
     created_position: int
     assigned_position: int
-    retired: bool = False
-    key_destroyed: bool = False
-    head_state: str | None = None
-    head_digest: str | None = None
-    head_secrets_digest: str | None = None
-    head_event_id: str | None = None
-    head_position: int = 0
-    head_observed: bool = False
-    published_digest: str | None = None
-    published_event_id: str | None = None
-    published_position: int = 0
-    pending_event_id: str | None = None
-    pending_digest: str | None = None
-    pending_secrets_digest: str | None = None
-    pending_position: int = 0
-    conflict_digest: str | None = None
-    conflict_position: int = 0
-    conflict_reason: str | None = None
-    conflict_head_event_id: str | None = None
-    status: str = ""
-    reasons: str = ""
+    status: str
+    reasons: str
+    retired: bool
+    key_destroyed: bool
+    head_state: str | None
+    head_digest: str | None
+    head_secrets_digest: str | None
+    head_event_id: str | None
+    head_position: int
+    head_observed: bool
+    published_digest: str | None
+    published_event_id: str | None
+    published_position: int
+    pending_event_id: str | None
+    pending_digest: str | None
+    pending_secrets_digest: str | None
+    pending_position: int
+    conflict_digest: str | None
+    conflict_position: int
+    conflict_reason: str | None
+    conflict_head_event_id: str | None
+
+    @classmethod
+    def created(
+        cls,
+        agent_id: str,
+        pubkey: str,
+        name: str,
+        persona_slug: str,
+        owner: str,
+        origin: str,
+        created_at: str,
+        position: int,
+    ) -> AgentRow:
+        """The row of a newly created agent: nothing published, sealed or seen yet."""
+        identity = (agent_id, pubkey, name, persona_slug, owner, origin, created_at)
+        return cls((*identity, position, position, *_NEW_TAIL))
+
+    def is_blank(self) -> bool:
+        """True for a live agent with no publication history: no head, seal or conflict.
+
+        Every such agent of one persona gets the same status and reasons, which
+        lets a replay assess one of them and reuse the verdict.
+        """
+        return (
+            self[HEAD_STATE] is None
+            and self[PENDING_DIGEST] is None
+            and self[CONFLICT_DIGEST] is None
+            and not self[RETIRED]
+        )
 
     def facts(self) -> AgentFacts:
+        (
+            agent_id,
+            pubkey,
+            _name,
+            persona_slug,
+            _owner,
+            _origin,
+            _created_at,
+            _created_position,
+            assigned_position,
+            _status,
+            _reasons,
+            retired,
+            _key_destroyed,
+            head_state,
+            head_digest,
+            head_secrets_digest,
+            head_event_id,
+            head_position,
+            head_observed,
+            published_digest,
+            _published_event_id,
+            _published_position,
+            pending_event_id,
+            pending_digest,
+            pending_secrets_digest,
+            pending_position,
+            conflict_digest,
+            conflict_position,
+            _conflict_reason,
+            conflict_head_event_id,
+        ) = self
         head = None
-        if self.head_state is not None:
+        if head_state is not None:
             head = HeadFacts(
-                self.head_state,
-                self.head_digest,
-                self.head_secrets_digest,
-                self.head_event_id,
-                self.head_position,
-                self.head_observed,
+                head_state,
+                head_digest,
+                head_secrets_digest,
+                head_event_id,
+                head_position,
+                head_observed,
             )
         return AgentFacts(
-            agent_id=self.agent_id,
-            pubkey=self.pubkey,
-            persona_slug=self.persona_slug,
-            retired=self.retired,
-            assigned_position=self.assigned_position,
-            head=head,
-            published_digest=self.published_digest,
-            pending_event_id=self.pending_event_id,
-            pending_digest=self.pending_digest,
-            pending_secrets_digest=self.pending_secrets_digest,
-            pending_position=self.pending_position,
-            conflict_digest=self.conflict_digest,
-            conflict_position=self.conflict_position,
-            conflict_head_event_id=self.conflict_head_event_id,
+            agent_id,
+            pubkey,
+            persona_slug,
+            retired,
+            assigned_position,
+            head,
+            published_digest,
+            pending_event_id,
+            pending_digest,
+            pending_secrets_digest,
+            pending_position,
+            conflict_digest,
+            conflict_position,
+            conflict_head_event_id,
         )
 
 
+AGENT_COLUMNS: tuple[str, ...] = tuple(AgentRow.__annotations__)
+
+
+def _column(index: int) -> property:
+    def set_value(row: AgentRow, value: Any) -> None:
+        row[index] = value
+
+    return property(operator.itemgetter(index), set_value)
+
+
+for _index, _name in enumerate(AGENT_COLUMNS):
+    setattr(AgentRow, _name, _column(_index))
+
+STATUS = AGENT_COLUMNS.index("status")
+REASONS = AGENT_COLUMNS.index("reasons")
+RETIRED = AGENT_COLUMNS.index("retired")
+HEAD_STATE = AGENT_COLUMNS.index("head_state")
+PENDING_DIGEST = AGENT_COLUMNS.index("pending_digest")
+CONFLICT_DIGEST = AGENT_COLUMNS.index("conflict_digest")
+PERSONA_SLUG = AGENT_COLUMNS.index("persona_slug")
+CREATED_POSITION = AGENT_COLUMNS.index("created_position")
+
+# Every column after ``assigned_position`` for a new agent: no status yet, no history.
+_NEW_TAIL: list[Any] = ["", "", False, False, None, None, None, None, 0, False]
+_NEW_TAIL += [None, None, 0, None, None, None, 0, None, 0, None, None]
+assert len(_NEW_TAIL) == len(AGENT_COLUMNS) - STATUS
+
+
 PERSONA_COLUMNS = tuple(f.name for f in fields(PersonaRow))
-AGENT_COLUMNS = tuple(f.name for f in fields(AgentRow))
 
 
-def as_tuple(row: PersonaRow | AgentRow, columns: tuple[str, ...]) -> tuple[Any, ...]:
+def as_tuple(row: PersonaRow, columns: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(getattr(row, name) for name in columns)

@@ -144,7 +144,11 @@ def replay(log: EventLog, batch_size: int = 20_000) -> tuple[MemoryViewStore, in
                 break
             fold.apply(records)
             count += len(records)
-        fold.flush()
+        personas, _ = fold.settle()
+        # Every agent of a replay from scratch was created in it, so the fold's own
+        # table (without the ids it looked up and did not find) is the whole view.
+        agents = {k: row for k, row in fold.agents.items() if row is not None}
+        memory.adopt(fold.position, personas, agents, fold.members)
     finally:
         if collecting:
             gc.enable()

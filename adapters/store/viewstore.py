@@ -1,9 +1,18 @@
 """The fleet view kept in a SQLite file, so each CLI run folds only new events.
 
-One row per persona and per agent, the view's log position in ``meta``; a
-batch is written in one ``BEGIN IMMEDIATE`` transaction that first checks the
-position is still the one the batch started from, so two processes catching up
-at once cannot apply the same events twice.
+Personas are one row each. Agents are stored in **chunks**: up to
+:data:`CHUNK` rows of one persona, encoded together as one orjson array, with
+the set of statuses they hold beside it. A full replay writes about one chunk
+per hundred agents instead of a row per agent (writing rows one by one cost
+more than folding the whole log), a persona edit rewrites only its own chunks,
+and the planner reads only chunks that hold an actionable status. An index,
+split into 256 buckets by agent id, says which chunk holds which agent, so an
+event about one agent rewrites one chunk and one bucket.
+
+The view's log position lives in ``meta``; a batch is written in one
+``BEGIN IMMEDIATE`` transaction that first checks the position is still the one
+the batch started from, so two processes catching up at once cannot apply the
+same events twice.
 """
 
 from __future__ import annotations
@@ -17,25 +26,40 @@ from typing import Any
 
 import orjson
 
+from domain.ids import agent_id as agent_id_of
 from projections.errors import ProjectionConflict
-from projections.rows import AGENT_COLUMNS, PERSONA_COLUMNS, AgentRow, PersonaRow, as_tuple
-
-SCHEMA_VERSION = "4"
-_INDEXES = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS agents_pubkey ON agents (pubkey)",
-    "CREATE INDEX IF NOT EXISTS agents_persona ON agents (persona_slug)",
-    "CREATE INDEX IF NOT EXISTS agents_status ON agents (status)",
+from projections.rows import (
+    CREATED_POSITION,
+    PERSONA_COLUMNS,
+    PERSONA_SLUG,
+    RETIRED,
+    STATUS,
+    AgentRow,
+    PersonaRow,
+    as_tuple,
 )
-_INDEX_NAMES = ("agents_pubkey", "agents_persona", "agents_status")
-_BY_ID = operator.attrgetter("agent_id")
+
+SCHEMA_VERSION = "5"
+CHUNK = 256  # agents per chunk: small enough that one agent's event rewrites little
+_BY_CREATION = operator.itemgetter(CREATED_POSITION)
+
+
+def _bucket(agent_id: str) -> int:
+    return int(agent_id[:2], 16)
 
 
 class SQLiteViewStore:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, chunk_size: int = CHUNK) -> None:
+        self._chunk_size = chunk_size
         self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._create()
+        # Chunks and index buckets read during one fold batch, dropped when the
+        # batch is written or a new one starts (see position()).
+        self._chunks: dict[int, dict[str, list[Any]]] = {}
+        self._chunk_slugs: dict[int, str] = {}
+        self._buckets: dict[int, dict[str, int]] = {}
 
     def close(self) -> None:
         self._conn.close()
@@ -46,31 +70,40 @@ class SQLiteViewStore:
         row = c.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is not None and row[0] != SCHEMA_VERSION:
             # The view is derived data: an old layout is dropped and rebuilt by replay.
-            c.execute("DROP TABLE IF EXISTS personas")
-            c.execute("DROP TABLE IF EXISTS agents")
+            for table in ("personas", "agents", "chunks", "agent_index"):
+                c.execute(f"DROP TABLE IF EXISTS {table}")
             c.execute("DELETE FROM meta")
         c.execute(
             f"CREATE TABLE IF NOT EXISTS personas ({', '.join(PERSONA_COLUMNS)}, "
             "PRIMARY KEY (slug))"
         )
-        # Agents are many: the columns queries filter on, plus the whole row as one
-        # orjson blob, which writes several times faster than thirty columns.
         c.execute(
-            "CREATE TABLE IF NOT EXISTS agents (agent_id TEXT PRIMARY KEY, pubkey TEXT NOT NULL, "
-            "persona_slug TEXT NOT NULL, status TEXT NOT NULL, retired INTEGER NOT NULL, "
-            "created_position INTEGER NOT NULL, row BLOB NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, slug TEXT NOT NULL, "
+            "size INTEGER NOT NULL, statuses TEXT NOT NULL, agents BLOB NOT NULL)"
         )
-        self._create_indexes()
+        c.execute("CREATE INDEX IF NOT EXISTS chunks_slug ON chunks (slug, id)")
+        c.execute(
+            "CREATE TABLE IF NOT EXISTS agent_index "
+            "(bucket INTEGER PRIMARY KEY, entries BLOB NOT NULL)"
+        )
         c.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         c.execute("INSERT OR IGNORE INTO meta VALUES ('position', '0')")
 
-    def _create_indexes(self) -> None:
-        for statement in _INDEXES:
-            self._conn.execute(statement)
+    # -- reads for the fold (cached for the batch) -----------------------------------------
 
     def position(self) -> int:
+        # A fold batch starts by asking the position: what was cached may be stale.
+        self._forget()
+        return self._read_position()
+
+    def _read_position(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key='position'").fetchone()
         return int(row[0])
+
+    def _forget(self) -> None:
+        self._chunks.clear()
+        self._chunk_slugs.clear()
+        self._buckets.clear()
 
     def persona(self, slug: str) -> PersonaRow | None:
         row = self._conn.execute(
@@ -80,18 +113,48 @@ class SQLiteViewStore:
         return _persona(row) if row else None
 
     def agent(self, agent_id: str) -> AgentRow | None:
-        return self._one_agent("agent_id", agent_id)
-
-    def agent_by_pubkey(self, pubkey: str) -> AgentRow | None:
-        return self._one_agent("pubkey", pubkey)
-
-    def _one_agent(self, column: str, value: str) -> AgentRow | None:
-        row = self._conn.execute(f"SELECT row FROM agents WHERE {column}=?", (value,)).fetchone()
-        return _agent(row[0]) if row else None
+        chunk_id = self._index(_bucket(agent_id)).get(agent_id)
+        if chunk_id is None:
+            return None
+        row = self._chunk(chunk_id).get(agent_id)
+        return AgentRow(row) if row is not None else None
 
     def agent_ids_of_persona(self, slug: str) -> Iterable[str]:
-        rows = self._conn.execute("SELECT agent_id FROM agents WHERE persona_slug=?", (slug,))
-        return [r[0] for r in rows]
+        ids: list[str] = []
+        for (chunk_id,) in self._conn.execute("SELECT id FROM chunks WHERE slug=?", (slug,)):
+            ids.extend(self._chunk(chunk_id))
+        return ids
+
+    def _index(self, bucket: int) -> dict[str, int]:
+        entries = self._buckets.get(bucket)
+        if entries is None:
+            row = self._conn.execute(
+                "SELECT entries FROM agent_index WHERE bucket=?", (bucket,)
+            ).fetchone()
+            entries = orjson.loads(row[0]) if row else {}
+            self._buckets[bucket] = entries
+        return entries
+
+    def _chunk(self, chunk_id: int) -> dict[str, list[Any]]:
+        rows = self._chunks.get(chunk_id)
+        if rows is None:
+            found = self._conn.execute(
+                "SELECT slug, agents FROM chunks WHERE id=?", (chunk_id,)
+            ).fetchone()
+            rows = {r[0]: r for r in orjson.loads(found[1])} if found else {}
+            self._chunks[chunk_id] = rows
+            if found:
+                self._chunk_slugs[chunk_id] = found[0]
+        return rows
+
+    # -- queries (each one consistent snapshot) ----------------------------------------------
+
+    def agent_by_pubkey(self, pubkey: str) -> AgentRow | None:
+        with self._snapshot():
+            self._forget()
+            row = self.agent(agent_id_of(pubkey).hex)
+            self._forget()
+        return row if row is not None and row.pubkey == pubkey else None
 
     def persona_slugs(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT slug FROM personas ORDER BY slug")]
@@ -108,22 +171,33 @@ class SQLiteViewStore:
         statuses: Iterable[str] | None = None,
         include_retired: bool = True,
     ) -> list[AgentRow]:
-        where: list[str] = []
-        params: list[Any] = []
+        wanted = None if statuses is None else set(statuses)
+        sql, params = "SELECT statuses, agents FROM chunks", []
         if persona is not None:
-            where.append("persona_slug = ?")
-            params.append(persona)
-        if statuses is not None:
-            wanted = list(statuses)
-            where.append(f"status IN ({', '.join('?' * len(wanted))})")
-            params.extend(wanted)
-        if not include_retired:
-            where.append("retired = 0")
-        sql = "SELECT row FROM agents"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY persona_slug, created_position"
-        return [_agent(r[0]) for r in self._conn.execute(sql, params)]
+            sql, params = sql + " WHERE slug=?", [persona]
+        rows: list[AgentRow] = []
+        for held, blob in self._conn.execute(sql, params):
+            # Skip the chunks that hold none of the wanted statuses without decoding them.
+            if wanted is not None and wanted.isdisjoint(held.split(",")):
+                continue
+            rows.extend(
+                AgentRow(r)
+                for r in orjson.loads(blob)
+                if (wanted is None or r[STATUS] in wanted) and (include_retired or not r[RETIRED])
+            )
+        rows.sort(key=lambda r: (r[PERSONA_SLUG], r[CREATED_POSITION]))
+        return rows
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Several reads that see one state of the file (a writer may commit between them)."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+
+    # -- writes ------------------------------------------------------------------------------
 
     def write(
         self,
@@ -132,23 +206,98 @@ class SQLiteViewStore:
         personas: Iterable[PersonaRow],
         agents: Iterable[AgentRow],
     ) -> None:
-        with self._transaction(position):
-            if self.position() != expected_position:
-                raise ProjectionConflict("the view moved on while this batch was folded")
-            self._upsert(personas, agents)
+        try:
+            with self._transaction(position):
+                if self._read_position() != expected_position:
+                    raise ProjectionConflict("the view moved on while this batch was folded")
+                self._upsert_personas(personas)
+                self._place(agents)
+        finally:
+            self._forget()
+
+    def _place(self, agents: Iterable[AgentRow]) -> None:
+        """Put each row in its chunk (a new or moved agent goes to its persona's last one)."""
+        c = self._conn
+        dirty_chunks: set[int] = set()
+        dirty_buckets: set[int] = set()
+        open_chunks: dict[str, int] = {}
+        next_id = int(c.execute("SELECT COALESCE(MAX(id), 0) FROM chunks").fetchone()[0]) + 1
+        for row in agents:
+            agent_id, slug = row[0], row[PERSONA_SLUG]
+            bucket = _bucket(agent_id)
+            index = self._index(bucket)
+            chunk_id = index.get(agent_id)
+            if chunk_id is not None:
+                chunk = self._chunk(chunk_id)
+                dirty_chunks.add(chunk_id)
+                if self._chunk_slugs.get(chunk_id) == slug:
+                    chunk[agent_id] = list(row)
+                    continue
+                chunk.pop(agent_id, None)
+            chunk_id = open_chunks.get(slug)
+            if chunk_id is None:
+                chunk_id = c.execute("SELECT MAX(id) FROM chunks WHERE slug=?", (slug,)).fetchone()[
+                    0
+                ]
+            if chunk_id is None or len(self._chunk(chunk_id)) >= self._chunk_size:
+                chunk_id, next_id = next_id, next_id + 1
+                self._chunks[chunk_id] = {}
+                self._chunk_slugs[chunk_id] = slug
+            open_chunks[slug] = chunk_id
+            self._chunk(chunk_id)[agent_id] = list(row)
+            index[agent_id] = chunk_id
+            dirty_chunks.add(chunk_id)
+            dirty_buckets.add(bucket)
+        for chunk_id in dirty_chunks:
+            rows = list(self._chunks[chunk_id].values())
+            if rows:
+                c.execute(
+                    "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?)",
+                    _chunk_record(chunk_id, self._chunk_slugs[chunk_id], rows),
+                )
+            else:
+                c.execute("DELETE FROM chunks WHERE id=?", (chunk_id,))
+        c.executemany(
+            "INSERT OR REPLACE INTO agent_index VALUES (?, ?)",
+            ((b, orjson.dumps(self._buckets[b])) for b in dirty_buckets),
+        )
 
     def replace_all(
         self, position: int, personas: Iterable[PersonaRow], agents: Iterable[AgentRow]
     ) -> None:
+        by_persona: dict[str, list[AgentRow]] = {}
+        for row in agents:
+            by_persona.setdefault(row[PERSONA_SLUG], []).append(row)
+        chunks: list[tuple[int, str, int, str, bytes]] = []
+        buckets: dict[str, dict[str, int]] = {}
+        chunk_id = 0
+        for slug in sorted(by_persona):
+            rows = sorted(by_persona[slug], key=_BY_CREATION)
+            for start in range(0, len(rows), self._chunk_size):
+                part = rows[start : start + self._chunk_size]
+                chunk_id += 1
+                chunks.append(_chunk_record(chunk_id, slug, part))
+                for row in part:
+                    agent_id = row[0]
+                    prefix = agent_id[:2]
+                    entries = buckets.get(prefix)
+                    if entries is None:
+                        entries = buckets[prefix] = {}
+                    entries[agent_id] = chunk_id
         c = self._conn
-        with self._transaction(position):
-            c.execute("DELETE FROM personas")
-            # A bulk load goes faster into a bare table, in key order, indexed after.
-            for name in _INDEX_NAMES:
-                c.execute(f"DROP INDEX IF EXISTS {name}")
-            c.execute("DELETE FROM agents")
-            self._upsert(personas, sorted(agents, key=_BY_ID))
-            self._create_indexes()
+        try:
+            with self._transaction(position):
+                c.execute("DELETE FROM personas")
+                c.execute("DELETE FROM chunks")
+                c.execute("DELETE FROM agent_index")
+                self._upsert_personas(personas)
+                c.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", chunks)
+                c.executemany(
+                    "INSERT INTO agent_index VALUES (?, ?)",
+                    ((int(prefix, 16), orjson.dumps(e)) for prefix, e in buckets.items()),
+                )
+        finally:
+            self._forget()
 
     @contextlib.contextmanager
     def _transaction(self, position: int) -> Iterator[None]:
@@ -163,40 +312,19 @@ class SQLiteViewStore:
             raise
         c.execute("COMMIT")
 
-    def _upsert(self, personas: Iterable[PersonaRow], agents: Iterable[AgentRow]) -> None:
-        c = self._conn
-        c.executemany(
+    def _upsert_personas(self, personas: Iterable[PersonaRow]) -> None:
+        self._conn.executemany(
             f"INSERT OR REPLACE INTO personas VALUES ({', '.join('?' * len(PERSONA_COLUMNS))})",
             (as_tuple(p, PERSONA_COLUMNS) for p in personas),
         )
-        dumps, values = orjson.dumps, _AGENT_VALUES
-        c.executemany(
-            "INSERT OR REPLACE INTO agents VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    a.agent_id,
-                    a.pubkey,
-                    a.persona_slug,
-                    a.status,
-                    a.retired,
-                    a.created_position,
-                    dumps(values(a)),
-                )
-                for a in agents
-            ),
-        )
+
+
+def _chunk_record(chunk_id: int, slug: str, rows: list[Any]) -> tuple[int, str, int, str, bytes]:
+    statuses = ",".join(sorted({row[STATUS] for row in rows}))
+    return chunk_id, slug, len(rows), statuses, orjson.dumps(rows)
 
 
 def _persona(row: tuple[Any, ...]) -> PersonaRow:
     p = PersonaRow(*row)
     p.deleted = bool(p.deleted)
     return p
-
-
-# A row is stored as the tuple of its fields in declaration order (SCHEMA_VERSION
-# changes when they do): an attrgetter tuple is the cheapest thing orjson writes.
-_AGENT_VALUES = operator.attrgetter(*AGENT_COLUMNS)
-
-
-def _agent(blob: bytes) -> AgentRow:
-    return AgentRow(*orjson.loads(blob))

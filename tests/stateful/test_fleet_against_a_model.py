@@ -220,6 +220,13 @@ class FleetMachine(RuleBasedStateMachine):
             expect_resend = agent.pending == (command.digest, command.secrets_digest)
             assert (command.resend_event_id is not None) == expect_resend
 
+    @rule()
+    def rebuild_the_view(self) -> None:
+        self.view.catch_up()
+        before = snapshot(self.view)
+        self.view.rebuild()
+        assert snapshot(self.view) == before, "a rebuild must give what the increments gave"
+
     @invariant()
     def the_incremental_view_equals_a_full_replay(self) -> None:
         if not hasattr(self, "view"):
