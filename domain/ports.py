@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
 
 
@@ -38,6 +38,11 @@ class EventLog(Protocol):
 
     def read(self, after: int, limit: int) -> Sequence[LogRecord]:
         """Up to ``limit`` records with position > ``after``, in position order."""
+        ...
+
+    def scan(self, after: int) -> Iterator[LogRecord]:
+        """Every record with position > ``after``, in position order, read as consumed
+        (a replay keeps no batch of decoded records alive)."""
         ...
 
     def stream(self, originator_id: str) -> Sequence[LogRecord]:

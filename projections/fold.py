@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from domain.planner import PersonaFacts, assess
+from domain.planner import assess
 from domain.ports import LogRecord
 from domain.versioning import upcast
 from projections.rows import PERSONA_SLUG, REASONS, STATUS, AgentRow, PersonaRow
@@ -27,7 +27,7 @@ class ViewStore(Protocol):
 
     def agent(self, agent_id: str) -> AgentRow | None: ...
 
-    def agent_ids_of_persona(self, slug: str) -> Iterable[str]: ...
+    def agents_of_persona(self, slug: str) -> Iterable[AgentRow]: ...
 
     def write(
         self,
@@ -70,6 +70,9 @@ class Fold:
         self.members: dict[str, set[str]] = {}
         self.dirty_personas: set[str] = set()
         self.dirty_agents: set[str] = set()
+        # Agents created in this batch, their status already set (see _agent_created).
+        self.created: list[AgentRow] = []
+        self._blank: dict[str, tuple[str, str]] = {}
         self._handlers: dict[str, Callable[[LogRecord, dict[str, Any]], None]] = {
             _PREFIX + "Persona.Created": self._persona_saved,
             _PREFIX + "Persona.Saved": self._persona_saved,
@@ -99,7 +102,13 @@ class Fold:
 
     def members_of(self, slug: str) -> set[str]:
         if slug not in self.members:
-            self.members[slug] = set(self.store.agent_ids_of_persona(slug))
+            # Read the rows with the ids: a persona edit then needs no lookup per agent.
+            members = self.members[slug] = set()
+            for row in self.store.agents_of_persona(slug):
+                agent_id = row[0]
+                members.add(agent_id)
+                if agent_id not in self.agents:  # a row this batch changed is newer
+                    self.agents[agent_id] = row
         return self.members[slug]
 
     def _touch_agent(self, record: LogRecord) -> AgentRow | None:
@@ -110,11 +119,13 @@ class Fold:
 
     # -- applying records --------------------------------------------------------------
 
-    def apply(self, records: Iterable[LogRecord]) -> None:
+    def apply(self, records: Iterable[LogRecord]) -> int:
+        """Fold records in; returns how many there were."""
         handlers = self._handlers
         current = _CURRENT_TOPICS
         position = self.position
-        for record in records:
+        count = 0
+        for count, record in enumerate(records, 1):  # noqa: B007 (the count is the result)
             position, _, _, topic, state = record
             handler = handlers.get(topic)
             if handler is not None:
@@ -123,6 +134,7 @@ class Fold:
                     state = upcast(topic, state)
                 handler(record, state)
         self.position = position
+        return count
 
     def _persona_saved(self, record: LogRecord, state: dict[str, Any]) -> None:
         slug = state["slug"]
@@ -138,6 +150,7 @@ class Fold:
         row.display_name = state["content"]["display_name"]
         row.actor = state["actor"]
         row.saved_at = str(state["timestamp"])
+        self._blank.pop(slug, None)
         self.dirty_personas.add(slug)
         self.dirty_agents.update(self.members_of(slug))
 
@@ -148,13 +161,14 @@ class Fold:
         row.deleted = True
         row.position = record.position
         row.actor = state["actor"]
+        self._blank.pop(row.slug, None)
         self.dirty_personas.add(row.slug)
         self.dirty_agents.update(self.members_of(row.slug))
 
     def _agent_created(self, record: LogRecord, state: dict[str, Any]) -> None:
         slug = state["persona_slug"]
         agent_id = record.originator_id
-        self.agents[agent_id] = AgentRow.created(
+        row = AgentRow.created(
             agent_id,
             state["pubkey"],
             state["name"],
@@ -164,7 +178,16 @@ class Fold:
             str(state["timestamp"]),
             record.position,
         )
-        self.dirty_agents.add(agent_id)
+        # A new agent has no history, so its verdict is its persona's verdict for
+        # blank agents (AgentRow.is_blank), judged once per persona version. Any
+        # later event about the agent or its persona marks it dirty and settle()
+        # judges it again, so this is only where a replay saves the work.
+        verdict = self._blank.get(slug)
+        if verdict is None:
+            verdict = self._blank[slug] = self._judge(row)
+        row[STATUS], row[REASONS] = verdict
+        self.agents[agent_id] = row
+        self.created.append(row)
         # The hot path of a replay (one event per agent): members and count inline.
         members = self.members.get(slug)
         if members is None:
@@ -266,32 +289,28 @@ class Fold:
 
     # -- writing the batch ---------------------------------------------------------------
 
+    def _judge(self, row: AgentRow) -> tuple[str, str]:
+        persona = self.persona(row[PERSONA_SLUG])
+        verdict = assess(row.facts(), persona.facts() if persona is not None else None)
+        return verdict.status.value, ",".join(reason.value for reason in verdict.reasons)
+
     def settle(self) -> tuple[list[PersonaRow], list[AgentRow]]:
         """Recompute the status of every touched agent; returns the touched rows."""
         agents: list[AgentRow] = []
-        facts: dict[str, PersonaFacts | None] = {}
-        # Agents with no publication history get one verdict per persona (see
-        # AgentRow.is_blank): a replay assesses a thousand personas, not a fleet.
-        blank: dict[str, tuple[str, str]] = {}
-        cached = self.agents
         for agent_id in self.dirty_agents:
-            row = cached[agent_id] if agent_id in cached else self.agent(agent_id)
+            row = self.agent(agent_id)
             if row is None:
                 continue
             slug = row[PERSONA_SLUG]
-            is_blank = row.is_blank()
-            if is_blank and slug in blank:
-                row[STATUS], row[REASONS] = blank[slug]
+            if row.is_blank() and slug in self._blank:
+                row[STATUS], row[REASONS] = self._blank[slug]
             else:
-                if slug not in facts:
-                    persona = self.persona(slug)
-                    facts[slug] = persona.facts() if persona is not None else None
-                verdict = assess(row.facts(), facts[slug])
-                row[STATUS] = verdict.status.value
-                row[REASONS] = ",".join(reason.value for reason in verdict.reasons)
-                if is_blank:
-                    blank[slug] = (row[STATUS], row[REASONS])
+                row[STATUS], row[REASONS] = verdict = self._judge(row)
+                if row.is_blank():
+                    self._blank[slug] = verdict
             agents.append(row)
+        dirty = self.dirty_agents
+        agents.extend(row for row in self.created if row[0] not in dirty)
         personas = [p for s in self.dirty_personas if (p := self.persona(s)) is not None]
         return personas, agents
 

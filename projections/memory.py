@@ -34,8 +34,8 @@ class MemoryViewStore:
         row = self.agent(agent_id_of(pubkey).hex)
         return row if row is not None and row.pubkey == pubkey else None
 
-    def agent_ids_of_persona(self, slug: str) -> Iterable[str]:
-        return set(self._members.get(slug, ()))
+    def agents_of_persona(self, slug: str) -> list[AgentRow]:
+        return [AgentRow(self.agents[agent_id]) for agent_id in self._members.get(slug, ())]
 
     def persona_slugs(self) -> list[str]:
         return sorted(self.personas)

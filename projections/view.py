@@ -71,7 +71,7 @@ class FleetView:
 
     def rebuild(self) -> int:
         """Replay the whole log from scratch and replace the stored view with the result."""
-        memory, count = replay(self.log, self.batch_size)
+        memory, count = replay(self.log)
         self.store.replace_all(memory.position(), memory.personas.values(), memory.agents.values())
         return count
 
@@ -128,22 +128,16 @@ class FleetView:
         )
 
 
-def replay(log: EventLog, batch_size: int = 20_000) -> tuple[MemoryViewStore, int]:
+def replay(log: EventLog) -> tuple[MemoryViewStore, int]:
     """Fold the whole log into a fresh in-memory view."""
     memory = MemoryViewStore()
     fold = Fold(memory)
-    count = 0
     # A replay allocates one long-lived row per agent and nothing cyclic: the
     # cyclic collector would rescan that growing heap over and over for nothing.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        while True:
-            records = log.read(fold.position, batch_size)
-            if not records:
-                break
-            fold.apply(records)
-            count += len(records)
+        count = fold.apply(log.scan(0))
         personas, _ = fold.settle()
         # Every agent of a replay from scratch was created in it, so the fold's own
         # table (without the ids it looked up and did not find) is the whole view.

@@ -10,7 +10,7 @@ builds. Either way the state bytes are decoded with orjson, the format
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -37,6 +37,11 @@ class RecorderEventLog:
             )
             for n in rows
         ]
+
+    def scan(self, after: int) -> Iterator[LogRecord]:
+        while batch := self.read(after, 5000):
+            yield from batch
+            after = batch[-1].position
 
     def stream(self, originator_id: str) -> Sequence[LogRecord]:
         # Recorders expose no position per aggregate event, so scan the log; only
@@ -85,6 +90,18 @@ class SQLiteEventLog:
         return [
             LogRecord(pos, oid, ver, topic, loads(state)) for pos, oid, ver, topic, state in cursor
         ]
+
+    def scan(self, after: int) -> Iterator[LogRecord]:
+        if not self._path.exists():
+            return
+        cursor = self._connection().execute(
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self._table} "
+            "WHERE rowid > ? ORDER BY rowid",
+            (after,),
+        )
+        loads = orjson.loads
+        for pos, oid, ver, topic, state in cursor:
+            yield LogRecord(pos, oid, ver, topic, loads(state))
 
     def stream(self, originator_id: str) -> Sequence[LogRecord]:
         if not self._path.exists():

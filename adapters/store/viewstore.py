@@ -60,6 +60,7 @@ class SQLiteViewStore:
         self._chunks: dict[int, dict[str, list[Any]]] = {}
         self._chunk_slugs: dict[int, str] = {}
         self._buckets: dict[int, dict[str, int]] = {}
+        self._where: dict[str, int] = {}  # agent id -> chunk, for the agents of cached chunks
 
     def close(self) -> None:
         self._conn.close()
@@ -104,6 +105,7 @@ class SQLiteViewStore:
         self._chunks.clear()
         self._chunk_slugs.clear()
         self._buckets.clear()
+        self._where.clear()
 
     def persona(self, slug: str) -> PersonaRow | None:
         row = self._conn.execute(
@@ -113,17 +115,23 @@ class SQLiteViewStore:
         return _persona(row) if row else None
 
     def agent(self, agent_id: str) -> AgentRow | None:
-        chunk_id = self._index(_bucket(agent_id)).get(agent_id)
+        chunk_id = self._locate(agent_id)
         if chunk_id is None:
             return None
         row = self._chunk(chunk_id).get(agent_id)
         return AgentRow(row) if row is not None else None
 
-    def agent_ids_of_persona(self, slug: str) -> Iterable[str]:
-        ids: list[str] = []
+    def agents_of_persona(self, slug: str) -> list[AgentRow]:
+        rows: list[AgentRow] = []
         for (chunk_id,) in self._conn.execute("SELECT id FROM chunks WHERE slug=?", (slug,)):
-            ids.extend(self._chunk(chunk_id))
-        return ids
+            rows.extend(AgentRow(row) for row in self._chunk(chunk_id).values())
+        return rows
+
+    def _locate(self, agent_id: str) -> int | None:
+        chunk_id = self._where.get(agent_id)
+        if chunk_id is None:
+            chunk_id = self._index(_bucket(agent_id)).get(agent_id)
+        return chunk_id
 
     def _index(self, bucket: int) -> dict[str, int]:
         entries = self._buckets.get(bucket)
@@ -145,6 +153,7 @@ class SQLiteViewStore:
             self._chunks[chunk_id] = rows
             if found:
                 self._chunk_slugs[chunk_id] = found[0]
+                self._where.update(dict.fromkeys(rows, chunk_id))
         return rows
 
     # -- queries (each one consistent snapshot) ----------------------------------------------
@@ -224,9 +233,7 @@ class SQLiteViewStore:
         next_id = int(c.execute("SELECT COALESCE(MAX(id), 0) FROM chunks").fetchone()[0]) + 1
         for row in agents:
             agent_id, slug = row[0], row[PERSONA_SLUG]
-            bucket = _bucket(agent_id)
-            index = self._index(bucket)
-            chunk_id = index.get(agent_id)
+            chunk_id = self._locate(agent_id)
             if chunk_id is not None:
                 chunk = self._chunk(chunk_id)
                 dirty_chunks.add(chunk_id)
@@ -245,7 +252,9 @@ class SQLiteViewStore:
                 self._chunk_slugs[chunk_id] = slug
             open_chunks[slug] = chunk_id
             self._chunk(chunk_id)[agent_id] = list(row)
-            index[agent_id] = chunk_id
+            bucket = _bucket(agent_id)
+            self._index(bucket)[agent_id] = chunk_id
+            self._where[agent_id] = chunk_id
             dirty_chunks.add(chunk_id)
             dirty_buckets.add(bucket)
         for chunk_id in dirty_chunks:
