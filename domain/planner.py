@@ -113,17 +113,6 @@ def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
         gone: tuple[int, ...] = (persona.position,) if persona is not None else ()
         return Assessment(agent, Status.PERSONA_DELETED, causes=gone)
 
-    def verdict(status: Status, reasons: tuple[Reason, ...], *causes: int) -> Assessment:
-        assert persona is not None
-        return Assessment(
-            agent,
-            status,
-            reasons,
-            tuple(sorted(set(causes))),
-            persona.digest,
-            persona.secrets_digest,
-        )
-
     head = agent.head
     head_position = head.position if head is not None else 0
     # A conflict on this version stands until a person overrides it, the persona
@@ -137,25 +126,31 @@ def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
             or head.event_id == agent.conflict_head_event_id
         )
     ):
-        return verdict(Status.CONFLICT, (), agent.conflict_position)
+        return _verdict(agent, persona, Status.CONFLICT, (), (agent.conflict_position,))
     wanted = (persona.digest, persona.secrets_digest)
     carried = (head.digest, head.secrets_digest) if head and head.state == "valid" else None
     if (agent.pending_digest, agent.pending_secrets_digest) == wanted and carried != wanted:
         # Sealed for this version but not confirmed: resend that very event.
-        return verdict(Status.PENDING, (Reason.UNCONFIRMED,), agent.pending_position)
+        return _verdict(
+            agent, persona, Status.PENDING, (Reason.UNCONFIRMED,), (agent.pending_position,)
+        )
     if head is None:
-        return verdict(
-            Status.NEVER_PUBLISHED, (Reason.MISSING,), agent.assigned_position, persona.position
+        return _verdict(
+            agent,
+            persona,
+            Status.NEVER_PUBLISHED,
+            (Reason.MISSING,),
+            (agent.assigned_position, persona.position),
         )
     if head.state != "valid" or head.digest is None:
         if head.observed and agent.published_digest is not None:
-            return verdict(Status.OUT_OF_DATE, (Reason.DRIFT,), head.position)
-        return verdict(
+            return _verdict(agent, persona, Status.OUT_OF_DATE, (Reason.DRIFT,), (head.position,))
+        return _verdict(
+            agent,
+            persona,
             Status.NEVER_PUBLISHED,
             (Reason.MISSING,),
-            agent.assigned_position,
-            persona.position,
-            head.position,
+            (agent.assigned_position, persona.position, head.position),
         )
     if head.digest != persona.digest:
         drifted = head.observed and head.digest != agent.published_digest
@@ -163,9 +158,30 @@ def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
     elif head.secrets_digest != persona.secrets_digest:
         reason = Reason.ROTATED_SECRETS
     else:
-        return verdict(Status.IN_SYNC, (), head.position)
-    return verdict(
-        Status.OUT_OF_DATE, (reason,), persona.position, head.position, agent.assigned_position
+        return _verdict(agent, persona, Status.IN_SYNC, (), (head.position,))
+    return _verdict(
+        agent,
+        persona,
+        Status.OUT_OF_DATE,
+        (reason,),
+        (persona.position, head.position, agent.assigned_position),
+    )
+
+
+def _verdict(
+    agent: AgentFacts,
+    persona: PersonaFacts,
+    status: Status,
+    reasons: tuple[Reason, ...],
+    causes: tuple[int, ...],
+) -> Assessment:
+    return Assessment(
+        agent,
+        status,
+        reasons,
+        tuple(sorted(set(causes))),
+        persona.digest,
+        persona.secrets_digest,
     )
 
 

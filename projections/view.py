@@ -12,7 +12,15 @@ import gc
 from collections.abc import Iterable
 from typing import Protocol
 
-from domain.planner import ACTIONABLE, Assessment, PublishCommand, Status, assess, plan
+from domain.planner import (
+    ACTIONABLE,
+    Assessment,
+    PersonaFacts,
+    PublishCommand,
+    Status,
+    assess,
+    plan,
+)
 from domain.ports import EventLog
 from projections.errors import ProjectionConflict
 from projections.fold import Fold, ViewStore
@@ -104,13 +112,14 @@ class FleetView:
                 rows = [r for r in rows if r.persona_slug == persona]
         else:
             rows = self.store.list_agents(persona=persona, statuses=wanted)
-        personas: dict[str, PersonaRow | None] = {}
+        personas: dict[str, PersonaFacts | None] = {}
         out = []
         for row in rows:
-            if row.persona_slug not in personas:
-                personas[row.persona_slug] = self.store.persona(row.persona_slug)
-            p = personas[row.persona_slug]
-            out.append(assess(row.facts(), p.facts() if p is not None else None))
+            slug = row.persona_slug
+            if slug not in personas:
+                found = self.store.persona(slug)
+                personas[slug] = found.facts() if found is not None else None
+            out.append(assess(row.facts(), personas[slug]))
         return out
 
     def plan(
