@@ -29,12 +29,17 @@ class ViewStore(Protocol):
 
     def agents_of_persona(self, slug: str) -> Iterable[AgentRow]: ...
 
+    def mark(self) -> str:
+        """``originator_id:version`` of the record at ``position()`` ("" before any)."""
+        ...
+
     def write(
         self,
         expected_position: int,
         position: int,
         personas: Iterable[PersonaRow],
         agents: Iterable[AgentRow],
+        mark: str,
     ) -> None: ...
 
 
@@ -65,6 +70,7 @@ class Fold:
         self.store = store
         self.start = store.position()
         self.position = self.start
+        self.mark = ""
         self.personas: dict[str, PersonaRow | None] = {}
         self.agents: dict[str, AgentRow | None] = {}
         self.members: dict[str, set[str]] = {}
@@ -125,8 +131,9 @@ class Fold:
         current = _CURRENT_TOPICS
         position = self.position
         count = 0
+        originator_id, version = "", 0
         for count, record in enumerate(records, 1):  # noqa: B007 (the count is the result)
-            position, _, _, topic, state = record
+            position, originator_id, version, topic, state = record
             handler = handlers.get(topic)
             if handler is not None:
                 # Version-1 state needs no upcast; only look up classes that moved on.
@@ -134,6 +141,9 @@ class Fold:
                     state = upcast(topic, state)
                 handler(record, state)
         self.position = position
+        if count:
+            # Which record the view stops at: a later run checks the log still has it.
+            self.mark = f"{originator_id}:{version}"
         return count
 
     def _persona_saved(self, record: LogRecord, state: dict[str, Any]) -> None:
@@ -317,5 +327,5 @@ class Fold:
     def flush(self) -> tuple[int, int]:
         """Settle the batch and write it to the store; returns (personas, agents) written."""
         personas, agents = self.settle()
-        self.store.write(self.start, self.position, personas, agents)
+        self.store.write(self.start, self.position, personas, agents, self.mark)
         return len(personas), len(agents)

@@ -14,12 +14,16 @@ from projections.rows import AgentRow, PersonaRow
 class MemoryViewStore:
     def __init__(self) -> None:
         self._position = 0
+        self._mark = ""
         self.personas: dict[str, PersonaRow] = {}
         self.agents: dict[str, AgentRow] = {}
         self._members: dict[str, set[str]] = {}
 
     def position(self) -> int:
         return self._position
+
+    def mark(self) -> str:
+        return self._mark
 
     # Rows are handed out as copies so a batch that fails to write leaves no trace.
     def persona(self, slug: str) -> PersonaRow | None:
@@ -46,6 +50,7 @@ class MemoryViewStore:
         position: int,
         personas: Iterable[PersonaRow],
         agents: Iterable[AgentRow],
+        mark: str,
     ) -> None:
         if expected_position != self._position:
             raise ProjectionConflict("the view moved on while this batch was folded")
@@ -58,6 +63,7 @@ class MemoryViewStore:
             self._members.setdefault(agent.persona_slug, set()).add(agent.agent_id)
             self.agents[agent.agent_id] = agent
         self._position = position
+        self._mark = mark
 
     def adopt(
         self,
@@ -65,6 +71,7 @@ class MemoryViewStore:
         personas: Iterable[PersonaRow],
         agents: dict[str, AgentRow],
         members: dict[str, set[str]],
+        mark: str,
     ) -> None:
         """Take over the rows of a replay from scratch (``members`` must match ``agents``)."""
         self.__init__()  # type: ignore[misc]
@@ -72,6 +79,7 @@ class MemoryViewStore:
         self.agents = agents
         self._members = members
         self._position = position
+        self._mark = mark
 
     def list_personas(self) -> list[PersonaRow]:
         return [copy.copy(self.personas[s]) for s in sorted(self.personas)]
@@ -94,7 +102,11 @@ class MemoryViewStore:
         return rows
 
     def replace_all(
-        self, position: int, personas: Iterable[PersonaRow], agents: Iterable[AgentRow]
+        self,
+        position: int,
+        personas: Iterable[PersonaRow],
+        agents: Iterable[AgentRow],
+        mark: str,
     ) -> None:
         self.__init__()  # type: ignore[misc]
-        self.write(0, position, personas, agents)
+        self.write(0, position, personas, agents, mark)

@@ -9,6 +9,7 @@ planner reads its input from here.
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -27,6 +28,8 @@ from projections.fold import Fold, ViewStore
 from projections.memory import MemoryViewStore
 from projections.rows import AgentRow, PersonaRow
 
+logger = logging.getLogger(__name__)
+
 
 class QueryableViewStore(ViewStore, Protocol):
     def persona_slugs(self) -> list[str]: ...
@@ -43,7 +46,11 @@ class QueryableViewStore(ViewStore, Protocol):
     ) -> list[AgentRow]: ...
 
     def replace_all(
-        self, position: int, personas: Iterable[PersonaRow], agents: Iterable[AgentRow]
+        self,
+        position: int,
+        personas: Iterable[PersonaRow],
+        agents: Iterable[AgentRow],
+        mark: str,
     ) -> None: ...
 
 
@@ -58,7 +65,15 @@ class FleetView:
         return self.store.position()
 
     def catch_up(self, attempts: int = 5) -> int:
-        """Fold every record after the view's position; returns how many were read."""
+        """Fold every record after the view's position; returns how many were read.
+
+        A view whose last record is no longer in the log (an older copy of the
+        event store was restored, or another one put in its place) is rebuilt
+        from scratch first: folding on from its position would mix two histories.
+        """
+        if not self.matches_log():
+            logger.warning("the view does not match the event log; rebuilding it from the log")
+            self.rebuild()
         total = 0
         conflicts = 0
         while True:
@@ -77,10 +92,23 @@ class FleetView:
                 continue
             total += len(records)
 
+    def matches_log(self) -> bool:
+        """Whether the record the view last folded is still in the log, unchanged."""
+        position = self.store.position()
+        if position == 0:
+            return True
+        found = self.log.read(position - 1, 1)
+        if not found or found[0].position != position:
+            return False
+        record = found[0]
+        return self.store.mark() == f"{record.originator_id}:{record.originator_version}"
+
     def rebuild(self) -> int:
         """Replay the whole log from scratch and replace the stored view with the result."""
         memory, count = replay(self.log)
-        self.store.replace_all(memory.position(), memory.personas.values(), memory.agents.values())
+        self.store.replace_all(
+            memory.position(), memory.personas.values(), memory.agents.values(), memory.mark()
+        )
         return count
 
     # -- queries ---------------------------------------------------------------------------
@@ -151,7 +179,7 @@ def replay(log: EventLog) -> tuple[MemoryViewStore, int]:
         # Every agent of a replay from scratch was created in it, so the fold's own
         # table (without the ids it looked up and did not find) is the whole view.
         agents = {k: row for k, row in fold.agents.items() if row is not None}
-        memory.adopt(fold.position, personas, agents, fold.members)
+        memory.adopt(fold.position, personas, agents, fold.members, fold.mark)
     finally:
         if collecting:
             gc.enable()

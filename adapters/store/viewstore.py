@@ -97,6 +97,10 @@ class SQLiteViewStore:
         self._forget()
         return self._read_position()
 
+    def mark(self) -> str:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='mark'").fetchone()
+        return str(row[0]) if row else ""
+
     def _read_position(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key='position'").fetchone()
         return int(row[0])
@@ -214,9 +218,10 @@ class SQLiteViewStore:
         position: int,
         personas: Iterable[PersonaRow],
         agents: Iterable[AgentRow],
+        mark: str,
     ) -> None:
         try:
-            with self._transaction(position):
+            with self._transaction(position, mark):
                 if self._read_position() != expected_position:
                     raise ProjectionConflict("the view moved on while this batch was folded")
                 self._upsert_personas(personas)
@@ -272,7 +277,11 @@ class SQLiteViewStore:
         )
 
     def replace_all(
-        self, position: int, personas: Iterable[PersonaRow], agents: Iterable[AgentRow]
+        self,
+        position: int,
+        personas: Iterable[PersonaRow],
+        agents: Iterable[AgentRow],
+        mark: str,
     ) -> None:
         by_persona: dict[str, list[AgentRow]] = {}
         for row in agents:
@@ -295,7 +304,7 @@ class SQLiteViewStore:
                     entries[agent_id] = chunk_id
         c = self._conn
         try:
-            with self._transaction(position):
+            with self._transaction(position, mark):
                 c.execute("DELETE FROM personas")
                 c.execute("DELETE FROM chunks")
                 c.execute("DELETE FROM agent_index")
@@ -309,13 +318,14 @@ class SQLiteViewStore:
             self._forget()
 
     @contextlib.contextmanager
-    def _transaction(self, position: int) -> Iterator[None]:
+    def _transaction(self, position: int, mark: str) -> Iterator[None]:
         """One write transaction that leaves the view at ``position``, or nothing."""
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
         try:
             yield
             c.execute("UPDATE meta SET value=? WHERE key='position'", (str(position),))
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('mark', ?)", (mark,))
         except BaseException:
             c.execute("ROLLBACK")
             raise

@@ -142,6 +142,41 @@ class FleetContract:
         view.rebuild()
         assert snapshot(view) == incremental
 
+    def test_a_view_over_another_history_is_rebuilt_from_that_history(self, tmp_path: Path) -> None:
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        app, view = make_fleet(self.kind, tmp_path / "a")
+        app.save_persona("writer", definition("v1"), "tester")
+        app.create_agents([NewAgent(pubkey(i), "writer", "w") for i in (1, 2)], "tester")
+        view.catch_up()
+        assert view.matches_log()
+        # A different history that has grown past the view's position, as when an
+        # old copy of the event store is restored and work goes on before a read.
+        other_app, other = make_fleet(self.kind, tmp_path / "b")
+        other_app.save_persona("critic", definition("c"), "tester")
+        other_app.create_agents([NewAgent(pubkey(i), "critic", "c") for i in range(3, 8)], "tester")
+        assert other.log.max_position() > view.position
+        switched = FleetView(other.log, view.store)
+        assert not switched.matches_log()
+        switched.catch_up()
+        assert switched.matches_log()
+        assert snapshot(switched) == replayed(switched)
+        assert {a.persona_slug for a in switched.agents()} == {"critic"}
+
+    def test_a_view_ahead_of_its_log_is_rebuilt(self, tmp_path: Path) -> None:
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        app, view = make_fleet(self.kind, tmp_path / "a")
+        app.save_persona("writer", definition("v1"), "tester")
+        app.create_agents([NewAgent(pubkey(i), "writer", "w") for i in (1, 2, 3)], "tester")
+        view.catch_up()
+        older_app, older = make_fleet(self.kind, tmp_path / "b")
+        older_app.save_persona("writer", definition("v1"), "tester")
+        switched = FleetView(older.log, view.store)
+        switched.catch_up()
+        assert switched.agents() == []
+        assert [p.slug for p in switched.personas()] == ["writer"]
+
 
 class TestContractOnMemory(FleetContract):
     kind = "memory"
