@@ -73,7 +73,11 @@ class FleetView:
         """
         if not self.matches_log():
             logger.warning("the view does not match the event log; rebuilding it from the log")
-            self.rebuild()
+            return self.rebuild()
+        if self.store.position() == 0 and self.log.max_position() > self.batch_size:
+            # A new view over a long log: one replay in memory and one bulk write
+            # beat folding it batch by batch into the stored view.
+            return self.rebuild()
         total = 0
         conflicts = 0
         while True:

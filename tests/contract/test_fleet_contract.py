@@ -10,6 +10,7 @@ from domain.application import AgentExists, FleetApplication, NewAgent, UnknownP
 from domain.errors import InvalidSlug, TooLarge
 from domain.planner import Reason, Status
 from projections.fold import Fold
+from projections.memory import MemoryViewStore
 from projections.view import FleetView
 from tests.fleet_support import (
     POSTGRES_URL,
@@ -162,6 +163,19 @@ class FleetContract:
         assert switched.matches_log()
         assert snapshot(switched) == replayed(switched)
         assert {a.persona_slug for a in switched.agents()} == {"critic"}
+
+    def test_a_new_view_over_a_long_log_equals_one_folded_batch_by_batch(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        app.save_persona("writer", definition("v1"), "tester")
+        app.create_agents([NewAgent(pubkey(i), "writer", "w") for i in range(1, 6)], "tester")
+        app.retire_agent(pubkey(2), "tester")
+        view.catch_up()  # batch by batch: the log is shorter than a batch
+        stepwise = snapshot(view)
+        fresh = FleetView(view.log, MemoryViewStore(), batch_size=2)
+        assert fresh.catch_up() == view.log.max_position()
+        assert snapshot(fresh) == stepwise
 
     def test_a_view_ahead_of_its_log_is_rebuilt(self, tmp_path: Path) -> None:
         (tmp_path / "a").mkdir()
