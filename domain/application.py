@@ -7,11 +7,12 @@ what happened.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from domain import strictjson
@@ -67,6 +68,24 @@ class FleetApplication(Application[Any]):
         super().__init__(env)
         self.vault = vault
         self.owner_pubkey = owner_pubkey
+
+    def save_aggregates(self, aggregates: Iterable[Aggregate]) -> None:
+        """Store the pending events of many aggregates in one transaction.
+
+        The same mapper, recorder and transaction as ``save``, without what
+        ``save`` does per argument: it tests each one against eventsourcing's
+        runtime-checkable protocols (about 15 us an aggregate, a tenth of an
+        apply's own time). Snapshots, the aggregate cache and ``save``'s
+        notification hooks are not used by this application; were snapshots or
+        the cache ever enabled, ``save`` runs instead.
+        """
+        aggregates = list(aggregates)
+        if self.snapshots is not None or self.repository.cache is not None:
+            self.save(*aggregates)
+            return
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        if events:
+            self.events.put(events)
 
     # -- personas -----------------------------------------------------------------
 

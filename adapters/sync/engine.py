@@ -253,7 +253,7 @@ class Reconciler:
             )
             changed.append(agent)
         if changed:
-            self.app.save(*changed)
+            self.app.save_aggregates(changed)
         return len(changed)
 
     # -- apply ---------------------------------------------------------------------------
@@ -364,7 +364,7 @@ class Reconciler:
             work.append(_Work(command, agent, event, conv, resend=False))
         if to_save:
             # The seals are in the log before a single byte goes to a relay.
-            self.app.save(*to_save)
+            self.app.save_aggregates(to_save)
         return work, early
 
     def _load(self, pubkeys: Sequence[str]) -> dict[str, Agent]:
@@ -401,7 +401,7 @@ class Reconciler:
         heads = await self.read_heads(list(ours), ours) if ours else {}
         # Only what the policy accepted was read back: a head exists for nothing else.
         outcomes = [self._verdict(w, heads.get(w.command.pubkey)) for w in work]
-        self.app.save(*(w.agent for w in work))
+        self.app.save_aggregates(w.agent for w in work)
         return outcomes
 
     def _policy_met(self, answers: Iterable[Answer]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from domain.application import AgentExists, FleetApplication, NewAgent, UnknownPersona
 from domain.errors import InvalidSlug, TooLarge
@@ -125,6 +126,42 @@ class FleetContract:
             )
         with pytest.raises(TooLarge):
             app.save_persona("huge", definition("x" * 70_000), "tester")
+        assert view.log.max_position() == before
+
+    def test_aggregates_saved_in_bulk_reload_as_saved_and_in_one_transaction(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        app.save_persona("writer", definition("write"), "tester")
+        app.create_agents([NewAgent(pubkey(i), "writer", "w") for i in (1, 2)], "tester")
+        first, second = app.get_agent(pubkey(1)), app.get_agent(pubkey(2))
+        for agent in (first, second):
+            agent.record_sealed(
+                {"id": "e" * 64, "pubkey": agent.pubkey}, "writer", "d", "s", [], []
+            )
+            agent.record_answers("e" * 64, [])
+        second.record_published("e" * 64, "d", "s", ["ws://r"], [])
+        before = view.log.max_position()
+        app.save_aggregates([first, second])
+        assert view.log.max_position() == before + 5
+        assert first.collect_events() == []
+        assert second.collect_events() == []
+        for agent in (first, second):
+            reloaded = app.get_agent(agent.pubkey)
+            assert (reloaded.version, reloaded.unsettled) == (agent.version, agent.unsettled)
+        assert app.get_agent(pubkey(1)).unsettled == {
+            "e" * 64: {"id": "e" * 64, "pubkey": pubkey(1)}
+        }
+        # A stale copy conflicts as a whole: nothing of the batch is stored.
+        stale = app.get_agent(pubkey(1))
+        stale.record_answers("e" * 64, [])
+        fresh = app.get_agent(pubkey(2))
+        fresh.record_answers("e" * 64, [])
+        first.record_answers("e" * 64, [])
+        app.save_aggregates([first])
+        before = view.log.max_position()
+        with pytest.raises(IntegrityError):
+            app.save_aggregates([fresh, stale])
         assert view.log.max_position() == before
 
     def test_the_incremental_view_equals_a_full_replay_and_a_rebuild(
