@@ -16,6 +16,10 @@ One ``apply`` goes:
    the head), ``PublishFailed`` (every relay refused for good) or
    ``RelaysAnswered`` (no verdict yet: the next apply resends).
 
+Steps 3-5 run per batch, and batches overlap: batch k+1 is sealed and stored
+while batch k is sent and read back, so the relays and this process work at
+the same time (see ``Reconciler._carry_out``).
+
 A crash anywhere leaves either nothing sent (crash before the seal was stored)
 or a stored seal that the next run resends byte for byte, so one persona
 version never yields two different events for one agent.
@@ -23,11 +27,13 @@ version never yields two different events for one agent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from adapters.nostr.engram import (
     ClockPoisoned,
@@ -44,7 +50,7 @@ from adapters.nostr.persona_engram import (
     prepare_persona_body,
     seal_persona_engram,
 )
-from adapters.sync.gateway import ACKNOWLEDGED, Answer, Outcome, RelayGateway
+from adapters.sync.gateway import ACKNOWLEDGED, Answer, Fetched, Outcome, RelayGateway
 from domain.aggregates import Agent
 from domain.application import FleetApplication
 from domain.engram_body import PersonaEngram, Provenance
@@ -56,6 +62,11 @@ from projections.rows import AgentRow
 from projections.view import FleetView
 
 log = logging.getLogger(__name__)
+
+# Batches sealed and stored but not yet confirmed, besides the one being sealed.
+IN_FLIGHT = 2
+# Seals between two yields to the event loop while a batch is sealed (~5 ms).
+SEALS_PER_YIELD = 32
 
 
 class AgentSource(Protocol):
@@ -179,24 +190,46 @@ class Reconciler:
         """The validated ``mem/persona`` head of each agent, over every relay's answer.
 
         Agents are asked for in batches (one filter of many authors per batch):
-        a request per agent would cost a round trip each.
+        a request per agent would cost a round trip each. The next batch's ``d``
+        tags (an ECDH for each agent not seen before) are derived while the
+        relays answer the previous batch.
         """
         heads: dict[str, RelayHead] = {}
         owner = self.owner.public_key.hex
-        for start in range(0, len(pubkeys), self.batch_size):
-            batch = list(pubkeys[start : start + self.batch_size])
-            d_tags = [self.conversation(p).d_tag(PERSONA_ENGRAM_SLUG) for p in batch]
-            fetched = await self.gateway.fetch_engrams(batch, owner, d_tags)
-            if not fetched.answered:
-                continue  # no relay answered: nothing is known, nothing is recorded
-            by_author: dict[str, list[Event]] = {}
-            for event in fetched.events:
-                by_author.setdefault(event.pubkey, []).append(event)
-            for pubkey in batch:
-                mine = ours.get(pubkey) if ours else None
-                heads[pubkey] = self._head_of(pubkey, by_author.get(pubkey, []), mine)
+        asked: deque[tuple[list[str], asyncio.Task[Fetched]]] = deque()
+        try:
+            for start in range(0, len(pubkeys), self.batch_size):
+                batch = list(pubkeys[start : start + self.batch_size])
+                d_tags = [self.conversation(p).d_tag(PERSONA_ENGRAM_SLUG) for p in batch]
+                asked.append(
+                    (batch, asyncio.create_task(self.gateway.fetch_engrams(batch, owner, d_tags)))
+                )
+                await asyncio.sleep(0)  # the request goes out before the next batch's ECDHs
+                if len(asked) > 1:
+                    await self._take_heads(asked.popleft(), ours, heads)
+            while asked:
+                await self._take_heads(asked.popleft(), ours, heads)
+        finally:
+            await _cancel(fetch for _, fetch in asked)
         self.heads.update(heads)
         return heads
+
+    async def _take_heads(
+        self,
+        asked: tuple[list[str], asyncio.Task[Fetched]],
+        ours: dict[str, Event] | None,
+        heads: dict[str, RelayHead],
+    ) -> None:
+        batch, fetch = asked
+        fetched = await fetch
+        if not fetched.answered:
+            return  # no relay answered: nothing is known, nothing is recorded
+        by_author: dict[str, list[Event]] = {}
+        for event in fetched.events:
+            by_author.setdefault(event.pubkey, []).append(event)
+        for pubkey in batch:
+            mine = ours.get(pubkey) if ours else None
+            heads[pubkey] = self._head_of(pubkey, by_author.get(pubkey, []), mine)
 
     def _head_of(self, pubkey: str, events: list[Event], mine: Event | None = None) -> RelayHead:
         conv = self.conversation(pubkey)
@@ -282,34 +315,67 @@ class Reconciler:
             commands = [c for c in commands if c.pubkey in wanted]
         report.planned = len(commands)
         report.unchanged = max(len([a for a in agents if not a.retired]) - len(commands), 0)
-        done = 0
-        for start in range(0, len(commands), self.batch_size):
-            batch = commands[start : start + self.batch_size]
-            report.outcomes.extend(await self._apply_batch(batch))
-            done += len(batch)
-            if self.progress is not None:
-                self.progress(done, len(commands))
+        report.outcomes = await self._carry_out(commands)
         # The view is not caught up here: whoever reads it next folds these events
         # (FleetView.catch_up is incremental), and an apply ends the command.
         return report
 
-    async def _apply_batch(self, commands: Sequence[PublishCommand]) -> list[AgentOutcome]:
+    async def _carry_out(self, commands: Sequence[PublishCommand]) -> list[AgentOutcome]:
+        """Seal and store batch k+1 while batch k is sent and confirmed.
+
+        One process does it all, and the relays work in parallel with it: while
+        a batch is on its way (the relay client keeps its window full whenever
+        this coroutine yields) the next one is sealed and stored, so neither
+        side waits for the other. A batch is handed to the relays only once the
+        transaction holding its seals has committed. At most ``IN_FLIGHT``
+        batches are out at once; their publishes go one after another (one
+        window per connection), their read-backs overlap the next publish.
+        """
         outcomes: list[AgentOutcome] = []
-        missing = [c.pubkey for c in commands if c.pubkey not in self.heads]
-        if missing:
-            await self.read_heads(missing)
-        work, early = self._seal(commands)
-        outcomes.extend(early)
+        out: deque[tuple[asyncio.Task[list[AgentOutcome]], list[AgentOutcome], int]] = deque()
+        done = 0
+
+        async def settle_oldest() -> None:
+            nonlocal done
+            task, early, size = out.popleft()
+            outcomes.extend(early)
+            outcomes.extend(await task)
+            done += size
+            if self.progress is not None:
+                self.progress(done, len(commands))
+
+        try:
+            for start in range(0, len(commands), self.batch_size):
+                batch = commands[start : start + self.batch_size]
+                missing = [c.pubkey for c in batch if c.pubkey not in self.heads]
+                if missing:
+                    await self.read_heads(missing)
+                work, early = await self._seal(batch)
+                out.append((asyncio.create_task(self._send_and_confirm(work)), early, len(batch)))
+                while len(out) > IN_FLIGHT:
+                    await settle_oldest()
+            while out:
+                await settle_oldest()
+        finally:
+            await _cancel(task for task, _, _ in out)
+        return outcomes
+
+    async def _send_and_confirm(self, work: Sequence[_Work]) -> list[AgentOutcome]:
         if not work:
-            return outcomes
+            return []
         answers = await self.gateway.publish([w.event for w in work])
         for w in work:
             w.answers = answers.get(w.event.id, [])
-        outcomes.extend(await self._confirm(work))
-        return outcomes
+        return await self._confirm(work)
 
-    def _seal(self, commands: Sequence[PublishCommand]) -> tuple[list[_Work], list[AgentOutcome]]:
-        """Resend stored seals, seal the rest, and store the new seals before any send."""
+    async def _seal(
+        self, commands: Sequence[PublishCommand]
+    ) -> tuple[list[_Work], list[AgentOutcome]]:
+        """Resend stored seals, seal the rest, and store the new seals before any send.
+
+        Yields to the event loop every ``SEALS_PER_YIELD`` seals, so the batches
+        already out keep their relay windows full meanwhile.
+        """
         work: list[_Work] = []
         early: list[AgentOutcome] = []
         fresh = [c for c in commands if c.resend_event_id is None]
@@ -317,7 +383,9 @@ class Reconciler:
         now = int(self.clock())
         to_save: list[Agent] = []
         aggregates = self._load([c.pubkey for c in commands])
-        for command in commands:
+        for n, command in enumerate(commands, 1):
+            if n % SEALS_PER_YIELD == 0:
+                await asyncio.sleep(0)
             agent = aggregates[command.pubkey]
             conv = self.conversation(command.pubkey)
             if command.resend_event_id is not None:
@@ -441,6 +509,18 @@ class Reconciler:
             return AgentOutcome(command.pubkey, slug, "failed", event.id, reason)
         detail = "; ".join(f"{a.relay} {a.outcome.value} {a.message}".strip() for a in w.answers)
         return AgentOutcome(command.pubkey, slug, "unknown", event.id, detail or "no relay")
+
+
+async def _cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel what is still running (after an error) and wait until it has stopped.
+
+    Gathering the finished ones too retrieves their exceptions: the first error
+    is the one raised, the others would otherwise be logged as never retrieved.
+    """
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _same_head(row: AgentRow, head: RelayHead) -> bool:

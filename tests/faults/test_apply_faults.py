@@ -250,6 +250,42 @@ def test_a_resent_engram_answered_duplicate_false_is_published(tmp_path: Path) -
     play(tmp_path, StoreSilently(), 4, script)
 
 
+class CheckSealedFirst(Behaviour):
+    """Stores and accepts, noting every EVENT whose seal is not yet committed to the log."""
+
+    def __init__(self, events_file: Path) -> None:
+        self.events_file = events_file
+        self.unsealed: list[str] = []
+
+    async def on_event(self, conn: FakeConnection, event: dict[str, Any]) -> None:
+        log = SQLiteEventLog(self.events_file)
+        try:
+            sealed = {
+                r.state["event"]["id"]
+                for r in log.read(0, 1_000_000)
+                if r.topic.endswith("Agent.EngramSealed")
+            }
+        finally:
+            log.close()
+        if event["id"] not in sealed:
+            self.unsealed.append(str(event["id"]))
+        await conn.store_and_ok(event)
+
+
+def test_batches_overlap_but_no_event_is_sent_before_its_seal_is_committed(
+    tmp_path: Path,
+) -> None:
+    behaviour = CheckSealedFirst(tmp_path / "home" / "events.sqlite")
+
+    async def script(s: Scenario) -> None:
+        report = await s.apply()  # batches of 4: several are sealed while others are out
+        assert report.summary()["published"] == 30
+        assert behaviour.unsealed == []
+        s.assert_invariants()
+
+    play(tmp_path, behaviour, 30, script)
+
+
 def test_garbage_frames_do_not_stop_apply(tmp_path: Path) -> None:
     async def script(s: Scenario) -> None:
         assert (await s.apply()).summary()["published"] == 5

@@ -27,7 +27,7 @@ from tests.support.sdk import sdk_fetch_events, sdk_nip44_decrypt
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 WRITER = {"display_name": "Writer", "system_prompt": "Write.", "env_vars": {"KEY": "one"}}
-AGENTS = 150
+AGENTS = 400
 
 
 def kill_apply_after(fs: Fleetsync, delay: float) -> int | None:
