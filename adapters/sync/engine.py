@@ -94,6 +94,9 @@ class RelayHead:
     secrets_digest: str | None
 
 
+_MISSING = RelayHead("missing", None, None, None, None)
+
+
 @dataclass(frozen=True, slots=True)
 class AgentOutcome:
     pubkey: str
@@ -234,6 +237,8 @@ class Reconciler:
             heads[pubkey] = self._head_of(pubkey, by_author.get(pubkey, []), mine)
 
     def _head_of(self, pubkey: str, events: list[Event], mine: Event | None = None) -> RelayHead:
+        if not events:
+            return _MISSING  # the common case on a fleet's first apply
         conv = self.conversation(pubkey)
         d_tag = conv.d_tag(PERSONA_ENGRAM_SLUG)
         candidates = [e for e in events if d_tag in e.tag_values("d")]
@@ -247,7 +252,7 @@ class Reconciler:
         selection: HeadSelection = select_head(conv, PERSONA_ENGRAM_SLUG, candidates)
         head = selection.head
         if head is None:
-            return RelayHead("missing", None, None, None, None)
+            return _MISSING
         if head.is_tombstone:
             return RelayHead("tombstone", head.event.id, head.event.created_at, None, None)
         try:
