@@ -10,6 +10,7 @@ no two different events are ever sent for one agent and persona version
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -251,13 +252,16 @@ def test_a_resent_engram_answered_duplicate_false_is_published(tmp_path: Path) -
 
 
 class CheckSealedFirst(Behaviour):
-    """Stores and accepts, noting every EVENT whose seal is not yet committed to the log."""
+    """Stores and accepts, noting every EVENT whose seal is not yet committed to the log
+    (and whether the cyclic garbage collector ran meanwhile: apply pauses it)."""
 
     def __init__(self, events_file: Path) -> None:
         self.events_file = events_file
         self.unsealed: list[str] = []
+        self.collector_enabled: set[bool] = set()
 
     async def on_event(self, conn: FakeConnection, event: dict[str, Any]) -> None:
+        self.collector_enabled.add(gc.isenabled())
         log = SQLiteEventLog(self.events_file)
         try:
             sealed = {
@@ -282,6 +286,8 @@ def test_batches_overlap_but_no_event_is_sent_before_its_seal_is_committed(
         assert report.summary()["published"] == 30
         assert behaviour.unsealed == []
         s.assert_invariants()
+        assert behaviour.collector_enabled == {False}, "paused while apply ran"
+        assert gc.isenabled(), "and enabled again after it"
 
     play(tmp_path, behaviour, 30, script)
 
