@@ -67,7 +67,8 @@ log = logging.getLogger(__name__)
 
 # Batches sealed and stored but not yet confirmed, besides the one being sealed.
 IN_FLIGHT = 2
-# Seals between two yields to the event loop while a batch is sealed (~5 ms).
+# Seals (or ECDHs, in a refresh) between two yields to the event loop while a
+# batch is prepared (~5 ms): the batches already out go on meanwhile.
 SEALS_PER_YIELD = 32
 
 
@@ -205,11 +206,14 @@ class Reconciler:
         try:
             for start in range(0, len(pubkeys), self.batch_size):
                 batch = list(pubkeys[start : start + self.batch_size])
-                d_tags = [self.conversation(p).d_tag(PERSONA_ENGRAM_SLUG) for p in batch]
+                d_tags = []
+                for n, pubkey in enumerate(batch, 1):
+                    if n % SEALS_PER_YIELD == 0:
+                        await asyncio.sleep(0)  # the previous batch's request goes out
+                    d_tags.append(self.conversation(pubkey).d_tag(PERSONA_ENGRAM_SLUG))
                 asked.append(
                     (batch, asyncio.create_task(self.gateway.fetch_engrams(batch, owner, d_tags)))
                 )
-                await asyncio.sleep(0)  # the request goes out before the next batch's ECDHs
                 if len(asked) > 1:
                     await self._take_heads(asked.popleft(), ours, heads)
             while asked:
