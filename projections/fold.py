@@ -305,27 +305,32 @@ class Fold:
         return verdict.status.value, ",".join(reason.value for reason in verdict.reasons)
 
     def settle(self) -> tuple[list[PersonaRow], list[AgentRow]]:
-        """Recompute the status of every touched agent; returns the touched rows."""
+        """Judge every touched agent again; returns the touched personas and those agents.
+
+        Agents created in the batch and not touched since already carry their
+        status and are not among them (see ``flush``).
+        """
         agents: list[AgentRow] = []
         for agent_id in self.dirty_agents:
             row = self.agent(agent_id)
             if row is None:
                 continue
             slug = row[PERSONA_SLUG]
-            if row.is_blank() and slug in self._blank:
+            blank = row.is_blank()
+            if blank and slug in self._blank:
                 row[STATUS], row[REASONS] = self._blank[slug]
             else:
                 row[STATUS], row[REASONS] = verdict = self._judge(row)
-                if row.is_blank():
+                if blank:
                     self._blank[slug] = verdict
             agents.append(row)
-        dirty = self.dirty_agents
-        agents.extend(row for row in self.created if row[0] not in dirty)
         personas = [p for s in self.dirty_personas if (p := self.persona(s)) is not None]
         return personas, agents
 
     def flush(self) -> tuple[int, int]:
         """Settle the batch and write it to the store; returns (personas, agents) written."""
         personas, agents = self.settle()
+        dirty = self.dirty_agents
+        agents.extend(row for row in self.created if row[0] not in dirty)
         self.store.write(self.start, self.position, personas, agents, self.mark)
         return len(personas), len(agents)

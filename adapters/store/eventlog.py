@@ -59,6 +59,9 @@ class RecorderEventLog:
         return self._recorder.max_notification_id() or 0
 
 
+_COLUMNS = "rowid, originator_id, originator_version, topic, state"  # a LogRecord's fields
+
+
 class SQLiteEventLog:
     """A fast event log straight over eventsourcing's SQLite file (read-only use)."""
 
@@ -82,8 +85,7 @@ class SQLiteEventLog:
         if not self._path.exists():
             return []
         cursor = self._connection().execute(
-            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self._table} "
-            "WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            f"SELECT {_COLUMNS} FROM {self._table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
             (after, limit),
         )
         loads = orjson.loads
@@ -95,8 +97,7 @@ class SQLiteEventLog:
         if not self._path.exists():
             return
         cursor = self._connection().execute(
-            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self._table} "
-            "WHERE rowid > ? ORDER BY rowid",
+            f"SELECT {_COLUMNS} FROM {self._table} WHERE rowid > ? ORDER BY rowid",
             (after,),
         )
         loads = orjson.loads
@@ -107,7 +108,7 @@ class SQLiteEventLog:
         if not self._path.exists():
             return []
         cursor = self._connection().execute(
-            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self._table} "
+            f"SELECT {_COLUMNS} FROM {self._table} "
             "WHERE originator_id = ? ORDER BY originator_version",
             (originator_id,),
         )
