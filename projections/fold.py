@@ -178,6 +178,12 @@ class Fold:
     def _agent_created(self, record: LogRecord, state: dict[str, Any]) -> None:
         slug = state["persona_slug"]
         agent_id = record.originator_id
+        # A new agent has no history, so its verdict is its persona's verdict for
+        # blank agents (AgentRow.is_blank), judged once per persona version. Any
+        # later event about the agent or its persona marks it dirty and settle()
+        # judges it again, so this is only where a replay saves the work.
+        judged = self._blank.get(slug)
+        status, reasons = judged if judged is not None else ("", "")
         row = AgentRow.created(
             agent_id,
             state["pubkey"],
@@ -187,15 +193,11 @@ class Fold:
             state["origin"],
             str(state["timestamp"]),
             record.position,
+            status,
+            reasons,
         )
-        # A new agent has no history, so its verdict is its persona's verdict for
-        # blank agents (AgentRow.is_blank), judged once per persona version. Any
-        # later event about the agent or its persona marks it dirty and settle()
-        # judges it again, so this is only where a replay saves the work.
-        verdict = self._blank.get(slug)
-        if verdict is None:
-            verdict = self._blank[slug] = self._judge(row)
-        row[STATUS], row[REASONS] = verdict
+        if judged is None:
+            row[STATUS], row[REASONS] = self._blank[slug] = self._judge(row)
         self.agents[agent_id] = row
         self.created.append(row)
         # The hot path of a replay (one event per agent): members and count inline.

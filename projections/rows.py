@@ -86,10 +86,29 @@ class AgentRow(list[Any]):
         origin: str,
         created_at: str,
         position: int,
+        status: str,
+        reasons: str,
     ) -> AgentRow:
         """The row of a newly created agent: nothing published, sealed or seen yet."""
-        identity = (agent_id, pubkey, name, persona_slug, owner, origin, created_at)
-        return cls((*identity, position, position, *_NEW_TAIL))
+        # A tuple extended by the constant tail: the cheapest way to build a row,
+        # and a replay builds one per agent.
+        row = cls(
+            (
+                agent_id,
+                pubkey,
+                name,
+                persona_slug,
+                owner,
+                origin,
+                created_at,
+                position,
+                position,
+                status,
+                reasons,
+            )
+        )
+        row.extend(_NEW_TAIL)
+        return row
 
     def is_blank(self) -> bool:
         """True for a live agent with no publication history: no head, seal or conflict.
@@ -187,10 +206,10 @@ CONFLICT_DIGEST = AGENT_COLUMNS.index("conflict_digest")
 PERSONA_SLUG = AGENT_COLUMNS.index("persona_slug")
 CREATED_POSITION = AGENT_COLUMNS.index("created_position")
 
-# Every column after ``assigned_position`` for a new agent: no status yet, no history.
-_NEW_TAIL: list[Any] = ["", "", False, False, None, None, None, None, 0, False]
+# Every column after ``reasons`` for a new agent: no history.
+_NEW_TAIL: list[Any] = [False, False, None, None, None, None, 0, False]
 _NEW_TAIL += [None, None, 0, None, None, None, 0, None, 0, None, None]
-assert len(_NEW_TAIL) == len(AGENT_COLUMNS) - STATUS
+assert len(_NEW_TAIL) == len(AGENT_COLUMNS) - REASONS - 1
 
 
 PERSONA_COLUMNS = tuple(f.name for f in fields(PersonaRow))
