@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.planner import (
     AgentFacts,
@@ -148,3 +150,47 @@ def test_commands_come_out_in_a_stable_order_whatever_the_input_order() -> None:
     verdicts = [assess(a, PERSONA) for a in agents]
     assert plan(verdicts) == plan(reversed(verdicts))
     assert [c.pubkey[-1] for c in plan(verdicts)] == ["1", "2", "3"]
+
+
+_digests = st.none() | st.sampled_from(["d1", "d2"])
+_positions = st.integers(0, 50)
+
+
+# Live agents with no head, no seal and no conflict; every other fact at random.
+blank_agents = st.builds(
+    AgentFacts,
+    agent_id=st.text("0123456789abcdef", min_size=1, max_size=4),
+    pubkey=st.text("0123456789abcdef", min_size=1, max_size=4),
+    persona_slug=st.just("writer"),
+    retired=st.just(False),
+    assigned_position=_positions,
+    head=st.none(),
+    published_digest=_digests,
+    pending_event_id=st.none() | st.just("e1"),
+    pending_digest=st.none(),
+    pending_secrets_digest=_digests,
+    pending_position=_positions,
+    conflict_digest=st.none(),
+    conflict_position=_positions,
+    conflict_head_event_id=st.none() | st.just("e2"),
+)
+
+
+_personas = st.none() | st.builds(
+    PersonaFacts,
+    slug=st.just("writer"),
+    digest=st.sampled_from(["d1", "d2"]),
+    secrets_digest=st.sampled_from(["s1", "s2"]),
+    deleted=st.booleans(),
+    position=_positions,
+)
+
+
+@given(first=blank_agents, second=blank_agents, persona=_personas)
+def test_agents_with_no_publication_history_get_one_verdict_per_persona(
+    first: AgentFacts, second: AgentFacts, persona: PersonaFacts | None
+) -> None:
+    # The projection judges one such agent per persona version and gives the
+    # others its status and reasons (projections.fold, AgentRow.is_blank).
+    a, b = assess(first, persona), assess(second, persona)
+    assert (a.status, a.reasons) == (b.status, b.reasons)
