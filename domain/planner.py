@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
-# The planner's inputs and verdicts are NamedTuples rather than frozen dataclasses:
-# just as immutable, and a replay builds one per agent, where a frozen
-# dataclass's __init__ (an object.__setattr__ per field) would cost twice as much.
+# The planner's inputs, verdicts and commands are NamedTuples rather than frozen
+# dataclasses: just as immutable, and a replay or a fleet-wide plan builds one per
+# agent, where a frozen dataclass's __init__ (an object.__setattr__ per field)
+# would cost twice as much.
 
 
 class Status(enum.StrEnum):
@@ -87,8 +87,7 @@ class Assessment(NamedTuple):
     secrets_digest: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PublishCommand:
+class PublishCommand(NamedTuple):
     """Publish (or resend) the ``mem/persona`` engram of one persona version to one agent."""
 
     agent_id: str
@@ -99,10 +98,11 @@ class PublishCommand:
     reasons: tuple[Reason, ...]
     causes: tuple[int, ...]
     resend_event_id: str | None = None  # set when a sealed event awaits confirmation
-    key: str = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "key", f"{self.pubkey}:{self.digest}:{self.secrets_digest}")
+    @property
+    def key(self) -> str:
+        """What makes two commands the same publish: one agent, one persona version."""
+        return f"{self.pubkey}:{self.digest}:{self.secrets_digest}"
 
 
 def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
