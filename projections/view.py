@@ -71,10 +71,11 @@ class FleetView:
         event store was restored, or another one put in its place) is rebuilt
         from scratch first: folding on from its position would mix two histories.
         """
-        if not self.matches_log():
+        position = self.store.position()
+        if not self._log_holds(position):
             logger.warning("the view does not match the event log; rebuilding it from the log")
             return self.rebuild()
-        if self.store.position() == 0 and self.log.max_position() > self.batch_size:
+        if position == 0 and self.log.max_position() > self.batch_size:
             # A new view over a long log: one replay in memory and one bulk write
             # beat folding it batch by batch into the stored view.
             return self.rebuild()
@@ -98,7 +99,9 @@ class FleetView:
 
     def matches_log(self) -> bool:
         """Whether the record the view last folded is still in the log, unchanged."""
-        position = self.store.position()
+        return self._log_holds(self.store.position())
+
+    def _log_holds(self, position: int) -> bool:
         if position == 0:
             return True
         found = self.log.read(position - 1, 1)
