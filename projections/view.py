@@ -8,7 +8,6 @@ planner reads its input from here.
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Iterable
 from typing import Protocol
@@ -25,6 +24,7 @@ from domain.planner import (
 from domain.ports import EventLog
 from projections.errors import ProjectionConflict
 from projections.fold import Fold, ViewStore
+from projections.gcpause import cyclic_gc_paused
 from projections.memory import MemoryViewStore
 from projections.rows import AgentRow, PersonaRow
 
@@ -176,18 +176,12 @@ def replay(log: EventLog) -> tuple[MemoryViewStore, int]:
     """Fold the whole log into a fresh in-memory view."""
     memory = MemoryViewStore()
     fold = Fold(memory)
-    # A replay allocates one long-lived row per agent and nothing cyclic: the
-    # cyclic collector would rescan that growing heap over and over for nothing.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    # A replay allocates one long-lived row per agent and nothing cyclic.
+    with cyclic_gc_paused():
         count = fold.apply(log.scan(0))
         personas, _ = fold.settle()
         # Every agent of a replay from scratch was created in it, so the fold's own
         # table (without the ids it looked up and did not find) is the whole view.
         agents = {k: row for k, row in fold.agents.items() if row is not None}
         memory.adopt(fold.position, personas, agents, fold.members, fold.mark)
-    finally:
-        if collecting:
-            gc.enable()
     return memory, count

@@ -28,12 +28,10 @@ version never yields two different events for one agent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,6 +58,7 @@ from domain.errors import DomainError
 from domain.persona import secrets_digest
 from domain.planner import PublishCommand
 from domain.slugs import PERSONA_ENGRAM_SLUG
+from projections.gcpause import cyclic_gc_paused
 from projections.rows import AgentRow
 from projections.view import FleetView
 
@@ -312,7 +311,9 @@ class Reconciler:
         overwrite_conflicts: bool = False,
     ) -> ApplyReport:
         """Refresh, plan and carry out; ``persona``/``agent``/``only`` narrow the scope."""
-        with _cyclic_gc_paused():
+        # An apply keeps a few objects per engram alive until its batch is
+        # confirmed: the collector rescanned them all every few hundred engrams.
+        with cyclic_gc_paused():
             return await self._apply(persona, agent, only, refresh, overwrite_conflicts)
 
     async def _apply(
@@ -532,26 +533,6 @@ class Reconciler:
             return AgentOutcome(command.pubkey, slug, "failed", event.id, reason)
         detail = "; ".join(f"{a.relay} {a.outcome.value} {a.message}".strip() for a in w.answers)
         return AgentOutcome(command.pubkey, slug, "unknown", event.id, detail or "no relay")
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection for the duration (reference counting goes on).
-
-    An apply allocates a few objects per engram that live until its batch is
-    confirmed (events, aggregates, answers, heads), so the collector runs every
-    few hundred engrams and rescans all of them, and everything the process
-    held before, each time: about a tenth of an apply. Nothing an apply builds
-    is cyclic but a little asyncio bookkeeping, which the first collection
-    after it frees.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 async def _cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:
