@@ -18,7 +18,7 @@ from uuid import UUID
 import orjson
 from eventsourcing.persistence import ApplicationRecorder
 
-from domain.ports import LogRecord
+from domain.ports import LogRecord, RecordFields
 
 
 class RecorderEventLog:
@@ -38,7 +38,7 @@ class RecorderEventLog:
             for n in rows
         ]
 
-    def scan(self, after: int) -> Iterator[LogRecord]:
+    def scan(self, after: int) -> Iterator[RecordFields]:
         while batch := self.read(after, 5000):
             yield from batch
             after = batch[-1].position
@@ -93,7 +93,7 @@ class SQLiteEventLog:
             LogRecord(pos, oid, ver, topic, loads(state)) for pos, oid, ver, topic, state in cursor
         ]
 
-    def scan(self, after: int) -> Iterator[LogRecord]:
+    def scan(self, after: int) -> Iterator[RecordFields]:
         if not self._path.exists():
             return
         cursor = self._connection().execute(
@@ -102,7 +102,7 @@ class SQLiteEventLog:
         )
         loads = orjson.loads
         for pos, oid, ver, topic, state in cursor:
-            yield LogRecord(pos, oid, ver, topic, loads(state))
+            yield pos, oid, ver, topic, loads(state)
 
     def stream(self, originator_id: str) -> Sequence[LogRecord]:
         if not self._path.exists():
