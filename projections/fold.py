@@ -185,8 +185,15 @@ class Fold:
             row[STATUS], row[REASONS] = self._blank[slug] = self._judge(row)
         self.agents[agent_id] = row
         self.created.append(row)
-        self.members_of(slug).add(agent_id)
-        self._count(slug, +1)
+        # The hot path of a replay (one event per agent): members and count inline.
+        members = self.members.get(slug)
+        if members is None:
+            members = self.members_of(slug)
+        members.add(agent_id)
+        persona = self.personas[slug] if slug in self.personas else self.persona(slug)
+        if persona is not None:
+            persona.agent_count += 1
+            self.dirty_personas.add(slug)
 
     def _count(self, slug: str, delta: int) -> None:
         persona = self.persona(slug)

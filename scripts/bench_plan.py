@@ -134,8 +134,11 @@ def measure(db: Path, view_db: Path, edited: str) -> dict[str, float]:
     folds = []
     for _ in range(3):
         start = time.perf_counter()
-        replay_into_memory(view.log)
+        replayed = replay_into_memory(view.log)
         folds.append(time.perf_counter() - start)
+        # Freeing the view is not part of building it (and an earlier version of
+        # the fold, a reference cycle, left that to the collector, out of the timing).
+        del replayed
     bare = min(bare_loop(db) for _ in range(3))
     start = time.perf_counter()
     commands_before = view.plan()
