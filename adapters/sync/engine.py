@@ -50,6 +50,7 @@ from adapters.nostr.persona_engram import (
     prepare_persona_body,
     seal_persona_engram,
 )
+from adapters.store.writer import ApplicationWriter
 from adapters.sync.gateway import ACKNOWLEDGED, Answer, Fetched, Outcome, RelayGateway
 from domain.aggregates import Agent
 from domain.application import FleetApplication
@@ -75,6 +76,13 @@ class AgentSource(Protocol):
     """Loads the aggregates of many agents at once (see :mod:`adapters.store.loader`)."""
 
     def load(self, pubkeys: Sequence[str]) -> dict[str, Agent]: ...
+
+
+class EventWriter(Protocol):
+    """Stores aggregates' pending events in one durable transaction (see
+    :mod:`adapters.store.writer`); returns once they are stored."""
+
+    async def save(self, aggregates: Iterable[Agent]) -> None: ...
 
 
 class KeySource(Protocol):
@@ -162,9 +170,11 @@ class Reconciler:
         ack_all: bool = False,
         progress: Progress | None = None,
         agents: AgentSource | None = None,
+        writer: EventWriter | None = None,
     ) -> None:
         self.app = app
         self.agents = agents
+        self.writer: EventWriter = writer if writer is not None else ApplicationWriter(app)
         self.view = view
         self.keys = keys
         self.owner = owner
@@ -296,7 +306,7 @@ class Reconciler:
             )
             changed.append(agent)
         if changed:
-            self.app.save_aggregates(changed)
+            await self.writer.save(changed)
         return len(changed)
 
     # -- apply ---------------------------------------------------------------------------
@@ -373,8 +383,9 @@ class Reconciler:
                 missing = [c.pubkey for c in batch if c.pubkey not in self.heads]
                 if missing:
                     await self.read_heads(missing)
-                work, early = await self._seal(batch)
-                out.append((asyncio.create_task(self._send_and_confirm(work)), early, len(batch)))
+                work, early, sealed = await self._seal(batch)
+                task = asyncio.create_task(self._store_send_and_confirm(sealed, work))
+                out.append((task, early, len(batch)))
                 while len(out) > IN_FLIGHT:
                     await settle_oldest()
             while out:
@@ -383,7 +394,13 @@ class Reconciler:
             await _cancel(task for task, _, _ in out)
         return outcomes
 
-    async def _send_and_confirm(self, work: Sequence[_Work]) -> list[AgentOutcome]:
+    async def _store_send_and_confirm(
+        self, sealed: Sequence[Agent], work: Sequence[_Work]
+    ) -> list[AgentOutcome]:
+        # The seals are in the log before a single byte goes to a relay. The commit
+        # runs off the event loop (see adapters.store.writer): the next batch is
+        # sealed meanwhile.
+        await self.writer.save(sealed)
         if not work:
             return []
         answers = await self.gateway.publish([w.event for w in work])
@@ -393,8 +410,10 @@ class Reconciler:
 
     async def _seal(
         self, commands: Sequence[PublishCommand]
-    ) -> tuple[list[_Work], list[AgentOutcome]]:
-        """Resend stored seals, seal the rest, and store the new seals before any send.
+    ) -> tuple[list[_Work], list[AgentOutcome], list[Agent]]:
+        """Resend stored seals and seal the rest; returns the work, the outcomes
+        already known, and the agents whose new events must be stored before
+        any of the work is sent.
 
         Yields to the event loop every ``SEALS_PER_YIELD`` seals, so the batches
         already out keep their relay windows full meanwhile.
@@ -454,10 +473,7 @@ class Reconciler:
             )
             to_save.append(agent)
             work.append(_Work(command, agent, event, conv, resend=False))
-        if to_save:
-            # The seals are in the log before a single byte goes to a relay.
-            self.app.save_aggregates(to_save)
-        return work, early
+        return work, early, to_save
 
     def _load(self, pubkeys: Sequence[str]) -> dict[str, Agent]:
         if self.agents is not None:
@@ -493,7 +509,7 @@ class Reconciler:
         heads = await self.read_heads(list(ours), ours) if ours else {}
         # Only what the policy accepted was read back: a head exists for nothing else.
         outcomes = [self._verdict(w, heads.get(w.command.pubkey)) for w in work]
-        self.app.save_aggregates(w.agent for w in work)
+        await self.writer.save(w.agent for w in work)
         return outcomes
 
     def _policy_met(self, answers: Iterable[Answer]) -> bool:
