@@ -1,17 +1,18 @@
-"""Writing an apply's events to the event store, committing off the event loop.
+"""Writing an apply's events to the event store, off the event loop.
 
 An apply commits one transaction per batch of seals (before the batch is sent)
 and one per batch of verdicts. Every commit is durable: SQLite appends the
 batch to its write-ahead log and fsyncs it. Done on the event loop, that wait
 (and the log's checkpoints) stopped sealing and sending for about a sixth of a
-5,000-engram apply. :class:`SQLiteEventWriter` inserts the rows on the caller's
-thread, then runs the ``COMMIT`` on a worker thread (sqlite3 releases the GIL
-for it), so the loop goes on while the disk works; ``save`` still returns only
-once the transaction is durable, and raises if it is not.
+5,000-engram apply. :class:`SQLiteEventWriter` maps the events on the caller's
+thread and writes the transaction on a worker thread (sqlite3 releases the GIL
+while SQLite works), so the loop goes on while the disk does; ``save`` still
+returns only once the transaction is durable, and raises if it is not.
 
-Only the commit moves: the inserts stay on the loop's thread, because a thread
-that needs the GIL for each of hundreds of small steps waits a switch interval
-(5 ms) for it at every step while the loop is busy sealing.
+The rows go in a few multi-row INSERTs rather than one statement per row:
+each statement is a moment where the worker hands the GIL back and must wait
+to get it again (up to a 5 ms switch interval while the loop is busy sealing),
+and hundreds of one-row statements would make a write last longer than a batch.
 
 The rows are exactly what eventsourcing's SQLite application recorder writes
 (same table, columns and encodings, the rowid being the log position), mapped
@@ -23,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from uuid import UUID
 
@@ -39,10 +41,9 @@ from eventsourcing.persistence import (
 
 from domain.application import FleetApplication
 
-_INSERT = (
-    "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
-    "VALUES (?, ?, ?, ?)"
-)
+_COLUMNS = 4
+# Rows per INSERT statement (fewer if the build allows fewer bound parameters).
+_MAX_ROWS_PER_INSERT = 250
 
 
 class ApplicationWriter:
@@ -59,7 +60,7 @@ class ApplicationWriter:
 
 
 class SQLiteEventWriter:
-    """Inserts on the caller's thread, commits on a worker thread; one save at a time."""
+    """Maps events on the caller's thread, writes them on a worker; one save at a time."""
 
     def __init__(self, app: FleetApplication, path: Path, lock_timeout: float) -> None:
         self.app = app
@@ -73,11 +74,13 @@ class SQLiteEventWriter:
         # Explicit, whatever the build's default: in WAL mode FULL syncs the log at
         # every commit, which is what "the seal is stored before it is sent" needs.
         self._conn.execute("PRAGMA synchronous = FULL")
-        self._committer = ThreadPoolExecutor(1, thread_name_prefix="fleetsync-commit")
+        limit = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._rows_per_insert = max(1, min(_MAX_ROWS_PER_INSERT, limit // _COLUMNS))
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="fleetsync-writer")
         self._turn: asyncio.Lock | None = None
 
     def close(self) -> None:
-        self._committer.shutdown(wait=True)
+        self._worker.shutdown(wait=True)
         self._conn.close()
 
     async def save(self, aggregates: Iterable[Aggregate]) -> None:
@@ -85,44 +88,52 @@ class SQLiteEventWriter:
         stored = self.app.stored_events(aggregates)
         if not stored:
             return
-        rows = [(_id(s.originator_id), s.originator_version, s.topic, s.state) for s in stored]
+        statements: list[tuple[str, list[object]]] = []
+        for start in range(0, len(stored), self._rows_per_insert):
+            chunk = stored[start : start + self._rows_per_insert]
+            params: list[object] = []
+            for s in chunk:
+                params += (_id(s.originator_id), s.originator_version, s.topic, s.state)
+            statements.append((_insert(len(chunk)), params))
         if self._turn is None:
             self._turn = asyncio.Lock()
-        # One connection, one transaction at a time: a save waits for the previous
-        # commit (usually long done) instead of blocking the loop on the connection.
+        # One connection, one transaction at a time: a save queues behind the one
+        # under way (usually long done) instead of blocking the loop on the connection.
         async with self._turn:
-            with _translated():
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._conn.executemany(_INSERT, rows)
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-            await self._off_loop(self._commit)
-
-    def _commit(self) -> None:
-        with _translated():
+            future: Future[None] = self._worker.submit(self._write, statements)
             try:
-                self._conn.execute("COMMIT")
-            except BaseException:
-                # A failed COMMIT may leave the transaction open: end it, or the next
-                # BEGIN fails and the rows stay locked.
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                await asyncio.wrap_future(future)
+            except asyncio.CancelledError:
+                # A write under way cannot be called back: wait for it (milliseconds),
+                # so the connection is free before the next save starts.
+                wait([future])
                 raise
 
-    async def _off_loop(self, call: Callable[[], None]) -> None:
-        future: Future[None] = self._committer.submit(call)
-        try:
-            await asyncio.wrap_future(future)
-        except asyncio.CancelledError:
-            # A commit under way cannot be called back: wait for it (milliseconds) so
-            # the connection is free before the next save; one that never started
-            # leaves its transaction open, to be rolled back.
-            wait([future])
-            if future.cancelled() and self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
+    def _write(self, statements: list[tuple[str, list[object]]]) -> None:
+        """One transaction, on the worker thread."""
+        conn = self._conn
+        with _translated():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    conn.execute(sql, params)
+                conn.execute("COMMIT")
+            except BaseException:
+                # Whatever failed (a row, or the COMMIT itself), end the transaction:
+                # nothing of the batch is stored, and the next BEGIN can run.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+
+@lru_cache(maxsize=8)
+def _insert(rows: int) -> str:
+    """An INSERT of ``rows`` rows in one statement."""
+    values = ", ".join(["(?, ?, ?, ?)"] * rows)
+    return (
+        "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+        f"VALUES {values}"
+    )
 
 
 def _id(originator_id: UUID | str) -> str:

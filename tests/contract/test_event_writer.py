@@ -81,13 +81,16 @@ batches = st.lists(
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(batches=batches)
+@given(batches=batches, rows_per_insert=st.integers(1, 5))
 def test_the_writer_stores_the_same_rows_at_the_same_positions_as_save_aggregates(
-    tmp_path_factory: pytest.TempPathFactory, batches: list[list[tuple[int, str]]]
+    tmp_path_factory: pytest.TempPathFactory,
+    batches: list[list[tuple[int, str]]],
+    rows_per_insert: int,
 ) -> None:
     base = tmp_path_factory.mktemp("writer")
     ours, theirs = fleet_with_agents(base / "ours"), fleet_with_agents(base / "theirs")
     writer = SQLiteEventWriter(ours, base / "ours" / "events.sqlite", lock_timeout=5)
+    writer._rows_per_insert = rows_per_insert  # a batch spans several statements
     try:
         mine = {i: ours.get_agent(pubkey(i)) for i in range(AGENTS)}
         other = {i: theirs.get_agent(pubkey(i)) for i in range(AGENTS)}
@@ -117,14 +120,14 @@ def test_a_save_returns_only_once_its_commit_is_done_and_visible_to_others(
     app = fleet_with_agents(tmp_path)
     db = tmp_path / "events.sqlite"
     writer = SQLiteEventWriter(app, db, lock_timeout=5)
-    commit, committed = writer._commit, threading.Event()
+    write, committed = writer._write, threading.Event()
 
-    def slow_commit() -> None:
+    def slow_write(statements: list[tuple[str, list[object]]]) -> None:
         time.sleep(0.05)  # a slow disk: the loop must not run ahead of the commit
-        commit()
+        write(statements)
         committed.set()
 
-    writer._commit = slow_commit  # type: ignore[method-assign]
+    writer._write = slow_write  # type: ignore[method-assign]
     try:
         agent = app.get_agent(pubkey(0))
         record(agent, 1, "sealed")
@@ -167,24 +170,24 @@ def test_a_stale_aggregate_fails_the_whole_batch_and_the_writer_stays_usable(
         app.close()
 
 
-def test_a_save_cancelled_while_committing_still_leaves_the_connection_usable(
+def test_a_save_cancelled_while_writing_still_leaves_the_connection_usable(
     tmp_path: Path,
 ) -> None:
     app = fleet_with_agents(tmp_path)
     writer = SQLiteEventWriter(app, tmp_path / "events.sqlite", lock_timeout=5)
     committing, release = threading.Event(), threading.Event()
-    commit = writer._commit
+    write = writer._write
 
-    def slow_commit() -> None:
+    def slow_write(statements: list[tuple[str, list[object]]]) -> None:
         committing.set()
         release.wait(5)
-        commit()
+        write(statements)
 
-    writer._commit = slow_commit  # type: ignore[method-assign]
+    writer._write = slow_write  # type: ignore[method-assign]
     first = app.get_agent(pubkey(0))
     record(first, 1, "sealed")
 
-    async def cancel_mid_commit() -> None:
+    async def cancel_mid_write() -> None:
         task = asyncio.create_task(writer.save([first]))
         while not committing.is_set():
             await asyncio.sleep(0.001)
@@ -194,9 +197,9 @@ def test_a_save_cancelled_while_committing_still_leaves_the_connection_usable(
             await task
 
     try:
-        asyncio.run(cancel_mid_commit())
-        writer._commit = commit  # type: ignore[method-assign]
-        # The commit under way when the save was cancelled went through.
+        asyncio.run(cancel_mid_write())
+        writer._write = write  # type: ignore[method-assign]
+        # The write under way when the save was cancelled went through.
         assert app.get_agent(pubkey(0)).version == first.version
         second = app.get_agent(pubkey(1))
         record(second, 2, "sealed")
