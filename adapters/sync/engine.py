@@ -31,7 +31,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 
 # Batches sealed and stored but not yet confirmed, besides the one being sealed.
 IN_FLIGHT = 2
+# The last batches get smaller (halving, down to this), so the batch still out
+# when sealing ends is a small one: the apply ends that much sooner.
+TAIL_BATCH = 50
 # Seals (or ECDHs, in a refresh) between two yields to the event loop while a
 # batch is prepared (~5 ms): the batches already out go on meanwhile.
 SEALS_PER_YIELD = 32
@@ -361,32 +364,36 @@ class Reconciler:
         this coroutine yields) the next one is sealed and stored, so neither
         side waits for the other. A batch is handed to the relays only once the
         transaction holding its seals has committed. At most ``IN_FLIGHT``
-        batches are out at once; their publishes go one after another (one
-        window per connection), their read-backs overlap the next publish.
+        batches' worth of engrams are out at once; their publishes go one after
+        another (one window per connection), their read-backs overlap the next
+        publish. Whatever is out when the last batch is sealed is the time the
+        apply still takes: the last batches are smaller (see :func:`batch_bounds`).
         """
         outcomes: list[AgentOutcome] = []
         out: deque[tuple[asyncio.Task[list[AgentOutcome]], list[AgentOutcome], int]] = deque()
-        done = 0
+        done = unsettled = 0
 
         async def settle_oldest() -> None:
-            nonlocal done
+            nonlocal done, unsettled
             task, early, size = out.popleft()
             outcomes.extend(early)
             outcomes.extend(await task)
             done += size
+            unsettled -= size
             if self.progress is not None:
                 self.progress(done, len(commands))
 
         try:
-            for start in range(0, len(commands), self.batch_size):
-                batch = commands[start : start + self.batch_size]
+            for start, stop in batch_bounds(len(commands), self.batch_size):
+                batch = commands[start:stop]
                 missing = [c.pubkey for c in batch if c.pubkey not in self.heads]
                 if missing:
                     await self.read_heads(missing)
                 work, early, sealed = await self._seal(batch)
                 task = asyncio.create_task(self._store_send_and_confirm(sealed, work))
                 out.append((task, early, len(batch)))
-                while len(out) > IN_FLIGHT:
+                unsettled += len(batch)
+                while unsettled > IN_FLIGHT * self.batch_size:
                     await settle_oldest()
             while out:
                 await settle_oldest()
@@ -549,6 +556,25 @@ class Reconciler:
             return AgentOutcome(command.pubkey, slug, "failed", event.id, reason)
         detail = "; ".join(f"{a.relay} {a.outcome.value} {a.message}".strip() for a in w.answers)
         return AgentOutcome(command.pubkey, slug, "unknown", event.id, detail or "no relay")
+
+
+def batch_bounds(total: int, size: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of each batch of ``total`` commands: ``size`` at most.
+
+    Full batches until two are left; from there each batch is half of what
+    remains (at least ``TAIL_BATCH``, or all that is left), so the apply's last
+    batch, which nothing overlaps, is a small one.
+    """
+    floor = min(TAIL_BATCH, size)
+    start = 0
+    while start < total:
+        remaining = total - start
+        if remaining >= 2 * size:
+            count = size
+        else:
+            count = min(size, max(remaining // 2, min(floor, remaining)))
+        yield start, start + count
+        start += count
 
 
 async def _cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:
