@@ -255,6 +255,10 @@ class Reconciler:
     def _head_of(self, pubkey: str, events: list[Event], mine: Event | None = None) -> RelayHead:
         if not events:
             return _MISSING  # the common case on a fleet's first apply
+        if mine is not None and len(events) == 1 and events[0] == mine:
+            # The common read-back: the relays hold ours, byte for byte, and nothing
+            # else for this agent (so nothing that could beat it).
+            return RelayHead("valid", mine.id, mine.created_at, None, None)
         conv = self.conversation(pubkey)
         d_tag = conv.d_tag(PERSONA_ENGRAM_SLUG)
         candidates = [e for e in events if d_tag in e.tag_values("d")]
