@@ -36,6 +36,7 @@ from adapters.settings import Settings, StoreConfig
 from adapters.store.eventlog import RecorderEventLog, SQLiteEventLog
 from adapters.store.loader import AgentLoader
 from adapters.store.viewstore import SQLiteViewStore
+from adapters.store.writer import writer_for
 from adapters.sync.engine import Progress, Reconciler
 from adapters.sync.relays import PoolGateway
 from adapters.vault import (
@@ -167,8 +168,10 @@ class Fleet:
             signer=signer,
         )
         store = settings.store
-        loader = AgentLoader(self.app, store.sqlite_path if store.kind == "sqlite" else None)
+        sqlite_path = store.sqlite_path if store.kind == "sqlite" else None
+        loader = AgentLoader(self.app, sqlite_path)
         with apply_lock(settings.home):
+            writer = writer_for(self.app, sqlite_path, settings.lock_timeout)
             try:
                 yield Reconciler(
                     self.app,
@@ -180,10 +183,12 @@ class Fleet:
                     batch_size=settings.batch_size,
                     progress=progress,
                     agents=loader,
+                    writer=writer,
                     ack_all=ack_all,
                 )
             finally:
                 loader.close()
+                writer.close()
                 await gateway.close()
 
     def close(self) -> None:

@@ -14,6 +14,8 @@ clear: ``sealed_env_vars`` is ciphertext from the vault port.
 
 from __future__ import annotations
 
+import dataclasses
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -157,6 +159,9 @@ class Agent(Aggregate):
         reasons: list[str]
         causes: list[int]
 
+        def apply(self, aggregate: Agent) -> None:
+            aggregate.unsettled[self.event["id"]] = self.event
+
     class RelaysAnswered(Aggregate.Event):
         """What each relay answered to one send of a sealed engram that did not
         (yet) count as published: outcome accepted | duplicate | temporary |
@@ -165,6 +170,9 @@ class Agent(Aggregate):
         class_version = 1
         event_id: str
         answers: list[dict[str, str]]
+
+        def apply(self, aggregate: Agent) -> None:
+            pass  # a record of what the relays said; the engram stays unsettled
 
     class Published(Aggregate.Event):
         """The ack policy was met and the head read back is the sealed event."""
@@ -176,12 +184,19 @@ class Agent(Aggregate):
         relays: list[str]  # the relays that acknowledged it
         answers: list[dict[str, str]]
 
+        def apply(self, aggregate: Agent) -> None:
+            # Anything sealed earlier is superseded once a newer engram is confirmed.
+            aggregate.unsettled.clear()
+
     class PublishFailed(Aggregate.Event):
         """Every relay refused the sealed event permanently: it will never land."""
 
         class_version = 1
         event_id: str
         reason: str
+
+        def apply(self, aggregate: Agent) -> None:
+            aggregate.unsettled.pop(self.event_id, None)
 
     class ConflictDetected(Aggregate.Event):
         """Another writer's engram is the head (or the head's clock is poisoned)."""
@@ -192,6 +207,10 @@ class Agent(Aggregate):
         head_event_id: str | None
         head_created_at: int | None
         reason: str
+
+        def apply(self, aggregate: Agent) -> None:
+            if self.event_id is not None:
+                aggregate.unsettled.pop(self.event_id, None)
 
     class HeadObserved(Aggregate.Event):
         """What the relays hold as head, read back during refresh or verification."""
@@ -262,10 +281,10 @@ class Agent(Aggregate):
     def _destroy_key(self, actor: str) -> None:
         self.key_destroyed = True
 
-    # The publication events an apply records for every engram are triggered with
-    # ``trigger_event`` rather than by calling their @event methods: the decorator's
-    # argument coercion and filtering cost more than the event itself, per engram.
-    # The @event methods below stay the events' ``apply`` (what replay runs).
+    # The publication events an apply records for every engram (sealed, answered,
+    # published, failed, conflict) are classes with their own ``apply``, recorded
+    # through ``_record``: the @event decorator's argument coercion and filtering,
+    # then trigger_event's dataclass construction, cost more than the event itself.
 
     def record_sealed(
         self,
@@ -279,7 +298,7 @@ class Agent(Aggregate):
         self._require_live()
         if event.get("pubkey") != self.pubkey:
             raise InvalidInput("a sealed engram must be authored by its agent")
-        self.trigger_event(
+        self._record(
             self.EngramSealed,
             event=event,
             persona_slug=persona_slug,
@@ -289,16 +308,8 @@ class Agent(Aggregate):
             causes=causes,
         )
 
-    @event(EngramSealed)
-    def _sealed(self, event: dict[str, Any]) -> None:
-        self.unsettled[event["id"]] = event
-
     def record_answers(self, event_id: str, answers: list[dict[str, str]]) -> None:
-        self.trigger_event(self.RelaysAnswered, event_id=event_id, answers=answers)
-
-    @event(RelaysAnswered)
-    def _answered(self, event_id: str) -> None:
-        pass
+        self._record(self.RelaysAnswered, event_id=event_id, answers=answers)
 
     def record_published(
         self,
@@ -308,7 +319,7 @@ class Agent(Aggregate):
         relays: list[str],
         answers: list[dict[str, str]],
     ) -> None:
-        self.trigger_event(
+        self._record(
             self.Published,
             event_id=event_id,
             digest=digest,
@@ -317,16 +328,9 @@ class Agent(Aggregate):
             answers=answers,
         )
 
-    @event(Published)
-    def _published(self, event_id: str) -> None:
-        # Anything sealed earlier is superseded once a newer engram is confirmed.
-        self.unsettled.clear()
-
-    @event(PublishFailed)
     def record_failed(self, event_id: str, reason: str) -> None:
-        self.unsettled.pop(event_id, None)
+        self._record(self.PublishFailed, event_id=event_id, reason=reason)
 
-    @event(ConflictDetected)
     def record_conflict(
         self,
         event_id: str | None,
@@ -335,8 +339,37 @@ class Agent(Aggregate):
         head_created_at: int | None,
         reason: str,
     ) -> None:
-        if event_id is not None:
-            self.unsettled.pop(event_id, None)
+        self._record(
+            self.ConflictDetected,
+            event_id=event_id,
+            digest=digest,
+            head_event_id=head_event_id,
+            head_created_at=head_created_at,
+            reason=reason,
+        )
+
+    def _record(self, event_class: type[Aggregate.Event], **attrs: Any) -> None:
+        """``trigger_event``, built the way eventsourcing's mapper rebuilds a stored event.
+
+        One ``__dict__`` for the new event instead of a frozen dataclass's
+        ``__init__`` (a guarded ``setattr`` per field); then, as in
+        ``trigger_event``, the event mutates the aggregate (its ``apply`` is the
+        one replay runs) and joins the pending events. ``attrs`` must name the
+        event's own fields, all of them, in declaration order: nothing else checks
+        them here, and the order is the stored JSON's.
+        """
+        if tuple(attrs) != _own_fields(event_class):
+            raise TypeError(f"{event_class.__qualname__} takes {_own_fields(event_class)}")
+        state = {
+            "originator_id": self.id,
+            "originator_version": self.version + 1,
+            "timestamp": event_class.create_timestamp(),
+        }
+        state.update(attrs)
+        new_event = object.__new__(event_class)
+        object.__setattr__(new_event, "__dict__", state)
+        new_event.mutate(self)
+        self._pending_events.append(new_event)
 
     @event(HeadObserved)
     def record_observed(
@@ -349,6 +382,13 @@ class Agent(Aggregate):
         relays: list[str],
     ) -> None:
         pass
+
+
+@cache
+def _own_fields(event_class: type[Aggregate.Event]) -> tuple[str, ...]:
+    """An event class's fields after the three every aggregate event has."""
+    inherited = {"originator_id", "originator_version", "timestamp"}
+    return tuple(f.name for f in dataclasses.fields(event_class) if f.name not in inherited)
 
 
 class RelayList(Aggregate):

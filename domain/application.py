@@ -13,7 +13,7 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain import strictjson
 from domain.aggregates import Agent, Persona, RelayList
@@ -82,13 +82,30 @@ class FleetApplication(Application[Any]):
         ``save`` runs instead.
         """
         aggregates = list(aggregates)
-        if self.snapshots is not None or self.repository.cache is not None:
+        if not self.can_store_directly:
             self.save(*aggregates)
             return
-        to_stored = self.mapper.to_stored_event
-        stored = [to_stored(event) for agg in aggregates for event in agg.collect_events()]
+        stored = self.stored_events(aggregates)
         if stored:
             self.recorder.insert_events(stored)
+
+    @property
+    def can_store_directly(self) -> bool:
+        """Is writing :meth:`stored_events` all that saving these aggregates takes?
+
+        True unless snapshots or the aggregate cache are enabled: ``save`` keeps
+        those up to date, a direct write would not.
+        """
+        return self.snapshots is None and self.repository.cache is None
+
+    def stored_events(self, aggregates: Iterable[Aggregate]) -> list[StoredEvent]:
+        """Collect the aggregates' pending events, mapped as the recorder stores them.
+
+        No I/O: whoever calls this writes the result (all of it, in one
+        transaction) or the events are lost; see :meth:`save_aggregates`.
+        """
+        to_stored = self.mapper.to_stored_event
+        return [to_stored(event) for agg in aggregates for event in agg.collect_events()]
 
     # -- personas -----------------------------------------------------------------
 

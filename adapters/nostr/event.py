@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from adapters.nostr.errors import NostrError
 from adapters.nostr.keys import SecretKey, verify_schnorr
 
 Tags = tuple[tuple[str, ...], ...]
-_LOWER_HEX = frozenset("0123456789abcdef")
+_LOWER_HEX = re.compile("[0-9a-f]*").fullmatch
 
 
 class Reason(enum.Enum):
@@ -42,7 +43,7 @@ class InvalidEvent(NostrError):
 
 
 def _is_lower_hex(value: object, length: int) -> bool:
-    return isinstance(value, str) and len(value) == length and _LOWER_HEX.issuperset(value)
+    return isinstance(value, str) and len(value) == length and _LOWER_HEX(value) is not None
 
 
 def serialize_for_id(pubkey: str, created_at: int, kind: int, tags: Tags, content: str) -> bytes:
@@ -89,11 +90,20 @@ class Event:
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> Event:
-        """Check the shape of a wire event (not its id or signature: see :func:`verify`)."""
+        """Check the shape of a wire event (not its id or signature: see :func:`verify`).
+
+        Every event an apply reads back comes through here, so the checks are the
+        cheap kind: a compiled pattern per hex field, one pass over the tags.
+        """
         if not isinstance(obj, Mapping):
             raise InvalidEvent(Reason.MALFORMED, "event is not a JSON object")
-        for name, length in (("id", 64), ("pubkey", 64), ("sig", 128)):
-            if not _is_lower_hex(obj.get(name), length):
+        event_id, pubkey, sig = obj.get("id"), obj.get("pubkey"), obj.get("sig")
+        for name, value, length in (
+            ("id", event_id, 64),
+            ("pubkey", pubkey, 64),
+            ("sig", sig, 128),
+        ):
+            if not _is_lower_hex(value, length):
                 raise InvalidEvent(Reason.MALFORMED, f"{name} is not {length} lowercase hex")
         created_at, kind = obj.get("created_at"), obj.get("kind")
         if not isinstance(created_at, int) or isinstance(created_at, bool) or created_at < 0:
@@ -108,15 +118,8 @@ class Event:
             isinstance(tag, list) and all(isinstance(v, str) for v in tag) for tag in raw_tags
         ):
             raise InvalidEvent(Reason.MALFORMED, "tags is not an array of arrays of strings")
-        return cls(
-            id=obj["id"],
-            pubkey=obj["pubkey"],
-            created_at=created_at,
-            kind=kind,
-            tags=tuple(tuple(tag) for tag in raw_tags),
-            content=content,
-            sig=obj["sig"],
-        )
+        tags = tuple(map(tuple, raw_tags))
+        return cls(obj["id"], obj["pubkey"], created_at, kind, tags, content, obj["sig"])
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Event:

@@ -14,7 +14,6 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
@@ -40,12 +39,16 @@ class AgentLoader:
         """Every named agent, current as of the last committed write."""
         if self.path is None:
             return {pubkey: self.app.get_agent(pubkey) for pubkey in pubkeys}
-        by_id = {agent_id(pubkey).hex: pubkey for pubkey in pubkeys}
-        events: dict[str, list[Any]] = {}
+        ids = {pubkey: agent_id(pubkey) for pubkey in pubkeys}
+        hexes = {pubkey: uuid.hex for pubkey, uuid in ids.items()}
+        # The stored id is the UUID's hex; the stored events get the UUID itself
+        # back from here rather than parsing it again, row by row.
+        uuids = {hexes[pubkey]: uuid for pubkey, uuid in ids.items()}
+        events: dict[str, list[Any]] = {oid: [] for oid in uuids}
         to_domain_event = self.app.mapper.to_domain_event
-        ids = list(by_id)
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        wanted = list(uuids)
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
             rows = self._connection().execute(
                 "SELECT originator_id, originator_version, topic, state FROM stored_events "
                 f"WHERE originator_id IN ({', '.join('?' * len(chunk))}) "
@@ -53,12 +56,12 @@ class AgentLoader:
                 chunk,
             )
             for oid, version, topic, state in rows:
-                stored = StoredEvent(UUID(oid), version, topic, state)
-                events.setdefault(oid, []).append(to_domain_event(stored))
+                stored = StoredEvent(uuids[oid], version, topic, state)
+                events[oid].append(to_domain_event(stored))
         agents: dict[str, Agent] = {}
-        for oid, pubkey in by_id.items():
+        for pubkey, oid in hexes.items():
             aggregate: Any = None
-            for domain_event in events.get(oid, ()):
+            for domain_event in events[oid]:
                 aggregate = domain_event.mutate(aggregate)
             if not isinstance(aggregate, Agent):
                 raise UnknownAgent(f"no agent {pubkey}; see 'fleetsync agent list'")

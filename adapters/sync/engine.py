@@ -31,7 +31,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -50,6 +50,7 @@ from adapters.nostr.persona_engram import (
     prepare_persona_body,
     seal_persona_engram,
 )
+from adapters.store.writer import ApplicationWriter
 from adapters.sync.gateway import ACKNOWLEDGED, Answer, Fetched, Outcome, RelayGateway
 from domain.aggregates import Agent
 from domain.application import FleetApplication
@@ -64,8 +65,14 @@ from projections.view import FleetView
 
 log = logging.getLogger(__name__)
 
-# Batches sealed and stored but not yet confirmed, besides the one being sealed.
-IN_FLIGHT = 2
+# Batches' worth of engrams sealed but not yet confirmed, besides the batch being
+# sealed. A batch is out for 3-4 times as long as it takes to seal (store, wait
+# for the previous batch's send, send, read back, record): with fewer, sealing
+# stopped to wait for the oldest batch's read-back (~0.07 s of 5,000 engrams).
+IN_FLIGHT = 4
+# The last batches get smaller (halving, down to this), so the batch still out
+# when sealing ends is a small one: the apply ends that much sooner.
+TAIL_BATCH = 50
 # Seals (or ECDHs, in a refresh) between two yields to the event loop while a
 # batch is prepared (~5 ms): the batches already out go on meanwhile.
 SEALS_PER_YIELD = 32
@@ -75,6 +82,13 @@ class AgentSource(Protocol):
     """Loads the aggregates of many agents at once (see :mod:`adapters.store.loader`)."""
 
     def load(self, pubkeys: Sequence[str]) -> dict[str, Agent]: ...
+
+
+class EventWriter(Protocol):
+    """Stores aggregates' pending events in one durable transaction (see
+    :mod:`adapters.store.writer`); returns once they are stored."""
+
+    async def save(self, aggregates: Iterable[Agent]) -> None: ...
 
 
 class KeySource(Protocol):
@@ -162,9 +176,11 @@ class Reconciler:
         ack_all: bool = False,
         progress: Progress | None = None,
         agents: AgentSource | None = None,
+        writer: EventWriter | None = None,
     ) -> None:
         self.app = app
         self.agents = agents
+        self.writer: EventWriter = writer if writer is not None else ApplicationWriter(app)
         self.view = view
         self.keys = keys
         self.owner = owner
@@ -242,6 +258,10 @@ class Reconciler:
     def _head_of(self, pubkey: str, events: list[Event], mine: Event | None = None) -> RelayHead:
         if not events:
             return _MISSING  # the common case on a fleet's first apply
+        if mine is not None and len(events) == 1 and events[0] == mine:
+            # The common read-back: the relays hold ours, byte for byte, and nothing
+            # else for this agent (so nothing that could beat it).
+            return RelayHead("valid", mine.id, mine.created_at, None, None)
         conv = self.conversation(pubkey)
         d_tag = conv.d_tag(PERSONA_ENGRAM_SLUG)
         candidates = [e for e in events if d_tag in e.tag_values("d")]
@@ -296,7 +316,7 @@ class Reconciler:
             )
             changed.append(agent)
         if changed:
-            self.app.save_aggregates(changed)
+            await self.writer.save(changed)
         return len(changed)
 
     # -- apply ---------------------------------------------------------------------------
@@ -351,31 +371,36 @@ class Reconciler:
         this coroutine yields) the next one is sealed and stored, so neither
         side waits for the other. A batch is handed to the relays only once the
         transaction holding its seals has committed. At most ``IN_FLIGHT``
-        batches are out at once; their publishes go one after another (one
-        window per connection), their read-backs overlap the next publish.
+        batches' worth of engrams are out at once; their publishes go one after
+        another (one window per connection), their read-backs overlap the next
+        publish. Whatever is out when the last batch is sealed is the time the
+        apply still takes: the last batches are smaller (see :func:`batch_bounds`).
         """
         outcomes: list[AgentOutcome] = []
         out: deque[tuple[asyncio.Task[list[AgentOutcome]], list[AgentOutcome], int]] = deque()
-        done = 0
+        done = unsettled = 0
 
         async def settle_oldest() -> None:
-            nonlocal done
+            nonlocal done, unsettled
             task, early, size = out.popleft()
             outcomes.extend(early)
             outcomes.extend(await task)
             done += size
+            unsettled -= size
             if self.progress is not None:
                 self.progress(done, len(commands))
 
         try:
-            for start in range(0, len(commands), self.batch_size):
-                batch = commands[start : start + self.batch_size]
+            for start, stop in batch_bounds(len(commands), self.batch_size):
+                batch = commands[start:stop]
                 missing = [c.pubkey for c in batch if c.pubkey not in self.heads]
                 if missing:
                     await self.read_heads(missing)
-                work, early = await self._seal(batch)
-                out.append((asyncio.create_task(self._send_and_confirm(work)), early, len(batch)))
-                while len(out) > IN_FLIGHT:
+                work, early, sealed = await self._seal(batch)
+                task = asyncio.create_task(self._store_send_and_confirm(sealed, work))
+                out.append((task, early, len(batch)))
+                unsettled += len(batch)
+                while unsettled > IN_FLIGHT * self.batch_size:
                     await settle_oldest()
             while out:
                 await settle_oldest()
@@ -383,7 +408,13 @@ class Reconciler:
             await _cancel(task for task, _, _ in out)
         return outcomes
 
-    async def _send_and_confirm(self, work: Sequence[_Work]) -> list[AgentOutcome]:
+    async def _store_send_and_confirm(
+        self, sealed: Sequence[Agent], work: Sequence[_Work]
+    ) -> list[AgentOutcome]:
+        # The seals are in the log before a single byte goes to a relay. The commit
+        # runs off the event loop (see adapters.store.writer): the next batch is
+        # sealed meanwhile.
+        await self.writer.save(sealed)
         if not work:
             return []
         answers = await self.gateway.publish([w.event for w in work])
@@ -393,8 +424,10 @@ class Reconciler:
 
     async def _seal(
         self, commands: Sequence[PublishCommand]
-    ) -> tuple[list[_Work], list[AgentOutcome]]:
-        """Resend stored seals, seal the rest, and store the new seals before any send.
+    ) -> tuple[list[_Work], list[AgentOutcome], list[Agent]]:
+        """Resend stored seals and seal the rest; returns the work, the outcomes
+        already known, and the agents whose new events must be stored before
+        any of the work is sent.
 
         Yields to the event loop every ``SEALS_PER_YIELD`` seals, so the batches
         already out keep their relay windows full meanwhile.
@@ -454,10 +487,7 @@ class Reconciler:
             )
             to_save.append(agent)
             work.append(_Work(command, agent, event, conv, resend=False))
-        if to_save:
-            # The seals are in the log before a single byte goes to a relay.
-            self.app.save_aggregates(to_save)
-        return work, early
+        return work, early, to_save
 
     def _load(self, pubkeys: Sequence[str]) -> dict[str, Agent]:
         if self.agents is not None:
@@ -493,7 +523,7 @@ class Reconciler:
         heads = await self.read_heads(list(ours), ours) if ours else {}
         # Only what the policy accepted was read back: a head exists for nothing else.
         outcomes = [self._verdict(w, heads.get(w.command.pubkey)) for w in work]
-        self.app.save_aggregates(w.agent for w in work)
+        await self.writer.save(w.agent for w in work)
         return outcomes
 
     def _policy_met(self, answers: Iterable[Answer]) -> bool:
@@ -533,6 +563,25 @@ class Reconciler:
             return AgentOutcome(command.pubkey, slug, "failed", event.id, reason)
         detail = "; ".join(f"{a.relay} {a.outcome.value} {a.message}".strip() for a in w.answers)
         return AgentOutcome(command.pubkey, slug, "unknown", event.id, detail or "no relay")
+
+
+def batch_bounds(total: int, size: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of each batch of ``total`` commands: ``size`` at most.
+
+    Full batches until two are left; from there each batch is half of what
+    remains (at least ``TAIL_BATCH``, or all that is left), so the apply's last
+    batch, which nothing overlaps, is a small one.
+    """
+    floor = min(TAIL_BATCH, size)
+    start = 0
+    while start < total:
+        remaining = total - start
+        if remaining >= 2 * size:
+            count = size
+        else:
+            count = min(size, max(remaining // 2, min(floor, remaining)))
+        yield start, start + count
+        start += count
 
 
 async def _cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:

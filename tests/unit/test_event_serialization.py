@@ -7,6 +7,8 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.nostr.event import (
     Event,
@@ -138,3 +140,35 @@ def test_a_wire_event_of_the_wrong_shape_is_refused(
 def test_text_that_is_not_json_is_refused() -> None:
     with pytest.raises(InvalidEvent, match="not JSON"):
         Event.from_json("{")
+
+
+HEX_ALPHABET = set("0123456789abcdef")
+
+
+HEX_64 = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
+NEAR_HEX = st.text(alphabet="0123456789abcdefABCDEF٣g \n", min_size=62, max_size=66)
+
+
+@given(HEX_64 | NEAR_HEX | HEX_64.map(lambda h: h[:-1] + "\n"))
+def test_an_id_is_accepted_exactly_when_it_is_64_lowercase_hex_digits(candidate: str) -> None:
+    event = sign_event(ONE, created_at=1, kind=1, tags=(), content="x").to_dict()
+    event["id"] = candidate
+    well_formed = len(candidate) == 64 and set(candidate) <= HEX_ALPHABET
+    if well_formed:
+        assert Event.from_dict(event).id == candidate
+    else:
+        with pytest.raises(InvalidEvent, match="id is not 64 lowercase hex"):
+            Event.from_dict(event)
+
+
+@given(st.lists(st.lists(st.text(max_size=5) | st.integers(), max_size=3), max_size=4))
+def test_tags_are_accepted_exactly_when_they_are_arrays_of_strings(
+    tags: list[list[object]],
+) -> None:
+    event = sign_event(ONE, created_at=1, kind=1, tags=(), content="x").to_dict()
+    event["tags"] = tags
+    if all(isinstance(v, str) for tag in tags for v in tag):
+        assert Event.from_dict(event).tags == tuple(tuple(tag) for tag in tags)
+    else:
+        with pytest.raises(InvalidEvent, match="tags"):
+            Event.from_dict(event)
