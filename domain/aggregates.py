@@ -15,6 +15,7 @@ clear: ``sealed_env_vars`` is ciphertext from the vault port.
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -23,6 +24,9 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidInput, PermanentDomainError
 from domain.ids import agent_id, persona_id, relay_list_id
+
+# What Agent.at_version gives as creation and modification time: it has no history.
+_UNKNOWN_TIME = datetime.fromtimestamp(0, UTC)
 
 
 class AgentRetired(PermanentDomainError):
@@ -246,6 +250,29 @@ class Agent(Aggregate):
         self.key_destroyed = False
         # event id -> signed event, for every sealed engram not yet settled
         self.unsettled: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def at_version(cls, id: UUID, pubkey: str, persona_slug: str, version: int) -> Agent:
+        """A live agent known to be at ``version``, for recording publication events
+        without replaying its history.
+
+        An apply decides from the fleet view, which knows each agent's version; it
+        records its events on this handle, and the store takes them only at the
+        next version (its unique (id, version) refuses them if the agent has moved
+        on since), so a decision made on stale facts is never carried out. The
+        handle knows nothing of earlier seals (``unsettled`` is empty: a resend
+        needs the agent itself), nor its owner, name or origin; it is for
+        recording, not reading. ``id`` is the agent's aggregate id as the view
+        holds it (``agent_id(pubkey)``; deriving it again costs more than parsing).
+        """
+        agent = object.__new__(cls)
+        agent.__base_init__(id, version, _UNKNOWN_TIME)
+        agent.pubkey = pubkey
+        agent.persona_slug = persona_slug
+        agent.retired = False
+        agent.key_destroyed = False
+        agent.unsettled = {}
+        return agent
 
     def _require_live(self) -> None:
         if self.retired:

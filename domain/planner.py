@@ -76,6 +76,7 @@ class AgentFacts(NamedTuple):
     conflict_digest: str | None
     conflict_position: int
     conflict_head_event_id: str | None = None  # the other writer's head we lost to
+    version: int = 1  # the agent aggregate's version these facts are as of
 
 
 class Assessment(NamedTuple):
@@ -98,6 +99,10 @@ class PublishCommand(NamedTuple):
     reasons: tuple[Reason, ...]
     causes: tuple[int, ...]
     resend_event_id: str | None = None  # set when a sealed event awaits confirmation
+    # The agent's version when this was decided: the command's events are stored at
+    # the next version or not at all, so a decision made on facts that have since
+    # changed can never be carried out.
+    agent_version: int = 1
 
     @property
     def key(self) -> str:
@@ -214,6 +219,7 @@ def plan(
                 reasons=reasons,
                 causes=item.causes,
                 resend_event_id=agent.pending_event_id if item.status is Status.PENDING else None,
+                agent_version=agent.version,
             )
         )
     commands.sort(key=lambda c: (c.persona_slug, c.pubkey))

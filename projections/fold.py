@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from domain.planner import assess
 from domain.ports import RecordFields
 from domain.versioning import upcast
-from projections.rows import PERSONA_SLUG, REASONS, STATUS, AgentRow, PersonaRow
+from projections.rows import PERSONA_SLUG, REASONS, STATUS, VERSION, AgentRow, PersonaRow
 
 
 class ViewStore(Protocol):
@@ -103,9 +103,11 @@ class Fold:
                     self.agents[agent_id] = row
         return self.members[slug]
 
-    def _touch_agent(self, agent_id: str) -> AgentRow | None:
+    def _touch_agent(self, agent_id: str, version: int) -> AgentRow | None:
+        """The row an event about the agent changes, now as of that event's version."""
         row = self.agent(agent_id)
         if row is not None:
+            row[VERSION] = version
             self.dirty_agents.add(row.agent_id)
         return row
 
@@ -124,14 +126,16 @@ class Fold:
                 # Version-1 state needs no upcast; only look up classes that moved on.
                 if topic not in current or "class_version" in state:
                     state = upcast(topic, state)
-                handler(self, position, originator_id, state)
+                handler(self, position, originator_id, version, state)
         self.position = position
         if count:
             # Which record the view stops at: a later run checks the log still has it.
             self.mark = f"{originator_id}:{version}"
         return count
 
-    def _persona_saved(self, position: int, originator_id: str, state: dict[str, Any]) -> None:
+    def _persona_saved(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
         slug = state["slug"]
         row = self.persona(slug)
         if row is None:
@@ -149,7 +153,9 @@ class Fold:
         self.dirty_personas.add(slug)
         self.dirty_agents.update(self.members_of(slug))
 
-    def _persona_deleted(self, position: int, originator_id: str, state: dict[str, Any]) -> None:
+    def _persona_deleted(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
         row = self.persona(state["slug"])
         if row is None:
             return
@@ -160,7 +166,9 @@ class Fold:
         self.dirty_personas.add(row.slug)
         self.dirty_agents.update(self.members_of(row.slug))
 
-    def _agent_created(self, position: int, originator_id: str, state: dict[str, Any]) -> None:
+    def _agent_created(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
         slug = state["persona_slug"]
         agent_id = originator_id
         # A new agent has no history, so its verdict is its persona's verdict for
@@ -201,8 +209,10 @@ class Fold:
             persona.agent_count += delta
             self.dirty_personas.add(slug)
 
-    def _agent_moved(self, position: int, originator_id: str, state: dict[str, Any]) -> None:
-        row = self._touch_agent(originator_id)
+    def _agent_moved(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        row = self._touch_agent(originator_id, version)
         if row is None:
             return
         self.members_of(row.persona_slug).discard(row.agent_id)
@@ -212,30 +222,42 @@ class Fold:
         self.members_of(row.persona_slug).add(row.agent_id)
         self._count(row.persona_slug, +1)
 
-    def _agent_retired(self, position: int, originator_id: str, state: dict[str, Any]) -> None:
-        row = self._touch_agent(originator_id)
+    def _agent_retired(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        row = self._touch_agent(originator_id, version)
         if row is not None:
             row.retired = True
             row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
             self._count(row.persona_slug, -1)
 
     def _agent_key_destroyed(
-        self, position: int, originator_id: str, state: dict[str, Any]
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
     ) -> None:
-        row = self._touch_agent(originator_id)
+        row = self._touch_agent(originator_id, version)
         if row is not None:
             row.key_destroyed = True
 
-    def _engram_sealed(self, position: int, originator_id: str, state: dict[str, Any]) -> None:
-        row = self._touch_agent(originator_id)
+    def _engram_sealed(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        row = self._touch_agent(originator_id, version)
         if row is not None:
             row.pending_event_id = state["event"]["id"]
             row.pending_digest = state["digest"]
             row.pending_secrets_digest = state["secrets_digest"]
             row.pending_position = position
 
-    def _published(self, position: int, originator_id: str, state: dict[str, Any]) -> None:
-        row = self._touch_agent(originator_id)
+    def _answered(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        # Changes nothing the planner reads, but the agent's version moves on.
+        self._touch_agent(originator_id, version)
+
+    def _published(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        row = self._touch_agent(originator_id, version)
         if row is None:
             return
         row.published_digest = state["digest"]
@@ -247,13 +269,17 @@ class Fold:
         # Whatever was sealed before this confirmation is settled or superseded.
         row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
 
-    def _publish_failed(self, position: int, originator_id: str, state: dict[str, Any]) -> None:
-        row = self._touch_agent(originator_id)
+    def _publish_failed(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        row = self._touch_agent(originator_id, version)
         if row is not None and row.pending_event_id == state["event_id"]:
             row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
 
-    def _conflict(self, position: int, originator_id: str, state: dict[str, Any]) -> None:
-        row = self._touch_agent(originator_id)
+    def _conflict(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        row = self._touch_agent(originator_id, version)
         if row is None:
             return
         row.conflict_digest = state["digest"]
@@ -263,8 +289,10 @@ class Fold:
         if state["event_id"] is not None and row.pending_event_id == state["event_id"]:
             row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
 
-    def _observed(self, position: int, originator_id: str, state: dict[str, Any]) -> None:
-        row = self._touch_agent(originator_id)
+    def _observed(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        row = self._touch_agent(originator_id, version)
         if row is None:
             return
         self._set_head(
@@ -330,7 +358,7 @@ class Fold:
 # cyclic collector, paused during replays, got round to it. A process that
 # replayed three times then peaked at 708 MB instead of 248 MB, and its replays
 # slowed from ~370 to ~620 ms (``scripts/bench plan``).
-_HANDLERS: dict[str, Callable[[Fold, int, str, dict[str, Any]], None]] = {
+_HANDLERS: dict[str, Callable[[Fold, int, str, int, dict[str, Any]], None]] = {
     _PREFIX + "Persona.Created": Fold._persona_saved,
     _PREFIX + "Persona.Saved": Fold._persona_saved,
     _PREFIX + "Persona.Deleted": Fold._persona_deleted,
@@ -339,6 +367,7 @@ _HANDLERS: dict[str, Callable[[Fold, int, str, dict[str, Any]], None]] = {
     _PREFIX + "Agent.Retired": Fold._agent_retired,
     _PREFIX + "Agent.KeyDestroyed": Fold._agent_key_destroyed,
     _PREFIX + "Agent.EngramSealed": Fold._engram_sealed,
+    _PREFIX + "Agent.RelaysAnswered": Fold._answered,
     _PREFIX + "Agent.Published": Fold._published,
     _PREFIX + "Agent.PublishFailed": Fold._publish_failed,
     _PREFIX + "Agent.ConflictDetected": Fold._conflict,

@@ -74,6 +74,9 @@ class AgentRow(list[Any]):
     conflict_position: int
     conflict_reason: str | None
     conflict_head_event_id: str | None
+    # The agent aggregate's version as of the last event folded: an apply records
+    # its events at the next one without replaying the agent (see Agent.at_version).
+    version: int
 
     @classmethod
     def created(
@@ -155,6 +158,7 @@ class AgentRow(list[Any]):
             conflict_position,
             _conflict_reason,
             conflict_head_event_id,
+            version,
         ) = self
         head = None
         if head_state is not None:
@@ -181,6 +185,7 @@ class AgentRow(list[Any]):
             conflict_digest,
             conflict_position,
             conflict_head_event_id,
+            version,
         )
 
 
@@ -205,10 +210,12 @@ PENDING_DIGEST = AGENT_COLUMNS.index("pending_digest")
 CONFLICT_DIGEST = AGENT_COLUMNS.index("conflict_digest")
 PERSONA_SLUG = AGENT_COLUMNS.index("persona_slug")
 CREATED_POSITION = AGENT_COLUMNS.index("created_position")
+VERSION = AGENT_COLUMNS.index("version")
 
-# Every column after ``reasons`` for a new agent: no history.
+# Every column after ``reasons`` for a new agent: no history, and version 1
+# (eventsourcing creates every aggregate at version 1).
 _NEW_TAIL: list[Any] = [False, False, None, None, None, None, 0, False]
-_NEW_TAIL += [None, None, 0, None, None, None, 0, None, 0, None, None]
+_NEW_TAIL += [None, None, 0, None, None, None, 0, None, 0, None, None, 1]
 assert len(_NEW_TAIL) == len(AGENT_COLUMNS) - REASONS - 1
 
 

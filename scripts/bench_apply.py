@@ -13,6 +13,9 @@ The ratio apply/(a) is the price of event sourcing and idempotency (goal: at
 least 0.8). The relays are rust-nostr's local relay (nostr-sdk) and, with
 ``--slow``, the nostr-relay package too.
 
+Each round runs all three against a fresh relay; the report shows every round
+and the median one (by its ratio).
+
 Beside each rate: for apply, its wall time and the CPU time this process
 spent in it (apply overlaps its batches, so wall time is close to CPU time
 unless it waits for the relay); for (a), how its time splits between sealing
@@ -133,22 +136,50 @@ def bare_client(url: str, count: int, presigned: bool) -> Timing:
     return Timing(elapsed, sealed - start)
 
 
-def run(label: str, relay: RelayProcess, count: int) -> None:
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One measurement of all three, against one fresh relay."""
+
+    apply: Timing
+    bare: Timing
+    ceiling: Timing
+
+    @property
+    def ratio(self) -> float:
+        return self.bare.elapsed / self.apply.elapsed
+
+
+def one_round(relay: RelayProcess, count: int) -> Round:
     with tempfile.TemporaryDirectory() as tmp:
         ours, summary = fleetsync_apply(relay.url, count, Path(tmp))
     if summary["published"] != count:
         sys.exit(f"apply published {summary} instead of {count}")
     bare = bare_client(relay.url, count, presigned=False)
     ceiling = bare_client(relay.url, count, presigned=True)
-    us, a, b = ours.elapsed, bare.elapsed, ceiling.elapsed
-    print(f"{label}: {count:,} fresh agents, window {WINDOW}")
+    return Round(ours, bare, ceiling)
+
+
+def report(label: str, count: int, rounds: list[Round]) -> None:
+    print(f"{label}: {count:,} fresh agents, window {WINDOW}, {len(rounds)} round(s)")
+    for n, r in enumerate(rounds, 1):
+        us, a, b = r.apply.elapsed, r.bare.elapsed, r.ceiling.elapsed
+        print(
+            f"  round {n}: apply {count / us:>6,.0f}/s ({us:.2f} s, {r.apply.part:.2f} s CPU)"
+            f"  (a) {count / a:>6,.0f}/s ({a:.2f} s: {r.bare.part:.2f} sealing)"
+            f"  (b) {count / b:>6,.0f}/s   apply/(a) {r.ratio:.2f}"
+        )
+    # The median round by its ratio: this machine's timings wander by 5-10 %
+    # from run to run, and one round says little.
+    mid = sorted(rounds, key=lambda r: r.ratio)[len(rounds) // 2]
+    us, a, b = mid.apply.elapsed, mid.bare.elapsed, mid.ceiling.elapsed
+    print("  median round:")
     print(
         f"  fleetsync apply (seal, store, send, confirm, read back): {count / us:>8,.0f} /s"
-        f"   {us:.2f} s, {ours.part:.2f} s CPU"
+        f"   {us:.2f} s, {mid.apply.part:.2f} s CPU"
     )
     print(
         f"  (a) bare client, seal + send                          : {count / a:>8,.0f} /s"
-        f"   {a:.2f} s: {bare.part:.2f} s sealing, {a - bare.part:.2f} s sending"
+        f"   {a:.2f} s: {mid.bare.part:.2f} s sealing, {a - mid.bare.part:.2f} s sending"
     )
     print(f"  (b) bare client, pre-signed events (relay's ceiling)  : {count / b:>8,.0f} /s")
     print(f"  apply / (a) = {a / us:.2f} (goal >= 0.8)   apply / (b) = {b / us:.2f}")
@@ -157,14 +188,18 @@ def run(label: str, relay: RelayProcess, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3, help="each against a fresh relay")
     parser.add_argument("--slow", action="store_true", help="also nostr-relay (about 100/s)")
     parser.add_argument("--slow-count", type=int, default=300)
     args = parser.parse_args()
-    with start_rust_relay(rate_limit=10_000_000) as relay:
-        run("rust-nostr local relay", relay, args.count)
+    rounds = []
+    for _ in range(args.rounds):
+        with start_rust_relay(rate_limit=10_000_000) as relay:
+            rounds.append(one_round(relay, args.count))
+    report("rust-nostr local relay", args.count, rounds)
     if args.slow:
         with tempfile.TemporaryDirectory() as tmp, start_nostr_relay(Path(tmp)) as relay:
-            run("nostr-relay (PyPI)", relay, args.slow_count)
+            report("nostr-relay (PyPI)", args.slow_count, [one_round(relay, args.slow_count)])
 
 
 if __name__ == "__main__":

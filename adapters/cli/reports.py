@@ -101,6 +101,8 @@ def run_plan(ctx: Context) -> int:
                 "reasons": [r.value for r in command.reasons],
                 "causes": list(command.causes),
                 "resend_event_id": command.resend_event_id,
+                # apply records this command's events at the next version, or not at all
+                "agent_version": command.agent_version,
             }
         )
     exit_code = EXIT_CHANGES_PENDING if commands else 0

@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from uuid import UUID
 
 from adapters.nostr.engram import (
     ClockPoisoned,
@@ -221,11 +222,8 @@ class Reconciler:
         try:
             for start in range(0, len(pubkeys), self.batch_size):
                 batch = list(pubkeys[start : start + self.batch_size])
-                d_tags = []
-                for n, pubkey in enumerate(batch, 1):
-                    if n % SEALS_PER_YIELD == 0:
-                        await asyncio.sleep(0)  # the previous batch's request goes out
-                    d_tags.append(self.conversation(pubkey).d_tag(PERSONA_ENGRAM_SLUG))
+                await self._derive_conversations(batch)
+                d_tags = [self.conversation(pubkey).d_tag(PERSONA_ENGRAM_SLUG) for pubkey in batch]
                 asked.append(
                     (batch, asyncio.create_task(self.gateway.fetch_engrams(batch, owner, d_tags)))
                 )
@@ -237,6 +235,34 @@ class Reconciler:
             await _cancel(fetch for _, fetch in asked)
         self.heads.update(heads)
         return heads
+
+    async def _derive_conversations(self, pubkeys: Sequence[str]) -> None:
+        """Derive the conversations of the agents not seen before: an ECDH each.
+
+        On a fleet's first apply these ECDHs are most of the refresh, and the
+        relays have little to do meanwhile. libsecp256k1 lets go of the GIL while
+        it multiplies, so a worker thread derives half of them while this thread
+        derives the other half, yielding to the event loop as it goes (the
+        previous batch's request is still on its way).
+        """
+        new = [pubkey for pubkey in dict.fromkeys(pubkeys) if pubkey not in self._conversations]
+        half = len(new) // 2 if len(new) >= 2 * SEALS_PER_YIELD else 0
+        theirs = None
+        if half:
+            theirs = asyncio.get_running_loop().run_in_executor(
+                None, _derive_conversations, self.owner, new[:half]
+            )
+        try:
+            for n, pubkey in enumerate(new[half:], 1):
+                if n % SEALS_PER_YIELD == 0:
+                    await asyncio.sleep(0)
+                self.conversation(pubkey)
+            if theirs is not None:
+                self._conversations.update(zip(new[:half], await theirs, strict=True))
+        except BaseException:
+            if theirs is not None:
+                theirs.cancel()  # the thread finishes its share; nobody waits for it
+            raise
 
     async def _take_heads(
         self,
@@ -438,14 +464,28 @@ class Reconciler:
         secret_keys = self.keys.get_many([c.pubkey for c in fresh]) if fresh else {}
         now = int(self.clock())
         to_save: list[Agent] = []
-        aggregates = self._load([c.pubkey for c in commands])
+        # Only a resend needs the agent's history (the sealed event it holds); a new
+        # seal is recorded at the version the plan was made at (Agent.at_version).
+        resent = self._load([c.pubkey for c in commands if c.resend_event_id is not None])
         for n, command in enumerate(commands, 1):
             if n % SEALS_PER_YIELD == 0:
                 await asyncio.sleep(0)
-            agent = aggregates[command.pubkey]
             conv = self.conversation(command.pubkey)
-            if command.resend_event_id is not None:
-                stored = agent.unsettled.get(command.resend_event_id)
+            agent = resent.get(command.pubkey)
+            if agent is None:
+                agent = Agent.at_version(
+                    UUID(command.agent_id),
+                    command.pubkey,
+                    command.persona_slug,
+                    command.agent_version,
+                )
+            else:
+                if agent.version != command.agent_version:
+                    # Someone else wrote about this agent since the plan: its facts
+                    # are stale, as a new seal's store would find out (see above).
+                    early.append(_failed(command, "the agent changed while applying; run again"))
+                    continue
+                stored = agent.unsettled.get(command.resend_event_id or "")
                 if stored is not None:
                     event = Event.from_dict(stored)
                     work.append(_Work(command, agent, event, conv, resend=True))
@@ -563,6 +603,10 @@ class Reconciler:
             return AgentOutcome(command.pubkey, slug, "failed", event.id, reason)
         detail = "; ".join(f"{a.relay} {a.outcome.value} {a.message}".strip() for a in w.answers)
         return AgentOutcome(command.pubkey, slug, "unknown", event.id, detail or "no relay")
+
+
+def _derive_conversations(owner: SecretKey, pubkeys: Sequence[str]) -> list[Conversation]:
+    return [Conversation.for_owner(owner, PublicKey.from_hex(pubkey)) for pubkey in pubkeys]
 
 
 def batch_bounds(total: int, size: int) -> Iterator[tuple[int, int]]:

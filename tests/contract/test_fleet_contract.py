@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from domain.aggregates import Agent
 from domain.application import AgentExists, FleetApplication, NewAgent, UnknownPersona
 from domain.errors import InvalidSlug, TooLarge
-from domain.planner import Reason, Status
+from domain.planner import PublishCommand, Reason, Status
 from projections.fold import Fold
 from projections.memory import MemoryViewStore
 from projections.view import FleetView, replay
@@ -164,6 +166,38 @@ class FleetContract:
         with pytest.raises(IntegrityError):
             app.save_aggregates([fresh, stale])
         assert view.log.max_position() == before
+
+    def test_a_command_is_recorded_at_the_version_it_was_planned_at_or_not_at_all(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        app.save_persona("writer", definition("write"), "tester")
+        app.create_agents([NewAgent(pubkey(i), "writer", "w") for i in (1, 2)], "tester")
+        view.catch_up()
+        first, second = view.plan()
+        assert (first.agent_version, second.agent_version) == (1, 1)
+        # Another writer gets to the second agent between the plan and the apply.
+        app.retire_agent(second.pubkey, "someone else")
+
+        def sealed(command: PublishCommand) -> Agent:
+            handle = Agent.at_version(
+                UUID(command.agent_id), command.pubkey, command.persona_slug, command.agent_version
+            )
+            event = {"id": "e" * 64, "pubkey": handle.pubkey}
+            handle.record_sealed(event, "writer", "d", "s", [], [])
+            return handle
+
+        before = view.log.max_position()
+        with pytest.raises(IntegrityError):
+            app.save_aggregates([sealed(first), sealed(second)])
+        assert view.log.max_position() == before, "nothing of the batch is stored"
+        app.save_aggregates([sealed(first)])
+        assert app.get_agent(first.pubkey).unsettled == {
+            "e" * 64: {"id": "e" * 64, "pubkey": first.pubkey}
+        }
+        view.catch_up()
+        (again,) = view.plan()
+        assert (again.pubkey, again.agent_version) == (first.pubkey, 2)
 
     def test_the_incremental_view_equals_a_full_replay_and_a_rebuild(
         self, fleet: tuple[FleetApplication, FleetView]

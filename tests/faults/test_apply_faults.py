@@ -13,11 +13,12 @@ import asyncio
 import gc
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from adapters.bootstrap import Fleet, bootstrap, init
 from adapters.nostr.engram import Conversation
@@ -419,3 +420,35 @@ def test_with_ack_all_one_refusing_relay_keeps_the_engram_unpublished(tmp_path: 
             s.assert_invariants()
 
     play(tmp_path, Behaviour(), 2, script)
+
+
+def test_a_plan_overtaken_by_another_process_is_not_carried_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Apply seals at the agent version its plan was made at: a change in between
+    makes the store refuse that batch whole, so nothing of it is sent."""
+
+    async def script(s: Scenario) -> None:
+        retired = s.pubkeys[0]  # commands go by pubkey: it is in the first batch
+        with s.fleet() as fleet:
+            get_many = fleet.keystore.get_many
+
+            def retire_then_get(pubkeys: Sequence[str]) -> dict[str, SecretKey]:
+                # Called while sealing, after the plan: another process retires.
+                with s.fleet() as other:
+                    if not other.app.get_agent(retired).retired:
+                        other.app.retire_agent(retired, "someone else")
+                return get_many(pubkeys)
+
+            monkeypatch.setattr(fleet.keystore, "get_many", retire_then_get)
+            async with fleet.reconciler() as reconciler:
+                with pytest.raises(IntegrityError):
+                    await reconciler.apply()
+        assert retired not in {f.data[1]["pubkey"] for f in s.relay.frames("EVENT")}
+        report = await s.apply()  # planned afresh: the retired agent is left out
+        assert report.converged
+        assert retired not in {o.pubkey for o in report.outcomes}
+        assert len(s.published_ids()) == 11
+        s.assert_invariants()
+
+    play(tmp_path, Behaviour(), 12, script)

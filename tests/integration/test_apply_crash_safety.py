@@ -69,6 +69,11 @@ def test_killing_apply_at_random_points_never_loses_an_update_nor_forks_a_versio
                 fs.save("writer", edited, tmp_path, "--no-apply")
             if kill_apply_after(fs, rng.uniform(0.3, 1.5)) is None:
                 kills += 1
+            else:
+                # It finished before the kill: a new persona version gives the next
+                # round all its agents to publish again.
+                again = {**WRITER, "system_prompt": f"Write, take {rounds}."}
+                fs.save("writer", again, tmp_path, "--no-apply")
         assert kills == 6, "the kills must land while apply is running"
 
         final = fs.json("apply")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from uuid import UUID
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -95,6 +96,11 @@ class FleetMachine(RuleBasedStateMachine):
         self.view.catch_up()
         commands = self.view.plan()
         return data.draw(st.sampled_from(commands)) if commands else None
+
+    def _handle(self, command: PublishCommand) -> Agent:
+        return Agent.at_version(
+            UUID(command.agent_id), command.pubkey, command.persona_slug, command.agent_version
+        )
 
     def _new_event_id(self) -> str:
         self.next_agent += 1
@@ -180,7 +186,8 @@ class FleetMachine(RuleBasedStateMachine):
         command = self._draw_command(data)
         if command is None:
             return
-        agent = self._agent(command.pubkey)
+        # As apply does: recorded at the version the plan was made at, unreplayed.
+        agent = self._handle(command)
         agent.record_published(
             self._new_event_id(), command.digest, command.secrets_digest, ["ws://relay"], []
         )
@@ -189,6 +196,16 @@ class FleetMachine(RuleBasedStateMachine):
         self.model.agents[command.pubkey].pending = None
         self.view.catch_up()
         assert command.key not in {c.key for c in self.view.plan()}
+
+    @rule(data=st.data())
+    def relays_answer_without_a_verdict(self, data: st.DataObject) -> None:
+        """A send nobody confirmed: recorded, and the plan stays as it was."""
+        command = self._draw_command(data)
+        if command is None:
+            return
+        agent = self._handle(command)
+        agent.record_answers(self._new_event_id(), [{"relay": "ws://relay", "outcome": "unknown"}])
+        self.app.save(agent)
 
     @precondition(lambda self: self._live_agents())
     @rule(data=st.data(), prompt=st.sampled_from(PROMPTS))
@@ -219,6 +236,8 @@ class FleetMachine(RuleBasedStateMachine):
             ].version
             expect_resend = agent.pending == (command.digest, command.secrets_digest)
             assert (command.resend_event_id is not None) == expect_resend
+            # What apply records its events at (see Agent.at_version).
+            assert command.agent_version == self._agent(command.pubkey).version
 
     @rule()
     def rebuild_the_view(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper
@@ -17,6 +18,8 @@ from hypothesis import strategies as st
 
 from adapters.store.transcoder import OrjsonTranscoder
 from domain.aggregates import Agent
+from domain.errors import InvalidInput
+from domain.ids import agent_id
 
 HEX = st.text("0123456789abcdef", min_size=64, max_size=64)
 TEXT = st.text(max_size=20)
@@ -125,3 +128,39 @@ def test_recording_with_fields_missing_or_out_of_order_is_refused() -> None:
     with pytest.raises(TypeError, match="PublishFailed takes"):
         agent._record(Agent.PublishFailed, reason="r", event_id="e" * 64)
     assert agent.version == 1
+
+
+def stored_without_timestamps(mapper: Mapper[Any], events: Any) -> list[tuple[Any, ...]]:
+    out = []
+    for domain_event in events:
+        stored = mapper.to_stored_event(domain_event)
+        state = orjson.loads(stored.state)
+        del state["timestamp"]
+        out.append((stored.originator_id, stored.originator_version, stored.topic, state))
+    return out
+
+
+@given(st.lists(steps(), max_size=6), st.lists(steps(), min_size=1, max_size=6))
+def test_a_handle_at_the_agents_version_records_what_the_agent_itself_would(
+    before: list[tuple[str, dict[str, Any]]], after: list[tuple[str, dict[str, Any]]]
+) -> None:
+    mapper: Mapper[Any] = Mapper(transcoder=OrjsonTranscoder())
+    agent = new_agent()
+    for kind, args in before:
+        record(agent, kind, args)
+    agent.collect_events()
+    handle = Agent.at_version(agent.id, agent.pubkey, agent.persona_slug, agent.version)
+    for kind, args in after:
+        record(agent, kind, args)
+        record(handle, kind, args)
+    assert handle.version == agent.version
+    assert stored_without_timestamps(mapper, handle.collect_events()) == (
+        stored_without_timestamps(mapper, agent.collect_events())
+    )
+
+
+def test_a_handle_refuses_a_seal_by_another_key() -> None:
+    handle = Agent.at_version(agent_id("c" * 64), "c" * 64, "writer", 3)
+    with pytest.raises(InvalidInput, match="authored by its agent"):
+        handle.record_sealed({"id": "e" * 64, "pubkey": "d" * 64}, "writer", "d", "s", [], [])
+    assert handle.version == 3
