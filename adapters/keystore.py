@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,8 +222,13 @@ class KeyStore:
 
     def get_many(self, pubkeys: Sequence[str]) -> dict[str, SecretKey]:
         """The live keys among ``pubkeys``; missing or destroyed ones are left out."""
+        return self.open_many(self.sealed_many(pubkeys))
+
+    def sealed_many(self, pubkeys: Sequence[str]) -> dict[str, str]:
+        """The live keys among ``pubkeys`` as stored (encrypted): :meth:`get_many`'s
+        reading half. Only the thread that opened the store may call it."""
         wanted = sorted(set(pubkeys))
-        out: dict[str, SecretKey] = {}
+        out: dict[str, str] = {}
         # Chunks stay under SQLite's bound-parameter limit (999 on old builds).
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
@@ -231,10 +236,16 @@ class KeyStore:
             sql = f"SELECT pubkey, sealed FROM keys WHERE pubkey IN ({marks})"  # noqa: S608
             sql += " AND role = 'agent' AND sealed IS NOT NULL"
             with self._errors():
-                rows = self._conn.execute(sql, chunk).fetchall()
-            for pubkey, sealed in rows:
-                out[pubkey] = self._unseal(pubkey, sealed)
+                out.update(self._conn.execute(sql, chunk).fetchall())
         return out
+
+    def open_many(self, sealed: Mapping[str, str]) -> dict[str, SecretKey]:
+        """Decrypt what :meth:`sealed_many` read: :meth:`get_many`'s decrypting half.
+
+        Touches no connection, so any thread may run it; most of it (the key pair
+        each key needs to sign) runs in libsecp256k1 without the GIL.
+        """
+        return {pubkey: self._unseal(pubkey, value) for pubkey, value in sealed.items()}
 
     def has(self, pubkey: str) -> bool:
         """True when a live (not destroyed) secret key is stored for ``pubkey``."""

@@ -31,7 +31,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -93,9 +93,15 @@ class EventWriter(Protocol):
 
 
 class KeySource(Protocol):
-    """Where agents' secret keys come from (the key store)."""
+    """Where agents' secret keys come from (the key store), in two halves."""
 
-    def get_many(self, pubkeys: Sequence[str]) -> dict[str, SecretKey]: ...
+    def sealed_many(self, pubkeys: Sequence[str]) -> dict[str, str]:
+        """The stored (encrypted) keys of ``pubkeys`` that exist; this thread only."""
+        ...
+
+    def open_many(self, sealed: Mapping[str, str]) -> dict[str, SecretKey]:
+        """Decrypt them; any thread."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +127,7 @@ class AgentOutcome:
     detail: str = ""
 
 
-@dataclass
+@dataclass(repr=False)
 class ApplyReport:
     planned: int = 0
     observed: int = 0  # drift recorded by the refresh
@@ -144,6 +150,12 @@ class ApplyReport:
             "unknown": self.count("unknown"),
             "conflicts": self.count("conflict"),
         }
+
+    def __repr__(self) -> str:
+        # Counts, not every outcome: asyncio.run formats the repr of the task that
+        # returned this report as it ends (Python 3.11 restoring the SIGINT
+        # handler), and a 5,000-outcome repr cost 25 ms of every large apply.
+        return f"ApplyReport(planned={self.planned}, observed={self.observed}, {self.summary()})"
 
 
 @dataclass
@@ -416,13 +428,21 @@ class Reconciler:
             if self.progress is not None:
                 self.progress(done, len(commands))
 
+        batches = [
+            commands[start:stop] for start, stop in batch_bounds(len(commands), self.batch_size)
+        ]
+        keys: deque[asyncio.Future[dict[str, SecretKey]]] = deque()
         try:
-            for start, stop in batch_bounds(len(commands), self.batch_size):
-                batch = commands[start:stop]
+            for n, batch in enumerate(batches):
+                if not keys:
+                    keys.append(self._open_keys(batch))
+                if n + 1 < len(batches):
+                    # The next batch's keys are decrypted while this one is sealed.
+                    keys.append(self._open_keys(batches[n + 1]))
                 missing = [c.pubkey for c in batch if c.pubkey not in self.heads]
                 if missing:
                     await self.read_heads(missing)
-                work, early, sealed = await self._seal(batch)
+                work, early, sealed = await self._seal(batch, await keys.popleft())
                 task = asyncio.create_task(self._store_send_and_confirm(sealed, work))
                 out.append((task, early, len(batch)))
                 unsettled += len(batch)
@@ -431,8 +451,21 @@ class Reconciler:
             while out:
                 await settle_oldest()
         finally:
-            await _cancel(task for task, _, _ in out)
+            await _cancel([*(task for task, _, _ in out), *keys])
         return outcomes
+
+    def _open_keys(
+        self, commands: Sequence[PublishCommand]
+    ) -> asyncio.Future[dict[str, SecretKey]]:
+        """Start decrypting the secret keys a batch's new seals need, on a worker thread.
+
+        Reading them is a query on this thread; decrypting them (and building the
+        key pair each needs to sign, in libsecp256k1 without the GIL) runs beside
+        the sealing of the batch before.
+        """
+        fresh = [c.pubkey for c in commands if c.resend_event_id is None]
+        sealed = self.keys.sealed_many(fresh) if fresh else {}
+        return asyncio.get_running_loop().run_in_executor(None, self.keys.open_many, sealed)
 
     async def _store_send_and_confirm(
         self, sealed: Sequence[Agent], work: Sequence[_Work]
@@ -449,7 +482,7 @@ class Reconciler:
         return await self._confirm(work)
 
     async def _seal(
-        self, commands: Sequence[PublishCommand]
+        self, commands: Sequence[PublishCommand], secret_keys: Mapping[str, SecretKey]
     ) -> tuple[list[_Work], list[AgentOutcome], list[Agent]]:
         """Resend stored seals and seal the rest; returns the work, the outcomes
         already known, and the agents whose new events must be stored before
@@ -460,8 +493,6 @@ class Reconciler:
         """
         work: list[_Work] = []
         early: list[AgentOutcome] = []
-        fresh = [c for c in commands if c.resend_event_id is None]
-        secret_keys = self.keys.get_many([c.pubkey for c in fresh]) if fresh else {}
         now = int(self.clock())
         to_save: list[Agent] = []
         # Only a resend needs the agent's history (the sealed event it holds); a new
@@ -628,7 +659,7 @@ def batch_bounds(total: int, size: int) -> Iterator[tuple[int, int]]:
         start += count
 
 
-async def _cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:
+async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
     """Cancel what is still running (after an error) and wait until it has stopped.
 
     Gathering the finished ones too retrieves their exceptions: the first error

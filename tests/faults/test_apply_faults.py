@@ -431,16 +431,16 @@ def test_a_plan_overtaken_by_another_process_is_not_carried_out(
     async def script(s: Scenario) -> None:
         retired = s.pubkeys[0]  # commands go by pubkey: it is in the first batch
         with s.fleet() as fleet:
-            get_many = fleet.keystore.get_many
+            sealed_many = fleet.keystore.sealed_many
 
-            def retire_then_get(pubkeys: Sequence[str]) -> dict[str, SecretKey]:
-                # Called while sealing, after the plan: another process retires.
+            def retire_then_read(pubkeys: Sequence[str]) -> dict[str, str]:
+                # Called as sealing starts, after the plan: another process retires.
                 with s.fleet() as other:
                     if not other.app.get_agent(retired).retired:
                         other.app.retire_agent(retired, "someone else")
-                return get_many(pubkeys)
+                return sealed_many(pubkeys)
 
-            monkeypatch.setattr(fleet.keystore, "get_many", retire_then_get)
+            monkeypatch.setattr(fleet.keystore, "sealed_many", retire_then_read)
             async with fleet.reconciler() as reconciler:
                 with pytest.raises(IntegrityError):
                     await reconciler.apply()

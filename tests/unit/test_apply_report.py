@@ -1,0 +1,33 @@
+"""The apply report: counts by result, and a repr that stays short."""
+
+from __future__ import annotations
+
+from adapters.sync.engine import AgentOutcome, ApplyReport
+
+
+def report(published: int, failed: int = 0) -> ApplyReport:
+    outcomes = [AgentOutcome(f"{n:064x}", "writer", "published") for n in range(published)]
+    outcomes += [
+        AgentOutcome(f"{n:064x}", "writer", "failed", detail="refused") for n in range(failed)
+    ]
+    return ApplyReport(planned=published + failed, outcomes=outcomes, unchanged=3)
+
+
+def test_the_summary_counts_each_result() -> None:
+    assert report(4, failed=2).summary() == {
+        "published": 4,
+        "unchanged": 3,
+        "failed": 2,
+        "unknown": 0,
+        "conflicts": 0,
+    }
+    assert not report(4, failed=2).converged
+    assert report(4).converged
+
+
+def test_the_repr_of_a_large_report_is_its_counts_not_every_outcome() -> None:
+    # asyncio.run formats it as the apply ends: it must not grow with the fleet.
+    small, large = repr(report(2)), repr(report(5000))
+    assert large.startswith("ApplyReport(planned=5000")
+    assert "'published': 5000" in large
+    assert len(large) == len(small) + 6  # the digits of the counts, nothing more
