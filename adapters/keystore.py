@@ -13,6 +13,10 @@ again by mistake. ``secure_delete`` makes SQLite zero the freed bytes in the
 file; copies outside it (backups, freed disk blocks of an old rollback journal)
 are beyond its reach, which is why the secret is sealed in the first place.
 
+Beside each agent key: its ``mem/persona`` d tag with the owner, derived as the
+key is stored. It is public (every engram the agent publishes carries it), and
+reading the relays needs it: kept, it saves every apply an ECDH per agent.
+
 Used by :mod:`adapters.bootstrap` (opened per command) and the publisher.
 """
 
@@ -26,14 +30,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.errors import PermanentAdapterError, TemporaryAdapterError
+from adapters.nostr.engram import Conversation
 from adapters.nostr.errors import InvalidKey
-from adapters.nostr.keys import SecretKey
+from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.vault import Vault, VaultError
+from domain.slugs import PERSONA_ENGRAM_SLUG
 
 KEYS_FILE = "keys.sqlite"
 ROLE_OWNER = "owner"
 ROLE_AGENT = "agent"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
     pubkey TEXT PRIMARY KEY,
@@ -41,10 +47,14 @@ CREATE TABLE IF NOT EXISTS keys (
     sealed TEXT,
     created_at TEXT NOT NULL,
     destroyed_at TEXT,
+    persona_d_tag TEXT,
     CHECK ((sealed IS NULL) = (destroyed_at IS NOT NULL))
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS keys_one_owner ON keys (role) WHERE role = 'owner';
 """
+# Schema 1 had no persona_d_tag; opening such a store adds the column (NULL: an
+# apply derives the d tags it lacks and keeps them).
+_MIGRATE_FROM_1 = "ALTER TABLE keys ADD COLUMN persona_d_tag TEXT"
 
 
 class KeyStoreError(PermanentAdapterError):
@@ -107,6 +117,12 @@ class KeyStore:
         store = cls._connect(path, vault, lock_timeout)
         with store._errors():
             version = store._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 1:
+            with store._write() as conn:
+                if conn.execute("PRAGMA user_version").fetchone()[0] == 1:  # not raced
+                    conn.execute(_MIGRATE_FROM_1)
+                    conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            version = _SCHEMA_VERSION
         if version != _SCHEMA_VERSION:
             store.close()
             raise KeyStoreCorrupt(f"{path} is not a fleetsync key store (schema {version})")
@@ -147,8 +163,17 @@ class KeyStore:
         if role not in (ROLE_OWNER, ROLE_AGENT):
             raise ValueError(f"unknown key role {role!r}")
         now = _now()
+        keys = list(keys)
+        d_tags = self._persona_d_tags_of(keys) if role == ROLE_AGENT else {}
         rows = [
-            (key.public_key.hex, role, self._vault.seal(key.secret_bytes()), now) for key in keys
+            (
+                key.public_key.hex,
+                role,
+                self._vault.seal(key.secret_bytes()),
+                now,
+                d_tags.get(key.public_key.hex),
+            )
+            for key in keys
         ]
         with self._write() as conn:
             for pubkey, *_ in rows:
@@ -169,9 +194,34 @@ class KeyStore:
                 if owner is not None and owner[0] != rows[0][0]:
                     raise KeyStoreError("this key store already holds a different owner key")
             conn.executemany(
-                "INSERT INTO keys (pubkey, role, sealed, created_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (pubkey) DO NOTHING",
+                "INSERT INTO keys (pubkey, role, sealed, created_at, persona_d_tag) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (pubkey) DO NOTHING",
                 rows,
+            )
+
+    def _persona_d_tags_of(self, keys: Sequence[SecretKey]) -> dict[str, str]:
+        """Each agent key's ``mem/persona`` d tag with the owner (an ECDH each).
+
+        Derived once, as the key is stored: every apply's refresh asks the relays
+        for these d tags, and would otherwise pay an ECDH per agent, every time.
+        Before there is an owner key there is nothing to derive them with.
+        """
+        with self._errors():
+            row = self._conn.execute("SELECT pubkey FROM keys WHERE role = 'owner'").fetchone()
+        if row is None:
+            return {}
+        owner = PublicKey.from_hex(row[0])
+        return {
+            key.public_key.hex: Conversation.for_agent(key, owner).d_tag(PERSONA_ENGRAM_SLUG)
+            for key in keys
+        }
+
+    def remember_persona_d_tags(self, d_tags: Mapping[str, str]) -> None:
+        """Keep d tags an apply derived for keys stored without one (before schema 2)."""
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE keys SET persona_d_tag = ? WHERE pubkey = ? AND persona_d_tag IS NULL",
+                [(d_tag, pubkey) for pubkey, d_tag in d_tags.items()],
             )
 
     def destroy(self, pubkey: str) -> bool:
@@ -235,6 +285,22 @@ class KeyStore:
             marks = ", ".join("?" * len(chunk))  # placeholders only: the values are bound
             sql = f"SELECT pubkey, sealed FROM keys WHERE pubkey IN ({marks})"  # noqa: S608
             sql += " AND role = 'agent' AND sealed IS NOT NULL"
+            with self._errors():
+                out.update(self._conn.execute(sql, chunk).fetchall())
+        return out
+
+    def persona_d_tags(self, pubkeys: Sequence[str]) -> dict[str, str]:
+        """The ``mem/persona`` d tags kept for ``pubkeys`` (those that have one).
+
+        Not secret (every engram an agent publishes carries it), so kept in clear.
+        """
+        wanted = sorted(set(pubkeys))
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))  # placeholders only: the values are bound
+            sql = f"SELECT pubkey, persona_d_tag FROM keys WHERE pubkey IN ({marks})"  # noqa: S608
+            sql += " AND persona_d_tag IS NOT NULL"
             with self._errors():
                 out.update(self._conn.execute(sql, chunk).fetchall())
         return out

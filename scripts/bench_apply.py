@@ -7,7 +7,10 @@ running as a separate process, and reports engrams per second for:
   record the verdicts — the whole idempotent job;
 * (a) a bare pipelined client that seals the same kind of engrams and sends
   them with no store and no read-back: what any client must do;
-* (b) the same client sending pre-signed events: the relay's ceiling.
+* (b) the same client sending pre-signed events: the relay's ceiling;
+
+and the time of a second apply over the same fleet, with nothing to do (a
+refresh: what a periodic apply costs).
 
 The ratio apply/(a) is the price of event sourcing and idempotency (goal: at
 least 0.8). The relays are rust-nostr's local relay (nostr-sdk) and, with
@@ -84,7 +87,7 @@ class Timing:
     part: float  # apply: CPU time of this process; (a): time spent sealing
 
 
-def fleetsync_apply(url: str, count: int, tmp: Path) -> tuple[Timing, dict[str, int]]:
+def fleetsync_apply(url: str, count: int, tmp: Path) -> tuple[Timing, dict[str, int], float]:
     settings = Settings.load(environ=environ(tmp / "home"))
     init(settings)
     with bootstrap(settings) as fleet:
@@ -99,7 +102,14 @@ def fleetsync_apply(url: str, count: int, tmp: Path) -> tuple[Timing, dict[str, 
         start, cpu = time.perf_counter(), time.process_time()
         report = apply_now(fleet)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return Timing(elapsed, cpu), report.summary()
+    with bootstrap(settings) as fleet:  # a later run, say from cron: nothing to do
+        fleet.view()
+        again = time.perf_counter()
+        unchanged = apply_now(fleet).summary()["unchanged"]
+        idle = time.perf_counter() - again
+    if unchanged != count:
+        sys.exit(f"the second apply left {unchanged} of {count} agents unchanged")
+    return Timing(elapsed, cpu), report.summary(), idle
 
 
 def seal_all(count: int) -> list[Event]:
@@ -143,6 +153,7 @@ class Round:
     apply: Timing
     bare: Timing
     ceiling: Timing
+    idle: float  # seconds of a second apply, with nothing to do
 
     @property
     def ratio(self) -> float:
@@ -151,12 +162,12 @@ class Round:
 
 def one_round(relay: RelayProcess, count: int) -> Round:
     with tempfile.TemporaryDirectory() as tmp:
-        ours, summary = fleetsync_apply(relay.url, count, Path(tmp))
+        ours, summary, idle = fleetsync_apply(relay.url, count, Path(tmp))
     if summary["published"] != count:
         sys.exit(f"apply published {summary} instead of {count}")
     bare = bare_client(relay.url, count, presigned=False)
     ceiling = bare_client(relay.url, count, presigned=True)
-    return Round(ours, bare, ceiling)
+    return Round(ours, bare, ceiling, idle)
 
 
 def report(label: str, count: int, rounds: list[Round]) -> None:
@@ -183,6 +194,10 @@ def report(label: str, count: int, rounds: list[Round]) -> None:
     )
     print(f"  (b) bare client, pre-signed events (relay's ceiling)  : {count / b:>8,.0f} /s")
     print(f"  apply / (a) = {a / us:.2f} (goal >= 0.8)   apply / (b) = {b / us:.2f}")
+    print(
+        f"  a second apply, nothing to do (refresh {count:,} heads): {mid.idle:.2f} s"
+        f" = {mid.idle / us:.2f} of the first"
+    )
 
 
 def main() -> None:

@@ -4,7 +4,10 @@ One ``apply`` goes:
 
 1. **refresh** — read every managed agent's ``mem/persona`` head from the
    relays (validated, decrypted as the owner) and record ``HeadObserved`` where
-   it differs from what the log believes;
+   it differs from what the log believes. The relays are asked by ``d`` tag,
+   which the key store keeps for each agent (no ECDH per agent), and a head the
+   log already records, found again with nothing newer, is not opened again:
+   an apply with nothing to do costs a query per batch, not crypto per agent;
 2. **plan** — the pure planner over the caught-up view;
 3. **seal** — for each command, either take the sealed-but-unconfirmed event
    from the log (a resend: the *identical* event) or seal a new one with
@@ -36,6 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
+from adapters.errors import AdapterError
+from adapters.keystore import KeyStoreCorrupt
 from adapters.nostr.engram import (
     ClockPoisoned,
     Conversation,
@@ -44,7 +49,7 @@ from adapters.nostr.engram import (
     next_created_at,
     select_head,
 )
-from adapters.nostr.event import Event
+from adapters.nostr.event import Event, compute_id
 from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.nostr.persona_engram import (
     open_persona_engram,
@@ -101,6 +106,14 @@ class KeySource(Protocol):
 
     def open_many(self, sealed: Mapping[str, str]) -> dict[str, SecretKey]:
         """Decrypt them; any thread."""
+        ...
+
+    def persona_d_tags(self, pubkeys: Sequence[str]) -> dict[str, str]:
+        """The ``mem/persona`` d tags kept for those agents that have one."""
+        ...
+
+    def remember_persona_d_tags(self, d_tags: Mapping[str, str]) -> None:
+        """Keep d tags derived for agents that had none."""
         ...
 
 
@@ -205,6 +218,8 @@ class Reconciler:
         self.ack_all = ack_all
         self.progress = progress
         self._conversations: dict[str, Conversation] = {}
+        self._d_tags: dict[str, str] = {}  # each agent's mem/persona d tag
+        self._learned: dict[str, str] = {}  # d tags derived here, not yet kept
         self._bodies: dict[tuple[str, str, str], PreparedBody] = {}
         self.heads: dict[str, RelayHead] = {}
 
@@ -219,9 +234,16 @@ class Reconciler:
         return conv
 
     async def read_heads(
-        self, pubkeys: Sequence[str], ours: dict[str, Event] | None = None
+        self,
+        pubkeys: Sequence[str],
+        ours: dict[str, Event] | None = None,
+        known: Mapping[str, RelayHead] | None = None,
     ) -> dict[str, RelayHead]:
         """The validated ``mem/persona`` head of each agent, over every relay's answer.
+
+        ``ours`` are events just sent (a read-back), ``known`` the heads the log
+        records: either one, found again on the relays with nothing that could
+        beat it, is the head without being opened again.
 
         Agents are asked for in batches (one filter of many authors per batch):
         a request per agent would cost a round trip each. The next batch's ``d``
@@ -234,19 +256,40 @@ class Reconciler:
         try:
             for start in range(0, len(pubkeys), self.batch_size):
                 batch = list(pubkeys[start : start + self.batch_size])
-                await self._derive_conversations(batch)
-                d_tags = [self.conversation(pubkey).d_tag(PERSONA_ENGRAM_SLUG) for pubkey in batch]
+                d_tags = await self._persona_d_tags(batch)
                 asked.append(
                     (batch, asyncio.create_task(self.gateway.fetch_engrams(batch, owner, d_tags)))
                 )
                 if len(asked) > 1:
-                    await self._take_heads(asked.popleft(), ours, heads)
+                    await self._take_heads(asked.popleft(), ours, known, heads)
             while asked:
-                await self._take_heads(asked.popleft(), ours, heads)
+                await self._take_heads(asked.popleft(), ours, known, heads)
         finally:
             await _cancel(fetch for _, fetch in asked)
         self.heads.update(heads)
         return heads
+
+    async def _persona_d_tags(self, pubkeys: Sequence[str]) -> list[str]:
+        """Each agent's ``mem/persona`` d tag: known, kept by the key store, or derived."""
+        missing = [pubkey for pubkey in pubkeys if pubkey not in self._d_tags]
+        if missing:
+            self._d_tags.update(self.keys.persona_d_tags(missing))
+            unknown = [pubkey for pubkey in missing if pubkey not in self._d_tags]
+            await self._derive_conversations(unknown)
+            for pubkey in unknown:
+                d_tag = self.conversation(pubkey).d_tag(PERSONA_ENGRAM_SLUG)
+                self._d_tags[pubkey] = self._learned[pubkey] = d_tag
+        return [self._d_tags[pubkey] for pubkey in pubkeys]
+
+    def _keep_learned_d_tags(self) -> None:
+        if not self._learned:
+            return
+        try:
+            self.keys.remember_persona_d_tags(self._learned)
+        except AdapterError as exc:
+            # Only a saving for later applies: they derive them again.
+            log.info("could not keep %d derived d tags: %s", len(self._learned), exc)
+        self._learned.clear()
 
     async def _derive_conversations(self, pubkeys: Sequence[str]) -> None:
         """Derive the conversations of the agents not seen before: an ECDH each.
@@ -280,6 +323,7 @@ class Reconciler:
         self,
         asked: tuple[list[str], asyncio.Task[Fetched]],
         ours: dict[str, Event] | None,
+        known: Mapping[str, RelayHead] | None,
         heads: dict[str, RelayHead],
     ) -> None:
         batch, fetch = asked
@@ -291,15 +335,25 @@ class Reconciler:
             by_author.setdefault(event.pubkey, []).append(event)
         for pubkey in batch:
             mine = ours.get(pubkey) if ours else None
-            heads[pubkey] = self._head_of(pubkey, by_author.get(pubkey, []), mine)
+            believed = known.get(pubkey) if known else None
+            heads[pubkey] = self._head_of(pubkey, by_author.get(pubkey, []), mine, believed)
 
-    def _head_of(self, pubkey: str, events: list[Event], mine: Event | None = None) -> RelayHead:
+    def _head_of(
+        self,
+        pubkey: str,
+        events: list[Event],
+        mine: Event | None = None,
+        known: RelayHead | None = None,
+    ) -> RelayHead:
         if not events:
             return _MISSING  # the common case on a fleet's first apply
         if mine is not None and len(events) == 1 and events[0] == mine:
             # The common read-back: the relays hold ours, byte for byte, and nothing
             # else for this agent (so nothing that could beat it).
             return RelayHead("valid", mine.id, mine.created_at, None, None)
+        if known is not None and (again := _still_the_head(events, known)) is not None:
+            # The common refresh: nothing new since the log last saw this agent's head.
+            return again
         conv = self.conversation(pubkey)
         d_tag = conv.d_tag(PERSONA_ENGRAM_SLUG)
         candidates = [e for e in events if d_tag in e.tag_values("d")]
@@ -337,7 +391,15 @@ class Reconciler:
     async def refresh(self, agents: Sequence[AgentRow]) -> int:
         """Record what the relays hold where it differs from the log; returns how many."""
         live = [a for a in agents if not a.retired]
-        heads = await self.read_heads([a.pubkey for a in live])
+        known = {
+            row.pubkey: RelayHead(
+                row.head_state, row.head_event_id, None, row.head_digest, row.head_secrets_digest
+            )
+            for row in live
+            if row.head_state is not None and row.head_event_id is not None
+        }
+        heads = await self.read_heads([a.pubkey for a in live], known=known)
+        self._keep_learned_d_tags()
         changed: list[Agent] = []
         urls = list(self.gateway.urls)
         drifted = [
@@ -431,7 +493,7 @@ class Reconciler:
         batches = [
             commands[start:stop] for start, stop in batch_bounds(len(commands), self.batch_size)
         ]
-        keys: deque[asyncio.Future[dict[str, SecretKey]]] = deque()
+        keys: deque[asyncio.Future[_Opened]] = deque()
         try:
             for n, batch in enumerate(batches):
                 if not keys:
@@ -454,18 +516,19 @@ class Reconciler:
             await _cancel([*(task for task, _, _ in out), *keys])
         return outcomes
 
-    def _open_keys(
-        self, commands: Sequence[PublishCommand]
-    ) -> asyncio.Future[dict[str, SecretKey]]:
+    def _open_keys(self, commands: Sequence[PublishCommand]) -> asyncio.Future[_Opened]:
         """Start decrypting the secret keys a batch's new seals need, on a worker thread.
 
-        Reading them is a query on this thread; decrypting them (and building the
-        key pair each needs to sign, in libsecp256k1 without the GIL) runs beside
-        the sealing of the batch before.
+        Reading them is a query on this thread. Decrypting them, and building the
+        key pair each needs to sign and the conversation each needs to encrypt
+        (libsecp256k1, without the GIL), run beside the sealing of the batch before.
         """
         fresh = [c.pubkey for c in commands if c.resend_event_id is None]
         sealed = self.keys.sealed_many(fresh) if fresh else {}
-        return asyncio.get_running_loop().run_in_executor(None, self.keys.open_many, sealed)
+        known = frozenset(self._conversations)
+        return asyncio.get_running_loop().run_in_executor(
+            None, _open_for_sealing, self.keys, sealed, self.owner.public_key, known
+        )
 
     async def _store_send_and_confirm(
         self, sealed: Sequence[Agent], work: Sequence[_Work]
@@ -482,7 +545,7 @@ class Reconciler:
         return await self._confirm(work)
 
     async def _seal(
-        self, commands: Sequence[PublishCommand], secret_keys: Mapping[str, SecretKey]
+        self, commands: Sequence[PublishCommand], opened: _Opened
     ) -> tuple[list[_Work], list[AgentOutcome], list[Agent]]:
         """Resend stored seals and seal the rest; returns the work, the outcomes
         already known, and the agents whose new events must be stored before
@@ -495,6 +558,8 @@ class Reconciler:
         early: list[AgentOutcome] = []
         now = int(self.clock())
         to_save: list[Agent] = []
+        secret_keys, conversations = opened
+        self._adopt(conversations)
         # Only a resend needs the agent's history (the sealed event it holds); a new
         # seal is recorded at the version the plan was made at (Agent.at_version).
         resent = self._load([c.pubkey for c in commands if c.resend_event_id is not None])
@@ -559,6 +624,20 @@ class Reconciler:
             to_save.append(agent)
             work.append(_Work(command, agent, event, conv, resend=False))
         return work, early, to_save
+
+    def _adopt(self, conversations: Mapping[str, Conversation]) -> None:
+        """Take the conversations a worker derived, checking each against the d tag
+        the refresh asked the relays for (a wrong kept d tag would have hidden the
+        agent's head from it)."""
+        for pubkey, conv in conversations.items():
+            d_tag = conv.d_tag(PERSONA_ENGRAM_SLUG)
+            kept = self._d_tags.setdefault(pubkey, d_tag)
+            if kept != d_tag:
+                raise KeyStoreCorrupt(
+                    f"the key store's d tag for agent {pubkey} does not match its key; "
+                    "nothing was sealed for it"
+                )
+            self._conversations.setdefault(pubkey, conv)
 
     def _load(self, pubkeys: Sequence[str]) -> dict[str, Agent]:
         if self.agents is not None:
@@ -636,6 +715,22 @@ class Reconciler:
         return AgentOutcome(command.pubkey, slug, "unknown", event.id, detail or "no relay")
 
 
+# A batch's opened secret keys, and the conversations derived for those not known.
+_Opened = tuple[dict[str, SecretKey], dict[str, Conversation]]
+
+
+def _open_for_sealing(
+    keys: KeySource, sealed: Mapping[str, str], owner: PublicKey, known: frozenset[str]
+) -> _Opened:
+    opened = keys.open_many(sealed)
+    conversations = {
+        pubkey: Conversation.for_agent(secret, owner)
+        for pubkey, secret in opened.items()
+        if pubkey not in known
+    }
+    return opened, conversations
+
+
 def _derive_conversations(owner: SecretKey, pubkeys: Sequence[str]) -> list[Conversation]:
     return [Conversation.for_owner(owner, PublicKey.from_hex(pubkey)) for pubkey in pubkeys]
 
@@ -685,6 +780,25 @@ def _outranks(created_at: int, event_id: str, other: Event) -> bool:
 
 def _beats(event: Event, other: Event) -> bool:
     return _outranks(event.created_at, event.id, other)
+
+
+def _still_the_head(events: Sequence[Event], known: RelayHead) -> RelayHead | None:
+    """``known`` again, if the relays still hold that very event and nothing newer.
+
+    The log recorded this head after validating it (signature, encryption, body),
+    and an event id is the hash of everything but the signature: an event that
+    hashes to it carries the same content. Anything that would outrank it, even
+    an invalid event, sends the caller through full head selection instead.
+    """
+    same = next((e for e in events if e.id == known.event_id), None)
+    if (
+        same is None
+        or compute_id(same.pubkey, same.created_at, same.kind, same.tags, same.content) != same.id
+    ):
+        return None
+    if any(e.id != same.id and _beats(e, same) for e in events):
+        return None
+    return RelayHead(known.state, same.id, same.created_at, known.digest, known.secrets_digest)
 
 
 def _newer(head: RelayHead, event: Event) -> bool:

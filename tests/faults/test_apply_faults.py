@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,12 +22,14 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from adapters.bootstrap import Fleet, bootstrap, init
+from adapters.keystore import KeyStoreCorrupt
 from adapters.nostr.engram import Conversation
 from adapters.nostr.event import Event
 from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_engram
 from adapters.settings import Settings
 from adapters.store.eventlog import SQLiteEventLog
+from adapters.sync import engine
 from adapters.sync.engine import ApplyReport
 from domain.application import NewAgent
 from domain.engram_body import PersonaEngram, Provenance, decode_persona_body
@@ -452,3 +455,50 @@ def test_a_plan_overtaken_by_another_process_is_not_carried_out(
         s.assert_invariants()
 
     play(tmp_path, Behaviour(), 12, script)
+
+
+def test_a_refresh_that_finds_the_heads_the_log_records_opens_none_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    select_head = engine.select_head
+
+    def counting(conv: Conversation, slug: str, events: Any) -> Any:
+        opened.append(conv.agent.hex)
+        return select_head(conv, slug, events)
+
+    monkeypatch.setattr(engine, "select_head", counting)
+
+    async def script(s: Scenario) -> None:
+        assert (await s.apply()).summary()["published"] == 5
+        opened.clear()
+        again = await s.apply()
+        assert again.summary() == {**again.summary(), "published": 0, "unchanged": 5}
+        assert opened == [], "nothing new on the relays: no engram decrypted again"
+        s.assert_invariants()
+        # Another writer's newer engram for one agent: that one is opened, judged
+        # (drift: it carries another persona version) and written over.
+        drifted = s.pubkeys[2]
+        foreign = _foreign_engram(s, drifted, int(time.time()) + 5, "someone else's idea")
+        s.relay.stored[foreign["id"]] = foreign
+        third = await s.apply()
+        assert opened == [drifted]
+        assert {o.pubkey: o.result for o in third.outcomes} == {drifted: "published"}
+        assert third.observed == 1
+        # Its second event for this persona version is the answer to the drift.
+        assert s.published_ids() <= set(s.relay.stored)
+
+    play(tmp_path, Behaviour(), 5, script)
+
+
+def test_a_wrong_d_tag_in_the_key_store_stops_the_seal_for_that_agent(tmp_path: Path) -> None:
+    async def script(s: Scenario) -> None:
+        victim = s.pubkeys[0]
+        with sqlite3.connect(tmp_path / "home" / "keys.sqlite") as conn:
+            conn.execute("UPDATE keys SET persona_d_tag = ? WHERE pubkey = ?", ("0" * 64, victim))
+        conn.close()
+        with pytest.raises(KeyStoreCorrupt, match="d tag"):
+            await s.apply()
+        assert victim not in {f.data[1]["pubkey"] for f in s.relay.frames("EVENT")}
+
+    play(tmp_path, Behaviour(), 3, script)

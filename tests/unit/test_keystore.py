@@ -18,8 +18,10 @@ from adapters.keystore import (
     KeyStoreError,
     KeyStoreMissing,
 )
+from adapters.nostr.engram import Conversation
 from adapters.nostr.keys import SecretKey
 from adapters.vault import Vault
+from domain.slugs import PERSONA_ENGRAM_SLUG
 
 
 @pytest.fixture
@@ -194,3 +196,61 @@ def test_the_key_store_never_shows_keys_in_its_repr(store: KeyStore) -> None:
     store.put(key)
     assert key.secret_hex() not in repr(store)
     assert key.secret_hex() not in repr(store.get(key.public_key.hex))
+
+
+def persona_d_tag(agent: SecretKey, owner: SecretKey) -> str:
+    """Derived the way a reader does: from the owner's side of the conversation."""
+    return Conversation.for_owner(owner, agent.public_key).d_tag(PERSONA_ENGRAM_SLUG)
+
+
+def test_an_agent_key_is_stored_with_its_mem_persona_d_tag(store: KeyStore) -> None:
+    owner = SecretKey.generate()
+    store.put(owner, role=ROLE_OWNER)
+    agents = [SecretKey.generate() for _ in range(3)]
+    store.put_many(agents)
+    pubkeys = [a.public_key.hex for a in agents]
+    assert store.persona_d_tags([*pubkeys, "ab" * 32]) == {
+        a.public_key.hex: persona_d_tag(a, owner) for a in agents
+    }
+
+
+def test_keys_stored_before_the_owner_get_their_d_tags_remembered_later(store: KeyStore) -> None:
+    early = SecretKey.generate()
+    store.put(early)
+    owner = SecretKey.generate()
+    store.put(owner, role=ROLE_OWNER)
+    assert store.persona_d_tags([early.public_key.hex]) == {}
+    store.remember_persona_d_tags({early.public_key.hex: persona_d_tag(early, owner)})
+    store.remember_persona_d_tags({early.public_key.hex: "0" * 64})  # a kept one stays
+    assert store.persona_d_tags([early.public_key.hex]) == {
+        early.public_key.hex: persona_d_tag(early, owner)
+    }
+
+
+def test_a_schema_1_key_store_gains_the_d_tag_column_and_keeps_its_keys(
+    tmp_path: Path, vault: Vault
+) -> None:
+    path = tmp_path / "keys.sqlite"
+    key = SecretKey.generate()
+    with sqlite3.connect(path) as conn:  # what schema 1 created
+        conn.executescript(
+            "CREATE TABLE keys (pubkey TEXT PRIMARY KEY, role TEXT NOT NULL "
+            "CHECK (role IN ('owner', 'agent')), sealed TEXT, created_at TEXT NOT NULL, "
+            "destroyed_at TEXT, CHECK ((sealed IS NULL) = (destroyed_at IS NOT NULL))) "
+            "WITHOUT ROWID; PRAGMA user_version = 1;"
+        )
+        conn.execute(
+            "INSERT INTO keys VALUES (?, 'agent', ?, '2026-01-01T00:00:00+00:00', NULL)",
+            (key.public_key.hex, vault.seal(key.secret_bytes())),
+        )
+    conn.close()
+    with KeyStore.open(path, vault) as store:
+        assert store.get(key.public_key.hex) == key
+        assert store.persona_d_tags([key.public_key.hex]) == {}
+        store.remember_persona_d_tags({key.public_key.hex: "d" * 64})
+        assert store.persona_d_tags([key.public_key.hex]) == {key.public_key.hex: "d" * 64}
+    with KeyStore.open(path, vault) as store:  # migrated once, opens as schema 2
+        assert store.count() == 1
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()
