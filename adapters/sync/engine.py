@@ -79,6 +79,9 @@ IN_FLIGHT = 4
 # The last batches get smaller (halving, down to this), so the batch still out
 # when sealing ends is a small one: the apply ends that much sooner.
 TAIL_BATCH = 50
+# Agents (authors, and as many d tags) in one request for heads: relays bound the
+# size of a message (128 KB is common) and of a filter; 500 make about 70 KB.
+AUTHORS_PER_REQUEST = 500
 # Seals (or ECDHs, in a refresh) between two yields to the event loop while a
 # batch is prepared (~5 ms): the batches already out go on meanwhile.
 SEALS_PER_YIELD = 32
@@ -197,7 +200,7 @@ class Reconciler:
         gateway: RelayGateway,
         *,
         clock: Callable[[], float] = time.time,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         max_ahead: int = 3600,
         ack_all: bool = False,
         progress: Progress | None = None,
@@ -254,8 +257,9 @@ class Reconciler:
         owner = self.owner.public_key.hex
         asked: deque[tuple[list[str], asyncio.Task[Fetched]]] = deque()
         try:
-            for start in range(0, len(pubkeys), self.batch_size):
-                batch = list(pubkeys[start : start + self.batch_size])
+            step = min(self.batch_size, AUTHORS_PER_REQUEST)
+            for start in range(0, len(pubkeys), step):
+                batch = list(pubkeys[start : start + step])
                 d_tags = await self._persona_d_tags(batch)
                 asked.append(
                     (batch, asyncio.create_task(self.gateway.fetch_engrams(batch, owner, d_tags)))

@@ -502,3 +502,19 @@ def test_a_wrong_d_tag_in_the_key_store_stops_the_seal_for_that_agent(tmp_path: 
         assert victim not in {f.data[1]["pubkey"] for f in s.relay.frames("EVENT")}
 
     play(tmp_path, Behaviour(), 3, script)
+
+
+def test_requests_for_heads_stay_within_the_author_limit_whatever_the_batch_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "AUTHORS_PER_REQUEST", 3)  # batches are 4 here
+
+    async def script(s: Scenario) -> None:
+        assert (await s.apply()).summary()["published"] == 10
+        sizes = [len(f.data[2]["authors"]) for f in s.relay.frames("REQ")]
+        assert max(sizes, default=0) == 3
+        asked = [a for f in s.relay.frames("REQ") for a in f.data[2]["authors"]]
+        assert set(asked) == set(s.pubkeys), "refresh and read-back ask for every agent"
+        s.assert_invariants()
+
+    play(tmp_path, Behaviour(), 10, script)
