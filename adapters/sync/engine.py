@@ -12,7 +12,8 @@ One ``apply`` goes:
 3. **seal** — for each command, either take the sealed-but-unconfirmed event
    from the log (a resend: the *identical* event) or seal a new one with
    ``created_at = max(now, head + 1)``; new seals are saved to the log in one
-   transaction per batch *before* anything is sent;
+   transaction per batch *before* anything is sent, at the agent version the
+   plan was made at (so a plan another process overtook is refused whole);
 4. **send** to every configured relay (pipelined by the relay client);
 5. **confirm** — read the heads back and record ``Published`` (the ack policy
    met and the head is ours), ``ConflictDetected`` (another writer's engram is
@@ -248,10 +249,11 @@ class Reconciler:
         records: either one, found again on the relays with nothing that could
         beat it, is the head without being opened again.
 
-        Agents are asked for in batches (one filter of many authors per batch):
-        a request per agent would cost a round trip each. The next batch's ``d``
-        tags (an ECDH for each agent not seen before) are derived while the
-        relays answer the previous batch.
+        Agents are asked for in batches (one filter of at most
+        ``AUTHORS_PER_REQUEST`` authors): a request per agent would cost a round
+        trip each. The filter names each agent's ``d`` tag, which the key store
+        keeps; one it lacks is derived (an ECDH) while the relays answer the
+        previous batch.
         """
         heads: dict[str, RelayHead] = {}
         owner = self.owner.public_key.hex
@@ -298,8 +300,9 @@ class Reconciler:
     async def _derive_conversations(self, pubkeys: Sequence[str]) -> None:
         """Derive the conversations of the agents not seen before: an ECDH each.
 
-        On a fleet's first apply these ECDHs are most of the refresh, and the
-        relays have little to do meanwhile. libsecp256k1 lets go of the GIL while
+        Only for d tags the key store does not keep (keys stored before schema 2,
+        agents whose key is not here), and then they are most of the refresh
+        while the relays have little to do. libsecp256k1 lets go of the GIL while
         it multiplies, so a worker thread derives half of them while this thread
         derives the other half, yielding to the event loop as it goes (the
         previous batch's request is still on its way).
@@ -553,7 +556,8 @@ class Reconciler:
     ) -> tuple[list[_Work], list[AgentOutcome], list[Agent]]:
         """Resend stored seals and seal the rest; returns the work, the outcomes
         already known, and the agents whose new events must be stored before
-        any of the work is sent.
+        any of the work is sent. ``opened`` is what :meth:`_open_keys` prepared
+        for the batch.
 
         Yields to the event loop every ``SEALS_PER_YIELD`` seals, so the batches
         already out keep their relay windows full meanwhile.
@@ -582,7 +586,7 @@ class Reconciler:
             else:
                 if agent.version != command.agent_version:
                     # Someone else wrote about this agent since the plan: its facts
-                    # are stale, as a new seal's store would find out (see above).
+                    # are stale (a new seal's events would be refused by the store).
                     early.append(_failed(command, "the agent changed while applying; run again"))
                     continue
                 stored = agent.unsettled.get(command.resend_event_id or "")
