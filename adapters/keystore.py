@@ -277,30 +277,27 @@ class KeyStore:
     def sealed_many(self, pubkeys: Sequence[str]) -> dict[str, str]:
         """The live keys among ``pubkeys`` as stored (encrypted): :meth:`get_many`'s
         reading half. Only the thread that opened the store may call it."""
-        wanted = sorted(set(pubkeys))
-        out: dict[str, str] = {}
-        # Chunks stay under SQLite's bound-parameter limit (999 on old builds).
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ", ".join("?" * len(chunk))  # placeholders only: the values are bound
-            sql = f"SELECT pubkey, sealed FROM keys WHERE pubkey IN ({marks})"  # noqa: S608
-            sql += " AND role = 'agent' AND sealed IS NOT NULL"
-            with self._errors():
-                out.update(self._conn.execute(sql, chunk).fetchall())
-        return out
+        return self._column_of(pubkeys, "sealed", "role = 'agent' AND sealed IS NOT NULL")
 
     def persona_d_tags(self, pubkeys: Sequence[str]) -> dict[str, str]:
         """The ``mem/persona`` d tags kept for ``pubkeys`` (those that have one).
 
         Not secret (every engram an agent publishes carries it), so kept in clear.
         """
+        return self._column_of(pubkeys, "persona_d_tag", "persona_d_tag IS NOT NULL")
+
+    def _column_of(self, pubkeys: Sequence[str], column: str, condition: str) -> dict[str, str]:
+        """``column`` of the rows of ``pubkeys`` that meet ``condition``, by pubkey.
+
+        ``column`` and ``condition`` are this module's constants, never input.
+        """
         wanted = sorted(set(pubkeys))
         out: dict[str, str] = {}
+        # Chunks stay under SQLite's bound-parameter limit (999 on old builds).
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ", ".join("?" * len(chunk))  # placeholders only: the values are bound
-            sql = f"SELECT pubkey, persona_d_tag FROM keys WHERE pubkey IN ({marks})"  # noqa: S608
-            sql += " AND persona_d_tag IS NOT NULL"
+            sql = f"SELECT pubkey, {column} FROM keys WHERE pubkey IN ({marks}) AND {condition}"  # noqa: S608
             with self._errors():
                 out.update(self._conn.execute(sql, chunk).fetchall())
         return out
