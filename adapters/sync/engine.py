@@ -532,9 +532,9 @@ class Reconciler:
         """
         fresh = [c.pubkey for c in commands if c.resend_event_id is None]
         sealed = self.keys.sealed_many(fresh) if fresh else {}
-        known = frozenset(self._conversations)
+        unknown = frozenset(pubkey for pubkey in sealed if pubkey not in self._conversations)
         return asyncio.get_running_loop().run_in_executor(
-            None, _open_for_sealing, self.keys, sealed, self.owner.public_key, known
+            None, _open_for_sealing, self.keys, sealed, self.owner.public_key, unknown
         )
 
     async def _store_send_and_confirm(
@@ -723,18 +723,18 @@ class Reconciler:
         return AgentOutcome(command.pubkey, slug, "unknown", event.id, detail or "no relay")
 
 
-# A batch's opened secret keys, and the conversations derived for those not known.
+# A batch's opened secret keys, and the conversations derived for those not yet known.
 _Opened = tuple[dict[str, SecretKey], dict[str, Conversation]]
 
 
 def _open_for_sealing(
-    keys: KeySource, sealed: Mapping[str, str], owner: PublicKey, known: frozenset[str]
+    keys: KeySource, sealed: Mapping[str, str], owner: PublicKey, unknown: frozenset[str]
 ) -> _Opened:
     opened = keys.open_many(sealed)
     conversations = {
         pubkey: Conversation.for_agent(secret, owner)
         for pubkey, secret in opened.items()
-        if pubkey not in known
+        if pubkey in unknown
     }
     return opened, conversations
 
