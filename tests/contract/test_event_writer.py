@@ -7,6 +7,7 @@ import copy
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,12 +115,24 @@ def test_the_writer_stores_the_same_rows_at_the_same_positions_as_save_aggregate
         theirs.close()
 
 
-def test_a_save_returns_only_once_its_commit_is_done_and_visible_to_others(
-    tmp_path: Path,
-) -> None:
+Fleet = tuple[FleetApplication, SQLiteEventWriter, Path]
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    """A fleet of agents on SQLite, its writer, and the events file; closed after."""
     app = fleet_with_agents(tmp_path)
     db = tmp_path / "events.sqlite"
     writer = SQLiteEventWriter(app, db, lock_timeout=5)
+    try:
+        yield app, writer, db
+    finally:
+        writer.close()
+        app.close()
+
+
+def test_a_save_returns_only_once_its_commit_is_done_and_visible_to_others(fleet: Fleet) -> None:
+    app, writer, db = fleet
     write, committed = writer._write, threading.Event()
 
     def slow_write(statements: list[tuple[str, list[object]]]) -> None:
@@ -128,53 +141,43 @@ def test_a_save_returns_only_once_its_commit_is_done_and_visible_to_others(
         committed.set()
 
     writer._write = slow_write  # type: ignore[method-assign]
-    try:
-        agent = app.get_agent(pubkey(0))
-        record(agent, 1, "sealed")
-        asyncio.run(writer.save([agent]))
-        assert committed.is_set()
-        with sqlite3.connect(db) as other:
-            (count,) = other.execute(
-                "SELECT count(*) FROM stored_events WHERE topic LIKE '%EngramSealed'"
-            ).fetchone()
-        assert count == 1
-        assert app.get_agent(pubkey(0)).unsettled == agent.unsettled
-    finally:
-        writer.close()
-        app.close()
+    agent = app.get_agent(pubkey(0))
+    record(agent, 1, "sealed")
+    asyncio.run(writer.save([agent]))
+    assert committed.is_set()
+    with sqlite3.connect(db) as other:
+        (count,) = other.execute(
+            "SELECT count(*) FROM stored_events WHERE topic LIKE '%EngramSealed'"
+        ).fetchone()
+    assert count == 1
+    assert app.get_agent(pubkey(0)).unsettled == agent.unsettled
 
 
 def test_a_stale_aggregate_fails_the_whole_batch_and_the_writer_stays_usable(
-    tmp_path: Path,
+    fleet: Fleet,
 ) -> None:
-    app = fleet_with_agents(tmp_path)
-    writer = SQLiteEventWriter(app, tmp_path / "events.sqlite", lock_timeout=5)
-    try:
-        stale = app.get_agent(pubkey(0))
-        meanwhile = app.get_agent(pubkey(0))
-        meanwhile.record_answers("e" * 64, [])
-        app.save(meanwhile)  # another writer took the next version
-        fresh = app.get_agent(pubkey(1))
-        record(fresh, 1, "sealed")
-        record(stale, 1, "sealed")
-        before = stored_rows(tmp_path / "events.sqlite")
-        with pytest.raises(IntegrityError):
-            asyncio.run(writer.save([fresh, stale]))
-        assert stored_rows(tmp_path / "events.sqlite") == before, "nothing of the batch"
-        again = app.get_agent(pubkey(1))
-        record(again, 2, "sealed")
-        asyncio.run(writer.save([again]))
-        assert app.get_agent(pubkey(1)).version == again.version
-    finally:
-        writer.close()
-        app.close()
+    app, writer, db = fleet
+    stale = app.get_agent(pubkey(0))
+    meanwhile = app.get_agent(pubkey(0))
+    meanwhile.record_answers("e" * 64, [])
+    app.save(meanwhile)  # another writer took the next version
+    fresh = app.get_agent(pubkey(1))
+    record(fresh, 1, "sealed")
+    record(stale, 1, "sealed")
+    before = stored_rows(db)
+    with pytest.raises(IntegrityError):
+        asyncio.run(writer.save([fresh, stale]))
+    assert stored_rows(db) == before, "nothing of the batch"
+    again = app.get_agent(pubkey(1))
+    record(again, 2, "sealed")
+    asyncio.run(writer.save([again]))
+    assert app.get_agent(pubkey(1)).version == again.version
 
 
 def test_a_save_cancelled_while_writing_still_leaves_the_connection_usable(
-    tmp_path: Path,
+    fleet: Fleet,
 ) -> None:
-    app = fleet_with_agents(tmp_path)
-    writer = SQLiteEventWriter(app, tmp_path / "events.sqlite", lock_timeout=5)
+    app, writer, _ = fleet
     committing, release = threading.Event(), threading.Event()
     write = writer._write
 
@@ -196,18 +199,14 @@ def test_a_save_cancelled_while_writing_still_leaves_the_connection_usable(
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    try:
-        asyncio.run(cancel_mid_write())
-        writer._write = write  # type: ignore[method-assign]
-        # The write under way when the save was cancelled went through.
-        assert app.get_agent(pubkey(0)).version == first.version
-        second = app.get_agent(pubkey(1))
-        record(second, 2, "sealed")
-        asyncio.run(writer.save([second]))
-        assert app.get_agent(pubkey(1)).version == second.version
-    finally:
-        writer.close()
-        app.close()
+    asyncio.run(cancel_mid_write())
+    writer._write = write  # type: ignore[method-assign]
+    # The write under way when the save was cancelled went through.
+    assert app.get_agent(pubkey(0)).version == first.version
+    second = app.get_agent(pubkey(1))
+    record(second, 2, "sealed")
+    asyncio.run(writer.save([second]))
+    assert app.get_agent(pubkey(1)).version == second.version
 
 
 def test_stores_other_than_sqlite_are_written_through_the_application(tmp_path: Path) -> None:
