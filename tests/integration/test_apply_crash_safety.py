@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -62,16 +63,19 @@ def test_killing_apply_at_random_points_never_loses_an_update_nor_forks_a_versio
         pubkeys = sorted(a["pubkey"] for a in fs.json("agent", "list"))
 
         kills = rounds = 0
+        latest = 1.5  # s after its start that a kill may come; at most a whole apply's time
         edited = {**WRITER, "system_prompt": "Write better.", "env_vars": {"KEY": "two"}}
-        while kills < 6 and rounds < 20:
+        while kills < 6 and rounds < 30:
             rounds += 1
             if kills == 3:
                 fs.save("writer", edited, tmp_path, "--no-apply")
-            if kill_apply_after(fs, rng.uniform(0.3, 1.5)) is None:
+            started = time.monotonic()
+            if kill_apply_after(fs, rng.uniform(0.3, latest)) is None:
                 kills += 1
             else:
-                # It finished before the kill: a new persona version gives the next
-                # round all its agents to publish again.
+                # It finished before the kill: later kills come sooner, and a new
+                # persona version gives the next round all its agents to publish.
+                latest = max(0.4, min(latest, time.monotonic() - started))
                 again = {**WRITER, "system_prompt": f"Write, take {rounds}."}
                 fs.save("writer", again, tmp_path, "--no-apply")
         assert kills == 6, "the kills must land while apply is running"
