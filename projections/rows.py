@@ -78,41 +78,6 @@ class AgentRow(list[Any]):
     # its events at the next one without replaying the agent (see Agent.at_version).
     version: int
 
-    @classmethod
-    def created(
-        cls,
-        agent_id: str,
-        pubkey: str,
-        name: str,
-        persona_slug: str,
-        owner: str,
-        origin: str,
-        created_at: str,
-        position: int,
-        status: str,
-        reasons: str,
-    ) -> AgentRow:
-        """The row of a newly created agent: nothing published, sealed or seen yet."""
-        # A tuple extended by the constant tail: the cheapest way to build a row,
-        # and a replay builds one per agent.
-        row = cls(
-            (
-                agent_id,
-                pubkey,
-                name,
-                persona_slug,
-                owner,
-                origin,
-                created_at,
-                position,
-                position,
-                status,
-                reasons,
-            )
-        )
-        row.extend(_NEW_TAIL)
-        return row
-
     def is_blank(self) -> bool:
         """True for a live agent with no publication history: no head, seal or conflict.
 
@@ -213,10 +178,11 @@ CREATED_POSITION = AGENT_COLUMNS.index("created_position")
 VERSION = AGENT_COLUMNS.index("version")
 
 # Every column after ``reasons`` for a new agent: no history, and version 1
-# (eventsourcing creates every aggregate at version 1).
-_NEW_TAIL: list[Any] = [False, False, None, None, None, None, 0, False]
-_NEW_TAIL += [None, None, 0, None, None, None, 0, None, 0, None, None, 1]
-assert len(_NEW_TAIL) == len(AGENT_COLUMNS) - REASONS - 1
+# (eventsourcing creates every aggregate at version 1). The fold builds a new
+# agent's row inline, as a list display ending in these (see Fold.apply).
+NEW_TAIL: tuple[Any, ...] = (False, False, None, None, None, None, 0, False)
+NEW_TAIL += (None, None, 0, None, None, None, 0, None, 0, None, None, 1)
+assert len(NEW_TAIL) == len(AGENT_COLUMNS) - REASONS - 1
 
 
 PERSONA_COLUMNS = tuple(f.name for f in fields(PersonaRow))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -59,6 +60,8 @@ class RecorderEventLog:
         return self._recorder.max_notification_id() or 0
 
 
+_SCAN_CHUNK = 2000  # rows read and decoded at a time by a scan
+
 _COLUMNS = "rowid, originator_id, originator_version, topic, state"  # a LogRecord's fields
 
 
@@ -95,14 +98,13 @@ class SQLiteEventLog:
 
     def scan(self, after: int) -> Iterator[RecordFields]:
         if not self._path.exists():
-            return
+            return iter(())
         cursor = self._connection().execute(
             f"SELECT {_COLUMNS} FROM {self._table} WHERE rowid > ? ORDER BY rowid",
             (after,),
         )
-        loads = orjson.loads
-        for pos, oid, ver, topic, state in cursor:
-            yield pos, oid, ver, topic, loads(state)
+        # The chunks are chained in C, so a record costs no Python frame of ours.
+        return chain.from_iterable(_decoded_chunks(cursor))
 
     def stream(self, originator_id: str) -> Sequence[LogRecord]:
         if not self._path.exists():
@@ -122,6 +124,18 @@ class SQLiteEventLog:
             return 0
         row = self._connection().execute(f"SELECT MAX(rowid) FROM {self._table}").fetchone()
         return int(row[0] or 0)
+
+
+def _decoded_chunks(cursor: sqlite3.Cursor) -> Iterator[Iterator[RecordFields]]:
+    """The cursor's rows as records, a chunk at a time, decoded column-wise.
+
+    ``zip`` and ``map`` run in C, and ``zip`` recycles its result tuple when the
+    consumer unpacks it at once, as the fold does.
+    """
+    loads = orjson.loads
+    while rows := cursor.fetchmany(_SCAN_CHUNK):
+        positions, originators, versions, topics, states = zip(*rows, strict=True)
+        yield zip(positions, originators, versions, topics, map(loads, states), strict=True)
 
 
 def _hex(originator_id: Any) -> str:

@@ -12,11 +12,14 @@ from eventsourcing.persistence import IntegrityError
 from domain.aggregates import Agent
 from domain.application import AgentExists, FleetApplication, NewAgent, UnknownPersona
 from domain.errors import InvalidSlug, TooLarge
+from domain.ids import agent_id
 from domain.planner import PublishCommand, Reason, Status
 from projections.fold import Fold
 from projections.memory import MemoryViewStore
+from projections.rows import AGENT_COLUMNS
 from projections.view import FleetView, replay
 from tests.fleet_support import (
+    OWNER,
     POSTGRES_URL,
     definition,
     make_fleet,
@@ -262,6 +265,42 @@ class FleetContract:
         switched.catch_up()
         assert switched.agents() == []
         assert [p.slug for p in switched.personas()] == ["writer"]
+
+    def test_a_new_agents_row_holds_what_its_creation_said_column_by_column(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        app.save_persona("writer", definition("v1"), "alice")
+        app.create_agents([NewAgent(pubkey(7), "writer", "Ada")], "bob")
+        view.catch_up()
+        (created,) = view.log.stream(agent_id(pubkey(7)).hex)
+        expected = dict.fromkeys(AGENT_COLUMNS) | {
+            "agent_id": created.originator_id,
+            "pubkey": pubkey(7),
+            "name": "Ada",
+            "persona_slug": "writer",
+            "owner_pubkey": OWNER,
+            "origin": "created",
+            "created_at": created.state["timestamp"],
+            "created_position": created.position,
+            "assigned_position": created.position,
+            "status": Status.NEVER_PUBLISHED.value,
+            "reasons": Reason.MISSING.value,
+            "retired": False,
+            "key_destroyed": False,
+            "head_position": 0,
+            "head_observed": False,
+            "published_position": 0,
+            "pending_position": 0,
+            "conflict_position": 0,
+            "version": 1,
+        }
+        incremental = view.agent(pubkey(7))
+        memory, _ = replay(view.log)
+        (replayed_row,) = memory.agents.values()
+        for row in (incremental, replayed_row):
+            assert row is not None
+            assert dict(zip(AGENT_COLUMNS, row, strict=True)) == expected
 
     def test_a_replay_leaves_nothing_for_the_cyclic_collector(
         self, fleet: tuple[FleetApplication, FleetView]
