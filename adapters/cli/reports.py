@@ -25,7 +25,6 @@ from projections.audit import (
     audit_agent,
     audit_persona,
 )
-from projections.rows import AgentRow
 from projections.view import FleetView
 
 EXIT_CHANGES_PENDING = 2
@@ -79,25 +78,20 @@ def run_plan(ctx: Context) -> int:
     with ctx.fleet() as fleet:
         view = fleet.view()
         agent, slug = _filters(ctx, view)
-        commands = view.plan(persona=slug, agent=agent)
-        rows: dict[str, AgentRow] = {}
-        for command in commands:
-            row = view.agent(command.pubkey)
-            if row is not None:
-                rows[command.pubkey] = row
+        commands, rows = view.plan_with_rows(persona=slug, agent=agent)
         position = view.position
     docs: list[dict[str, Any]] = []
     for command in commands:
-        row = rows.get(command.pubkey)
+        row = rows[command.pubkey]
         docs.append(
             {
                 "agent": command.pubkey,
-                "name": row.name if row is not None else None,
+                "name": row.name,
                 "persona": command.persona_slug,
                 "action": "resend" if command.resend_event_id else "publish",
                 "digest": command.digest,
                 "secrets_digest": command.secrets_digest,
-                "current_digest": row.head_digest if row is not None else None,
+                "current_digest": row.head_digest,
                 "reasons": [r.value for r in command.reasons],
                 "causes": list(command.causes),
                 "resend_event_id": command.resend_event_id,

@@ -48,6 +48,23 @@ class FleetContract:
         assert all(c.reasons == (Reason.MISSING,) for c in commands)
         assert all(1 in c.causes for c in commands), "the persona save is a cause"
 
+    def test_a_plan_comes_with_the_row_of_exactly_each_agent_it_names(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        app.save_persona("writer", definition("write"), "tester")
+        app.save_persona("critic", definition("judge"), "tester")
+        app.create_agents([NewAgent(pubkey(i), "writer", f"w{i}") for i in (1, 2, 3)], "tester")
+        app.create_agents([NewAgent(pubkey(4), "critic", "c4")], "tester")
+        app.retire_agent(pubkey(2), "tester")
+        view.catch_up()
+        for scope in ({}, {"persona": "writer"}, {"agent": pubkey(4)}):
+            commands, rows = view.plan_with_rows(**scope)
+            assert commands == view.plan(**scope)
+            assert list(rows) == [c.pubkey for c in commands]
+            assert all(rows[c.pubkey] == view.agent(c.pubkey) for c in commands)
+        assert list(view.plan_with_rows(persona="writer")[1]) == [pubkey(1), pubkey(3)]
+
     def test_editing_a_persona_replans_only_its_agents(
         self, fleet: tuple[FleetApplication, FleetView]
     ) -> None:
