@@ -128,12 +128,14 @@ class Fold:
         # call and a dozen attribute lookups per agent, a fifth of a full replay.
         agents, members, personas = self.agents, self.members, self.personas
         blank, created, dirty_personas = self._blank, self.created, self.dirty_personas
+        # Once Agent.Created moves past version 1, every stored one needs an upcast.
+        created_moved_on = _AGENT_CREATED not in current
         position = self.position
         count = 0
         originator_id, version = "", 0
         for count, (position, originator_id, version, topic, state) in enumerate(records, 1):  # noqa: B007 (the count is the result)
             if topic == _AGENT_CREATED:
-                if "class_version" in state:
+                if created_moved_on or "class_version" in state:
                     state = upcast(topic, state)
                 slug = state["persona_slug"]
                 # A new agent has no history, so its verdict is its persona's verdict

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pytest
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
+import projections.fold as fold_module
 from domain import aggregates
+from domain.application import NewAgent
 from domain.versioning import upcast
+from projections.fold import Fold
+from projections.memory import MemoryViewStore
+from tests.fleet_support import definition, make_fleet, pubkey
 
 
 def _event_classes() -> list[type[Any]]:
@@ -57,3 +63,37 @@ def test_state_stored_by_an_old_version_is_upcast_for_the_read_side() -> None:
 def test_current_state_passes_through_unchanged() -> None:
     state = {"text": "hi", "author": "me", "class_version": 2}
     assert upcast(get_topic(Note.Written), state) == {"text": "hi", "author": "me"}
+
+
+def _fold_with_upcast_marking_names(
+    monkeypatch: pytest.MonkeyPatch, current: frozenset[str]
+) -> Fold:
+    """A replay where every upcast renames the agent, so its rows show which were upcast."""
+    app, view = make_fleet("memory")
+    app.save_persona("writer", definition("v1"), "tester")
+    app.create_agents([NewAgent(pubkey(1), "writer", "w1")], "tester")
+
+    def marking(topic: str, state: dict[str, Any]) -> dict[str, Any]:
+        state = upcast(topic, state)
+        if topic.endswith("Agent.Created"):
+            state["name"] = "upcast"
+        return state
+
+    monkeypatch.setattr(fold_module, "upcast", marking)
+    monkeypatch.setattr(fold_module, "_CURRENT_TOPICS", current)
+    fold = Fold(MemoryViewStore())
+    fold.apply(view.log.scan(0))
+    return fold
+
+
+def test_the_fold_upcasts_every_agent_creation_once_that_event_moves_past_version_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    moved_on = fold_module._CURRENT_TOPICS - {get_topic(aggregates.Agent.Created)}
+    fold = _fold_with_upcast_marking_names(monkeypatch, moved_on)
+    assert [row.name for row in fold.agents.values()] == ["upcast"]
+
+
+def test_the_fold_leaves_current_agent_creations_as_stored(monkeypatch: pytest.MonkeyPatch) -> None:
+    fold = _fold_with_upcast_marking_names(monkeypatch, fold_module._CURRENT_TOPICS)
+    assert [row.name for row in fold.agents.values()] == ["w1"]
