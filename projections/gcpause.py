@@ -1,9 +1,9 @@
 """Pausing Python's cyclic garbage collector around bulk work.
 
-A replay or an apply allocates many long-lived objects and almost nothing
-cyclic: the collector would rescan that growing heap again and again for
-nothing. Reference counting goes on meanwhile; the first collection after the
-pause frees what little cyclic garbage there is.
+A replay, a plan or an apply allocates many long-lived objects and almost
+nothing cyclic: the collector would rescan that growing heap again and again
+for nothing. Reference counting goes on meanwhile; a later collection frees
+what little cyclic garbage there is (a full one, for a ``long_lived`` pause).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ def cyclic_gc_paused(*, long_lived: bool = False) -> Iterator[None]:
     rows, one per agent), so it joins the oldest generation at once, as it would
     after surviving two collections. Otherwise the first young collection after
     the pause walks all of it: 60 ms of a 100,000-agent replay that took 360 ms
-    (``scripts/bench plan``). It is walked again only by a full collection, which
-    Python runs once the oldest generation has grown by a quarter.
+    (``scripts/bench plan``). Full collections walk it as they would have anyway;
+    as Python's count of the oldest generation does not include it, the next
+    full collection may come a little sooner.
     """
     enabled = gc.isenabled()
     gc.disable()

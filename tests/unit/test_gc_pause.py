@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import Iterator
 
@@ -14,27 +15,35 @@ class Kept:
     """A container the collector tracks, findable among its objects."""
 
 
-@pytest.fixture
-def collector_on() -> Iterator[None]:
+@contextlib.contextmanager
+def collector(enabled: bool) -> Iterator[None]:
+    """The collector on or off for the block; as it was afterwards."""
     was = gc.isenabled()
-    gc.enable()
+    switch(enabled)
     try:
         yield
     finally:
-        if not was:
-            gc.disable()
+        switch(was)
+
+
+def switch(on: bool) -> None:
+    if on:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+@pytest.fixture
+def collector_on() -> Iterator[None]:
+    with collector(True):
+        yield
 
 
 @pytest.fixture
 def no_collections() -> Iterator[None]:
     """The collector off around the whole test, so nothing moves objects but the pause."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
+    with collector(False):
         yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def generation_of(obj: object) -> int | None:
