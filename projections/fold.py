@@ -15,7 +15,16 @@ from typing import Any, Protocol
 from domain.planner import assess
 from domain.ports import RecordFields
 from domain.versioning import upcast
-from projections.rows import NEW_TAIL, PERSONA_SLUG, REASONS, STATUS, VERSION, AgentRow, PersonaRow
+from projections.rows import (
+    CREATED_POSITION,
+    NEW_TAIL,
+    PERSONA_SLUG,
+    REASONS,
+    STATUS,
+    VERSION,
+    AgentRow,
+    PersonaRow,
+)
 
 
 class ViewStore(Protocol):
@@ -77,8 +86,6 @@ class Fold:
         self.members: dict[str, set[str]] = {}
         self.dirty_personas: set[str] = set()
         self.dirty_agents: set[str] = set()
-        # Agents created in this batch, their status already set (see _agent_created).
-        self.created: list[AgentRow] = []
         self._blank: dict[str, tuple[str, str]] = {}
 
     # -- row access through the batch cache ------------------------------------------
@@ -127,7 +134,7 @@ class Fold:
         # inline, with the batch's tables held in locals. As a handler it cost a
         # call and a dozen attribute lookups per agent, a fifth of a full replay.
         agents, members, personas = self.agents, self.members, self.personas
-        blank, created, dirty_personas = self._blank, self.created, self.dirty_personas
+        blank, dirty_personas = self._blank, self.dirty_personas
         # Once Agent.Created moves past version 1, every stored one needs an upcast.
         created_moved_on = _AGENT_CREATED not in current
         position = self.position
@@ -164,7 +171,6 @@ class Fold:
                 )
                 if judged is None:
                     row[STATUS], row[REASONS] = blank[slug] = self._judge(row)
-                created.append(row)
                 in_persona = members.get(slug)
                 if in_persona is None:
                     in_persona = self.members_of(slug)
@@ -366,7 +372,13 @@ class Fold:
         """Settle the batch and write it to the store; returns (personas, agents) written."""
         personas, agents = self.settle()
         dirty = self.dirty_agents
-        agents.extend(row for row in self.created if row[0] not in dirty)
+        # Agents created in the batch (their status set as they were folded).
+        start = self.start
+        agents.extend(
+            row
+            for agent_id, row in self.agents.items()
+            if row[CREATED_POSITION] > start and agent_id not in dirty
+        )
         self.store.write(self.start, self.position, personas, agents, self.mark)
         return len(personas), len(agents)
 

@@ -319,6 +319,27 @@ class FleetContract:
             assert row is not None
             assert dict(zip(AGENT_COLUMNS, row, strict=True)) == expected
 
+    def test_a_batch_writes_only_the_rows_its_events_changed(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        app.save_persona("writer", definition("v1"), "tester")
+        app.save_persona("critic", definition("c"), "tester")
+        app.create_agents([NewAgent(pubkey(i), "writer", f"w{i}") for i in (1, 2, 3)], "tester")
+        view.catch_up()
+        # One agent more for a persona that has three: the batch reads the
+        # persona's members, but only the new agent and the persona's count change.
+        app.create_agents([NewAgent(pubkey(4), "writer", "w4")], "tester")
+        fold = Fold(view.store)
+        assert fold.apply(view.log.read(fold.start, 100)) == 1
+        assert fold.flush() == (1, 1)
+        # A move changes the agent and both personas' counts.
+        app.move_agent(pubkey(1), "critic", "tester")
+        fold = Fold(view.store)
+        fold.apply(view.log.read(fold.start, 100))
+        assert fold.flush() == (2, 1)
+        assert snapshot(view) == replayed(view)
+
     def test_a_replay_leaves_nothing_for_the_cyclic_collector(
         self, fleet: tuple[FleetApplication, FleetView]
     ) -> None:
