@@ -20,9 +20,15 @@ def _class_of(topic: str) -> type[Any]:
 
 
 def upcast(topic: str, state: dict[str, Any]) -> dict[str, Any]:
-    """Bring ``state`` (as stored under ``topic``) up to its class's current version."""
+    """``state`` (as stored under ``topic``) brought up to its class's current version.
+
+    A new dict: the record read stays as stored, so a record shared between
+    folds (an audit folds a persona's records with each of its agents) is
+    upcast from its stored version every time.
+    """
     cls = _class_of(topic)
     class_version = getattr(cls, "class_version", 1)
+    state = dict(state)
     from_version = state.pop("class_version", 1)
     while from_version < class_version:
         getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)

@@ -138,7 +138,7 @@ def _answers(answers: list[dict[str, str]]) -> str:
 def _entries(records: Iterable[LogRecord]) -> list[AuditEntry]:
     out = []
     for record in records:
-        state = upcast(record.topic, dict(record.state))
+        state = upcast(record.topic, record.state)
         what, summary = _describe(record, state)
         details = {k: v for k, v in state.items() if k not in ("timestamp", "originator_topic")}
         details.pop("sealed_env_vars", None)  # ciphertext, but nothing an auditor reads
@@ -154,14 +154,30 @@ def _fold(records: Sequence[LogRecord]) -> MemoryViewStore:
     return store
 
 
-def audit_agent(log: EventLog, pubkey: str, as_of: AsOf = None) -> AgentAudit:
-    """The agent's history merged with that of every persona it followed."""
+def _history(
+    log: EventLog, pubkey: str, as_of: AsOf, persona_streams: dict[str, list[LogRecord]]
+) -> list[LogRecord]:
+    """The agent's records and those of every persona it followed, in log order.
+
+    ``persona_streams`` keeps each persona's records as read, so that auditing a
+    persona's agents reads its stream once, not once per agent.
+    """
     own = [r for r in log.stream(agent_id(pubkey).hex) if _before(r, as_of)]
     slugs = {r.state["persona_slug"] for r in own if "persona_slug" in r.state}
     records = list(own)
     for slug in sorted(slugs):
-        records.extend(r for r in log.stream(persona_id(slug).hex) if _before(r, as_of))
+        if slug not in persona_streams:
+            persona_streams[slug] = [
+                r for r in log.stream(persona_id(slug).hex) if _before(r, as_of)
+            ]
+        records.extend(persona_streams[slug])
     records.sort(key=lambda r: r.position)
+    return records
+
+
+def audit_agent(log: EventLog, pubkey: str, as_of: AsOf = None) -> AgentAudit:
+    """The agent's history merged with that of every persona it followed."""
+    records = _history(log, pubkey, as_of, {})
     store = _fold(records)
     state = store.agent_by_pubkey(pubkey)
     persona = store.persona(state.persona_slug) if state else None
@@ -178,7 +194,7 @@ def audit_persona(
     for record in log.stream(persona_id(slug).hex):
         if not _before(record, as_of):
             break
-        s = upcast(record.topic, dict(record.state))
+        s = upcast(record.topic, record.state)
         deleted = record.topic.endswith("Persona.Deleted")
         if not deleted:
             revision += 1
@@ -196,11 +212,13 @@ def audit_persona(
         )
     carriers: dict[str, list[str]] = {}
     agents: list[AgentRow] = []
+    persona_streams: dict[str, list[LogRecord]] = {}
     for pubkey in member_pubkeys:
-        audit = audit_agent(log, pubkey, as_of)
-        if audit.state is None or audit.state.persona_slug != slug:
+        # Only the agent's state as of then: its timeline is not part of this report.
+        state = _fold(_history(log, pubkey, as_of, persona_streams)).agent_by_pubkey(pubkey)
+        if state is None or state.persona_slug != slug:
             continue
-        agents.append(audit.state)
-        carried = audit.state.head_digest if audit.state.head_state == "valid" else None
+        agents.append(state)
+        carried = state.head_digest if state.head_state == "valid" else None
         carriers.setdefault(carried or "none", []).append(pubkey)
     return PersonaAudit(slug, versions, carriers, agents)

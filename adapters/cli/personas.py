@@ -173,7 +173,7 @@ def persona_history(log: EventLog, slug: str) -> list[dict[str, Any]]:
     for record in log.stream(persona_id(slug).hex):
         if not record.topic.startswith(_TOPIC):
             continue
-        state = upcast(record.topic, dict(record.state))
+        state = upcast(record.topic, record.state)
         kind = record.topic[len(_TOPIC) :]
         if kind == "Deleted":
             change = "deleted"

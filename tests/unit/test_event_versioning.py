@@ -60,6 +60,13 @@ def test_state_stored_by_an_old_version_is_upcast_for_the_read_side() -> None:
     assert upcast(get_topic(Note.Written), old_state) == {"text": "hello", "author": "unknown"}
 
 
+def test_upcasting_leaves_the_state_as_read_untouched() -> None:
+    for stored in ({"text": "hello"}, {"text": "hi", "author": "me", "class_version": 2}):
+        as_read = dict(stored)
+        upcast(get_topic(Note.Written), as_read)
+        assert as_read == stored
+
+
 def test_current_state_passes_through_unchanged() -> None:
     state = {"text": "hi", "author": "me", "class_version": 2}
     assert upcast(get_topic(Note.Written), state) == {"text": "hi", "author": "me"}
