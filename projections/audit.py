@@ -191,7 +191,8 @@ def audit_persona(
     """A persona's versions, and which version each of ``member_pubkeys`` carries."""
     versions: list[PersonaVersion] = []
     revision = 0
-    for record in log.stream(persona_id(slug).hex):
+    stream = log.stream(persona_id(slug).hex)
+    for record in stream:
         if not _before(record, as_of):
             break
         s = upcast(record.topic, record.state)
@@ -212,7 +213,8 @@ def audit_persona(
         )
     carriers: dict[str, list[str]] = {}
     agents: list[AgentRow] = []
-    persona_streams: dict[str, list[LogRecord]] = {}
+    # The members' histories take this persona's records from the stream read above.
+    persona_streams = {slug: [r for r in stream if _before(r, as_of)]}
     for pubkey in member_pubkeys:
         # Only the agent's state as of then: its timeline is not part of this report.
         state = _fold(_history(log, pubkey, as_of, persona_streams)).agent_by_pubkey(pubkey)
