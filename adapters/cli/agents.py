@@ -36,9 +36,13 @@ def register(commands: Subcommands) -> None:
         "when N > 1), else the persona's name_pool in turn (suffixed on reuse), else "
         "SLUG-1, SLUG-2, ...",
     )
-    create.add_argument("--persona", required=True, metavar="SLUG")
-    create.add_argument("--count", type=int, default=1, metavar="N", help="default: 1")
-    create.add_argument("--name", metavar="NAME")
+    create.add_argument(
+        "--persona", required=True, metavar="SLUG", help="the persona the agents follow"
+    )
+    create.add_argument(
+        "--count", type=int, default=1, metavar="N", help="how many agents (default: 1)"
+    )
+    create.add_argument("--name", metavar="NAME", help="their name (suffixed -1..-N when N > 1)")
     create.add_argument(
         "--no-apply",
         action="store_true",
@@ -55,8 +59,10 @@ def register(commands: Subcommands) -> None:
         help="the agent's secret key (nsec or hex); '-' reads it from stdin, which keeps "
         "it out of shell history",
     )
-    imp.add_argument("--persona", required=True, metavar="SLUG")
-    imp.add_argument("--name", metavar="NAME")
+    imp.add_argument("--persona", required=True, metavar="SLUG", help="the persona it follows")
+    imp.add_argument(
+        "--name", metavar="NAME", help="its name (default: the next from the name_pool)"
+    )
     imp.add_argument(
         "--no-apply",
         action="store_true",
@@ -73,7 +79,9 @@ def register(commands: Subcommands) -> None:
 
     move = sub.add_parser("move", help="make an agent follow another persona")
     move.add_argument("agent", metavar="AGENT", help="hex public key or npub")
-    move.add_argument("--persona", required=True, metavar="SLUG")
+    move.add_argument(
+        "--persona", required=True, metavar="SLUG", help="the persona it follows from now on"
+    )
     add_json_flag(move)
     move.set_defaults(func=run_move)
 

@@ -23,6 +23,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import BinaryIO, NoReturn, TextIO, cast
 
 from adapters.cli.agents import register as register_agents
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="event store URL (default: $FLEETSYNC_STORE_URL, else sqlite:///HOME/events.sqlite;"
         " postgresql://user:password@host:port/dbname also works)",
     )
+    parser.add_argument(
+        "--version", action="version", version=f"{PROG} {_version()}", help="print the version"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     # Sub-parsers are _Parser instances too (usage errors exit 1 everywhere); the
@@ -84,7 +88,27 @@ def build_parser() -> argparse.ArgumentParser:
     register_agents(commands)
     register_reports(commands)
     register_sync(commands)
+    _describe_commands(parser)
     return parser
+
+
+def _version() -> str:
+    try:
+        return version(PROG)
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def _describe_commands(parser: argparse.ArgumentParser) -> None:
+    """A command's ``--help`` page opens with its one-line help unless it has a longer
+    description: argparse shows the line only in the parent's list of commands."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                if sub.description is None:
+                    sub.description = helps.get(name)
+                _describe_commands(sub)
 
 
 def main(

@@ -51,8 +51,13 @@ def register(commands: Subcommands) -> None:
     add_json_flag(listing)
     listing.set_defaults(func=run_list)
 
-    show = sub.add_parser("show", help="show a persona (secrets hidden)")
-    show.add_argument("slug", metavar="SLUG")
+    show = sub.add_parser(
+        "show",
+        help="show a persona (secrets hidden)",
+        description="Show a persona's current version: its public members, the names of "
+        "its env_vars (never their values) and its digests; --history lists every version.",
+    )
+    show.add_argument("slug", metavar="SLUG", help="the persona's slug")
     show.add_argument(
         "--history", action="store_true", help="list every saved version: when, who, digest"
     )
@@ -60,7 +65,7 @@ def register(commands: Subcommands) -> None:
     show.set_defaults(func=run_show)
 
     delete = sub.add_parser("delete", help="delete a persona (its history is kept)")
-    delete.add_argument("slug", metavar="SLUG")
+    delete.add_argument("slug", metavar="SLUG", help="the persona's slug")
     add_json_flag(delete)
     delete.set_defaults(func=run_delete)
 

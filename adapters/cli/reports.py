@@ -42,7 +42,13 @@ def register(commands: Subcommands) -> None:
     add_json_flag(plan)
     plan.set_defaults(func=run_plan)
 
-    status = commands.add_parser("status", help="reconcile status per persona")
+    status = commands.add_parser(
+        "status",
+        help="reconcile status per persona",
+        description="Count each persona's agents by reconcile status (in-sync, out-of-date, "
+        "pending, conflict, ...), as the log records it: run 'fleetsync refresh' first to "
+        "take in what the relays hold now.",
+    )
     status.add_argument("--persona", metavar="SLUG", help="only this persona")
     add_json_flag(status)
     status.set_defaults(func=run_status)
@@ -50,10 +56,14 @@ def register(commands: Subcommands) -> None:
     audit = commands.add_parser(
         "audit",
         help="replay history: an agent's persona versions, or a persona's versions and agents",
+        description="Replay the log: for --agent, every event about it and the personas it "
+        "followed (saves, seals, relay answers, publishes, conflicts) and the status it "
+        "had; for --persona, its versions and which version each agent carries. --as-of "
+        "cuts the history at a time or log position.",
     )
     target = audit.add_mutually_exclusive_group(required=True)
     target.add_argument("--agent", metavar="AGENT", help="hex public key or npub")
-    target.add_argument("--persona", metavar="SLUG")
+    target.add_argument("--persona", metavar="SLUG", help="audit this persona and its agents")
     audit.add_argument(
         "--as-of",
         metavar="TIME|POSITION",

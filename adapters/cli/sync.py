@@ -27,11 +27,23 @@ EXIT_NOT_IN_SYNC = 2
 def register(commands: Subcommands) -> None:
     relay = commands.add_parser("relay", help="the relays every engram is written to")
     relay_commands = relay.add_subparsers(dest="relay_command", metavar="COMMAND", required=True)
-    add = relay_commands.add_parser("add", help="add a relay (ws:// or wss:// URL)")
-    add.add_argument("url")
+    add = relay_commands.add_parser(
+        "add",
+        help="add a relay (ws:// or wss:// URL)",
+        description="Add a relay to the list every engram is written to and read from. "
+        "Adding one already configured changes nothing.",
+    )
+    add.add_argument("url", metavar="URL", help="the relay's ws:// or wss:// URL")
+    add_json_flag(add)
     add.set_defaults(func=run_relay_add)
-    remove = relay_commands.add_parser("remove", help="stop writing to a relay")
-    remove.add_argument("url")
+    remove = relay_commands.add_parser(
+        "remove",
+        help="stop writing to a relay",
+        description="Remove a relay from the list: engrams are no longer written to it or "
+        "read from it. What it holds stays there.",
+    )
+    remove.add_argument("url", metavar="URL", help="the relay's URL, as 'relay list' shows it")
+    add_json_flag(remove)
     remove.set_defaults(func=run_relay_remove)
     listing = relay_commands.add_parser("list", help="the configured relays")
     add_json_flag(listing)
@@ -66,7 +78,11 @@ def register(commands: Subcommands) -> None:
     apply.set_defaults(func=run_apply)
 
     refresh = commands.add_parser(
-        "refresh", help="read every agent's engram head from the relays and record drift"
+        "refresh",
+        help="read every agent's engram head from the relays and record drift",
+        description="Read every live agent's mem/persona head from the relays and record, "
+        "in the log, each one that differs from what the log says (drift). Publishes "
+        "nothing: 'fleetsync plan' then shows what the next apply would do about it.",
     )
     refresh.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
     add_json_flag(refresh)
@@ -77,7 +93,10 @@ def run_relay_add(ctx: Context) -> int:
     url = canonical_url(ctx.args.url)
     with ctx.fleet() as fleet:
         added = fleet.app.add_relay(url, ctx.settings.actor)
-    ctx.out(f"added relay {url}" if added else f"relay {url} is already configured")
+    if ctx.json:
+        ctx.emit_json({"relay": url, "added": added})
+    else:
+        ctx.out(f"added relay {url}" if added else f"relay {url} is already configured")
     return 0
 
 
@@ -85,7 +104,10 @@ def run_relay_remove(ctx: Context) -> int:
     url = canonical_url(ctx.args.url)
     with ctx.fleet() as fleet:
         fleet.app.remove_relay(url, ctx.settings.actor)
-    ctx.out(f"removed relay {url}")
+    if ctx.json:
+        ctx.emit_json({"relay": url, "removed": True})
+    else:
+        ctx.out(f"removed relay {url}")
     return 0
 
 
