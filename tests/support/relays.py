@@ -153,8 +153,12 @@ def start_rust_relay(
     rate_limit: int | None = 10_000,
     tmp_path: Path | None = None,
     startup_timeout: float = STARTUP_TIMEOUT,
+    lmdb: bool = False,
 ) -> RelayProcess:
     """Start rust-nostr's ``LocalRelay`` (in-memory) on a free loopback port.
+
+    The in-memory store keeps at most 75,000 events; ``lmdb`` stores them in an
+    LMDB database in the relay's work directory instead, for runs past that.
 
     ``rate_limit`` is EVENTs per minute per connection; ``None`` keeps nostr-sdk's
     default of 60, which answers ``OK false "rate-limited: slow down"`` beyond that.
@@ -168,6 +172,8 @@ def start_rust_relay(
         args = [str(HERE / "run_local_relay.py"), str(port)]
         if rate_limit is not None:
             args += ["--rate-limit", str(rate_limit)]
+        if lmdb:
+            args += ["--lmdb", str(workdir / "lmdb")]
         log = (workdir / "relay.log").open("wb")
         process = _spawn(args, workdir, subprocess.PIPE, log)
         relay = RelayProcess(f"ws://{LOOPBACK}:{port}", process, workdir, log)

@@ -1,6 +1,6 @@
 """Run rust-nostr's in-memory ``LocalRelay`` (from the ``nostr-sdk`` wheel) as its own process.
 
-Usage: ``python run_local_relay.py PORT [--rate-limit N] [--max-reqs N]``
+Usage: ``python run_local_relay.py PORT [--rate-limit N] [--max-reqs N] [--lmdb DIR]``
 
 Prints the relay URL as one line on stdout once it accepts connections, then serves
 until stdin reaches EOF (the parent closed the pipe or died) or the process is signalled.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 import nostr_sdk
@@ -31,13 +32,22 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         help="EVENTs per minute per connection (omit for nostr-sdk's default of 60)",
     )
     parser.add_argument("--max-reqs", type=int, default=DEFAULT_MAX_REQS)
+    parser.add_argument(
+        "--lmdb",
+        metavar="DIR",
+        help="store events in LMDB under DIR (the default in-memory store keeps at most 75,000)",
+    )
     return parser.parse_args(argv)
 
 
-async def _start(port: int, rate_limit: int | None, max_reqs: int) -> nostr_sdk.LocalRelay:
+async def _start(
+    port: int, rate_limit: int | None, max_reqs: int, lmdb: str | None
+) -> nostr_sdk.LocalRelay:
     # The generated bindings annotate every method except a few zero-argument __init__s.
     builder = nostr_sdk.LocalRelayBuilder()  # type: ignore[no-untyped-call]
     builder = builder.addr("127.0.0.1").port(port)
+    if lmdb is not None:
+        builder = builder.database(await nostr_sdk.NostrLmdb.open(lmdb))
     if rate_limit is not None:
         builder = builder.rate_limit(
             nostr_sdk.RateLimit(max_reqs=max_reqs, notes_per_minute=rate_limit)
@@ -51,12 +61,16 @@ async def _start(port: int, rate_limit: int | None, max_reqs: int) -> nostr_sdk.
 
 def main(argv: list[str]) -> int:
     args = _parse_args(argv)
-    relay = asyncio.run(_start(args.port, args.rate_limit, args.max_reqs))
+    relay = asyncio.run(_start(args.port, args.rate_limit, args.max_reqs, args.lmdb))
     url = asyncio.run(relay.url())
     print(str(url), flush=True)
     # Blocking on stdin ties our lifetime to the parent's: EOF means it is gone.
     sys.stdin.read()
     relay.shutdown()
+    if args.lmdb is not None:
+        # The LMDB store crashes the interpreter's own shutdown (it is dropped after
+        # the library's runtime): leave without it, there is nothing left to flush.
+        os._exit(0)
     return 0
 
 
