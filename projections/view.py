@@ -132,6 +132,20 @@ class FleetView:
     def agent(self, pubkey: str) -> AgentRow | None:
         return self.store.agent_by_pubkey(pubkey)
 
+    def agents_matching(self, reference: str, min_prefix: int) -> list[AgentRow]:
+        """Agents (retired ones too) named ``reference``, or whose public key starts
+        with it when it is at least ``min_prefix`` hex characters (a short id).
+
+        One scan of the view: names have no index, and a lookup runs once per command.
+        """
+        prefix = reference.lower()
+        by_prefix = len(prefix) >= min_prefix and _HEX.issuperset(prefix)
+        return [
+            row
+            for row in self.store.list_agents()
+            if row.name == reference or (by_prefix and row.pubkey.startswith(prefix))
+        ]
+
     def assessments(
         self,
         persona: str | None = None,
@@ -197,6 +211,9 @@ class FleetView:
             commands = plan(assessed, overwrite_conflicts=overwrite_conflicts)
             by_pubkey = {row.pubkey: row for row in rows}
             return commands, {c.pubkey: by_pubkey[c.pubkey] for c in commands}
+
+
+_HEX = frozenset("0123456789abcdef")
 
 
 def _planned_statuses(overwrite_conflicts: bool) -> frozenset[Status]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 
-from adapters.cli.output import Context, Subcommands, add_json_flag
+from adapters.cli.output import Context, Subcommands, add_json_flag, short
 from adapters.cli.publish import publish_best_effort
 from adapters.cli.setup import read_secret_key
 from adapters.nostr.errors import InvalidKey
@@ -20,9 +20,16 @@ from domain.aggregates import Agent, AgentRetired
 from domain.application import AgentExists, NewAgent, UnknownAgent
 from domain.errors import InvalidInput
 from domain.slugs import persona_slug
+from projections.rows import AgentRow
+from projections.view import FleetView
 
 MAX_COUNT = 100_000
 MAX_NAME_CHARS = 128
+# The fewest hex characters of a public key taken as an agent's short id: a
+# shorter hex word is more likely a name, and would fit many agents of a fleet.
+SHORT_ID_CHARS = 8
+MAX_CANDIDATES = 10  # candidates an ambiguous name's error lists
+AGENT_HELP = "the agent: its name, short id (8+ hex characters of its key), hex key or npub"
 
 
 def register(commands: Subcommands) -> None:
@@ -78,7 +85,7 @@ def register(commands: Subcommands) -> None:
     listing.set_defaults(func=run_list)
 
     move = sub.add_parser("move", help="make an agent follow another persona")
-    move.add_argument("agent", metavar="AGENT", help="hex public key or npub")
+    move.add_argument("agent", metavar="AGENT", help=AGENT_HELP)
     move.add_argument(
         "--persona", required=True, metavar="SLUG", help="the persona it follows from now on"
     )
@@ -86,7 +93,7 @@ def register(commands: Subcommands) -> None:
     move.set_defaults(func=run_move)
 
     retire = sub.add_parser("retire", help="retire an agent (no more engrams)")
-    retire.add_argument("agent", metavar="AGENT", help="hex public key or npub")
+    retire.add_argument("agent", metavar="AGENT", help=AGENT_HELP)
     retire.add_argument(
         "--destroy-key",
         action="store_true",
@@ -99,12 +106,51 @@ def register(commands: Subcommands) -> None:
 # -- argument checks -------------------------------------------------------------------
 
 
-def parse_agent(text: str) -> str:
-    """An agent given as hex public key or npub, as lower hex."""
+class AmbiguousAgent(InvalidInput):
+    """A name or short id that more than one agent answers to."""
+
+
+def resolve_agent(view: FleetView, text: str) -> str:
+    """The public key (lower hex) of the agent ``text`` names.
+
+    An agent is named by its hex public key or npub, by its name, or by its short
+    id: the first :data:`SHORT_ID_CHARS` or more hex characters of its public key
+    (``plan`` and ``apply`` print 16). A name or short id that fits more than one
+    agent, retired ones included, is an error listing them: acting on a guess is
+    worse than asking. A full key is returned whether or not the agent exists;
+    the command says so if it does not.
+    """
     try:
         return PublicKey.parse(text).hex
     except InvalidKey as exc:
-        raise InvalidInput(f"invalid agent {text!r}: give its hex public key or npub") from exc
+        if text.startswith("npub1") or (len(text) == 64 and _is_hex(text)):
+            raise InvalidInput(
+                f"invalid agent {text!r}: not a valid npub or hex public key"
+            ) from exc
+    matches = view.agents_matching(text, SHORT_ID_CHARS)
+    if not matches:
+        raise UnknownAgent(
+            f"no agent {text!r}: give its name, short id (the first {SHORT_ID_CHARS} or "
+            "more hex characters of its public key), hex public key or npub; "
+            "see 'fleetsync agent list'"
+        )
+    if len(matches) > 1:
+        shown = ", ".join(_candidate(row) for row in matches[:MAX_CANDIDATES])
+        more = f" and {len(matches) - MAX_CANDIDATES} more" if len(matches) > MAX_CANDIDATES else ""
+        raise AmbiguousAgent(
+            f"{text!r} could be {len(matches)} agents: {shown}{more}; "
+            "give a longer short id or the public key"
+        )
+    return str(matches[0].pubkey)
+
+
+def _candidate(row: AgentRow) -> str:
+    retired = ", retired" if row.retired else ""
+    return f"{short(row.pubkey, 16)} ({row.name!r}, persona {row.persona_slug}{retired})"
+
+
+def _is_hex(text: str) -> bool:
+    return all(ch in "0123456789abcdefABCDEF" for ch in text)
 
 
 def check_name(name: str) -> str:
@@ -279,9 +325,9 @@ def run_list(ctx: Context) -> int:
 
 
 def run_move(ctx: Context) -> int:
-    pubkey = parse_agent(ctx.args.agent)
     slug = persona_slug(ctx.args.persona)
     with ctx.fleet() as fleet:
+        pubkey = resolve_agent(fleet.view(), ctx.args.agent)
         fleet.app.move_agent(pubkey, slug, ctx.settings.actor)
     if ctx.json:
         ctx.emit_json({"pubkey": pubkey, "persona": slug})
@@ -291,10 +337,10 @@ def run_move(ctx: Context) -> int:
 
 
 def run_retire(ctx: Context) -> int:
-    pubkey = parse_agent(ctx.args.agent)
     destroy = ctx.args.destroy_key
     actor = ctx.settings.actor
     with ctx.fleet() as fleet:
+        pubkey = resolve_agent(fleet.view(), ctx.args.agent)
         agent = fleet.app.get_agent(pubkey)
         if agent.retired and not destroy:
             raise AgentRetired(f"agent {pubkey} is already retired")

@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from adapters.cli.agents import parse_agent
+from adapters.cli.agents import AGENT_HELP, resolve_agent
 from adapters.cli.output import Context, Subcommands, add_json_flag, short
 from domain.application import UnknownAgent, UnknownPersona
 from domain.errors import InvalidInput
@@ -37,7 +37,7 @@ def register(commands: Subcommands) -> None:
         description="Show the engrams that would be published. Exit code 0 when nothing is "
         "to do, 2 when changes are pending, 1 on error.",
     )
-    plan.add_argument("--agent", metavar="AGENT", help="only this agent (hex or npub)")
+    plan.add_argument("--agent", metavar="AGENT", help=f"only this agent ({AGENT_HELP})")
     plan.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
     add_json_flag(plan)
     plan.set_defaults(func=run_plan)
@@ -62,7 +62,7 @@ def register(commands: Subcommands) -> None:
         "cuts the history at a time or log position.",
     )
     target = audit.add_mutually_exclusive_group(required=True)
-    target.add_argument("--agent", metavar="AGENT", help="hex public key or npub")
+    target.add_argument("--agent", metavar="AGENT", help=f"audit this agent ({AGENT_HELP})")
     target.add_argument("--persona", metavar="SLUG", help="audit this persona and its agents")
     audit.add_argument(
         "--as-of",
@@ -75,7 +75,7 @@ def register(commands: Subcommands) -> None:
 
 def _filters(ctx: Context, view: FleetView) -> tuple[str | None, str | None]:
     """The --agent / --persona filters, checked against the view (unknown is an error)."""
-    agent = parse_agent(ctx.args.agent) if getattr(ctx.args, "agent", None) else None
+    agent = resolve_agent(view, ctx.args.agent) if getattr(ctx.args, "agent", None) else None
     slug = persona_slug(ctx.args.persona) if ctx.args.persona else None
     if agent is not None and view.agent(agent) is None:
         raise UnknownAgent(f"no agent {agent}; see 'fleetsync agent list'")

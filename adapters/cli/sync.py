@@ -13,12 +13,13 @@ import asyncio
 import sys
 from typing import Any
 
-from adapters.cli.agents import parse_agent
+from adapters.cli.agents import AGENT_HELP, resolve_agent
 from adapters.cli.output import Context, Subcommands, add_json_flag, short
 from adapters.cli.publish import ProgressBar, apply_now
 from adapters.cli.reports import run_plan
 from adapters.relay.urls import canonical_url
 from adapters.sync.engine import ApplyReport
+from domain.application import UnknownAgent
 from domain.slugs import persona_slug
 
 EXIT_NOT_IN_SYNC = 2
@@ -55,7 +56,7 @@ def register(commands: Subcommands) -> None:
         description="Refresh what the relays hold, plan, then publish and confirm. Sealed but "
         "unconfirmed engrams are resent first, byte for byte.",
     )
-    apply.add_argument("--agent", metavar="AGENT", help="only this agent (hex or npub)")
+    apply.add_argument("--agent", metavar="AGENT", help=f"only this agent ({AGENT_HELP})")
     apply.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
     apply.add_argument("--dry-run", action="store_true", help="only show the plan")
     apply.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -134,8 +135,13 @@ def run_apply(ctx: Context) -> int:
     if ctx.args.dry_run:
         return run_plan(ctx)
     slug = persona_slug(ctx.args.persona) if ctx.args.persona else None
-    agent = parse_agent(ctx.args.agent) if ctx.args.agent else None
     with ctx.fleet() as fleet:
+        agent = None
+        if ctx.args.agent:
+            view = fleet.view()
+            agent = resolve_agent(view, ctx.args.agent)
+            if view.agent(agent) is None:
+                raise UnknownAgent(f"no agent {agent}; see 'fleetsync agent list'")
         report = apply_now(
             fleet,
             persona=slug,

@@ -177,9 +177,14 @@ def test_a_count_out_of_range_is_refused(seeded: Cli, count: str) -> None:
     )
 
 
-@pytest.mark.parametrize("agent", ["nope", "ab" * 31, "npub1bad"])
-def test_an_invalid_agent_reference_is_refused(seeded: Cli, agent: str) -> None:
+@pytest.mark.parametrize("agent", ["ff" * 32, "npub1bad"])
+def test_an_invalid_agent_key_is_refused(seeded: Cli, agent: str) -> None:
     refused(seeded, r"invalid agent", "agent", "retire", agent)
+
+
+@pytest.mark.parametrize("agent", ["nope", "ab" * 31])
+def test_a_name_or_short_id_no_agent_has_is_refused(seeded: Cli, agent: str) -> None:
+    refused(seeded, r"no agent .*give its name, short id", "agent", "retire", agent)
 
 
 def test_an_unknown_agent_is_refused(seeded: Cli) -> None:
