@@ -140,6 +140,8 @@ class Settings:
     relay_timeout: int = DEFAULT_RELAY_TIMEOUT  # seconds to wait for one OK or EOSE
     relay_window: int = DEFAULT_RELAY_WINDOW  # EVENTs in flight per connection
     batch_size: int = DEFAULT_BATCH_SIZE  # agents sealed, sent and confirmed together
+    # The password of NIP-49 key backups (``key export|import``); None: ask on a terminal.
+    backup_passphrase: str | None = field(default=None, repr=False)
 
     @classmethod
     def load(
@@ -175,6 +177,7 @@ class Settings:
             relay_timeout=_int_setting(env, "FLEETSYNC_RELAY_TIMEOUT", DEFAULT_RELAY_TIMEOUT, 1),
             relay_window=_int_setting(env, "FLEETSYNC_RELAY_WINDOW", DEFAULT_RELAY_WINDOW, 1),
             batch_size=_int_setting(env, "FLEETSYNC_BATCH_SIZE", DEFAULT_BATCH_SIZE, 1),
+            backup_passphrase=env.get("FLEETSYNC_BACKUP_PASSPHRASE") or None,
         )
 
 

@@ -27,6 +27,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import BinaryIO, NoReturn, TextIO, cast
 
 from adapters.cli.agents import register as register_agents
+from adapters.cli.keys import register as register_keys
 from adapters.cli.output import Context, Subcommands
 from adapters.cli.personas import register as register_personas
 from adapters.cli.reports import register as register_reports
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_agents(commands)
     register_reports(commands)
     register_sync(commands)
+    register_keys(commands)
     _describe_commands(parser)
     return parser
 

@@ -1,6 +1,6 @@
-"""NIP-19 bech32 encoding of keys (``nsec``/``npub``).
+"""NIP-19 bech32 encoding of keys (``nsec``/``npub``) and NIP-49 ``ncryptsec``.
 
-Only what fleetsync needs: 32-byte payloads under a known prefix. Existing
+Only what fleetsync needs: fixed-size payloads under a known prefix. Existing
 desktop installs store agents' keys as ``nsec``, so import must read them.
 """
 
@@ -53,13 +53,18 @@ def encode(hrp: str, payload: bytes) -> str:
     return hrp + "1" + "".join(_CHARSET[d] for d in data + checksum)
 
 
-def decode(expected_hrp: str, text: str) -> bytes:
-    """Decode ``text``, which must carry ``expected_hrp`` and a 32-byte payload."""
+def decode(expected_hrp: str, text: str, *, size: int = 32) -> bytes:
+    """Decode ``text``, which must carry ``expected_hrp`` and a ``size``-byte payload.
+
+    BIP-173's 90-character limit holds for 32-byte keys; longer payloads (NIP-49's
+    91 bytes) are bounded by their size alone, as NIP-19 does for its TLV types.
+    """
     if text.lower() != text and text.upper() != text:
         raise Bech32Error("mixed case")
     text = text.lower()
     pos = text.rfind("1")
-    if pos < 1 or pos + 7 > len(text) or len(text) > 90:
+    limit = max(90, len(expected_hrp) + 1 + (size * 8 + 4) // 5 + 6)
+    if pos < 1 or pos + 7 > len(text) or len(text) > limit:
         raise Bech32Error("missing separator or wrong length")
     hrp, rest = text[:pos], text[pos + 1 :]
     if hrp != expected_hrp:
@@ -71,6 +76,6 @@ def decode(expected_hrp: str, text: str) -> bytes:
     if _polymod(_hrp_expand(hrp) + data) != 1:
         raise Bech32Error("checksum mismatch")
     payload = bytes(_convertbits(data[:-6], 5, 8, pad=False))
-    if len(payload) != 32:
-        raise Bech32Error(f"payload is {len(payload)} bytes, expected 32")
+    if len(payload) != size:
+        raise Bech32Error(f"payload is {len(payload)} bytes, expected {size}")
     return payload

@@ -158,3 +158,15 @@ async def _publish(relay_url: str, event_json: str, timeout: float) -> PublishRe
         accepted=bool(output.success) and not refusals,
         message=refusals[0] if refusals else "",
     )
+
+
+def sdk_ncryptsec(sec_hex: str, password: str, log_n: int) -> str:
+    """NIP-49: nostr-sdk's ``ncryptsec`` of a key (key security: not tracked)."""
+    secret = ns.SecretKey.parse(sec_hex)
+    encrypted = ns.EncryptedSecretKey(secret, password, log_n, ns.KeySecurity.UNKNOWN)
+    return str(encrypted.to_bech32())
+
+
+def sdk_ncryptsec_decrypt(ncryptsec: str, password: str) -> str:
+    """NIP-49: the hex secret key nostr-sdk reads from an ``ncryptsec``."""
+    return str(ns.EncryptedSecretKey.from_bech32(ncryptsec).decrypt(password).to_hex())

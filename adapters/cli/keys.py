@@ -1,0 +1,370 @@
+"""``fleetsync key export|import``: back up the owner's and agents' keys as NIP-49
+``ncryptsec`` strings, and bring them back.
+
+A backup is a text file, one key per line, which other Nostr clients can read
+line by line (every ``ncryptsec`` is a standard NIP-49 string)::
+
+    # fleetsync key backup ...
+    owner  npub1...  ncryptsec1...
+    agent  npub1...  ncryptsec1...  persona-slug  Agent name
+
+The password comes from ``FLEETSYNC_BACKUP_PASSPHRASE`` or, on a terminal, a
+prompt (asked twice on export). A plaintext key is written only with
+``--print-plaintext-keys``, and then as ``nsec`` in place of the ``ncryptsec``.
+
+``key import`` reads such a file all or nothing: every line is decrypted and
+checked (its key must give the npub on its line; the owner line must be this
+home's owner) before anything is stored. Keys of agents the log knows are put
+back into the key store; agents it does not know are created (as imported)
+only with ``--persona``. A second import of the same file changes nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from adapters.cli.agents import resolve_agent
+from adapters.cli.output import Context, Subcommands, add_json_flag
+from adapters.errors import PermanentAdapterError
+from adapters.keystore import ROLE_AGENT, ROLE_OWNER
+from adapters.nostr import nip49
+from adapters.nostr.errors import InvalidKey
+from adapters.nostr.keys import PublicKey, SecretKey
+from domain.application import NewAgent
+from domain.errors import InvalidInput
+from domain.slugs import persona_slug
+
+# The setting's name, for messages (adapters.settings reads it).
+PASSPHRASE_ENV = "FLEETSYNC_BACKUP_PASSPHRASE"  # noqa: S105
+HEADER = "# fleetsync key backup"
+# A backup file holds a line per agent; a bound keeps a wrong file from being read whole.
+MAX_BACKUP_BYTES = 64 * 1024 * 1024
+
+
+class BackupError(PermanentAdapterError):
+    """A key backup cannot be written or read as asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackupLine:
+    """One key of a backup, decrypted."""
+
+    number: int
+    role: str
+    key: SecretKey
+    persona: str | None
+    name: str | None
+
+
+def register(commands: Subcommands) -> None:
+    key = commands.add_parser(
+        "key",
+        help="back up and restore the owner's and agents' keys (NIP-49 ncryptsec)",
+    )
+    sub = key.add_subparsers(dest="key_command", metavar="COMMAND", required=True)
+    export = sub.add_parser(
+        "export",
+        help="write every key as a password-encrypted ncryptsec line",
+        description="Write the owner's key and every stored agent key as NIP-49 ncryptsec "
+        "strings (scrypt + XChaCha20-Poly1305), one per line, to stdout or --output. The "
+        f"password comes from ${PASSPHRASE_ENV} or a prompt on a terminal.",
+    )
+    export.add_argument(
+        "--agent",
+        action="append",
+        metavar="AGENT",
+        help="only this agent: name, short id, hex or npub (repeatable)",
+    )
+    export.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
+    export.add_argument("--no-owner", action="store_true", help="leave the owner's key out")
+    export.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write to FILE (created with mode 0600; an existing file is never overwritten)",
+    )
+    export.add_argument(
+        "--log-n",
+        type=int,
+        default=nip49.DEFAULT_LOG_N,
+        metavar="N",
+        help=f"scrypt work factor 2^N (default {nip49.DEFAULT_LOG_N}: 64 MiB per key; "
+        f"at most {nip49.MAX_LOG_N})",
+    )
+    export.add_argument(
+        "--print-plaintext-keys",
+        action="store_true",
+        help="write unencrypted nsec keys instead: whoever reads them controls the agents",
+    )
+    add_json_flag(export)
+    export.set_defaults(func=run_export)
+
+    restore = sub.add_parser(
+        "import",
+        help="put back the keys of a backup written by 'key export'",
+        description="Decrypt every line of a backup and check it before storing anything; "
+        "keys of agents this home knows go back into the key store, unknown agents are "
+        "created only with --persona. Importing the same backup twice changes nothing.",
+    )
+    restore.add_argument("file", metavar="FILE", help="the backup file ('-' reads stdin)")
+    restore.add_argument(
+        "--persona",
+        metavar="SLUG",
+        help="create the agents this home does not know, following this persona",
+    )
+    add_json_flag(restore)
+    restore.set_defaults(func=run_import)
+
+
+def run_export(ctx: Context) -> int:
+    args = ctx.args
+    if not 1 <= args.log_n <= nip49.MAX_LOG_N:
+        raise InvalidInput(f"--log-n must be between 1 and {nip49.MAX_LOG_N}, not {args.log_n}")
+    slug = persona_slug(args.persona) if args.persona else None
+    output = Path(args.output) if args.output else None
+    if output is not None and output.exists():
+        raise BackupError(f"{output} exists; choose a new file (backups are never overwritten)")
+    with ctx.fleet() as fleet:
+        view = fleet.view()
+        wanted = {resolve_agent(view, a) for a in args.agent} if args.agent else None
+        if slug is not None and view.persona(slug) is None:
+            fleet.app.get_persona(slug)  # raises the usual "no persona" error
+        rows = [
+            r
+            for r in view.agents(persona=slug, include_retired=True)
+            if wanted is None or r.pubkey in wanted
+        ]
+        if wanted is not None:
+            missing = wanted - {r.pubkey for r in rows}
+            if missing:
+                raise InvalidInput(f"no such agent: {', '.join(sorted(missing))}")
+        keys = fleet.keystore.get_many([r.pubkey for r in rows])
+        owner = None if args.no_owner else fleet.owner
+    plaintext = bool(args.print_plaintext_keys)
+    password = None if plaintext else _password(ctx, confirm=True)
+
+    def seal(key: SecretKey) -> str:
+        if password is None:
+            return key.nsec()
+        return nip49.encrypt(key, password, log_n=args.log_n)
+
+    entries: list[dict[str, str | None]] = []
+    if owner is not None:
+        entries.append(_entry(ROLE_OWNER, owner, seal(owner), None, None))
+    skipped = []
+    for row in rows:
+        key = keys.get(row.pubkey)
+        if key is None:
+            skipped.append(row.pubkey)  # destroyed at retirement, or never stored here
+            continue
+        entries.append(_entry(ROLE_AGENT, key, seal(key), row.persona_slug, row.name))
+    if ctx.json and output is None:
+        ctx.emit_json(
+            {
+                "format": "plaintext-nsec" if plaintext else "nip49-ncryptsec",
+                "log_n": None if plaintext else args.log_n,
+                "keys": entries,
+                "skipped_without_key": skipped,
+            }
+        )
+        return 0
+    text = _render(entries, None if plaintext else args.log_n)
+    if output is None:
+        ctx.stdout.write(text)
+    else:
+        _write_new_private_file(output, text)
+    if output is not None or not ctx.json:
+        summary = f"exported {len(entries)} key(s)" + (f" to {output}" if output else "")
+        if skipped:
+            summary += f"; {len(skipped)} agent(s) have no key here (destroyed or never stored)"
+        if plaintext:
+            summary += "; UNENCRYPTED: anyone who reads them controls these identities"
+        print(f"fleetsync: {summary}", file=sys.stderr)
+    return 0
+
+
+def run_import(ctx: Context) -> int:
+    args = ctx.args
+    slug = persona_slug(args.persona) if args.persona else None
+    text = _read_backup(ctx, args.file)
+    raw_lines = _parse(text)
+    password = None
+    if any(secret.startswith(nip49.PREFIX) for _, _, _, secret, _, _ in raw_lines):
+        password = _password(ctx, confirm=False)
+    lines = [_open_line(line, password) for line in raw_lines]
+    with ctx.fleet() as fleet:
+        owner = fleet.owner.public_key.hex
+        view = fleet.view()
+        restored: list[SecretKey] = []
+        created: list[BackupLine] = []
+        unchanged = 0
+        for line in lines:
+            pubkey = line.key.public_key.hex
+            if line.role == ROLE_OWNER:
+                if pubkey != owner:
+                    raise BackupError(
+                        f"line {line.number}: the backup's owner {line.key.public_key.npub()} "
+                        "is not this home's owner; import it into a home initialised with "
+                        "that owner key"
+                    )
+                unchanged += 1
+                continue
+            if pubkey == owner:
+                raise BackupError(f"line {line.number}: the owner's key is listed as an agent")
+            known = view.agent(pubkey) is not None
+            if fleet.keystore.is_destroyed(pubkey):
+                raise BackupError(
+                    f"line {line.number}: the key of agent {pubkey} was destroyed when it was "
+                    "retired; it is not stored again"
+                )
+            if known and fleet.keystore.has(pubkey):
+                unchanged += 1
+            elif known:
+                restored.append(line.key)
+            elif slug is None:
+                raise BackupError(
+                    f"line {line.number}: agent {pubkey} is not in this fleet; "
+                    "add --persona SLUG to create the agents the home does not know"
+                )
+            else:
+                created.append(line)
+        if created:
+            fleet.app.get_persona(slug or "")  # an unknown persona fails before any write
+        # Keys first, agents after: a key without an agent is harmless, an agent
+        # without its key could never publish.
+        fleet.keystore.put_many([*restored, *(line.key for line in created)])
+        if created:
+            names = [line.name or f"{slug}-{line.key.public_key.hex[:8]}" for line in created]
+            fleet.app.create_agents(
+                [
+                    NewAgent(line.key.public_key.hex, slug or "", name)
+                    for line, name in zip(created, names, strict=True)
+                ],
+                ctx.settings.actor,
+                origin="imported",
+            )
+    result = {
+        "restored": [k.public_key.hex for k in restored],
+        "created": [line.key.public_key.hex for line in created],
+        "unchanged": unchanged,
+    }
+    if ctx.json:
+        ctx.emit_json(result)
+    else:
+        ctx.out(
+            f"restored {len(restored)} agent key(s), created {len(created)} agent(s), "
+            f"{unchanged} already here"
+            + ("; 'fleetsync apply' publishes their engrams" if created else "")
+        )
+    return 0
+
+
+def _entry(
+    role: str, key: SecretKey, secret: str, persona: str | None, name: str | None
+) -> dict[str, str | None]:
+    return {
+        "role": role,
+        "pubkey": key.public_key.hex,
+        "npub": key.public_key.npub(),
+        "persona": persona,
+        "name": name,
+        "secret": secret,
+    }
+
+
+def _render(entries: list[dict[str, str | None]], log_n: int | None) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kind = f"NIP-49 ncryptsec, scrypt log_n {log_n}" if log_n else "UNENCRYPTED nsec"
+    lines = [
+        f"{HEADER} {when}: {kind}",
+        "# ROLE NPUB SECRET [PERSONA NAME...]",
+    ]
+    for e in entries:
+        fields = [e["role"], e["npub"], e["secret"]]
+        if e["persona"] is not None:
+            fields += [e["persona"], e["name"] or ""]
+        lines.append(" ".join(str(f) for f in fields).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+_Raw = tuple[int, str, str, str, str | None, str | None]
+
+
+def _parse(text: str) -> list[_Raw]:
+    """The key lines of a backup: (line number, role, npub, secret, persona, name)."""
+    out: list[_Raw] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        fields = stripped.split(maxsplit=4)
+        if len(fields) < 3 or fields[0] not in (ROLE_OWNER, ROLE_AGENT):
+            raise BackupError(
+                f"line {number}: expected 'owner NPUB SECRET' or 'agent NPUB SECRET [PERSONA NAME]'"
+            )
+        role, npub, secret = fields[0], fields[1], fields[2]
+        persona = fields[3] if len(fields) > 3 else None
+        name = fields[4] if len(fields) > 4 else None
+        out.append((number, role, npub, secret, persona, name))
+    if not out:
+        raise BackupError("the backup holds no keys")
+    return out
+
+
+def _open_line(raw: _Raw, password: str | None) -> BackupLine:
+    number, role, npub, secret, persona, name = raw
+    try:
+        if secret.startswith(nip49.PREFIX):
+            key = nip49.decrypt(secret, password or "")[0]
+        else:
+            key = SecretKey.parse(secret)
+        expected = PublicKey.parse(npub)
+    except (nip49.NcryptsecError, InvalidKey) as exc:
+        raise BackupError(f"line {number}: {exc}") from None
+    if key.public_key != expected:
+        raise BackupError(f"line {number}: the key does not belong to {npub}")
+    return BackupLine(number, role, key, persona, name)
+
+
+def _password(ctx: Context, *, confirm: bool) -> str:
+    value = ctx.settings.backup_passphrase
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise BackupError(f"set {PASSPHRASE_ENV}, or run on a terminal to be asked for it")
+    first = getpass.getpass("backup password: ")
+    if not first:
+        raise BackupError("an empty password protects nothing")
+    if confirm and getpass.getpass("backup password again: ") != first:
+        raise BackupError("the two passwords differ; nothing was written")
+    return first
+
+
+def _read_backup(ctx: Context, name: str) -> str:
+    if name == "-":
+        data = ctx.stdin.read(MAX_BACKUP_BYTES + 1)
+    else:
+        with open(name, "rb") as handle:
+            data = handle.read(MAX_BACKUP_BYTES + 1)
+    if len(data) > MAX_BACKUP_BYTES:
+        raise BackupError(f"{name} is larger than {MAX_BACKUP_BYTES:,} bytes: not a key backup")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BackupError(f"{name} is not UTF-8 text: not a key backup") from None
+
+
+def _write_new_private_file(path: Path, text: str) -> None:
+    # O_EXCL: never overwrite (a backup written over another is a lost backup);
+    # 0600 whatever the umask, since even encrypted keys invite offline guessing.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
