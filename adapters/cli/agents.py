@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 
-from adapters.cli.output import Context, Subcommands, add_json_flag, short
+from adapters.cli.output import Context, Subcommands, add_json_flag, add_yes_flag, short
 from adapters.cli.publish import publish_best_effort
 from adapters.cli.setup import read_secret_key
 from adapters.nostr.errors import InvalidKey
@@ -99,6 +99,7 @@ def register(commands: Subcommands) -> None:
         action="store_true",
         help="also destroy its secret key (irreversible; the agent can never sign again)",
     )
+    add_yes_flag(retire, "destroy the key")
     add_json_flag(retire)
     retire.set_defaults(func=run_retire)
 
@@ -346,6 +347,11 @@ def run_retire(ctx: Context) -> int:
             raise AgentRetired(f"agent {pubkey} is already retired")
         if destroy and agent.key_destroyed:
             raise InvalidInput(f"the key of agent {pubkey} is already destroyed")
+        if destroy:
+            ctx.confirm(
+                f"destroying the secret key of agent {pubkey} ({agent.name!r}) cannot be "
+                "undone: it can never sign again"
+            )
         # Retired first, key destroyed after: a crash in between leaves a retired
         # agent with its key (safe, and rerunning finishes the job), never a live
         # agent without one.

@@ -136,6 +136,7 @@ def main(
         stdin=stdin if stdin is not None else sys.stdin.buffer,
         stdout=stdout if stdout is not None else sys.stdout,
         environ=environ,
+        stderr=err,
     )
     func: Command = args.func
     try:

@@ -3,19 +3,31 @@
 Human output is plain text tables on stdout; ``--json`` prints one JSON
 document on stdout instead. Errors never go through here: :mod:`adapters.cli.main`
 turns them into one ``fleetsync: error:`` line on stderr.
+
+Destructive commands call :meth:`Context.confirm` before they change anything:
+``--yes`` goes ahead; otherwise, when stdin is a terminal, the user is asked on
+stderr and must type ``yes``; when it is not (a script, a pipe), the command is
+refused, naming ``--yes``, so nothing destructive happens unattended by accident.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TextIO, TypeAlias
 
 from adapters.bootstrap import Fleet, bootstrap, store_errors
+from adapters.errors import PermanentAdapterError
 from adapters.settings import Settings
+
+
+class NotConfirmed(PermanentAdapterError):
+    """A destructive command was not confirmed (no --yes, and no 'yes' typed)."""
+
 
 # What ``add_subparsers`` returns; each command module registers its parsers on it.
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -29,6 +41,7 @@ class Context:
     stdin: BinaryIO
     stdout: TextIO
     environ: Mapping[str, str] | None = None
+    stderr: TextIO | None = None
     _settings: Settings | None = field(default=None, repr=False)
 
     @property
@@ -54,6 +67,24 @@ class Context:
             finally:
                 fleet.close()
 
+    def confirm(self, what: str) -> None:
+        """Go on only if the user confirmed ``what`` (a sentence saying what will happen).
+
+        ``--yes`` confirms. Without it, a terminal on stdin is asked (on stderr) and
+        only ``yes`` or ``y`` goes ahead; with no terminal to ask, the command is
+        refused. Either refusal raises :class:`NotConfirmed` before anything changed.
+        """
+        if getattr(self.args, "yes", False):
+            return
+        if not _is_terminal(self.stdin):
+            raise NotConfirmed(f"{what}; rerun with --yes to go ahead (stdin is not a terminal)")
+        err = self.stderr if self.stderr is not None else sys.stderr
+        err.write(f"{what}.\nType 'yes' to go ahead: ")
+        err.flush()
+        answer = self.stdin.readline().decode("utf-8", "replace").strip().lower()
+        if answer not in ("yes", "y"):
+            raise NotConfirmed("not confirmed; nothing was changed")
+
     def out(self, text: str = "") -> None:
         self.stdout.write(text + "\n")
 
@@ -78,6 +109,22 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> st
 def short(digest: str | None, length: int = 12) -> str:
     """An abbreviated digest or id for tables (``--json`` always has the full value)."""
     return "-" if not digest else digest[:length]
+
+
+def _is_terminal(stream: BinaryIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or fileless stream
+        return False
+
+
+def add_yes_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--yes``: the one flag that confirms a destructive action without asking."""
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"{what} without asking (needed when stdin is not a terminal)",
+    )
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

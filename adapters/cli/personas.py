@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.bootstrap import Fleet
-from adapters.cli.output import Context, Subcommands, add_json_flag, short
+from adapters.cli.output import Context, Subcommands, add_json_flag, add_yes_flag, short
 from adapters.cli.publish import publish_best_effort
 from adapters.errors import AdapterError
 from domain.errors import InvalidPersona
@@ -64,8 +64,14 @@ def register(commands: Subcommands) -> None:
     add_json_flag(show)
     show.set_defaults(func=run_show)
 
-    delete = sub.add_parser("delete", help="delete a persona (its history is kept)")
+    delete = sub.add_parser(
+        "delete",
+        help="delete a persona (its history is kept)",
+        description="Delete a persona. Its agents stay, without a persona to follow, until "
+        "moved or retired. With live agents it asks first (or takes --yes).",
+    )
     delete.add_argument("slug", metavar="SLUG", help="the persona's slug")
+    add_yes_flag(delete, "delete a persona that live agents follow")
     add_json_flag(delete)
     delete.set_defaults(func=run_delete)
 
@@ -268,6 +274,14 @@ def run_show(ctx: Context) -> int:
 def run_delete(ctx: Context) -> int:
     slug = persona_slug(ctx.args.slug)
     with ctx.fleet() as fleet:
+        fleet.app.get_persona(slug)  # unknown or already deleted: say so before asking
+        row = fleet.view().persona(slug)
+        live = row.agent_count if row is not None else 0
+        if live:
+            ctx.confirm(
+                f"persona {slug!r} has {live} live agent(s); deleting it leaves them without "
+                "a persona: their engrams are no longer kept up to date"
+            )
         fleet.app.delete_persona(slug, ctx.settings.actor)
     if ctx.json:
         ctx.emit_json({"slug": slug, "deleted": True})

@@ -103,7 +103,7 @@ def test_retiring_with_destroy_key_removes_the_key_and_keeps_a_tombstone(
         cli.ok("agent", "create", "--persona", "writer", "--count", "2", "--json").stdout
     )
     gone, kept = created[0], created[1]
-    result = cli.ok("agent", "retire", str(gone["npub"]), "--destroy-key")
+    result = cli.ok("agent", "retire", str(gone["npub"]), "--destroy-key", "--yes")
     assert "secret key is destroyed" in result.stdout
     keys = key_rows(cli)
     assert keys[str(gone["pubkey"])][2] is None  # sealed secret gone
@@ -126,7 +126,7 @@ def test_a_retired_agent_can_have_its_key_destroyed_later(cli: Cli, writer_file:
     (agent,) = json.loads(cli.ok("agent", "create", "--persona", "writer", "--json").stdout)
     cli.ok("agent", "retire", str(agent["pubkey"]))
     assert key_rows(cli)[str(agent["pubkey"])][2] is not None
-    cli.ok("agent", "retire", str(agent["pubkey"]), "--destroy-key")
+    cli.ok("agent", "retire", str(agent["pubkey"]), "--destroy-key", "--yes")
     assert key_rows(cli)[str(agent["pubkey"])][2] is None
 
 

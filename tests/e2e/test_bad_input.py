@@ -108,7 +108,7 @@ def test_an_unknown_persona_is_refused_and_no_key_is_left_behind(seeded: Cli) ->
 
 
 def test_a_deleted_persona_gets_no_new_agents(seeded: Cli) -> None:
-    seeded.ok("persona", "delete", "writer")
+    seeded.ok("persona", "delete", "writer", "--yes")
     refused(seeded, r"no persona 'writer'", "agent", "create", "--persona", "writer")
 
 
