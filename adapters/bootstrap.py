@@ -185,6 +185,7 @@ class Fleet:
                     agents=loader,
                     writer=writer,
                     ack_all=ack_all,
+                    foreign_heads=settings.foreign_heads,
                 )
             finally:
                 loader.close()

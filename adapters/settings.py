@@ -11,6 +11,9 @@ Resolution order, first found wins:
   ``~/.local/share/fleetsync``;
 - store: ``--store`` > ``$FLEETSYNC_STORE_URL`` > ``sqlite:///HOME/events.sqlite``;
 - actor (recorded in every event): ``$FLEETSYNC_ACTOR`` > the login name.
+- another writer's new engram as an agent's head: ``$FLEETSYNC_FOREIGN_HEADS``,
+  ``conflict`` (the default: it waits for ``apply --overwrite-conflicts``) or
+  ``self-heal`` (the next apply writes the persona's version over it).
 
 Store URLs: ``sqlite:///absolute/path`` (a relative path such as
 ``sqlite:events.sqlite`` is taken relative to the home),
@@ -29,6 +32,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from adapters.errors import PermanentAdapterError
+from domain.planner import ForeignHeads
 
 # libsodium's argon2id bounds; the defaults are its "interactive" profile
 # (about 0.1 s and 64 MiB here), paid once per command.
@@ -142,6 +146,8 @@ class Settings:
     batch_size: int = DEFAULT_BATCH_SIZE  # agents sealed, sent and confirmed together
     # The password of NIP-49 key backups (``key export|import``); None: ask on a terminal.
     backup_passphrase: str | None = field(default=None, repr=False)
+    # Another writer's new engram as an agent's head: a conflict, or written over.
+    foreign_heads: ForeignHeads = ForeignHeads.CONFLICT
 
     @classmethod
     def load(
@@ -178,6 +184,7 @@ class Settings:
             relay_window=_int_setting(env, "FLEETSYNC_RELAY_WINDOW", DEFAULT_RELAY_WINDOW, 1),
             batch_size=_int_setting(env, "FLEETSYNC_BATCH_SIZE", DEFAULT_BATCH_SIZE, 1),
             backup_passphrase=env.get("FLEETSYNC_BACKUP_PASSPHRASE") or None,
+            foreign_heads=_foreign_heads(env),
         )
 
 
@@ -204,6 +211,17 @@ def _int_setting(env: Mapping[str, str], name: str, default: int, minimum: int) 
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+def _foreign_heads(env: Mapping[str, str]) -> ForeignHeads:
+    raw = env.get("FLEETSYNC_FOREIGN_HEADS")
+    if not raw:
+        return ForeignHeads.CONFLICT
+    try:
+        return ForeignHeads(raw)
+    except ValueError:
+        choices = " or ".join(policy.value for policy in ForeignHeads)
+        raise SettingsError(f"FLEETSYNC_FOREIGN_HEADS must be {choices}, not {raw!r}") from None
 
 
 def _login_name() -> str:

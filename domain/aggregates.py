@@ -24,6 +24,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidInput, PermanentDomainError
 from domain.ids import agent_id, persona_id, relay_list_id
+from domain.planner import HeadOrigin, classify_head
 
 # What Agent.at_version gives as creation and modification time: it has no history.
 _UNKNOWN_TIME = datetime.fromtimestamp(0, UTC)
@@ -165,6 +166,7 @@ class Agent(Aggregate):
 
         def apply(self, aggregate: Agent) -> None:
             aggregate.unsettled[self.event["id"]] = self.event
+            aggregate.sealed[self.event["id"]] = self.digest
 
     class RelaysAnswered(Aggregate.Event):
         """What each relay answered to one send of a sealed engram that did not
@@ -179,16 +181,31 @@ class Agent(Aggregate):
             pass  # a record of what the relays said; the engram stays unsettled
 
     class Published(Aggregate.Event):
-        """The ack policy was met and the head read back is the sealed event."""
+        """The sealed event is on the relays: the head read back is that very event.
 
-        class_version = 1
+        ``confirmed_by`` says how that was found: ``acknowledged`` (the ack policy
+        was met and the read-back head is ours), ``read-back`` (no OK met the
+        policy, the relays' answers were lost, but the read-back head is ours) or
+        ``refresh`` (a later refresh found it as the head). Version 1 knew only
+        the first.
+        """
+
+        class_version = 2
         event_id: str
         digest: str
         secrets_digest: str
         relays: list[str]  # the relays that acknowledged it
         answers: list[dict[str, str]]
+        confirmed_by: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["confirmed_by"] = "acknowledged"
 
         def apply(self, aggregate: Agent) -> None:
+            sealed = aggregate.unsettled.get(self.event_id, {})
+            if isinstance(created_at := sealed.get("created_at"), int):
+                aggregate.published_at = created_at
             # Anything sealed earlier is superseded once a newer engram is confirmed.
             aggregate.unsettled.clear()
 
@@ -217,15 +234,26 @@ class Agent(Aggregate):
                 aggregate.unsettled.pop(self.event_id, None)
 
     class HeadObserved(Aggregate.Event):
-        """What the relays hold as head, read back during refresh or verification."""
+        """What the relays hold as head, read back during refresh or verification.
 
-        class_version = 1
+        ``origin`` (a :class:`domain.planner.HeadOrigin`) says who wrote it, as
+        judged from this agent's history when it was read: ``ours``, ``stale``,
+        ``foreign``, or "" for a missing head. Version 1 did not judge: its
+        records read as ``unknown``.
+        """
+
+        class_version = 2
         head_event_id: str | None
         head_created_at: int | None
         digest: str | None
         secrets_digest: str | None
         state: str  # missing | valid | tombstone
         relays: list[str]
+        origin: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["origin"] = HeadOrigin.UNKNOWN.value if state["state"] != "missing" else ""
 
     @staticmethod
     def create_id(pubkey: str, *_: Any, **__: Any) -> UUID:
@@ -250,6 +278,10 @@ class Agent(Aggregate):
         self.key_destroyed = False
         # event id -> signed event, for every sealed engram not yet settled
         self.unsettled: dict[str, dict[str, Any]] = {}
+        # event id -> persona digest, for every engram ever sealed for this agent
+        self.sealed: dict[str, str] = {}
+        # created_at of the last engram confirmed on the relays
+        self.published_at: int | None = None
 
     @classmethod
     def at_version(cls, id: UUID, pubkey: str, persona_slug: str, version: int) -> Agent:
@@ -272,6 +304,8 @@ class Agent(Aggregate):
         agent.retired = False
         agent.key_destroyed = False
         agent.unsettled = {}
+        agent.sealed = {}
+        agent.published_at = None
         return agent
 
     def _require_live(self) -> None:
@@ -345,6 +379,7 @@ class Agent(Aggregate):
         secrets_digest: str,
         relays: list[str],
         answers: list[dict[str, str]],
+        confirmed_by: str = "acknowledged",
     ) -> None:
         self._record(
             self.Published,
@@ -353,6 +388,7 @@ class Agent(Aggregate):
             secrets_digest=secrets_digest,
             relays=relays,
             answers=answers,
+            confirmed_by=confirmed_by,
         )
 
     def record_failed(self, event_id: str, reason: str) -> None:
@@ -407,8 +443,23 @@ class Agent(Aggregate):
         secrets_digest: str | None,
         state: str,
         relays: list[str],
+        origin: str = "",
     ) -> None:
         pass
+
+    def origin_of(self, event_id: str | None, digest: str | None, created_at: int | None) -> str:
+        """Who wrote a head the relays hold for this agent (a ``HeadOrigin``, or "" for
+        none), judged from the engrams sealed for it and its last confirmed publish.
+        Needs the agent's history: a handle from :meth:`at_version` knows none."""
+        if event_id is None:
+            return ""
+        origin = classify_head(
+            ours=event_id in self.sealed,
+            digest_sealed_before=digest is not None and digest in self.sealed.values(),
+            after_last_publish=self.published_at is None
+            or (created_at is not None and created_at >= self.published_at),
+        )
+        return origin.value
 
 
 @cache

@@ -42,6 +42,50 @@ class Reason(enum.StrEnum):
     OVERWRITE = "overwrite-conflict"  # a person chose to write over another writer's head
 
 
+class HeadOrigin(enum.StrEnum):
+    """Who wrote a head read from the relays, as judged when it was read.
+
+    Every candidate head is signed with the agent's key (the relays are asked for
+    the agent's events only); what tells fleetsync's own writes from another
+    writer's (the agent itself, the buzz desktop) is the log: the ids of the
+    engrams it sealed and the persona versions they carried.
+    """
+
+    OURS = "ours"  # an engram this fleet sealed for the agent (its id is in the log)
+    # Another writer's copy of something old: a persona version this fleet sealed
+    # for the agent before, or older than its last confirmed publish.
+    STALE = "stale"
+    # Another writer's new content: a version this fleet never sealed for the
+    # agent, newer than its last confirmed publish (or with none yet).
+    FOREIGN = "foreign"
+    # Recorded before heads were classified: the seed's rule (a drift, rewritten).
+    UNKNOWN = "unknown"
+
+
+class ForeignHeads(enum.StrEnum):
+    """What the planner does about a FOREIGN head (``FLEETSYNC_FOREIGN_HEADS``)."""
+
+    CONFLICT = "conflict"  # wait for a person (apply --overwrite-conflicts)
+    SELF_HEAL = "self-heal"  # write the persona's version over it, as a drift
+
+
+def classify_head(
+    *, ours: bool, digest_sealed_before: bool, after_last_publish: bool
+) -> HeadOrigin:
+    """The origin of an agent's head, from what the log knows about the agent.
+
+    ``ours``: the head's event id is one this fleet sealed for the agent;
+    ``digest_sealed_before``: the persona version it carries is one this fleet
+    sealed for the agent; ``after_last_publish``: it was created after the
+    agent's last confirmed publish (or there is none).
+    """
+    if ours:
+        return HeadOrigin.OURS
+    if digest_sealed_before or not after_last_publish:
+        return HeadOrigin.STALE
+    return HeadOrigin.FOREIGN
+
+
 class PersonaFacts(NamedTuple):
     slug: str
     digest: str
@@ -59,6 +103,12 @@ class HeadFacts(NamedTuple):
     event_id: str | None
     position: int
     observed: bool  # True when it came from reading relays, not from our own publish
+    origin: str = ""  # a HeadOrigin for an observed engram; "" for ours or a missing head
+
+    @property
+    def foreign(self) -> bool:
+        """Read from the relays and not an engram this fleet sealed."""
+        return self.observed and self.origin != HeadOrigin.OURS
 
 
 class AgentFacts(NamedTuple):
@@ -110,8 +160,19 @@ class PublishCommand(NamedTuple):
         return f"{self.pubkey}:{self.digest}:{self.secrets_digest}"
 
 
-def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
-    """Judge one agent against the current version of the persona it follows."""
+def assess(
+    agent: AgentFacts,
+    persona: PersonaFacts | None,
+    foreign_heads: ForeignHeads = ForeignHeads.CONFLICT,
+) -> Assessment:
+    """Judge one agent against the current version of the persona it follows.
+
+    ``foreign_heads`` is the policy for another writer's new content as the
+    head (:class:`HeadOrigin` ``FOREIGN``), whether a refresh or a read-back
+    found it: a conflict that waits for a person, or a drift written over.
+    A stale copy written by someone else is always written over, and an
+    engram this fleet sealed is never a drift.
+    """
     if agent.retired:
         return Assessment(agent, Status.RETIRED)
     if persona is None or persona.deleted:
@@ -121,7 +182,8 @@ def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
     head = agent.head
     head_position = head.position if head is not None else 0
     # A conflict on this version stands until a person overrides it, the persona
-    # moves on, or the relays show a head other than the one we lost to.
+    # moves on, or the relays show a head other than the one we lost to; or the
+    # policy says the head it lost to is to be written over.
     if (
         agent.conflict_digest == persona.digest
         and agent.conflict_position > persona.position
@@ -130,6 +192,7 @@ def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
             or head_position < agent.conflict_position
             or head.event_id == agent.conflict_head_event_id
         )
+        and not _written_over(agent, head, foreign_heads)
     ):
         return _verdict(agent, persona, Status.CONFLICT, (), (agent.conflict_position,))
     wanted = (persona.digest, persona.secrets_digest)
@@ -147,8 +210,16 @@ def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
             (Reason.MISSING,),
             (agent.assigned_position, persona.position),
         )
+    if (
+        carried != wanted
+        and head.observed
+        and head.origin == HeadOrigin.FOREIGN
+        and foreign_heads is ForeignHeads.CONFLICT
+    ):
+        # Another writer's new content: replacing it is a person's decision.
+        return _verdict(agent, persona, Status.CONFLICT, (), (head.position,))
     if head.state != "valid" or head.digest is None:
-        if head.observed and agent.published_digest is not None:
+        if head.foreign and agent.published_digest is not None:
             return _verdict(agent, persona, Status.OUT_OF_DATE, (Reason.DRIFT,), (head.position,))
         return _verdict(
             agent,
@@ -158,7 +229,7 @@ def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
             (agent.assigned_position, persona.position, head.position),
         )
     if head.digest != persona.digest:
-        drifted = head.observed and head.digest != agent.published_digest
+        drifted = head.foreign and head.digest != agent.published_digest
         reason = Reason.DRIFT if drifted else Reason.STALE_CONTENT
     elif head.secrets_digest != persona.secrets_digest:
         reason = Reason.ROTATED_SECRETS
@@ -170,6 +241,17 @@ def assess(agent: AgentFacts, persona: PersonaFacts | None) -> Assessment:
         Status.OUT_OF_DATE,
         (reason,),
         (persona.position, head.position, agent.assigned_position),
+    )
+
+
+def _written_over(agent: AgentFacts, head: HeadFacts | None, policy: ForeignHeads) -> bool:
+    """Whether the head a recorded conflict lost to is, by policy, to be written over."""
+    if policy is ForeignHeads.SELF_HEAL:
+        return True
+    return (
+        head is not None
+        and head.event_id == agent.conflict_head_event_id
+        and head.origin == HeadOrigin.STALE
     )
 
 

@@ -5,6 +5,12 @@ it, which relays acknowledged it": the answer is in the agent's stream and in
 the streams of the personas it followed, merged in log order. ``as_of`` (a log
 position or a time) cuts the history there and folds what is left, so the
 status shown is the one the engine would have computed then.
+
+Every engram sealed while another writer's engram was the agent's head (found
+by a refresh or by a read-back) says what it replaces: that head's event id,
+created_at, the persona version it carried, who wrote it (every head is signed
+with the agent's key; its ``origin`` says whether it was new content or a
+stale copy) and why it was written over.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.ids import agent_id, persona_id
-from domain.planner import Assessment, assess
+from domain.planner import Assessment, ForeignHeads, assess
 from domain.ports import EventLog, LogRecord
 from domain.versioning import upcast
 from projections.fold import Fold
@@ -108,9 +114,7 @@ def _describe(record: LogRecord, state: dict[str, Any]) -> tuple[str, str]:
             return "relays answered", f"{_short(s['event_id'])}: {_answers(s['answers'])}"
         case "Agent.Published":
             return "published", (
-                f"{_short(s['digest'])} as event {_short(s['event_id'])} "
-                f"acknowledged by {', '.join(s['relays']) or 'no relay'} "
-                f"({_answers(s['answers'])})"
+                f"{_short(s['digest'])} as event {_short(s['event_id'])} {_confirmation(s)}"
             )
         case "Agent.PublishFailed":
             return "publish failed", f"event {_short(s['event_id'])}: {s['reason']}"
@@ -120,11 +124,47 @@ def _describe(record: LogRecord, state: dict[str, Any]) -> tuple[str, str]:
                 f"is not ours: {s['reason']}"
             )
         case "Agent.HeadObserved":
+            written = f" written by {_WRITERS[s['origin']]}" if s["origin"] in _WRITERS else ""
             return "head observed", (
-                f"{s['state']} head {_short(s['head_event_id'])} carrying {_short(s['digest'])} "
-                f"on {', '.join(s['relays']) or 'no relay'}"
+                f"{s['state']} head {_short(s['head_event_id'])} carrying {_short(s['digest'])}"
+                f"{written} on {', '.join(s['relays']) or 'no relay'}"
             )
     return name, ""
+
+
+_WRITERS = {
+    "ours": "this fleet (an engram it sealed)",
+    "stale": "another writer (a version this fleet sealed before, or older than its last)",
+    "foreign": "another writer (new content)",
+    "unknown": "an unjudged writer (recorded before heads were judged)",
+}
+
+
+def _confirmation(s: dict[str, Any]) -> str:
+    relays = ", ".join(s["relays"]) or "no relay"
+    match s["confirmed_by"]:
+        case "read-back":
+            return (
+                f"confirmed by read-back: the head is ours though no OK met the ack policy "
+                f"(acknowledged by {relays}; {_answers(s['answers'])})"
+            )
+        case "refresh":
+            return "confirmed by a refresh that found it as the head"
+    return f"acknowledged by {relays} ({_answers(s['answers'])})"
+
+
+def _replaced(head: dict[str, Any], sealed: dict[str, Any]) -> dict[str, Any]:
+    """What an engram sealed while ``head`` (another writer's) was the head replaces."""
+    return {
+        "event_id": head.get("head_event_id"),
+        "created_at": head.get("head_created_at"),
+        "digest": head.get("digest"),
+        "state": head.get("state"),
+        "origin": head.get("origin", "unknown"),
+        # The relays are asked for the agent's own events only: whoever wrote the
+        # head held the agent's key.
+        "signer": sealed["event"].get("pubkey"),
+    }
 
 
 def _answers(answers: list[dict[str, str]]) -> str:
@@ -137,11 +177,33 @@ def _answers(answers: list[dict[str, str]]) -> str:
 
 def _entries(records: Iterable[LogRecord]) -> list[AuditEntry]:
     out = []
+    # Another writer's engram the log last saw as the head (None: ours, or none).
+    foreign: dict[str, Any] | None = None
     for record in records:
         state = upcast(record.topic, record.state)
         what, summary = _describe(record, state)
         details = {k: v for k, v in state.items() if k not in ("timestamp", "originator_topic")}
         details.pop("sealed_env_vars", None)  # ciphertext, but nothing an auditor reads
+        name = record.topic.rsplit(":", 1)[-1]
+        if name == "Agent.HeadObserved":
+            written_elsewhere = state["origin"] not in ("", "ours")
+            foreign = state if written_elsewhere and state["state"] != "missing" else None
+        elif name == "Agent.ConflictDetected" and state["head_event_id"] is not None:
+            if foreign is None or foreign.get("head_event_id") != state["head_event_id"]:
+                foreign = {
+                    "head_event_id": state["head_event_id"],
+                    "head_created_at": state["head_created_at"],
+                    "state": "valid",
+                }
+        elif name == "Agent.Published":
+            foreign = None
+        elif name == "Agent.EngramSealed" and foreign is not None:
+            replaced = details["replaces"] = _replaced(foreign, state)
+            summary += (
+                f"; replaces {replaced['state']} head {_short(replaced['event_id'])} "
+                f"(created_at {replaced['created_at']}, carrying {_short(replaced['digest'])}, "
+                f"{replaced['origin']}) signed with the agent's key {_short(replaced['signer'])}"
+            )
         out.append(AuditEntry(record.position, str(state["timestamp"]), what, summary, details))
     return out
 
@@ -175,13 +237,23 @@ def _history(
     return records
 
 
-def audit_agent(log: EventLog, pubkey: str, as_of: AsOf = None) -> AgentAudit:
-    """The agent's history merged with that of every persona it followed."""
+def audit_agent(
+    log: EventLog,
+    pubkey: str,
+    as_of: AsOf = None,
+    foreign_heads: ForeignHeads = ForeignHeads.CONFLICT,
+) -> AgentAudit:
+    """The agent's history merged with that of every persona it followed; its status
+    judged with ``foreign_heads`` as the policy for another writer's head."""
     records = _history(log, pubkey, as_of, {})
     store = _fold(records)
     state = store.agent_by_pubkey(pubkey)
     persona = store.persona(state.persona_slug) if state else None
-    verdict = assess(state.facts(), persona.facts() if persona else None) if state else None
+    verdict = (
+        assess(state.facts(), persona.facts() if persona else None, foreign_heads)
+        if state
+        else None
+    )
     return AgentAudit(pubkey, _entries(records), state, persona, verdict)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from domain.planner import assess
+from domain.planner import HeadOrigin, assess
 from domain.ports import RecordFields
 from domain.versioning import upcast
 from projections.rows import (
@@ -282,14 +282,26 @@ class Fold:
         self, position: int, originator_id: str, version: int, state: dict[str, Any]
     ) -> None:
         row = self._touch_agent(originator_id, version)
-        if row is None:
-            return
-        row.published_digest = state["digest"]
-        row.published_event_id = state["event_id"]
+        if row is not None:
+            self._confirm(
+                row, position, state["event_id"], state["digest"], state["secrets_digest"]
+            )
+
+    def _confirm(
+        self,
+        row: AgentRow,
+        position: int,
+        event_id: str,
+        digest: str | None,
+        secrets_digest: str | None,
+    ) -> None:
+        row.published_digest = digest
+        row.published_event_id = event_id
         row.published_position = position
-        self._set_head(row, "valid", state["digest"], state["secrets_digest"], state["event_id"])
+        self._set_head(row, "valid", digest, secrets_digest, event_id)
         row.head_position = position
         row.head_observed = False
+        row.head_origin = ""
         # Whatever was sealed before this confirmation is settled or superseded.
         row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
 
@@ -319,11 +331,19 @@ class Fold:
         row = self._touch_agent(originator_id, version)
         if row is None:
             return
-        self._set_head(
-            row, state["state"], state["digest"], state["secrets_digest"], state["head_event_id"]
-        )
+        event_id, origin = state["head_event_id"], state["origin"]
+        if event_id is not None and event_id == row.pending_event_id and state["state"] == "valid":
+            # Our latest seal found as the head is that seal confirmed, however the
+            # record was written (before heads were judged, a refresh recorded it so).
+            digest, secrets = row.pending_digest, row.pending_secrets_digest
+            self._confirm(row, position, event_id, digest, secrets)
+            return
+        if origin == HeadOrigin.UNKNOWN and event_id == row.published_event_id:
+            origin = HeadOrigin.OURS  # recorded before heads were judged: the log knows it
+        self._set_head(row, state["state"], state["digest"], state["secrets_digest"], event_id)
         row.head_position = position
         row.head_observed = True
+        row.head_origin = origin
 
     @staticmethod
     def _set_head(

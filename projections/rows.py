@@ -77,6 +77,9 @@ class AgentRow(list[Any]):
     # The agent aggregate's version as of the last event folded: an apply records
     # its events at the next one without replaying the agent (see Agent.at_version).
     version: int
+    # Who wrote the head (a HeadOrigin) when it was read from the relays; "" when
+    # the head is our own publish or none was read.
+    head_origin: str
 
     def is_blank(self) -> bool:
         """True for a live agent with no publication history: no head, seal or conflict.
@@ -124,6 +127,7 @@ class AgentRow(list[Any]):
             _conflict_reason,
             conflict_head_event_id,
             version,
+            head_origin,
         ) = self
         head = None
         if head_state is not None:
@@ -134,6 +138,7 @@ class AgentRow(list[Any]):
                 head_event_id,
                 head_position,
                 head_observed,
+                head_origin,
             )
         return AgentFacts(
             agent_id,
@@ -181,7 +186,7 @@ VERSION = AGENT_COLUMNS.index("version")
 # (eventsourcing creates every aggregate at version 1). The fold builds a new
 # agent's row inline, as a list display ending in these (see Fold.apply).
 NEW_TAIL: tuple[Any, ...] = (False, False, None, None, None, None, 0, False)
-NEW_TAIL += (None, None, 0, None, None, None, 0, None, 0, None, None, 1)
+NEW_TAIL += (None, None, 0, None, None, None, 0, None, 0, None, None, 1, "")
 assert len(NEW_TAIL) == len(AGENT_COLUMNS) - REASONS - 1
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 from domain.planner import (
     ACTIONABLE,
     Assessment,
+    ForeignHeads,
     PersonaFacts,
     PublishCommand,
     Status,
@@ -151,16 +152,21 @@ class FleetView:
         persona: str | None = None,
         agent: str | None = None,
         statuses: Iterable[Status] | None = None,
+        foreign_heads: ForeignHeads = ForeignHeads.CONFLICT,
     ) -> list[Assessment]:
         """Assess agents (filtered by persona slug, agent pubkey and/or stored status)."""
         # Assessing a fleet builds a few long-lived objects per agent: unpaused, the
         # collector walked the whole heap five times over while 100,000 agents were
         # planned, half of the plan's time (``scripts/bench plan``).
         with cyclic_gc_paused(long_lived=True):
-            return self._assessed(persona, agent, statuses)[0]
+            return self._assessed(persona, agent, statuses, foreign_heads)[0]
 
     def _assessed(
-        self, persona: str | None, agent: str | None, statuses: Iterable[Status] | None
+        self,
+        persona: str | None,
+        agent: str | None,
+        statuses: Iterable[Status] | None,
+        foreign_heads: ForeignHeads,
     ) -> tuple[list[Assessment], list[AgentRow]]:
         """The assessments, and the rows they were made from (in the same order)."""
         wanted = None if statuses is None else [s.value for s in statuses]
@@ -178,7 +184,7 @@ class FleetView:
             if slug not in personas:
                 found = self.store.persona(slug)
                 personas[slug] = found.facts() if found is not None else None
-            out.append(assess(row.facts(), personas[slug]))
+            out.append(assess(row.facts(), personas[slug], foreign_heads))
         return out, rows
 
     def plan(
@@ -187,11 +193,17 @@ class FleetView:
         agent: str | None = None,
         *,
         overwrite_conflicts: bool = False,
+        foreign_heads: ForeignHeads = ForeignHeads.CONFLICT,
     ) -> list[PublishCommand]:
-        """Publish commands for the agents that need one (only those are read)."""
+        """Publish commands for the agents that need one (only those are read).
+
+        The stored statuses are judged with the default policy for another
+        writer's head (a conflict); ``foreign_heads`` judges them again here.
+        """
         with cyclic_gc_paused(long_lived=True):  # see assessments()
             # Only the assessments: the rows go before the commands are made.
-            assessed = self._assessed(persona, agent, _planned_statuses(overwrite_conflicts))[0]
+            statuses = _planned_statuses(overwrite_conflicts, foreign_heads)
+            assessed = self._assessed(persona, agent, statuses, foreign_heads)[0]
             return plan(assessed, overwrite_conflicts=overwrite_conflicts)
 
     def plan_with_rows(
@@ -200,6 +212,7 @@ class FleetView:
         agent: str | None = None,
         *,
         overwrite_conflicts: bool = False,
+        foreign_heads: ForeignHeads = ForeignHeads.CONFLICT,
     ) -> tuple[list[PublishCommand], dict[str, AgentRow]]:
         """The plan, and the row of every agent it names, by pubkey (for reports).
 
@@ -207,7 +220,8 @@ class FleetView:
         afterwards cost a query per command (9.5 s for a plan of 39,000 agents).
         """
         with cyclic_gc_paused(long_lived=True):  # see assessments()
-            assessed, rows = self._assessed(persona, agent, _planned_statuses(overwrite_conflicts))
+            statuses = _planned_statuses(overwrite_conflicts, foreign_heads)
+            assessed, rows = self._assessed(persona, agent, statuses, foreign_heads)
             commands = plan(assessed, overwrite_conflicts=overwrite_conflicts)
             by_pubkey = {row.pubkey: row for row in rows}
             return commands, {c.pubkey: by_pubkey[c.pubkey] for c in commands}
@@ -216,9 +230,11 @@ class FleetView:
 _HEX = frozenset("0123456789abcdef")
 
 
-def _planned_statuses(overwrite_conflicts: bool) -> frozenset[Status]:
-    """The statuses a plan reads rows of."""
-    return ACTIONABLE | {Status.CONFLICT} if overwrite_conflicts else ACTIONABLE
+def _planned_statuses(overwrite_conflicts: bool, foreign_heads: ForeignHeads) -> frozenset[Status]:
+    """The statuses a plan reads rows of: conflicts too when they may be written over."""
+    if overwrite_conflicts or foreign_heads is ForeignHeads.SELF_HEAL:
+        return ACTIONABLE | {Status.CONFLICT}
+    return ACTIONABLE
 
 
 def replay(log: EventLog) -> tuple[MemoryViewStore, int]:

@@ -88,7 +88,9 @@ def run_plan(ctx: Context) -> int:
     with ctx.fleet() as fleet:
         view = fleet.view()
         agent, slug = _filters(ctx, view)
-        commands, rows = view.plan_with_rows(persona=slug, agent=agent)
+        commands, rows = view.plan_with_rows(
+            persona=slug, agent=agent, foreign_heads=fleet.settings.foreign_heads
+        )
         position = view.position
     docs: list[dict[str, Any]] = []
     for command in commands:
@@ -242,7 +244,7 @@ def run_audit(ctx: Context) -> int:
         view = fleet.view()
         agent, slug = _filters(ctx, view)
         if agent is not None:
-            result = audit_agent(fleet.log(), agent, as_of)
+            result = audit_agent(fleet.log(), agent, as_of, fleet.settings.foreign_heads)
             return _print_agent_audit(ctx, result, as_of)
         assert slug is not None  # argparse requires --agent or --persona
         # Agents that followed the persona earlier and moved on count at an earlier

@@ -39,7 +39,7 @@ from projections.rows import (
     as_tuple,
 )
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 CHUNK = 256  # agents per chunk: small enough that one agent's event rewrites little
 _BY_CREATION = operator.itemgetter(CREATED_POSITION)
 

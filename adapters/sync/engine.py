@@ -3,11 +3,14 @@
 One ``apply`` goes:
 
 1. **refresh** — read every managed agent's ``mem/persona`` head from the
-   relays (validated, decrypted as the owner) and record ``HeadObserved`` where
-   it differs from what the log believes. The relays are asked by ``d`` tag,
-   which the key store keeps for each agent (no ECDH per agent), and a head the
-   log already records, found again with nothing newer, is not opened again:
-   an apply with nothing to do costs a query per batch, not crypto per agent;
+   relays (validated, decrypted as the owner) and record it where it differs
+   from what the log believes: the engram we last sealed is ``Published``
+   (confirmed by the refresh), anything else ``HeadObserved`` with who wrote it
+   (ours, a stale copy, another writer's new content). The relays are asked by
+   ``d`` tag, which the key store keeps for each agent (no ECDH per agent), and
+   a head the log already records (or the engram it last sealed), found again
+   with nothing newer, is not opened again: an apply with nothing to do costs a
+   query per batch, not crypto per agent;
 2. **plan** — the pure planner over the caught-up view;
 3. **seal** — for each command, either take the sealed-but-unconfirmed event
    from the log (a resend: the *identical* event) or seal a new one with
@@ -15,10 +18,13 @@ One ``apply`` goes:
    transaction per batch *before* anything is sent, at the agent version the
    plan was made at (so a plan another process overtook is refused whole);
 4. **send** to every configured relay (pipelined by the relay client);
-5. **confirm** — read the heads back and record ``Published`` (the ack policy
-   met and the head is ours), ``ConflictDetected`` (another writer's engram is
-   the head), ``PublishFailed`` (every relay refused for good) or
-   ``RelaysAnswered`` (no verdict yet: the next apply resends).
+5. **confirm** — read back the heads of everything not refused by every relay
+   and record ``Published`` (the head is ours: the ack policy met, or its OK
+   lost; under ``--ack all`` only with every OK), ``ConflictDetected`` after the
+   ``HeadObserved`` it lost to (another writer's engram is the head; the
+   planner's policy decides what comes next), ``PublishFailed`` (every relay
+   refused for good) or ``RelaysAnswered`` (no verdict yet: the next apply
+   resends).
 
 Steps 3-5 run per batch, and batches overlap: batch k+1 is sealed and stored
 while batch k is sent and read back, so the relays and this process work at
@@ -64,7 +70,7 @@ from domain.application import FleetApplication
 from domain.engram_body import PersonaEngram, Provenance
 from domain.errors import DomainError
 from domain.persona import secrets_digest
-from domain.planner import PublishCommand
+from domain.planner import ForeignHeads, HeadOrigin, PublishCommand
 from domain.slugs import PERSONA_ENGRAM_SLUG
 from projections.gcpause import cyclic_gc_paused
 from projections.rows import AgentRow
@@ -204,6 +210,7 @@ class Reconciler:
         batch_size: int = 1000,
         max_ahead: int = 3600,
         ack_all: bool = False,
+        foreign_heads: ForeignHeads = ForeignHeads.CONFLICT,
         progress: Progress | None = None,
         agents: AgentSource | None = None,
         writer: EventWriter | None = None,
@@ -220,12 +227,14 @@ class Reconciler:
         self.batch_size = batch_size
         self.max_ahead = max_ahead
         self.ack_all = ack_all
+        self.foreign_heads = foreign_heads
         self.progress = progress
         self._conversations: dict[str, Conversation] = {}
         self._d_tags: dict[str, str] = {}  # each agent's mem/persona d tag
         self._learned: dict[str, str] = {}  # d tags derived here, not yet kept
         self._bodies: dict[tuple[str, str, str], PreparedBody] = {}
         self.heads: dict[str, RelayHead] = {}
+        self.confirmed = 0  # our own seals a refresh found as heads (see refresh)
 
     # -- reading the relays ------------------------------------------------------------
 
@@ -241,13 +250,14 @@ class Reconciler:
         self,
         pubkeys: Sequence[str],
         ours: dict[str, Event] | None = None,
-        known: Mapping[str, RelayHead] | None = None,
+        known: Mapping[str, Sequence[RelayHead]] | None = None,
     ) -> dict[str, RelayHead]:
         """The validated ``mem/persona`` head of each agent, over every relay's answer.
 
         ``ours`` are events just sent (a read-back), ``known`` the heads the log
-        records: either one, found again on the relays with nothing that could
-        beat it, is the head without being opened again.
+        records (and the engram it last sealed): any one, found again on the
+        relays with nothing that could beat it, is the head without being
+        opened again.
 
         Agents are asked for in batches (one filter of at most
         ``AUTHORS_PER_REQUEST`` authors): a request per agent would cost a round
@@ -330,7 +340,7 @@ class Reconciler:
         self,
         asked: tuple[list[str], asyncio.Task[Fetched]],
         ours: dict[str, Event] | None,
-        known: Mapping[str, RelayHead] | None,
+        known: Mapping[str, Sequence[RelayHead]] | None,
         heads: dict[str, RelayHead],
     ) -> None:
         batch, fetch = asked
@@ -342,7 +352,7 @@ class Reconciler:
             by_author.setdefault(event.pubkey, []).append(event)
         for pubkey in batch:
             mine = ours.get(pubkey) if ours else None
-            believed = known.get(pubkey) if known else None
+            believed = known.get(pubkey, ()) if known else ()
             heads[pubkey] = self._head_of(pubkey, by_author.get(pubkey, []), mine, believed)
 
     def _head_of(
@@ -350,7 +360,7 @@ class Reconciler:
         pubkey: str,
         events: list[Event],
         mine: Event | None = None,
-        known: RelayHead | None = None,
+        known: Sequence[RelayHead] = (),
     ) -> RelayHead:
         if not events:
             return _MISSING  # the common case on a fleet's first apply
@@ -358,9 +368,11 @@ class Reconciler:
             # The common read-back: the relays hold ours, byte for byte, and nothing
             # else for this agent (so nothing that could beat it).
             return RelayHead("valid", mine.id, mine.created_at, None, None)
-        if known is not None and (again := _still_the_head(events, known)) is not None:
-            # The common refresh: nothing new since the log last saw this agent's head.
-            return again
+        for believed in known:
+            if (again := _still_the_head(events, believed)) is not None:
+                # The common refresh: nothing new since the log last saw this agent's
+                # head (or the relays hold the engram it last sealed, and nothing newer).
+                return again
         conv = self.conversation(pubkey)
         d_tag = conv.d_tag(PERSONA_ENGRAM_SLUG)
         candidates = [e for e in events if d_tag in e.tag_values("d")]
@@ -396,16 +408,19 @@ class Reconciler:
         )
 
     async def refresh(self, agents: Sequence[AgentRow]) -> int:
-        """Record what the relays hold where it differs from the log; returns how many."""
+        """Record what the relays hold where it differs from the log; returns how many
+        heads other than the log's belief were recorded.
+
+        The engram an agent last sealed, found as its head, is recorded as
+        ``Published`` (confirmed by the refresh: its OK was lost, or the apply
+        that sent it stopped before the read-back), not as something other than
+        the log said; any other head is recorded with who wrote it (see
+        :meth:`Agent.origin_of`). ``self.confirmed`` counts the former.
+        """
         live = [a for a in agents if not a.retired]
-        known = {
-            row.pubkey: RelayHead(
-                row.head_state, row.head_event_id, None, row.head_digest, row.head_secrets_digest
-            )
-            for row in live
-            if row.head_state is not None and row.head_event_id is not None
-        }
-        heads = await self.read_heads([a.pubkey for a in live], known=known)
+        rows = {row.pubkey: row for row in live}
+        known = {row.pubkey: _believed(row) for row in live}
+        heads = await self.read_heads(list(rows), known={k: v for k, v in known.items() if v})
         self._keep_learned_d_tags()
         changed: list[Agent] = []
         urls = list(self.gateway.urls)
@@ -415,16 +430,36 @@ class Reconciler:
             if (head := heads.get(row.pubkey)) is not None and not _same_head(row, head)
         ]
         aggregates = self._load(drifted)
+        observed = 0
         for pubkey in drifted:
-            head = heads[pubkey]
-            agent = aggregates[pubkey]
-            agent.record_observed(
-                head.event_id, head.created_at, head.digest, head.secrets_digest, head.state, urls
-            )
+            head, row, agent = heads[pubkey], rows[pubkey], aggregates[pubkey]
+            if (
+                head.state == "valid"
+                and head.event_id is not None
+                and head.event_id == row.pending_event_id
+                and row.pending_digest is not None
+                and row.pending_secrets_digest is not None
+            ):
+                agent.record_published(
+                    head.event_id, row.pending_digest, row.pending_secrets_digest, [], [], "refresh"
+                )
+                self.confirmed += 1
+            else:
+                origin = agent.origin_of(head.event_id, head.digest, head.created_at)
+                agent.record_observed(
+                    head.event_id,
+                    head.created_at,
+                    head.digest,
+                    head.secrets_digest,
+                    head.state,
+                    urls,
+                    origin,
+                )
+                observed += 1
             changed.append(agent)
         if changed:
             await self.writer.save(changed)
-        return len(changed)
+        return observed
 
     # -- apply ---------------------------------------------------------------------------
 
@@ -460,7 +495,12 @@ class Reconciler:
         if refresh:
             report.observed = await self.refresh(agents)
             view.catch_up()
-        commands = view.plan(persona=persona, agent=agent, overwrite_conflicts=overwrite_conflicts)
+        commands = view.plan(
+            persona=persona,
+            agent=agent,
+            overwrite_conflicts=overwrite_conflicts,
+            foreign_heads=self.foreign_heads,
+        )
         if wanted is not None:
             commands = [c for c in commands if c.pubkey in wanted]
         report.planned = len(commands)
@@ -676,11 +716,29 @@ class Reconciler:
         return body
 
     async def _confirm(self, work: Sequence[_Work]) -> list[AgentOutcome]:
-        """Read back the heads of everything some relay took, and record the verdicts."""
-        ours = {w.command.pubkey: w.event for w in work if self._policy_met(w.answers)}
+        """Read back the heads of everything some relay may hold, and record the verdicts.
+
+        Not only what the ack policy accepted: an OK can be lost on its way back
+        (the relay stored the event, the answer timed out), and our own event read
+        back as the head is proof that it landed. Only what every relay refused
+        for good is not asked for.
+        """
+        ours = {w.command.pubkey: w.event for w in work if not _refused_by_all(w.answers)}
         heads = await self.read_heads(list(ours), ours) if ours else {}
-        # Only what the policy accepted was read back: a head exists for nothing else.
-        outcomes = [self._verdict(w, heads.get(w.command.pubkey)) for w in work]
+        # Who wrote a head that beat ours is judged from the agent's history, which
+        # the handle the seal was recorded on does not hold: load the few that lost.
+        lost = [
+            w.command.pubkey
+            for w in work
+            if (head := heads.get(w.command.pubkey)) is not None
+            and head.event_id not in (None, w.event.id)
+            and _newer(head, w.event)
+        ]
+        histories = self._load(lost) if lost else {}
+        outcomes = [
+            self._verdict(w, heads.get(w.command.pubkey), histories.get(w.command.pubkey))
+            for w in work
+        ]
         await self.writer.save(w.agent for w in work)
         return outcomes
 
@@ -691,19 +749,45 @@ class Reconciler:
             return bool(answers) and len(ok) == len(answers)
         return bool(ok)
 
-    def _verdict(self, w: _Work, head: RelayHead | None) -> AgentOutcome:
+    def _verdict(self, w: _Work, head: RelayHead | None, history: Agent | None) -> AgentOutcome:
         command, agent, event = w.command, w.agent, w.event
         records = [a.as_dict() for a in w.answers]
         acked = [a.relay for a in w.answers if a.outcome in ACKNOWLEDGED]
         slug = command.persona_slug
         if head is not None:
             if head.event_id == event.id:
-                agent.record_published(
-                    event.id, command.digest, command.secrets_digest, acked, records
-                )
-                return AgentOutcome(command.pubkey, slug, "published", event.id)
-            if head.event_id is not None and _newer(head, event):
+                # The head read back is ours: published, with or without the OKs. With
+                # --ack all a read-back cannot stand in for a missing OK: the merged
+                # heads do not say which relays hold the event.
+                confirmed_by = "acknowledged" if self._policy_met(w.answers) else "read-back"
+                if confirmed_by == "acknowledged" or not self.ack_all:
+                    agent.record_published(
+                        event.id,
+                        command.digest,
+                        command.secrets_digest,
+                        acked,
+                        records,
+                        confirmed_by,
+                    )
+                    return AgentOutcome(command.pubkey, slug, "published", event.id)
+            elif head.event_id is not None and _newer(head, event):
                 agent.record_answers(event.id, records)
+                # The head it lost to, and who wrote it: the planner's policy for
+                # another writer's head reads it (see domain.planner.assess).
+                origin = (
+                    history.origin_of(head.event_id, head.digest, head.created_at)
+                    if (history is not None)
+                    else HeadOrigin.FOREIGN.value
+                )
+                agent.record_observed(
+                    head.event_id,
+                    head.created_at,
+                    head.digest,
+                    head.secrets_digest,
+                    head.state,
+                    list(self.gateway.urls),
+                    origin,
+                )
                 agent.record_conflict(
                     event.id,
                     command.digest,
@@ -807,6 +891,37 @@ def _still_the_head(events: Sequence[Event], known: RelayHead) -> RelayHead | No
     if any(e.id != same.id and _beats(e, same) for e in events):
         return None
     return RelayHead(known.state, same.id, same.created_at, known.digest, known.secrets_digest)
+
+
+def _believed(row: AgentRow) -> tuple[RelayHead, ...]:
+    """What the log says an agent's head could be: the engram it last sealed (newer
+    than anything before it) and the head it last recorded."""
+    believed = []
+    if row.pending_event_id is not None:
+        believed.append(
+            RelayHead(
+                "valid",
+                row.pending_event_id,
+                None,
+                row.pending_digest,
+                row.pending_secrets_digest,
+            )
+        )
+    if row.head_state is not None and row.head_event_id is not None:
+        believed.append(
+            RelayHead(
+                row.head_state,
+                row.head_event_id,
+                None,
+                row.head_digest,
+                row.head_secrets_digest,
+            )
+        )
+    return tuple(believed)
+
+
+def _refused_by_all(answers: Sequence[Answer]) -> bool:
+    return bool(answers) and all(a.outcome is Outcome.PERMANENT for a in answers)
 
 
 def _newer(head: RelayHead, event: Event) -> bool:

@@ -90,6 +90,35 @@ class FleetContract:
         assert {c.pubkey for c in commands} == {pubkey(1), pubkey(3), pubkey(5)}
         assert {c.reasons for c in commands} == {(Reason.STALE_CONTENT,)}
 
+    def test_a_head_observed_naming_our_latest_seal_reads_as_its_publication(
+        self, fleet: tuple[FleetApplication, FleetView]
+    ) -> None:
+        app, view = fleet
+        app.save_persona("writer", definition("v1"), "tester")
+        app.create_agents([NewAgent(pubkey(1), "writer", "w")], "tester")
+        view.catch_up()
+        [command] = view.plan()
+        agent = app.get_agent(pubkey(1))
+        sealed = {"id": "e" * 64, "pubkey": pubkey(1), "created_at": 100}
+        agent.record_sealed(sealed, "writer", command.digest, command.secrets_digest, [], [])
+        # How a refresh recorded our own engram before heads were judged (a version 1
+        # record reads as origin "unknown").
+        agent.record_observed(
+            "e" * 64, 100, command.digest, command.secrets_digest, "valid", ["ws://r"], "unknown"
+        )
+        app.save(agent)
+        app.save_persona("writer", definition("v2"), "tester")
+        view.catch_up()
+        row = view.agent(pubkey(1))
+        assert row is not None
+        assert (row.published_event_id, row.head_observed, row.pending_event_id) == (
+            "e" * 64,
+            False,
+            None,
+        )
+        [command] = view.plan()
+        assert command.reasons == (Reason.STALE_CONTENT,)
+
     def test_rotating_a_secret_replans_with_that_reason(
         self, fleet: tuple[FleetApplication, FleetView]
     ) -> None:
@@ -311,6 +340,7 @@ class FleetContract:
             "pending_position": 0,
             "conflict_position": 0,
             "version": 1,
+            "head_origin": "",
         }
         incremental = view.agent(pubkey(7))
         memory, _ = replay(view.log)

@@ -62,6 +62,20 @@ class StoreSilently(Behaviour):
         conn.relay.stored[str(event["id"])] = event
 
 
+class StoreOutOfSight(Behaviour):
+    """Keeps every EVENT aside without answering, where no REQ finds it yet: neither
+    an OK nor a read-back can tell it landed (``land`` makes them stored)."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, dict[str, Any]] = {}
+
+    async def on_event(self, conn: FakeConnection, event: dict[str, Any]) -> None:
+        self.held[str(event["id"])] = event
+
+    def land(self, relay: FakeRelay) -> None:
+        relay.stored.update(self.held)
+
+
 class AcceptWithoutStoring(Behaviour):
     """Answers ``OK true`` and throws the event away: only a read-back can tell."""
 
@@ -72,12 +86,13 @@ class AcceptWithoutStoring(Behaviour):
 class Scenario:
     """A home with ``agents`` agents of one persona, and one fake relay configured."""
 
-    def __init__(self, tmp_path: Path, relay: FakeRelay, agents: int) -> None:
+    def __init__(self, tmp_path: Path, relay: FakeRelay, agents: int, **environ: str) -> None:
         self.settings = Settings.load(
             environ=base_environ(
                 FLEETSYNC_HOME=str(tmp_path / "home"),
                 FLEETSYNC_RELAY_TIMEOUT="1",
                 FLEETSYNC_BATCH_SIZE="4",
+                **environ,
             )
         )
         self.relay = relay
@@ -97,10 +112,18 @@ class Scenario:
     def fleet(self) -> Fleet:
         return bootstrap(self.settings)
 
-    async def apply(self) -> ApplyReport:
+    async def apply(self, *, overwrite_conflicts: bool = False) -> ApplyReport:
         with self.fleet() as fleet:
             async with fleet.reconciler() as reconciler:
-                return await reconciler.apply()
+                return await reconciler.apply(overwrite_conflicts=overwrite_conflicts)
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        """The stored state of every ``Agent.<name>`` event, in log order."""
+        log = SQLiteEventLog(self.settings.home / "events.sqlite")
+        try:
+            return [r.state for r in log.read(0, 1_000_000) if r.topic.endswith(f"Agent.{name}")]
+        finally:
+            log.close()
 
     def published_ids(self) -> set[str]:
         log = SQLiteEventLog(self.settings.home / "events.sqlite")
@@ -134,10 +157,10 @@ class Scenario:
 Run = Callable[[Scenario], Awaitable[None]]
 
 
-def play(tmp_path: Path, behaviour: Behaviour, agents: int, script: Run) -> None:
+def play(tmp_path: Path, behaviour: Behaviour, agents: int, script: Run, **environ: str) -> None:
     async def main() -> None:
         async with FakeRelay(behaviour) as relay:
-            await script(Scenario(tmp_path, relay, agents))
+            await script(Scenario(tmp_path, relay, agents, **environ))
 
     asyncio.run(main())
 
@@ -226,22 +249,29 @@ def test_a_permanent_refusal_is_reported_and_only_then_a_new_seal_is_allowed(
 
 
 def test_duplicate_with_false_counts_as_acknowledged(tmp_path: Path) -> None:
+    held = StoreOutOfSight()
+
     async def script(s: Scenario) -> None:
         first = await s.apply()
         assert first.summary()["unknown"] == 4
+        held.land(s.relay)
         s.relay.behaviour = DuplicateFalse()
         second = await s.apply()
         # The refresh already finds our sealed events as heads: nothing is left to send.
         assert second.converged
+        assert second.planned == 0
         s.assert_invariants()
 
-    play(tmp_path, StoreSilently(), 4, script)
+    play(tmp_path, held, 4, script)
 
 
 def test_a_resent_engram_answered_duplicate_false_is_published(tmp_path: Path) -> None:
+    held = StoreOutOfSight()
+
     async def script(s: Scenario) -> None:
         first = await s.apply()
         assert first.summary()["unknown"] == 4
+        held.land(s.relay)
         s.relay.behaviour = DuplicateFalse()
         with s.fleet() as fleet:
             async with fleet.reconciler() as reconciler:
@@ -252,7 +282,7 @@ def test_a_resent_engram_answered_duplicate_false_is_published(tmp_path: Path) -
         assert len(set(ids)) == 4
         s.assert_invariants()
 
-    play(tmp_path, StoreSilently(), 4, script)
+    play(tmp_path, held, 4, script)
 
 
 class CheckSealedFirst(Behaviour):
@@ -338,9 +368,13 @@ def test_a_head_far_in_the_future_is_a_conflict_not_a_write(tmp_path: Path) -> N
         s.relay.stored[event["id"]] = event
         report = await s.apply()
         results = {o.pubkey: o.result for o in report.outcomes}
-        assert results[poisoned] == "conflict"
-        assert "clock" in next(o.detail for o in report.outcomes if o.pubkey == poisoned)
+        # Another writer's new content: a conflict before anything is sealed.
+        assert poisoned not in results
         assert all(r == "published" for k, r in results.items() if k != poisoned)
+        # Even a person's overwrite does not write past a head from the future.
+        forced = await s.apply(overwrite_conflicts=True)
+        assert {o.pubkey: o.result for o in forced.outcomes} == {poisoned: "conflict"}
+        assert "clock" in forced.outcomes[0].detail
         sent_by_poisoned = [f for f in s.relay.frames("EVENT") if f.data[1]["pubkey"] == poisoned]
         assert sent_by_poisoned == [], "nothing is written over a clock-poisoned head"
         with s.fleet() as fleet:
@@ -476,17 +510,18 @@ def test_a_refresh_that_finds_the_heads_the_log_records_opens_none_of_them(
         assert again.summary() == {**again.summary(), "published": 0, "unchanged": 5}
         assert opened == [], "nothing new on the relays: no engram decrypted again"
         s.assert_invariants()
-        # Another writer's newer engram for one agent: that one is opened, judged
-        # (drift: it carries another persona version) and written over.
+        # Another writer's newer engram for one agent: that one is opened and judged
+        # (new content nobody here sealed: a conflict that waits for a person).
         drifted = s.pubkeys[2]
         foreign = _foreign_engram(s, drifted, int(time.time()) + 5, "someone else's idea")
         s.relay.stored[foreign["id"]] = foreign
         third = await s.apply()
         assert opened == [drifted]
-        assert {o.pubkey: o.result for o in third.outcomes} == {drifted: "published"}
+        assert third.outcomes == []
         assert third.observed == 1
-        # Its second event for this persona version is the answer to the drift.
-        assert s.published_ids() <= set(s.relay.stored)
+        opened.clear()
+        fourth = await s.apply()
+        assert (fourth.observed, fourth.outcomes, opened) == (0, [], [])
 
     play(tmp_path, Behaviour(), 5, script)
 

@@ -1,7 +1,9 @@
 """Random histories of personas, agents and publications, checked against a model.
 
 The model is a dictionary of what each agent carries and what its persona now
-is; an agent is out of date exactly when the two differ. After every step the
+is; an agent is out of date exactly when the two differ, unless what it carries
+is another writer's new content (a conflict: by default it waits for a person,
+with the self-heal policy it is planned too). After every step the
 engine's plan must name exactly those agents, the incremental view must equal
 a full replay, planning twice must agree, and retired agents and deleted
 personas must get no command.
@@ -26,7 +28,7 @@ from hypothesis.stateful import (
 
 from domain.aggregates import Agent
 from domain.application import FleetApplication, NewAgent
-from domain.planner import PublishCommand
+from domain.planner import ForeignHeads, HeadOrigin, PublishCommand
 from projections.view import FleetView
 from tests.fleet_support import definition, make_fleet, pubkey, replayed, snapshot
 
@@ -47,6 +49,7 @@ class ModelAgent:
     retired: bool = False
     carries: tuple[str, str] | None = None
     pending: tuple[str, str] | None = None
+    foreign: bool = False  # what it carries is another writer's new content
 
 
 @dataclass
@@ -54,13 +57,15 @@ class Model:
     personas: dict[str, ModelPersona] = field(default_factory=dict)
     agents: dict[str, ModelAgent] = field(default_factory=dict)
 
-    def out_of_date(self) -> set[str]:
+    def out_of_date(self, self_heal: bool = False) -> set[str]:
         due = set()
         for key, agent in self.agents.items():
             persona = self.personas.get(agent.slug)
             if agent.retired or persona is None or persona.deleted:
                 continue
-            if agent.carries != persona.version:
+            # A seal for the wanted version is resent whoever holds the head.
+            held = agent.foreign and not self_heal and agent.pending != persona.version
+            if agent.carries != persona.version and not held:
                 due.add(key)
         return due
 
@@ -194,6 +199,7 @@ class FleetMachine(RuleBasedStateMachine):
         self.app.save(agent)
         self.model.agents[command.pubkey].carries = (command.digest, command.secrets_digest)
         self.model.agents[command.pubkey].pending = None
+        self.model.agents[command.pubkey].foreign = False
         self.view.catch_up()
         assert command.key not in {c.key for c in self.view.plan()}
 
@@ -208,16 +214,23 @@ class FleetMachine(RuleBasedStateMachine):
         self.app.save(agent)
 
     @precondition(lambda self: self._live_agents())
-    @rule(data=st.data(), prompt=st.sampled_from(PROMPTS))
-    def observe_a_relay_head(self, data: st.DataObject, prompt: str) -> None:
-        """Refresh found some engram on the relays (possibly written by someone else)."""
+    @rule(
+        data=st.data(),
+        prompt=st.sampled_from(PROMPTS),
+        origin=st.sampled_from([o.value for o in HeadOrigin if o is not HeadOrigin.OURS]),
+    )
+    def observe_a_relay_head(self, data: st.DataObject, prompt: str, origin: str) -> None:
+        """Refresh found some engram on the relays, written by someone else: new
+        content, a stale copy, or (in history recorded before heads were judged)
+        nobody knows."""
         key = data.draw(st.sampled_from(self._live_agents()))
         content = definition(prompt).content
         digest, secrets = content.digest(), data.draw(st.sampled_from(["x" * 64, "y" * 64]))
         agent = self._agent(key)
-        agent.record_observed("e" * 64, 1, digest, secrets, "valid", ["ws://relay"])
+        agent.record_observed("e" * 64, 1, digest, secrets, "valid", ["ws://relay"], origin)
         self.app.save(agent)
         self.model.agents[key].carries = (digest, secrets)
+        self.model.agents[key].foreign = origin == HeadOrigin.FOREIGN
 
     @invariant()
     def the_plan_names_exactly_the_out_of_date_agents(self) -> None:
@@ -227,6 +240,8 @@ class FleetMachine(RuleBasedStateMachine):
         first = self.view.plan()
         assert {c.pubkey for c in first} == self.model.out_of_date()
         assert self.view.plan() == first, "planning twice must give the same commands"
+        healing = self.view.plan(foreign_heads=ForeignHeads.SELF_HEAL)
+        assert {c.pubkey for c in healing} == self.model.out_of_date(self_heal=True)
         for command in first:
             agent = self.model.agents[command.pubkey]
             assert not agent.retired

@@ -104,3 +104,14 @@ def test_the_fold_upcasts_every_agent_creation_once_that_event_moves_past_versio
 def test_the_fold_leaves_current_agent_creations_as_stored(monkeypatch: pytest.MonkeyPatch) -> None:
     fold = _fold_with_upcast_marking_names(monkeypatch, fold_module._CURRENT_TOPICS)
     assert [row.name for row in fold.agents.values()] == ["w1"]
+
+
+def test_published_and_head_observed_records_of_version_1_read_as_they_were_meant() -> None:
+    published = {"event_id": "e", "digest": "d", "secrets_digest": "s", "relays": [], "answers": []}
+    assert upcast(get_topic(aggregates.Agent.Published), published)["confirmed_by"] == (
+        "acknowledged"
+    )
+    head = {"head_event_id": "e", "head_created_at": 1, "digest": "d", "secrets_digest": "s"}
+    for state, origin in (("valid", "unknown"), ("tombstone", "unknown"), ("missing", "")):
+        old = {**head, "state": state, "relays": []}
+        assert upcast(get_topic(aggregates.Agent.HeadObserved), old)["origin"] == origin

@@ -10,11 +10,14 @@ from hypothesis import strategies as st
 
 from domain.planner import (
     AgentFacts,
+    ForeignHeads,
     HeadFacts,
+    HeadOrigin,
     PersonaFacts,
     Reason,
     Status,
     assess,
+    classify_head,
     plan,
 )
 
@@ -194,3 +197,159 @@ def test_agents_with_no_publication_history_get_one_verdict_per_persona(
     # others its status and reasons (projections.fold, AgentRow.is_blank).
     a, b = assess(first, persona), assess(second, persona)
     assert (a.status, a.reasons) == (b.status, b.reasons)
+
+
+# -- whose head: our own seals, stale copies and another writer's new content ----------
+
+
+def observed(digest: str | None, origin: HeadOrigin, state: str = "valid") -> AgentFacts:
+    """An agent we published D2 to, whose head a refresh then read (at position 30)."""
+    head = HeadFacts(state, digest, S1, "f" * 64, 30, observed=True, origin=origin.value)
+    return replace(published(D2, S1), head=head)
+
+
+@pytest.mark.parametrize(
+    ("ours", "sealed_before", "after_publish", "origin"),
+    [
+        (True, True, True, HeadOrigin.OURS),
+        (True, False, False, HeadOrigin.OURS),
+        (False, True, True, HeadOrigin.STALE),
+        (False, True, False, HeadOrigin.STALE),
+        (False, False, False, HeadOrigin.STALE),
+        (False, False, True, HeadOrigin.FOREIGN),
+    ],
+)
+def test_a_head_is_ours_by_its_id_and_foreign_only_when_new_content_came_after_our_publish(
+    ours: bool, sealed_before: bool, after_publish: bool, origin: HeadOrigin
+) -> None:
+    found = classify_head(
+        ours=ours, digest_sealed_before=sealed_before, after_last_publish=after_publish
+    )
+    assert found is origin
+
+
+def test_our_own_older_engram_read_back_as_the_head_is_stale_content_not_drift() -> None:
+    verdict = assess(observed(D2, HeadOrigin.OURS), PERSONA)
+    assert (verdict.status, verdict.reasons) == (Status.OUT_OF_DATE, (Reason.STALE_CONTENT,))
+
+
+def test_another_writers_new_engram_is_a_conflict_unless_the_policy_says_self_heal() -> None:
+    facts = observed("3" * 64, HeadOrigin.FOREIGN)
+    held = assess(facts, PERSONA)
+    assert (held.status, held.causes) == (Status.CONFLICT, (30,))
+    assert plan([held]) == []
+    [forced] = plan([held], overwrite_conflicts=True)
+    assert forced.reasons == (Reason.OVERWRITE,)
+    healed = assess(facts, PERSONA, ForeignHeads.SELF_HEAL)
+    assert (healed.status, healed.reasons) == (Status.OUT_OF_DATE, (Reason.DRIFT,))
+
+
+def test_another_writers_tombstone_or_unreadable_engram_counts_as_new_content() -> None:
+    for state, digest in (("tombstone", None), ("valid", None)):
+        facts = observed(digest, HeadOrigin.FOREIGN, state)
+        assert assess(facts, PERSONA).status is Status.CONFLICT
+        assert assess(facts, PERSONA, ForeignHeads.SELF_HEAL).reasons == (Reason.DRIFT,)
+
+
+@pytest.mark.parametrize("origin", [HeadOrigin.STALE, HeadOrigin.UNKNOWN])
+def test_a_stale_copy_or_a_head_recorded_before_heads_were_judged_is_written_over(
+    origin: HeadOrigin,
+) -> None:
+    for policy in ForeignHeads:
+        verdict = assess(observed("3" * 64, origin), PERSONA, policy)
+        assert (verdict.status, verdict.reasons) == (Status.OUT_OF_DATE, (Reason.DRIFT,))
+
+
+def test_another_writers_engram_carrying_the_wanted_version_needs_nothing() -> None:
+    assert assess(observed(D1, HeadOrigin.FOREIGN), PERSONA).status is Status.IN_SYNC
+
+
+def _lost_at_read_back(origin: HeadOrigin) -> AgentFacts:
+    """Our engram for D1 lost to the head read back with it (recorded just before)."""
+    return replace(
+        observed("3" * 64, origin),
+        conflict_digest=D1,
+        conflict_position=31,
+        conflict_head_event_id="f" * 64,
+    )
+
+
+def test_a_conflict_found_at_read_back_follows_the_policy_for_its_head() -> None:
+    foreign = _lost_at_read_back(HeadOrigin.FOREIGN)
+    assert assess(foreign, PERSONA).status is Status.CONFLICT
+    assert assess(foreign, PERSONA, ForeignHeads.SELF_HEAL).reasons == (Reason.DRIFT,)
+    stale = _lost_at_read_back(HeadOrigin.STALE)
+    assert assess(stale, PERSONA).reasons == (Reason.DRIFT,)
+
+
+_origins = st.sampled_from(["", *HeadOrigin])
+_heads = st.none() | st.builds(
+    HeadFacts,
+    state=st.sampled_from(["valid", "missing", "tombstone"]),
+    digest=_digests,
+    secrets_digest=st.none() | st.sampled_from(["s1", "s2"]),
+    event_id=st.none() | st.sampled_from(["e1", "e2"]),
+    position=_positions,
+    observed=st.booleans(),
+    origin=_origins,
+)
+any_agents = st.builds(
+    AgentFacts,
+    agent_id=st.just("id-1"),
+    pubkey=st.just("c" * 64),
+    persona_slug=st.just("writer"),
+    retired=st.booleans(),
+    assigned_position=_positions,
+    head=_heads,
+    published_digest=_digests,
+    pending_event_id=st.none() | st.just("e1"),
+    pending_digest=_digests,
+    pending_secrets_digest=st.none() | st.sampled_from(["s1", "s2"]),
+    pending_position=_positions,
+    conflict_digest=_digests,
+    conflict_position=_positions,
+    conflict_head_event_id=st.none() | st.sampled_from(["e1", "e2"]),
+)
+
+
+@given(agent=any_agents, persona=_personas, policy=st.sampled_from(ForeignHeads))
+def test_an_engram_we_sealed_is_never_judged_a_drift(
+    agent: AgentFacts, persona: PersonaFacts | None, policy: ForeignHeads
+) -> None:
+    if agent.head is not None and agent.head.origin == HeadOrigin.OURS:
+        assert Reason.DRIFT not in assess(agent, persona, policy).reasons
+
+
+@given(agent=any_agents, persona=_personas)
+def test_self_heal_leaves_no_conflict_standing(
+    agent: AgentFacts, persona: PersonaFacts | None
+) -> None:
+    assert assess(agent, persona, ForeignHeads.SELF_HEAL).status is not Status.CONFLICT
+
+
+@given(agent=any_agents, persona=_personas)
+def test_the_policy_matters_only_where_another_writer_or_a_recorded_conflict_is_involved(
+    agent: AgentFacts, persona: PersonaFacts | None
+) -> None:
+    held = assess(agent, persona, ForeignHeads.CONFLICT)
+    healed = assess(agent, persona, ForeignHeads.SELF_HEAL)
+    if held != healed:
+        assert held.status is Status.CONFLICT
+        assert healed.status in (Status.OUT_OF_DATE, Status.NEVER_PUBLISHED, Status.PENDING)
+        involved = agent.head is not None and agent.head.origin == HeadOrigin.FOREIGN
+        assert involved or agent.conflict_digest is not None
+
+
+@given(agent=any_agents, persona=_personas)
+def test_by_default_another_writers_new_engram_is_never_written_over_without_a_person(
+    agent: AgentFacts, persona: PersonaFacts | None
+) -> None:
+    head = agent.head
+    if head is None or not head.observed or head.origin != HeadOrigin.FOREIGN:
+        return
+    if persona is None or (agent.pending_digest, agent.pending_secrets_digest) == (
+        persona.digest,
+        persona.secrets_digest,
+    ):
+        return  # nothing wanted, or a resend of what was sealed before it was seen
+    assert plan([assess(agent, persona)]) == [], "written over without a person"

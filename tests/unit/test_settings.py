@@ -8,6 +8,7 @@ import pytest
 
 from adapters.bootstrap import eventsourcing_env, view_file
 from adapters.settings import Settings, SettingsError, parse_store_url
+from domain.planner import ForeignHeads
 
 
 def test_the_home_flag_wins_over_the_environment(tmp_path: Path) -> None:
@@ -109,3 +110,14 @@ def test_argon2_limits_can_be_lowered_but_not_below_libsodiums_minimum(tmp_path:
 
 def test_the_actor_comes_from_fleetsync_actor(tmp_path: Path) -> None:
     assert Settings.load(home=tmp_path, environ={"FLEETSYNC_ACTOR": "ci"}).actor == "ci"
+
+
+def test_foreign_heads_are_conflicts_unless_fleetsync_foreign_heads_says_self_heal(
+    tmp_path: Path,
+) -> None:
+    home = {"FLEETSYNC_HOME": str(tmp_path)}
+    assert Settings.load(environ=home).foreign_heads is ForeignHeads.CONFLICT
+    healing = Settings.load(environ={**home, "FLEETSYNC_FOREIGN_HEADS": "self-heal"})
+    assert healing.foreign_heads is ForeignHeads.SELF_HEAL
+    with pytest.raises(SettingsError, match="must be conflict or self-heal, not 'yes'"):
+        Settings.load(environ={**home, "FLEETSYNC_FOREIGN_HEADS": "yes"})
