@@ -52,6 +52,7 @@ from tests.support.buzz_relay import (
     mint_oa_tag,
     nip98_tags,
     parse_event,
+    validate_persona_envelope,
     verify_oa_tag,
 )
 from tests.support.nip01 import RawClient, connect
@@ -610,6 +611,20 @@ def test_an_event_more_than_900_seconds_from_the_relay_clock_is_refused(
     assert answer[2:] == ([True, ""] if accepted else [False, TOO_FAR])
 
 
+def test_the_websocket_checks_the_author_before_the_signature() -> None:
+    """handlers/event.rs: another identity's event is refused before it is verified."""
+
+    async def scenario() -> list[Any]:
+        agent, _ = keys()
+        other, _ = keys()
+        async with BuzzRelay() as relay, ws(relay) as (client, challenge):
+            await login(client, relay, challenge, agent)
+            forged = dict(engram(other, keys()[1]).to_dict(), sig="0" * 128)
+            return await publish(client, forged)
+
+    assert run(scenario)[2:] == [False, PUBKEY_MISMATCH]
+
+
 def test_an_unknown_kind_is_refused_as_restricted() -> None:
     """§1.5: kinds other than 5, 30174, 30175, 30176 -> ``restricted: unknown event kind``."""
 
@@ -881,6 +896,34 @@ def test_another_authors_unshared_persona_is_left_out_of_reads_and_a_bad_d_is_re
     ]
 
 
+PERSONA_CASES = [
+    ([["d", "ok-slug_1"]], None),
+    ([["d", "ok"], ["shared", "true"]], None),
+    (
+        [["d", "ok"], ["shared", "true"], ["shared", "true"]],
+        "persona event must have at most one `shared` tag (got 2)",
+    ),
+    (
+        [["d", "ok"], ["shared", "false"]],
+        'persona event `shared` tag must be exactly ["shared","true"] (got ["shared", "false"])',
+    ),
+    ([], "persona event must have exactly one `d` tag (got 0)"),
+    ([["d"]], "persona event `d` tag must not be empty"),
+    ([["d", "a" * 65]], "persona event `d` tag too long (65 chars, max 64)"),
+    ([["d", "a b"]], "persona event `d` tag must not contain control characters or whitespace"),
+    ([["d", "_x"]], "persona event `d` tag must start with a lowercase letter or digit"),
+    ([["d", "xY"]], "persona event `d` tag must match [a-z0-9_-] after the first character"),
+]
+
+
+@pytest.mark.parametrize(("tags", "problem"), PERSONA_CASES)
+def test_the_persona_envelope_is_checked_in_buzz_order_and_words(
+    tags: list[list[str]], problem: str | None
+) -> None:
+    """§7: relay ingest rules for 30175 (ingest.rs:1408-1509), without the ``invalid: ``."""
+    assert validate_persona_envelope({"tags": tags, "content": "{}"}) == problem
+
+
 # == NIP-OA owner attestation (reference §3, specs/NIP-OA.md) ==================================
 
 SPEC_OWNER = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
@@ -920,6 +963,13 @@ def test_each_invalid_attestation_is_refused(tag: list[str]) -> None:
     """specs/NIP-OA.md Invalid Test Vectors and grammar; §3 verify_auth_tag."""
     with pytest.raises(OaInvalid):
         verify_oa_tag(json.dumps(tag), SPEC_AGENT)
+
+
+def test_an_agent_attesting_itself_is_refused_even_with_a_valid_signature() -> None:
+    """specs/NIP-OA.md: ``<owner-pubkey-hex>`` equal to ``event.pubkey`` is invalid."""
+    agent, agent_pub = keys()
+    with pytest.raises(OaInvalid, match="self-attestation"):
+        verify_oa_tag(json.dumps(mint_oa_tag(agent, agent_pub)), agent_pub)
 
 
 def test_the_created_at_bound_is_strict_against_the_presenting_event() -> None:
