@@ -9,6 +9,7 @@ signer, and by fleetsync's own signer elsewhere.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import base64
 import io
@@ -17,6 +18,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -55,7 +57,7 @@ from tests.support.buzz_relay import (
     validate_persona_envelope,
     verify_oa_tag,
 )
-from tests.support.nip01 import RawClient, connect
+from tests.support.nip01 import RawClient, connect, fetch_nip11
 from tests.support.sdk import sdk_publish, sdk_sign_event
 
 pytestmark = pytest.mark.timeout(60)
@@ -1350,6 +1352,66 @@ def test_the_x_pubkey_dev_header_is_trusted_only_when_auth_tokens_are_not_requir
         return refused, accepted
 
     assert run(scenario) == (401, 200)
+
+
+def test_count_answers_with_the_same_gates_on_both_transports() -> None:
+    """§1.4 (count.rs applies the engram gate), §2.1 ``POST /count`` -> ``{"count": n}``."""
+
+    async def scenario() -> tuple[list[Any], list[Any], tuple[int, Any], tuple[int, Any]]:
+        agent, agent_pub = keys()
+        owner, owner_pub = keys()
+        events = [engram(agent, owner_pub) for _ in range(3)]
+        mine = {"kinds": [30174], "authors": [agent_pub], "#p": [owner_pub]}
+        async with BuzzRelay() as relay:
+            for event in events:
+                await store(relay, event)
+            async with ws(relay) as (client, challenge):
+                await login(client, relay, challenge, owner)
+                await client.send(["COUNT", "c", mine])
+                counted = await client.receive(timeout=2)
+                await client.send(["COUNT", "d", {"kinds": [30174]}])
+                refused = await client.receive(timeout=2)
+            body = json.dumps([mine]).encode()
+            http = await post(relay, "/count", body, owner)
+            wrong = await post(relay, "/count", json.dumps([{"kinds": [30174]}]).encode(), owner)
+            return counted, refused, http[:2], wrong[:2]
+
+    counted, refused, http, wrong = run(scenario)
+    assert counted == ["COUNT", "c", {"count": 3}]
+    assert refused == ["CLOSED", "d", ENGRAM_GATED]
+    assert http == (200, {"count": 3})
+    assert wrong == (403, {"error": ENGRAM_GATED})
+
+
+def test_the_root_serves_nip11_to_a_nostr_json_request() -> None:
+    """§1.1 (router.rs nip11_or_ws_handler): ``Accept: application/nostr+json`` gets NIP-11."""
+
+    async def scenario() -> tuple[int, Any]:
+        async with BuzzRelay() as relay:
+            found = await fetch_nip11(relay.url)
+            assert found is not None
+            return found[0], json.loads(found[1])
+
+    status, document = run(scenario)
+    assert status == 200
+    assert document["limitation"]["auth_required"] is True
+    assert document["limitation"]["max_limit"] == PAGE_LIMIT
+
+
+def test_no_production_module_imports_the_test_double() -> None:
+    """The double lives in tests/support and only tests may use it (the brief's rule)."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for package in ("adapters", "domain", "projections"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                offenders += [f"{path}: {n}" for n in names if n.split(".")[0] == "tests"]
+    assert offenders == []
 
 
 # == injected faults ==========================================================================

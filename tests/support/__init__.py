@@ -1,1 +1,1 @@
-"""Test helpers: real relays on loopback and nostr-sdk as an independent oracle."""
+"""Test helpers: real relays on loopback, a buzz relay double, nostr-sdk as an oracle."""
