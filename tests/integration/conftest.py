@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.buzz_relay import BuzzRelay
 from tests.support.relays import RelayProcess, start_nostr_relay, start_rust_relay
 
 
@@ -47,3 +48,14 @@ def any_relay_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
         relay = start_rust_relay(tmp_path=tmp_path)
     with relay:
         yield relay.url
+
+
+@pytest.fixture
+def buzz_double() -> Iterator[BuzzRelay]:
+    """The buzz relay double (open relay, default switches) served from its own thread.
+
+    ``buzz_double.url`` is its websocket URL, ``buzz_double.http_url`` its bridge; set
+    switches (``members``, ``require_relay_membership``...) and ``faults`` on it directly.
+    """
+    with BuzzRelay().serving() as relay:
+        yield relay

@@ -821,6 +821,39 @@ def test_in_the_same_second_the_lower_id_wins_and_a_repeat_is_a_duplicate() -> N
     assert read_back == [low_id]
 
 
+def test_an_open_subscription_receives_new_heads_but_not_dominated_writes() -> None:
+    """NIP-01 live delivery after EOSE; §1.5: a dominated write is not stored, so not sent."""
+
+    async def scenario() -> tuple[list[Any], bool, str]:
+        agent, _ = keys()
+        owner, owner_pub = keys()
+        d = os.urandom(32).hex()
+        head = engram(agent, owner_pub, d=d)
+        stale = engram(agent, owner_pub, d=d, created_at=now() - 60)
+        async with (
+            BuzzRelay() as relay,
+            ws(relay) as (reader, r_challenge),
+            ws(relay) as (writer, w_challenge),
+        ):
+            await login(reader, relay, r_challenge, owner)
+            assert await req(reader, {"kinds": [30174], "#p": [owner_pub]}) == [["EOSE", "s"]]
+            await login(writer, relay, w_challenge, agent)
+            await publish(writer, head)
+            live = await reader.receive(timeout=2)
+            await publish(writer, stale)
+            try:
+                await reader.receive(timeout=0.3)
+                silent = False
+            except TimeoutError:
+                silent = True
+            return live, silent, head.id
+
+    live, silent, head_id = run(scenario)
+    assert live[:2] == ["EVENT", "s"]
+    assert live[2]["id"] == head_id
+    assert silent
+
+
 def test_a_deletion_needs_one_target_and_an_a_target_removes_the_head() -> None:
     """§7: kind:5 with exactly one ``e``/``a``; the coordinate's rows not newer are removed."""
 
@@ -1568,6 +1601,24 @@ def test_rust_nostrs_client_sees_the_refusal_of_an_unauthenticated_write() -> No
         stored = relay.call(lambda: asyncio.sleep(0, result=dict(relay.events)))
     assert (result.accepted, result.message) == (False, NOT_AUTHENTICATED)
     assert stored == {}
+
+
+def test_the_buzz_double_fixture_serves_both_transports_from_a_thread(
+    buzz_double: BuzzRelay,
+) -> None:
+    """tests/integration/conftest.py ``buzz_double``: sync callers reach both doors."""
+    agent, _ = keys()
+
+    async def both() -> tuple[list[Any], int]:
+        async with ws(buzz_double) as (client, challenge):
+            answer = await login(client, buzz_double, challenge, agent)
+        body = engram(agent, keys()[1]).to_json().encode()
+        status, _, _ = await post(buzz_double, "/events", body, agent)
+        return answer, status
+
+    answer, status = run(both)
+    assert answer[2:] == [True, ""]
+    assert status == 200
 
 
 def test_engram_content_check_accepts_what_nostr_sdk_encrypts() -> None:

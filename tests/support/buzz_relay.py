@@ -1304,9 +1304,12 @@ class BuzzRelay:
     def _replayed(self, auth_id: str) -> web.Response | None:
         """bridge.rs:144-181 check_nip98_replay: each auth event id once per community."""
         now = time.monotonic()
-        for seen, at in list(self._replay.items()):
-            if now - at > REPLAY_TTL_SECS:
-                del self._replay[seen]
+        # Ids are remembered in arrival order, so expiry only ever looks at the oldest.
+        while self._replay:
+            oldest, at = next(iter(self._replay.items()))
+            if now - at <= REPLAY_TTL_SECS:
+                break
+            del self._replay[oldest]
         if auth_id in self._replay:
             return _error(401, "NIP-98: replay detected")
         self._replay[auth_id] = now
