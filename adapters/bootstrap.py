@@ -161,10 +161,12 @@ class Fleet:
             return keystore.get_many([pubkey]).get(pubkey)
 
         gateway = PoolGateway(
-            RelayPool(urls),
+            # One bound for every wait on a relay; a relay silent that long is given up
+            # for the rest of the command (see adapters.relay.client).
+            RelayPool(urls, connect_timeout=settings.relay_timeout),
             window=settings.relay_window,
             timeout=settings.relay_timeout,
-            query_timeout=settings.relay_timeout * 3,
+            query_timeout=settings.relay_timeout,
             signer=signer,
         )
         store = settings.store

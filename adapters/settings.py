@@ -141,7 +141,9 @@ class Settings:
     argon2_opslimit: int = ARGON2_OPSLIMIT_DEFAULT
     argon2_memlimit: int = ARGON2_MEMLIMIT_DEFAULT
     lock_timeout: int = DEFAULT_LOCK_TIMEOUT
-    relay_timeout: int = DEFAULT_RELAY_TIMEOUT  # seconds to wait for one OK or EOSE
+    # Seconds a command waits on a silent relay, all steps together: past it the
+    # relay is given up for the rest of the command (see adapters.relay.client).
+    relay_timeout: int = DEFAULT_RELAY_TIMEOUT
     relay_window: int = DEFAULT_RELAY_WINDOW  # EVENTs in flight per connection
     batch_size: int = DEFAULT_BATCH_SIZE  # agents sealed, sent and confirmed together
     # The password of NIP-49 key backups (``key export|import``); None: ask on a terminal.

@@ -10,7 +10,9 @@ error. Its progress bar goes to stderr, only on a terminal and not with
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from adapters.cli.agents import AGENT_HELP, resolve_agent
@@ -18,7 +20,7 @@ from adapters.cli.output import Context, Subcommands, add_json_flag, short
 from adapters.cli.publish import ProgressBar, apply_now
 from adapters.cli.reports import run_plan
 from adapters.relay.urls import canonical_url
-from adapters.sync.engine import ApplyReport
+from adapters.sync.engine import AgentOutcome, ApplyReport
 from domain.application import UnknownAgent
 from domain.slugs import persona_slug
 
@@ -176,15 +178,8 @@ def print_report(ctx: Context, report: ApplyReport) -> int:
             }
         )
         return code
-    trouble = [o for o in report.outcomes if o.result != "published"]
-    if trouble:
-        ctx.table(
-            ["AGENT", "PERSONA", "RESULT", "EVENT", "DETAIL"],
-            [
-                (short(o.pubkey, 16), o.persona_slug, o.result, short(o.event_id), o.detail)
-                for o in trouble
-            ],
-        )
+    for line in outcome_lines(report.outcomes):
+        ctx.out(line)
     if report.observed:
         ctx.out(f"refresh: {report.observed} agent(s) hold something other than the log said")
     ctx.out(
@@ -193,6 +188,40 @@ def print_report(ctx: Context, report: ApplyReport) -> int:
         + f" (relays: {', '.join(report.relays)})"
     )
     return code
+
+
+# The order groups are printed in: what needs a person first.
+_RESULT_ORDER = {"conflict": 0, "failed": 1, "unknown": 2}
+_EXAMPLES = 3
+_HEX_ID = re.compile(r"\s*\(?\b[0-9a-f]{64}\b\)?")
+
+
+def cause_of(outcome: AgentOutcome) -> str:
+    """What an outcome's detail says, without the ids that make each agent's different."""
+    return " ".join(_HEX_ID.sub("", outcome.detail).split()) or "no detail"
+
+
+def outcome_lines(outcomes: Iterable[AgentOutcome]) -> list[str]:
+    """One line per (result, cause) for every agent not published: the count, the
+    cause, and a few of the agents (``--json`` and ``audit`` have every one).
+
+    A relay down for a whole apply fails thousands of agents for one reason: it
+    is one line, not one per agent.
+    """
+    groups: dict[tuple[str, str], list[AgentOutcome]] = {}
+    for outcome in outcomes:
+        if outcome.result != "published":
+            groups.setdefault((outcome.result, cause_of(outcome)), []).append(outcome)
+    ordered = sorted(
+        groups.items(), key=lambda item: (_RESULT_ORDER.get(item[0][0], 9), -len(item[1]))
+    )
+    lines = []
+    for (result, cause), members in ordered:
+        names = ", ".join(short(o.pubkey, 16) for o in members[:_EXAMPLES])
+        more = len(members) - _EXAMPLES
+        agents = f"{names} and {more:,} more" if more > 0 else names
+        lines.append(f"{result} {len(members):,}: {cause} (agents: {agents})")
+    return lines
 
 
 def run_refresh(ctx: Context) -> int:

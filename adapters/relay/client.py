@@ -15,6 +15,17 @@ to the connection, ``NOTICE`` to the log.
 
 Close every connection or pool (``async with`` or ``close()``): sessions left open
 are reported by aiohttp as unclosed.
+
+**Silence.** One number, ``timeout`` (``FLEETSYNC_RELAY_TIMEOUT`` in the CLI), bounds
+every wait on a relay: opening the websocket (TCP, TLS, handshake, and the retries
+after a refusal, all together), each EVENT's ``OK`` and each request's ``EOSE``
+count from the last frame the relay sent. A relay that leaves us waiting that
+long, or that cannot be connected to at all, is *given up* by its
+:class:`RelayConnection`: every later call raises the same error at once, without
+touching the network. One that leaves EVENTs unanswered but still answers
+requests gets no more EVENTs, and is still asked for heads (what it stored
+without saying ``OK`` is found by the read-back). A connection lives for one command, so a relay that does
+not answer costs a command that timeout once, not once per step or per batch.
 """
 
 from __future__ import annotations
@@ -32,7 +43,14 @@ from typing import Any, Final
 import aiohttp
 
 from adapters.nostr.event import Event
-from adapters.relay.errors import ConnectionLost, PermanentRelayError, RelayError, translated
+from adapters.relay.errors import (
+    CannotConnect,
+    ConnectionLost,
+    PermanentRelayError,
+    RelayError,
+    RelayTimeout,
+    translated,
+)
 from adapters.relay.messages import (
     AuthChallenge,
     Closed,
@@ -128,6 +146,10 @@ class RelayConnection:
     ``url`` is used as written (NIP-AE: connect to the advertised form);
     ``canonical_url`` is its NIP-AE canonical form. Connecting is lazy:
     the first ``publish_many`` or ``query`` opens the socket.
+
+    ``connect_timeout`` bounds a whole :meth:`connect` (every attempt and the
+    pauses between them). Once the relay is given up (see the module docstring,
+    :attr:`given_up`), the connection stays given up until it is closed.
     """
 
     def __init__(
@@ -160,6 +182,9 @@ class RelayConnection:
         self._publish_lock = asyncio.Lock()
         self._pace = Pace()
         self._closed = False
+        self._given_up: RelayError | None = None
+        self._publishing_given_up: RelayError | None = None
+        self._last_heard = 0.0  # loop time of the latest burst of frames from the relay
 
     # -- the Transport a PublishRun drives ------------------------------------------
 
@@ -178,6 +203,31 @@ class RelayConnection:
     @property
     def connected(self) -> bool:
         return self._ws is not None and not self._ws.closed and not self._broken
+
+    @property
+    def given_up(self) -> RelayError | None:
+        """Why this relay was given up for the rest of the connection's life, if it was."""
+        return self._given_up
+
+    @property
+    def last_heard(self) -> float:
+        """Event-loop time of the latest frame the relay sent on any socket (0: none yet)."""
+        return self._last_heard
+
+    def give_up(self, error: RelayError) -> None:
+        """Stop waiting for this relay: every later call raises ``error`` at once.
+
+        Subscriptions and a publishing run still waiting learn it now (as a lost
+        socket), rather than after their own timeouts.
+        """
+        if self._given_up is not None:
+            return
+        self._given_up = error
+        log.info("giving up on %s: %s", self._url, error)
+        lost = Lost(self._generation, f"given up: {error}")
+        self._answers.put_nowait(lost)
+        for sub in self._subscriptions.values():
+            sub.end(lost)
 
     async def send_text(self, text: str) -> None:
         ws = self._ws
@@ -203,41 +253,52 @@ class RelayConnection:
         while not self._answers.empty():
             self._answers.get_nowait()
 
-    async def reconnect(self) -> None:
+    async def reconnect(self, timeout: float | None = None) -> None:
+        """One attempt at a fresh socket, within ``timeout`` (default: the connect timeout)."""
         async with self._connect_lock:
             # Leaving a socket we gave up on: no need to wait for a polite close.
             await self._drop_socket(grace=_ABANDON_TIMEOUT)
-            await self._open()
+            await self._open(self._connect_timeout if timeout is None else timeout)
 
     # -- lifecycle ----------------------------------------------------------------
 
     async def connect(self) -> None:
         """Open the websocket unless it is open; retries temporary failures with backoff.
 
-        Raises :class:`PermanentRelayError` or :class:`TemporaryRelayError`.
+        Every attempt and every pause fit in ``connect_timeout`` together. Raises
+        :class:`PermanentRelayError` or :class:`TemporaryRelayError`; either way
+        the relay is given up (later calls raise the same error at once).
         """
         async with self._connect_lock:
+            if self._given_up is not None:
+                raise self._given_up
             if self.connected:
                 return
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._connect_timeout
             attempts = max(1, self._retry.connect_attempts)
             for attempt in range(1, attempts + 1):
                 try:
                     await self._drop_socket()
-                    await self._open()
+                    await self._open(max(0.0, deadline - loop.time()))
                     return
-                except PermanentRelayError:
-                    raise
                 except RelayError as exc:
-                    if attempt == attempts:
+                    pause = self._retry.delay(attempt)
+                    last = attempt == attempts or loop.time() + pause >= deadline
+                    if isinstance(exc, PermanentRelayError) or last:
+                        self.give_up(exc)
                         raise
                     log.info("cannot connect to %s (%s); retrying", self._url, exc)
-                    await asyncio.sleep(self._retry.delay(attempt))
+                    await asyncio.sleep(pause)
 
     async def close(self) -> None:
-        """Close the websocket and the session. Idempotent."""
+        """Close the websocket and the session. Idempotent.
+
+        A relay given up gets no time for a polite close: it was not answering.
+        """
         self._closed = True
         async with self._connect_lock:
-            await self._drop_socket()
+            await self._drop_socket(_ABANDON_TIMEOUT if self._given_up else _CLOSE_TIMEOUT)
             if self._session is not None:
                 await self._session.close()
                 self._session = None
@@ -253,22 +314,31 @@ class RelayConnection:
     ) -> None:
         await self.close()
 
-    async def _open(self) -> None:
+    async def _open(self, timeout: float) -> None:
+        """One attempt at a socket, bounded by ``timeout`` from TCP connect to handshake."""
         if self._closed:
             raise PermanentRelayError("the connection was closed", url=self._url)
+        if self._given_up is not None:
+            raise self._given_up
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout)
-            )
-        with translated(self._url):
-            async with asyncio.timeout(self._connect_timeout):
-                ws = await self._session.ws_connect(
-                    self._url,
-                    autoping=True,
-                    heartbeat=self._heartbeat,
-                    max_msg_size=MAX_MESSAGE_SIZE,
-                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=_CLOSE_TIMEOUT),
-                )
+            # No aiohttp timeouts: the one bound below covers connect and handshake.
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+        try:
+            with translated(self._url):
+                async with asyncio.timeout(timeout):
+                    ws = await self._session.ws_connect(
+                        self._url,
+                        autoping=True,
+                        heartbeat=self._heartbeat,
+                        max_msg_size=MAX_MESSAGE_SIZE,
+                        timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=_CLOSE_TIMEOUT),
+                    )
+        except RelayTimeout as exc:
+            raise CannotConnect(
+                f"no answer within {self._connect_timeout:g} s "
+                "(TCP connection and websocket handshake)",
+                url=self._url,
+            ) from exc.__cause__
         self._generation += 1
         self._ws = ws
         self._ack_now = _quick_acker(ws.get_extra_info("socket"))
@@ -327,6 +397,7 @@ class RelayConnection:
 
     def _ack(self) -> None:
         self._ack_due = False
+        self._last_heard = asyncio.get_running_loop().time()
         self._ack_now()
 
     def _lost(self, generation: int, reason: str) -> None:
@@ -381,6 +452,8 @@ class RelayConnection:
         ``temporary`` if it never was).
         """
         async with self._publish_lock:
+            if self._publishing_given_up is not None:
+                raise self._publishing_given_up
             await self.connect()
             run = PublishRun(
                 self,
@@ -391,7 +464,14 @@ class RelayConnection:
                 retry=self._retry,
                 pace=self._pace,
             )
-            return await run.run()
+            results = await run.run()
+            if run.gave_up is not None:
+                self.give_up(run.gave_up)
+            elif run.silenced is not None:
+                # It may still answer requests (a relay that stores without saying OK):
+                # only publishing stops, so read-backs can still find what it stored.
+                self._publishing_given_up = run.silenced
+            return results
 
     async def publish(
         self, event: Event, *, timeout: float = DEFAULT_TIMEOUT, signer: Signer | None = None
@@ -411,17 +491,17 @@ class RelayConnection:
         ``max_subscriptions`` run at once; each is closed at its ``EOSE``. A
         subscription cut short (``CLOSED``, the overall ``timeout``, a connection
         that could not be restored) keeps what it received and is flagged in
-        :attr:`QueryResult.subscriptions`. Raises :class:`RelayError` only when
-        no connection could be opened at all.
+        :attr:`QueryResult.subscriptions`. ``timeout`` is the longest the relay may
+        stay silent (it counts from the request or the relay's latest frame,
+        whichever is later); past it the relay is given up. Raises
+        :class:`RelayError` only when no connection could be opened at all.
         """
         await self.connect()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
         gate = asyncio.Semaphore(self._max_subscriptions)
 
         async def one(filter_: Mapping[str, Any]) -> tuple[SubscriptionResult, list[Event]]:
             async with gate:
-                return await self._subscribe(filter_, deadline)
+                return await self._subscribe(filter_, timeout)
 
         answers = await asyncio.gather(*(one(f) for f in filters))
         seen: set[str] = set()
@@ -434,9 +514,8 @@ class RelayConnection:
         return QueryResult(self._url, tuple(events), tuple(result for result, _ in answers))
 
     async def _subscribe(
-        self, filter_: Mapping[str, Any], deadline: float
+        self, filter_: Mapping[str, Any], timeout: float
     ) -> tuple[SubscriptionResult, list[Event]]:
-        loop = asyncio.get_running_loop()
         events: dict[str, Event] = {}
         skipped = 0
         losses = 0
@@ -446,10 +525,10 @@ class RelayConnection:
             self._subscriptions[sub_id] = sub
             try:
                 await self.send_text(req_frame(sub_id, [filter_]))
-                async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                    await sub.done.wait()
-            except TimeoutError:
-                pass
+                if not await self._await_end(sub, timeout):
+                    self.give_up(
+                        RelayTimeout(f"no answer to a request for {timeout:g} s", url=self._url)
+                    )
             except RelayError as exc:
                 sub.end(Lost(self._generation, str(exc)))
             finally:
@@ -461,8 +540,8 @@ class RelayConnection:
             if isinstance(ended, Lost):
                 # A query is safe to repeat: ask again on a fresh socket, a few times.
                 losses += 1
-                retry = losses <= self._retry.reconnects and loop.time() < deadline
-                if retry and await self._restore(deadline, losses):
+                retry = losses <= self._retry.reconnects and self._given_up is None
+                if retry and await self._restore(losses):
                     continue
             elif ended is None or isinstance(ended, EndOfStoredEvents):
                 await self._close_subscription(sub_id)
@@ -474,9 +553,28 @@ class RelayConnection:
             result = SubscriptionResult(filter_, len(events), complete, closed, skipped)
             return result, list(events.values())
 
-    async def _restore(self, deadline: float, attempt: int) -> bool:
+    async def _await_end(self, sub: _Subscription, timeout: float) -> bool:
+        """Wait until ``sub`` ends; False if the relay stayed silent ``timeout`` seconds.
+
+        Silence counts from the request or the latest frame on the socket, whichever
+        is later: a relay works through a socket's messages in order, so a request
+        queued behind others is not late while frames keep coming.
+        """
         loop = asyncio.get_running_loop()
-        await asyncio.sleep(min(self._retry.delay(attempt), max(0.0, deadline - loop.time())))
+        asked = loop.time()
+        while not sub.done.is_set():
+            remaining = max(asked, self._last_heard) + timeout - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                async with asyncio.timeout(remaining):
+                    await sub.done.wait()
+            except TimeoutError:
+                continue
+        return True
+
+    async def _restore(self, attempt: int) -> bool:
+        await asyncio.sleep(min(self._retry.delay(attempt), self._connect_timeout))
         try:
             await self.connect()
         except RelayError as exc:

@@ -16,6 +16,8 @@ model).
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,11 +32,20 @@ DEFAULT_RETRY_DELAY = 1.0
 
 
 class RelayError(AdapterError):
-    """Base class of every failure talking to a relay; ``url`` says which relay."""
+    """Base class of every failure talking to a relay; ``url`` says which relay.
+
+    ``str()`` is the whole sentence, naming the relay; ``reason`` is the same
+    without the relay, for reports that name it already.
+    """
 
     def __init__(self, message: str, *, url: str = "") -> None:
-        super().__init__(f"{url}: {message}" if url else message)
+        super().__init__(self._sentence(message, url))
         self.url = url
+        self.reason = message
+
+    @staticmethod
+    def _sentence(message: str, url: str) -> str:
+        return f"{url}: {message}" if url else message
 
 
 class PermanentRelayError(RelayError, PermanentAdapterError):
@@ -55,6 +66,22 @@ class InvalidRelayUrl(PermanentRelayError):
 
 class ConnectionLost(TemporaryRelayError):
     """The websocket closed or failed while requests were outstanding."""
+
+
+class CannotConnect(TemporaryRelayError):
+    """No websocket could be opened: refused, unreachable, or no answer in time.
+
+    Reads "cannot connect to ws://host:port: connection refused"; ``reason``
+    is the part after the URL.
+    """
+
+    @staticmethod
+    def _sentence(message: str, url: str) -> str:
+        return f"cannot connect to {url}: {message}" if url else f"cannot connect: {message}"
+
+
+class RelayTimeout(TemporaryRelayError):
+    """A relay did not answer within the time allowed; the message says to what and how long."""
 
 
 class SubscriptionClosed(RelayError):
@@ -81,16 +108,40 @@ def translate(exc: BaseException, *, url: str = "") -> RelayError:
         # A certificate that does not verify will not verify on the next attempt either.
         return PermanentRelayError(f"TLS failed: {exc}", url=url)
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return TemporaryRelayError(f"cannot resolve the relay's host: {exc}", url=url, delay=5.0)
+        why = _os_reason(exc.os_error)
+        return CannotConnect(f"cannot resolve host {exc.host!r} ({why})", url=url, delay=5.0)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # aiohttp's own wording ("Cannot connect to host h:p ssl:default [...]") names
+        # its connector's TLS setting even for ws://; the OS's reason is what matters.
+        return CannotConnect(_os_reason(exc.os_error), url=url)
     if isinstance(exc, TimeoutError):  # asyncio's, aiohttp's ServerTimeoutError, socket's
-        return TemporaryRelayError(f"timed out: {exc or 'no answer in time'}", url=url)
+        # Callers that know what they waited for say so (see RelayTimeout); this is
+        # the fallback, and an empty TimeoutError() must not leave "timed out:".
+        text = str(exc).strip()
+        return RelayTimeout(f"timed out ({text})" if text else "no answer in time", url=url)
     if isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError | EOFError):
         return ConnectionLost(f"connection lost: {exc or type(exc).__name__}", url=url)
     if isinstance(exc, aiohttp.WebSocketError):
         return ConnectionLost(f"websocket protocol error {exc.code}: {exc}", url=url)
-    if isinstance(exc, aiohttp.ClientError | OSError):
+    if isinstance(exc, ConnectionRefusedError | ConnectionAbortedError):
+        return CannotConnect(_os_reason(exc), url=url)
+    if isinstance(exc, OSError) and not isinstance(exc, aiohttp.ClientError):
+        return TemporaryRelayError(f"network error: {_os_reason(exc)}", url=url)
+    if isinstance(exc, aiohttp.ClientError):
         return TemporaryRelayError(f"cannot talk to the relay: {exc}", url=url)
     return TemporaryRelayError(f"unexpected {type(exc).__name__}: {exc}", url=url)
+
+
+def _os_reason(exc: OSError) -> str:
+    """What the OS said, in its plain words ("connection refused"), without Python's
+    decoration ("[Errno 111] Connect call failed ('127.0.0.1', 7777)")."""
+    code = exc.errno
+    if code == errno.ECONNREFUSED:
+        return "connection refused"
+    if isinstance(code, int) and code > 0:
+        return os.strerror(code).lower()
+    text = (exc.strerror or str(exc) or type(exc).__name__).strip()
+    return text[:1].lower() + text[1:]
 
 
 def is_translatable(exc: BaseException) -> bool:

@@ -14,12 +14,16 @@ decides per answer (see :class:`adapters.relay.messages.Outcome`):
 * ``auth-required:``: NIP-42 AUTH as the event's author (key from ``signer``) on the
   challenge the relay sent, then one resend;
 * no answer in time: ``unknown``. The clock of an EVENT starts at its send or at
-  the last answer the relay gave on this socket, whichever is later: relays work
-  through a socket's messages in order (nostr-relay even sleeps 2 s per refusal),
-  so an EVENT queued behind others is not late while answers keep coming.
+  the last frame the relay sent, whichever is later: relays work through a
+  socket's messages in order (nostr-relay even sleeps 2 s per refusal), so an
+  EVENT queued behind others is not late while answers keep coming. A relay
+  silent that long is given up: EVENTs it has are ``unknown``, those never
+  sent ``temporary``, and the run ends at once (:attr:`PublishRun.silenced`)
+  rather than waiting again for every window's worth.
 
 A dropped connection puts every EVENT still awaiting an answer back in line;
-after a reconnect (bounded attempts, with backoff) exactly those are resent.
+after a reconnect (bounded attempts, with backoff, all within ``timeout`` of the
+loss) exactly those are resent.
 Events are never altered or re-signed: each one's ``["EVENT", ...]`` frame is
 built once and the same text is sent on every attempt.
 
@@ -49,7 +53,12 @@ from typing import Final, Protocol
 
 from adapters.nostr.event import Event, sign_event
 from adapters.nostr.keys import SecretKey
-from adapters.relay.errors import PermanentRelayError, RelayError, TemporaryRelayError
+from adapters.relay.errors import (
+    ConnectionLost,
+    PermanentRelayError,
+    RelayError,
+    TemporaryRelayError,
+)
 from adapters.relay.messages import OkAnswer, Outcome, auth_frame, classify, event_frame
 
 log = logging.getLogger(__name__)
@@ -148,6 +157,16 @@ class Transport(Protocol):
         """The latest NIP-42 challenge on the current socket, if the relay sent one."""
         ...
 
+    @property
+    def last_heard(self) -> float:
+        """Event-loop time of the relay's latest frame (on any socket; 0: none yet)."""
+        ...
+
+    @property
+    def given_up(self) -> RelayError | None:
+        """Set once the relay is given up: reconnecting is pointless."""
+        ...
+
     async def send_text(self, text: str) -> None:
         """Send one text frame; raises :class:`RelayError` if the socket is gone."""
         ...
@@ -162,8 +181,8 @@ class Transport(Protocol):
         """Forget answers left over from earlier calls (late ``OK``s)."""
         ...
 
-    async def reconnect(self) -> None:
-        """One attempt to open a fresh socket; raises :class:`RelayError`."""
+    async def reconnect(self, timeout: float | None = None) -> None:
+        """One attempt to open a fresh socket within ``timeout``; raises :class:`RelayError`."""
         ...
 
 
@@ -277,6 +296,10 @@ class PublishRun:
         self._next_send_at = 0.0
         self._last_sent_at = float("-inf")
         self._auth_frames: list[str] = []
+        # Why the run stopped early: the relay could not be reached again after a
+        # loss (``gave_up``), or it left EVENTs unanswered for the timeout (``silenced``).
+        self.gave_up: RelayError | None = None
+        self.silenced: RelayError | None = None
 
     async def run(self) -> dict[str, PublishResult]:
         """Publish every event; return each one's result (keyed by event id, in input order)."""
@@ -346,9 +369,9 @@ class PublishRun:
         wakes: list[float] = []
         if self._in_flight:
             first = next(iter(self._in_flight.values()))
-            wakes.append(max(first.sent_at, self._last_progress) + self._timeout)
+            wakes.append(self._quiet_since(first.sent_at) + self._timeout)
         for auth in self._auths.values():
-            wakes.append(max(auth.sent_at, self._last_progress) + self._timeout)
+            wakes.append(self._quiet_since(auth.sent_at) + self._timeout)
         if self._delayed:
             wakes.append(self._delayed[0][0])
         if self._ready and len(self._in_flight) < self._window():
@@ -542,20 +565,47 @@ class PublishRun:
 
     # -- time ---------------------------------------------------------------------
 
+    def _quiet_since(self, sent_at: float) -> float:
+        """Since when the relay has been silent about something sent at ``sent_at``."""
+        return max(sent_at, self._last_progress, self._transport.last_heard)
+
     def _expire(self, now: float) -> None:
+        silent = False
         for job in list(self._in_flight.values()):
-            if max(job.sent_at, self._last_progress) + self._timeout <= now:
+            if self._quiet_since(job.sent_at) + self._timeout <= now:
                 del self._in_flight[job.event.id]
                 log.info(
                     "%s: no answer for %s within %.1f s", self._url, job.event.id, self._timeout
                 )
                 self._finish(job, Outcome.UNKNOWN, None)
+                silent = True
         for auth in list(self._auths.values()):
-            if max(auth.sent_at, self._last_progress) + self._timeout <= now:
+            if self._quiet_since(auth.sent_at) + self._timeout <= now:
                 self._drop_auth(auth)
-                silent = OkAnswer("", False, "auth-required: no answer to our AUTH")
+                no_answer = OkAnswer("", False, "auth-required: no answer to our AUTH")
                 for job in auth.waiting:
-                    self._finish(job, Outcome.AUTH_REQUIRED, silent)
+                    self._finish(job, Outcome.AUTH_REQUIRED, no_answer)
+                silent = True
+        if silent:
+            self._silenced()
+
+    def _silenced(self) -> None:
+        """The relay said nothing for ``timeout``: stop waiting for it, in this run and after.
+
+        Waiting again for each window's worth of EVENTs would cost the timeout over
+        and over; what it has is ``unknown``, what it never got ``temporary``.
+        """
+        error = TemporaryRelayError(f"no answer for {self._timeout:g} s", url=self._url)
+        self.silenced = error
+        unsent = OkAnswer("", False, f"not sent: {error}")
+        for job in self._jobs.values():
+            if job.result is None:
+                self._finish(
+                    job,
+                    Outcome.UNKNOWN if job.attempts else Outcome.TEMPORARY,
+                    None if job.attempts else unsent,
+                )
+        self._in_flight.clear()
 
     def _release_delayed(self, now: float) -> None:
         while self._delayed and self._delayed[0][0] <= now:
@@ -582,6 +632,11 @@ class PublishRun:
         self._authed.clear()
         self._ready.extendleft(sorted(returning, key=lambda job: job.seq, reverse=True))
         log.info("%s: %s; %d events to resend", self._url, reason, len(returning))
+        if self._transport.given_up is not None:
+            self._give_up(str(self._transport.given_up))
+            return False
+        # Reconnecting, pauses included, fits in one timeout from here.
+        deadline = self._loop.time() + self._timeout
         if rotating:
             self._rotations += 1
             try:
@@ -592,10 +647,13 @@ class PublishRun:
                 self._connected()
                 return True
         while self._reconnects < self._retry.reconnects:
+            pause = self._retry.delay(self._reconnects + 1)
+            if self._loop.time() + pause >= deadline:
+                break
             self._reconnects += 1
-            await asyncio.sleep(self._retry.delay(self._reconnects))
+            await asyncio.sleep(pause)
             try:
-                await self._transport.reconnect()
+                await self._transport.reconnect(max(0.0, deadline - self._loop.time()))
             except PermanentRelayError as exc:
                 reason = str(exc)
                 break
@@ -615,6 +673,10 @@ class PublishRun:
 
     def _give_up(self, reason: str) -> None:
         log.warning("%s: giving up after %d reconnects: %s", self._url, self._reconnects, reason)
+        if self.gave_up is None:
+            self.gave_up = ConnectionLost(
+                f"connection lost, not restored ({reason})", url=self._url
+            )
         for job in self._jobs.values():
             if job.result is None:
                 # Sent at least once: the relay may have stored it before the socket died.

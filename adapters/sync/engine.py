@@ -796,14 +796,25 @@ class Reconciler:
                     "another writer's engram is the head",
                 )
                 return AgentOutcome(
-                    command.pubkey, slug, "conflict", event.id, f"head is {head.event_id}"
+                    command.pubkey,
+                    slug,
+                    "conflict",
+                    event.id,
+                    f"another writer's engram is the head ({head.event_id})",
                 )
         agent.record_answers(event.id, records)
         if w.answers and all(a.outcome is Outcome.PERMANENT for a in w.answers):
-            reason = "; ".join(f"{a.relay}: {a.prefix}: {a.message}" for a in w.answers)
+            reason = "; ".join(a.describe() for a in w.answers)
             agent.record_failed(event.id, f"refused by every relay: {reason}")
             return AgentOutcome(command.pubkey, slug, "failed", event.id, reason)
-        detail = "; ".join(f"{a.relay} {a.outcome.value} {a.message}".strip() for a in w.answers)
+        detail = "; ".join(a.describe() for a in w.answers)
+        if self._policy_met(w.answers):
+            # Acknowledged, yet not confirmed: say which half of the confirmation failed.
+            detail += (
+                "; no relay answered the read-back"
+                if head is None
+                else "; the read-back did not return it"
+            )
         return AgentOutcome(command.pubkey, slug, "unknown", event.id, detail or "no relay")
 
 

@@ -34,6 +34,18 @@ class Answer:
     prefix: str = ""
     message: str = ""
 
+    def describe(self) -> str:
+        """One relay's answer for people: the relay, then what it said (or that it said
+        nothing); a message that names the relay already is not prefixed again."""
+        if self.outcome in ACKNOWLEDGED:
+            return f"{self.relay}: {self.outcome.value}"
+        if not self.message:
+            silent = self.outcome is Outcome.UNKNOWN
+            return f"{self.relay}: {'no answer' if silent else self.outcome.value}"
+        if self.relay in self.message:
+            return self.message
+        return f"{self.relay}: {self.message}"
+
     def as_dict(self) -> dict[str, str]:
         return {
             "relay": self.relay,

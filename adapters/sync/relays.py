@@ -57,9 +57,11 @@ class PoolGateway:
                 if result is None:
                     answers[event.id].append(Answer(url, Outcome.UNKNOWN))
                     continue
-                answers[event.id].append(
-                    Answer(url, _OUTCOMES[result.outcome], result.prefix, result.message)
-                )
+                outcome = _OUTCOMES[result.outcome]
+                message = result.message
+                if outcome is Outcome.UNKNOWN and not message:
+                    message = f"no answer within {self.timeout:g} s"
+                answers[event.id].append(Answer(url, outcome, result.prefix, message))
         return answers
 
     async def fetch_engrams(

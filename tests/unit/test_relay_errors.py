@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -10,10 +13,12 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from adapters.errors import AdapterError, PermanentAdapterError, TemporaryAdapterError
 from adapters.relay.errors import (
+    CannotConnect,
     ConnectionLost,
     InvalidRelayUrl,
     PermanentRelayError,
     RelayError,
+    RelayTimeout,
     TemporaryRelayError,
     translate,
     translated,
@@ -46,9 +51,9 @@ def _handshake(
         (aiohttp.ServerDisconnectedError(), ConnectionLost),
         (ConnectionResetError("reset"), ConnectionLost),
         (aiohttp.ClientConnectionResetError("reset"), ConnectionLost),
-        (TimeoutError(), TemporaryRelayError),
-        (aiohttp.ServerTimeoutError("slow"), TemporaryRelayError),
-        (ConnectionRefusedError("refused"), TemporaryRelayError),
+        (TimeoutError(), RelayTimeout),
+        (aiohttp.ServerTimeoutError("slow"), RelayTimeout),
+        (ConnectionRefusedError("refused"), CannotConnect),
         (OSError("network is unreachable"), TemporaryRelayError),
         (aiohttp.ClientPayloadError("bad"), TemporaryRelayError),
     ],
@@ -92,3 +97,29 @@ def test_the_context_manager_lets_bugs_and_cancellation_through() -> None:
 def test_relay_errors_pass_through_unchanged() -> None:
     error = PermanentRelayError("x", url=URL)
     assert translate(error) is error
+
+
+def _connector_error(os_error: OSError, *, tls: bool = False) -> aiohttp.ClientConnectorError:
+    key = SimpleNamespace(host="127.0.0.1", port=7777, ssl=tls)
+    return aiohttp.ClientConnectorError(key, os_error)  # type: ignore[arg-type]
+
+
+def test_a_refused_connection_reads_cannot_connect_without_aiohttps_connector_wording() -> None:
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed ('127.0.0.1', 7777)")
+    error = translate(_connector_error(refused), url="ws://127.0.0.1:7777")
+    assert isinstance(error, CannotConnect)
+    assert str(error) == "cannot connect to ws://127.0.0.1:7777: connection refused"
+    assert error.reason == "connection refused"
+
+
+@pytest.mark.parametrize("code", [errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNRESET])
+def test_connection_errors_say_what_the_os_said_and_nothing_of_ssl(code: int) -> None:
+    error = translate(_connector_error(OSError(code, "whatever")), url="ws://10.0.0.1:7777")
+    assert str(error) == f"cannot connect to ws://10.0.0.1:7777: {os.strerror(code).lower()}"
+    assert "ssl" not in str(error)
+
+
+def test_an_empty_timeout_never_leaves_a_dangling_colon() -> None:
+    error = translate(TimeoutError(), url=URL)
+    assert not str(error).rstrip().endswith(":")
+    assert str(error) == f"{URL}: no answer in time"
