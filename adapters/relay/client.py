@@ -24,8 +24,9 @@ long, or that cannot be connected to at all, is *given up* by its
 :class:`RelayConnection`: every later call raises the same error at once, without
 touching the network. One that leaves EVENTs unanswered but still answers
 requests gets no more EVENTs, and is still asked for heads (what it stored
-without saying ``OK`` is found by the read-back). A connection lives for one command, so a relay that does
-not answer costs a command that timeout once, not once per step or per batch.
+without saying ``OK`` is found by the read-back). A connection lives for one
+command, so a relay that does not answer costs a command that timeout once, not
+once per step or per batch.
 """
 
 from __future__ import annotations
