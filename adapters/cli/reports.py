@@ -88,9 +88,15 @@ def run_plan(ctx: Context) -> int:
     with ctx.fleet() as fleet:
         view = fleet.view()
         agent, slug = _filters(ctx, view)
-        commands, rows = view.plan_with_rows(
-            persona=slug, agent=agent, foreign_heads=fleet.settings.foreign_heads
-        )
+        policy = fleet.settings.foreign_heads
+        commands, rows = view.plan_with_rows(persona=slug, agent=agent, foreign_heads=policy)
+        # Conflicts get no command, but their agents are not in sync: they wait for a person.
+        planned = {c.pubkey for c in commands}
+        conflicts = [
+            item.agent.pubkey
+            for item in view.assessments(slug, agent, [Status.CONFLICT], foreign_heads=policy)
+            if item.status is Status.CONFLICT and item.agent.pubkey not in planned
+        ]
         position = view.position
     docs: list[dict[str, Any]] = []
     for command in commands:
@@ -111,12 +117,25 @@ def run_plan(ctx: Context) -> int:
                 "agent_version": command.agent_version,
             }
         )
-    exit_code = EXIT_CHANGES_PENDING if commands else 0
+    exit_code = EXIT_CHANGES_PENDING if commands or conflicts else 0
     if ctx.json:
-        ctx.emit_json({"position": position, "changes": len(docs), "commands": docs})
+        ctx.emit_json(
+            {
+                "position": position,
+                "changes": len(docs),
+                "commands": docs,
+                "conflicts": conflicts,
+            }
+        )
         return exit_code
+    if conflicts:
+        ctx.out(
+            f"{len(conflicts)} agent(s) in conflict: another writer's engram is the head; "
+            "they wait for a person ('fleetsync apply --overwrite-conflicts')"
+        )
     if not docs:
-        ctx.out("nothing to do: every agent carries its persona's current version")
+        if not conflicts:
+            ctx.out("nothing to do: every agent carries its persona's current version")
         return exit_code
     ctx.table(
         ["AGENT", "NAME", "PERSONA", "ACTION", "FROM", "TO", "REASONS", "CAUSES"],

@@ -70,7 +70,7 @@ from domain.application import FleetApplication
 from domain.engram_body import PersonaEngram, Provenance
 from domain.errors import DomainError
 from domain.persona import secrets_digest
-from domain.planner import ForeignHeads, HeadOrigin, PublishCommand
+from domain.planner import Assessment, ForeignHeads, HeadOrigin, PublishCommand, Status
 from domain.slugs import PERSONA_ENGRAM_SLUG
 from projections.gcpause import cyclic_gc_paused
 from projections.rows import AgentRow
@@ -504,8 +504,20 @@ class Reconciler:
         if wanted is not None:
             commands = [c for c in commands if c.pubkey in wanted]
         report.planned = len(commands)
-        report.unchanged = max(len([a for a in agents if not a.retired]) - len(commands), 0)
-        report.outcomes = await self._carry_out(commands)
+        # A conflict left standing is not "unchanged": it waits for a person.
+        planned = {c.pubkey for c in commands}
+        held = [
+            _held(item)
+            for item in view.assessments(
+                persona, agent, [Status.CONFLICT], foreign_heads=self.foreign_heads
+            )
+            if item.status is Status.CONFLICT
+            and item.agent.pubkey not in planned
+            and (wanted is None or item.agent.pubkey in wanted)
+        ]
+        live = len([a for a in agents if not a.retired])
+        report.unchanged = max(live - len(commands) - len(held), 0)
+        report.outcomes = held + await self._carry_out(commands)
         # The view is not caught up here: whoever reads it next folds these events
         # (FleetView.catch_up is incremental), and an apply ends the command.
         return report
@@ -937,6 +949,22 @@ def _refused_by_all(answers: Sequence[Answer]) -> bool:
 
 def _newer(head: RelayHead, event: Event) -> bool:
     return _outranks(head.created_at or 0, head.event_id or "", event)
+
+
+def _held(item: Assessment) -> AgentOutcome:
+    """The outcome of an agent whose conflict stands: nothing was written."""
+    facts = item.agent
+    head = facts.head.event_id if facts.head is not None else None
+    # The whole id: the text output groups outcomes by their detail without ids.
+    written = "another writer's engram" if head is None else f"another writer's engram {head}"
+    return AgentOutcome(
+        facts.pubkey,
+        facts.persona_slug,
+        "conflict",
+        None,
+        f"{written} is the head; waiting for a person "
+        "(apply --overwrite-conflicts, or FLEETSYNC_FOREIGN_HEADS=self-heal)",
+    )
 
 
 def _failed(command: PublishCommand, reason: str) -> AgentOutcome:

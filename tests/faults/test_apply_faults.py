@@ -385,7 +385,8 @@ def test_a_head_far_in_the_future_is_a_conflict_not_a_write(tmp_path: Path) -> N
         report = await s.apply()
         results = {o.pubkey: o.result for o in report.outcomes}
         # Another writer's new content: a conflict before anything is sealed.
-        assert poisoned not in results
+        assert results[poisoned] == "conflict"
+        assert report.planned == 2
         assert all(r == "published" for k, r in results.items() if k != poisoned)
         # Even a person's overwrite does not write past a head from the future.
         forced = await s.apply(overwrite_conflicts=True)
@@ -533,11 +534,12 @@ def test_a_refresh_that_finds_the_heads_the_log_records_opens_none_of_them(
         s.relay.stored[foreign["id"]] = foreign
         third = await s.apply()
         assert opened == [drifted]
-        assert third.outcomes == []
-        assert third.observed == 1
+        assert {o.pubkey: o.result for o in third.outcomes} == {drifted: "conflict"}
+        assert (third.observed, third.planned) == (1, 0)
         opened.clear()
         fourth = await s.apply()
-        assert (fourth.observed, fourth.outcomes, opened) == (0, [], [])
+        assert (fourth.observed, fourth.planned, opened) == (0, 0, [])
+        assert fourth.summary()["conflicts"] == 1, "it still waits for a person"
 
     play(tmp_path, Behaviour(), 5, script)
 

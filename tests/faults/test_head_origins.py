@@ -177,7 +177,13 @@ def test_another_writers_new_engram_found_by_refresh_waits_for_a_person(tmp_path
         foreign = _foreign_head(s, victim, "someone else's idea")
         sent = len(s.relay.frames("EVENT"))
         report = await s.apply()
-        assert (report.observed, report.planned, report.outcomes) == (1, 0, [])
+        assert (report.observed, report.planned) == (1, 0)
+        [held] = report.outcomes
+        assert (held.pubkey, held.result) == (victim, "conflict"), "not counted as unchanged"
+        assert foreign["id"][:12] in held.detail
+        assert "--overwrite-conflicts" in held.detail
+        assert report.summary()["unchanged"] == 2
+        assert not report.converged
         assert len(s.relay.frames("EVENT")) == sent, "nothing written over it"
         assert _status(s, victim) == "conflict"
         [observed] = s.records("HeadObserved")
