@@ -7,6 +7,15 @@ loads after a change: bump it and add ``upcast_vN_vN+1(state)`` to the class
 topics are module paths, so these classes must not move without
 ``eventsourcing.utils.register_topic`` aliases.
 
+Version history (what each upcast fills in for state stored by the version before):
+
+- ``Agent.Published`` v3 and ``Agent.HeadObserved`` v3 add ``held_by``, the relays
+  a read found the event on (sync state is per agent and relay). Before, nothing
+  said: an acknowledged ``Published`` is taken as held by the relays that
+  acknowledged it, one confirmed otherwise as held by every relay configured
+  then (``None``: the fleet view knows which those were), a ``HeadObserved`` of
+  a valid or tombstone head as held by the relays it names, a missing one by none.
+
 Event attributes are JSON values only (str, int, bool, None, lists, dicts);
 the store's transcoder relies on it. Secrets never appear in them in the
 clear: ``sealed_env_vars`` is ciphertext from the vault port.
@@ -190,22 +199,36 @@ class Agent(Aggregate):
         the first.
         """
 
-        class_version = 2
+        class_version = 3
         event_id: str
         digest: str
         secrets_digest: str
         relays: list[str]  # the relays that acknowledged it
         answers: list[dict[str, str]]
         confirmed_by: str
+        # The relays the read found it on; None (before v3) for every relay then.
+        # Recorded again for the same event when it is resent to relays that lack it.
+        held_by: list[str] | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["confirmed_by"] = "acknowledged"
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            acknowledged = state["confirmed_by"] == "acknowledged"
+            state["held_by"] = list(state["relays"]) if acknowledged else None
+
         def apply(self, aggregate: Agent) -> None:
-            sealed = aggregate.unsettled.get(self.event_id, {})
-            if isinstance(created_at := sealed.get("created_at"), int):
-                aggregate.published_at = created_at
+            sealed = aggregate.unsettled.get(self.event_id)
+            if sealed is not None:
+                if isinstance(created_at := sealed.get("created_at"), int):
+                    aggregate.published_at = created_at
+                # The published event stays at hand: a relay that lacks it (added
+                # later, or one that lost its data) gets this very event again.
+                aggregate.published_event = sealed
+            elif (aggregate.published_event or {}).get("id") != self.event_id:
+                aggregate.published_event = None
             # Anything sealed earlier is superseded once a newer engram is confirmed.
             aggregate.unsettled.clear()
 
@@ -242,18 +265,25 @@ class Agent(Aggregate):
         records read as ``unknown``.
         """
 
-        class_version = 2
+        class_version = 3
         head_event_id: str | None
         head_created_at: int | None
         digest: str | None
         secrets_digest: str | None
         state: str  # missing | valid | tombstone
-        relays: list[str]
+        relays: list[str]  # the relays read
         origin: str
+        # The relays known to hold the head event: those read that returned it, and
+        # those that held it before and could not be read this time.
+        held_by: list[str]
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["origin"] = HeadOrigin.UNKNOWN.value if state["state"] != "missing" else ""
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["held_by"] = list(state["relays"]) if state["state"] != "missing" else []
 
     @staticmethod
     def create_id(pubkey: str, *_: Any, **__: Any) -> UUID:
@@ -282,6 +312,8 @@ class Agent(Aggregate):
         self.sealed: dict[str, str] = {}
         # created_at of the last engram confirmed on the relays
         self.published_at: int | None = None
+        # the signed event last published, for relays that lack it
+        self.published_event: dict[str, Any] | None = None
 
     @classmethod
     def at_version(cls, id: UUID, pubkey: str, persona_slug: str, version: int) -> Agent:
@@ -306,6 +338,7 @@ class Agent(Aggregate):
         agent.unsettled = {}
         agent.sealed = {}
         agent.published_at = None
+        agent.published_event = None
         return agent
 
     def _require_live(self) -> None:
@@ -380,7 +413,9 @@ class Agent(Aggregate):
         relays: list[str],
         answers: list[dict[str, str]],
         confirmed_by: str = "acknowledged",
+        held_by: list[str] | None = None,
     ) -> None:
+        """``held_by``: the relays the read found it on (default: ``relays``)."""
         self._record(
             self.Published,
             event_id=event_id,
@@ -389,6 +424,7 @@ class Agent(Aggregate):
             relays=relays,
             answers=answers,
             confirmed_by=confirmed_by,
+            held_by=list(relays) if held_by is None else held_by,
         )
 
     def record_failed(self, event_id: str, reason: str) -> None:
@@ -434,7 +470,6 @@ class Agent(Aggregate):
         new_event.mutate(self)
         self._pending_events.append(new_event)
 
-    @event(HeadObserved)
     def record_observed(
         self,
         head_event_id: str | None,
@@ -444,6 +479,26 @@ class Agent(Aggregate):
         state: str,
         relays: list[str],
         origin: str = "",
+        held_by: list[str] | None = None,
+    ) -> None:
+        """``held_by``: the relays holding the head (default: ``relays``, none if missing)."""
+        if held_by is None:
+            held_by = list(relays) if state != "missing" else []
+        self._observed(
+            head_event_id, head_created_at, digest, secrets_digest, state, relays, origin, held_by
+        )
+
+    @event(HeadObserved)
+    def _observed(
+        self,
+        head_event_id: str | None,
+        head_created_at: int | None,
+        digest: str | None,
+        secrets_digest: str | None,
+        state: str,
+        relays: list[str],
+        origin: str,
+        held_by: list[str],
     ) -> None:
         pass
 
@@ -512,3 +567,27 @@ class RelayList(Aggregate):
     @event(Removed)
     def _remove(self, url: str, actor: str) -> None:
         self.urls.remove(url)
+
+
+class RelayReading(Aggregate):
+    """One reading of the relays by a refresh: which relays answered for every agent
+    asked about, and why the others could not be read.
+
+    A new aggregate per reading (its only event is its creation), so recording
+    one never loads or contends with anything. The fleet view keeps, per relay,
+    when it was last read and whether that worked: ``status`` and ``plan`` say
+    what their answers are based on, and a relay that could not be read is never
+    taken as evidence that agents are in sync.
+    """
+
+    class Created(Aggregate.Created):
+        class_version = 1
+        answered: list[str]  # relays that answered every request
+        failed: dict[str, str]  # relay -> why it could not be read (in full)
+        agents: int  # how many agents' heads were asked for
+
+    @event(Created)
+    def __init__(self, answered: list[str], failed: dict[str, str], agents: int) -> None:
+        self.answered = answered
+        self.failed = failed
+        self.agents = agents

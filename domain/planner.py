@@ -2,15 +2,17 @@
 
 :func:`assess` judges one agent against its persona's current version;
 :func:`plan` turns assessments into publish commands. Both are functions of
-their arguments only, so planning twice over the same facts gives the same
-commands, and the projection can hand over only the agents that need
-something without changing the outcome.
+their arguments only (the configured relays are one of them: sync state is per
+agent *and* relay, so an engram missing on one relay is work to do), so
+planning twice over the same facts gives the same commands, and the
+projection can hand over only the agents that need something without
+changing the outcome.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 # The planner's inputs, verdicts and commands are NamedTuples rather than frozen
@@ -24,13 +26,14 @@ class Status(enum.StrEnum):
     OUT_OF_DATE = "out-of-date"
     NEVER_PUBLISHED = "never-published"
     PENDING = "pending"
+    PARTIAL = "partial"  # carries its persona's current version, but not on every relay
     CONFLICT = "conflict"
     PERSONA_DELETED = "persona-deleted"
     RETIRED = "retired"
 
 
 # The statuses the planner acts on; every other status yields no command.
-ACTIONABLE = frozenset({Status.OUT_OF_DATE, Status.NEVER_PUBLISHED, Status.PENDING})
+ACTIONABLE = frozenset({Status.OUT_OF_DATE, Status.NEVER_PUBLISHED, Status.PENDING, Status.PARTIAL})
 
 
 class Reason(enum.StrEnum):
@@ -40,6 +43,7 @@ class Reason(enum.StrEnum):
     DRIFT = "drift"  # a relay holds something other than what we published
     UNCONFIRMED = "unconfirmed"  # sealed for this version, not yet confirmed: resend
     OVERWRITE = "overwrite-conflict"  # a person chose to write over another writer's head
+    MISSING_ON_RELAY = "missing-on-relay"  # a configured relay does not hold the current engram
 
 
 class HeadOrigin(enum.StrEnum):
@@ -104,6 +108,7 @@ class HeadFacts(NamedTuple):
     position: int
     observed: bool  # True when it came from reading relays, not from our own publish
     origin: str = ""  # a HeadOrigin for an observed engram; "" for ours or a missing head
+    relays: tuple[str, ...] = ()  # the relays known to hold the head event
 
     @property
     def foreign(self) -> bool:
@@ -127,6 +132,8 @@ class AgentFacts(NamedTuple):
     conflict_position: int
     conflict_head_event_id: str | None = None  # the other writer's head we lost to
     version: int = 1  # the agent aggregate's version these facts are as of
+    published_event_id: str | None = None  # our last confirmed publication's event
+    published_secrets_digest: str | None = None
 
 
 class Assessment(NamedTuple):
@@ -136,6 +143,7 @@ class Assessment(NamedTuple):
     causes: tuple[int, ...] = ()  # log positions of the events behind the status
     digest: str | None = None  # the persona version the agent should carry
     secrets_digest: str | None = None
+    relays: tuple[str, ...] = ()  # PARTIAL: the relays that lack the current engram
 
 
 class PublishCommand(NamedTuple):
@@ -153,6 +161,9 @@ class PublishCommand(NamedTuple):
     # the next version or not at all, so a decision made on facts that have since
     # changed can never be carried out.
     agent_version: int = 1
+    # Where to send it: a resend of the current engram goes to the relays that lack
+    # it; empty means every configured relay.
+    relays: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -164,8 +175,10 @@ def assess(
     agent: AgentFacts,
     persona: PersonaFacts | None,
     foreign_heads: ForeignHeads = ForeignHeads.CONFLICT,
+    relays: Sequence[str] = (),
 ) -> Assessment:
-    """Judge one agent against the current version of the persona it follows.
+    """Judge one agent against the current version of the persona it follows, on
+    each of the configured ``relays``.
 
     ``foreign_heads`` is the policy for another writer's new content as the
     head (:class:`HeadOrigin` ``FOREIGN``), whether a refresh or a read-back
@@ -219,6 +232,23 @@ def assess(
         # Another writer's new content: replacing it is a person's decision.
         return _verdict(agent, persona, Status.CONFLICT, (), (head.position,))
     if head.state != "valid" or head.digest is None:
+        if (
+            relays
+            and head.state == "missing"
+            and head.observed
+            and agent.published_event_id is not None
+            and (agent.published_digest, agent.published_secrets_digest) == wanted
+        ):
+            # Our current engram is gone from every relay read (a relay lost its
+            # data): the very event goes again, to every relay.
+            return _verdict(
+                agent,
+                persona,
+                Status.PARTIAL,
+                (Reason.MISSING_ON_RELAY,),
+                (head.position,),
+                tuple(relays),
+            )
         if head.foreign and agent.published_digest is not None:
             return _verdict(agent, persona, Status.OUT_OF_DATE, (Reason.DRIFT,), (head.position,))
         return _verdict(
@@ -234,6 +264,17 @@ def assess(
     elif head.secrets_digest != persona.secrets_digest:
         reason = Reason.ROTATED_SECRETS
     else:
+        held = head.relays
+        missing = tuple(relay for relay in relays if relay not in held)
+        if missing:
+            return _verdict(
+                agent,
+                persona,
+                Status.PARTIAL,
+                (Reason.MISSING_ON_RELAY,),
+                (head.position,),
+                missing,
+            )
         return _verdict(agent, persona, Status.IN_SYNC, (), (head.position,))
     return _verdict(
         agent,
@@ -261,6 +302,7 @@ def _verdict(
     status: Status,
     reasons: tuple[Reason, ...],
     causes: tuple[int, ...],
+    relays: tuple[str, ...] = (),
 ) -> Assessment:
     return Assessment(
         agent,
@@ -269,6 +311,7 @@ def _verdict(
         tuple(sorted(set(causes))),
         persona.digest,
         persona.secrets_digest,
+        relays,
     )
 
 
@@ -291,6 +334,18 @@ def plan(
         elif item.status not in ACTIONABLE:
             continue
         agent = item.agent
+        resend: str | None = None
+        targets: tuple[str, ...] = ()
+        if item.status is Status.PENDING:
+            resend = agent.pending_event_id
+        elif item.status is Status.PARTIAL:
+            resend = _current_event(agent, digest, secrets)
+            # Only the head itself, ours and stored, goes to just the relays that lack
+            # it; our sealed event for this version goes everywhere; anything else is
+            # sealed anew, for every relay.
+            head = agent.head
+            if resend is not None and (head is None or head.event_id in (resend, None)):
+                targets = item.relays
         commands.append(
             PublishCommand(
                 agent_id=agent.agent_id,
@@ -300,9 +355,29 @@ def plan(
                 secrets_digest=secrets,
                 reasons=reasons,
                 causes=item.causes,
-                resend_event_id=agent.pending_event_id if item.status is Status.PENDING else None,
+                resend_event_id=resend,
                 agent_version=agent.version,
+                relays=targets,
             )
         )
     commands.sort(key=lambda c: (c.persona_slug, c.pubkey))
     return commands
+
+
+def _current_event(agent: AgentFacts, digest: str, secrets_digest: str) -> str | None:
+    """The id of our own stored event that carries this version, if any: one sealed
+    for it and not yet confirmed (never seal a second), else the head when it is our
+    published event (or was, before every relay lost it)."""
+    if agent.pending_event_id is not None and (
+        agent.pending_digest,
+        agent.pending_secrets_digest,
+    ) == (digest, secrets_digest):
+        return agent.pending_event_id
+    head = agent.head
+    if head is None:
+        return None
+    if head.state == "missing":
+        return agent.published_event_id
+    if head.event_id is not None and head.event_id == agent.published_event_id:
+        return head.event_id
+    return None

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain.ids import agent_id, persona_id
+from domain.ids import agent_id, persona_id, relay_list_id
 from domain.planner import Assessment, ForeignHeads, assess
 from domain.ports import EventLog, LogRecord
 from domain.versioning import upcast
@@ -115,6 +115,7 @@ def _describe(record: LogRecord, state: dict[str, Any]) -> tuple[str, str]:
         case "Agent.Published":
             return "published", (
                 f"{_short(s['digest'])} as event {_short(s['event_id'])} {_confirmation(s)}"
+                + (f", held by {', '.join(s['held_by']) or 'no relay'}" if s["held_by"] else "")
             )
         case "Agent.PublishFailed":
             return "publish failed", f"event {_short(s['event_id'])}: {s['reason']}"
@@ -128,7 +129,12 @@ def _describe(record: LogRecord, state: dict[str, Any]) -> tuple[str, str]:
             return "head observed", (
                 f"{s['state']} head {_short(s['head_event_id'])} carrying {_short(s['digest'])}"
                 f"{written} on {', '.join(s['relays']) or 'no relay'}"
+                f" (held by {', '.join(s['held_by']) or 'no relay'})"
             )
+        case "RelayList.Added":
+            return "relay added", f"relay {s['url']} added by {s['actor']}"
+        case "RelayList.Removed":
+            return "relay removed", f"relay {s['url']} removed by {s['actor']}"
     return name, ""
 
 
@@ -216,6 +222,9 @@ def _fold(records: Sequence[LogRecord]) -> MemoryViewStore:
     return store
 
 
+_RELAYS = "\0relays"  # the relay list's records, kept beside the persona streams
+
+
 def _history(
     log: EventLog, pubkey: str, as_of: AsOf, persona_streams: dict[str, list[LogRecord]]
 ) -> list[LogRecord]:
@@ -233,6 +242,11 @@ def _history(
                 r for r in log.stream(persona_id(slug).hex) if _before(r, as_of)
             ]
         records.extend(persona_streams[slug])
+    # The relays configured then: whether the agent's engram was on each of them
+    # is part of its status.
+    if _RELAYS not in persona_streams:
+        persona_streams[_RELAYS] = [r for r in log.stream(relay_list_id().hex) if _before(r, as_of)]
+    records.extend(persona_streams[_RELAYS])
     records.sort(key=lambda r: r.position)
     return records
 
@@ -249,8 +263,9 @@ def audit_agent(
     store = _fold(records)
     state = store.agent_by_pubkey(pubkey)
     persona = store.persona(state.persona_slug) if state else None
+    relays = tuple(r.url for r in store.relays())
     verdict = (
-        assess(state.facts(), persona.facts() if persona else None, foreign_heads)
+        assess(state.facts(), persona.facts() if persona else None, foreign_heads, relays)
         if state
         else None
     )

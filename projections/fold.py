@@ -24,6 +24,7 @@ from projections.rows import (
     VERSION,
     AgentRow,
     PersonaRow,
+    RelayRow,
 )
 
 
@@ -38,6 +39,12 @@ class ViewStore(Protocol):
 
     def agents_of_persona(self, slug: str) -> Iterable[AgentRow]: ...
 
+    def persona_slugs(self) -> list[str]: ...
+
+    def relays(self) -> list[RelayRow]:
+        """The configured relays, in the order they were added."""
+        ...
+
     def mark(self) -> str:
         """``originator_id:version`` of the record at ``position()`` ("" before any)."""
         ...
@@ -49,27 +56,37 @@ class ViewStore(Protocol):
         personas: Iterable[PersonaRow],
         agents: Iterable[AgentRow],
         mark: str,
-    ) -> None: ...
+        relays: Iterable[RelayRow] | None = None,
+    ) -> None:
+        """``relays``, when given, replace the relay rows (None leaves them as they are)."""
+        ...
 
 
 _PREFIX = "domain.aggregates:"
 
 
-def _current_topics() -> frozenset[str]:
-    """Topics whose event class is still at version 1: their state is current as stored."""
+def _class_versions() -> dict[str, int]:
+    """Each stored event class's topic, and the version it is at now."""
     from eventsourcing.utils import get_topic
 
     from domain import aggregates
 
-    topics = set()
-    for aggregate in (aggregates.Persona, aggregates.Agent, aggregates.RelayList):
+    versions = {}
+    for aggregate in (
+        aggregates.Persona,
+        aggregates.Agent,
+        aggregates.RelayList,
+        aggregates.RelayReading,
+    ):
         for value in vars(aggregate).values():
-            if isinstance(value, type) and getattr(value, "class_version", 1) == 1:
-                topics.add(get_topic(value))
-    return frozenset(topics)
+            if isinstance(value, type) and hasattr(value, "class_version"):
+                versions[get_topic(value)] = value.class_version
+    return versions
 
 
-_CURRENT_TOPICS = _current_topics()
+_VERSIONS = _class_versions()
+# Topics whose event class is still at version 1: their state is current as stored.
+_CURRENT_TOPICS = frozenset(topic for topic, v in _VERSIONS.items() if v == 1)
 _AGENT_CREATED = _PREFIX + "Agent.Created"
 
 
@@ -87,6 +104,9 @@ class Fold:
         self.dirty_personas: set[str] = set()
         self.dirty_agents: set[str] = set()
         self._blank: dict[str, tuple[str, str]] = {}
+        self._relays: dict[str, RelayRow] | None = None  # read when first needed
+        self._relay_urls: tuple[str, ...] | None = None
+        self.dirty_relays = False
 
     # -- row access through the batch cache ------------------------------------------
 
@@ -116,6 +136,18 @@ class Fold:
                     self.agents[agent_id] = row
         return self.members[slug]
 
+    def relays(self) -> dict[str, RelayRow]:
+        """The configured relays by URL, as of the records folded so far."""
+        if self._relays is None:
+            self._relays = {r.url: r for r in self.store.relays()}
+        return self._relays
+
+    def relay_urls(self) -> tuple[str, ...]:
+        """What the planner judges each agent against."""
+        if self._relay_urls is None:
+            self._relay_urls = tuple(self.relays())
+        return self._relay_urls
+
     def _touch_agent(self, agent_id: str, version: int) -> AgentRow | None:
         """The row an event about the agent changes, now as of that event's version."""
         row = self.agent(agent_id)
@@ -130,6 +162,7 @@ class Fold:
         """Fold records in; returns how many there were."""
         handlers = _HANDLERS
         current = _CURRENT_TOPICS
+        versions = _VERSIONS
         # A replay is mostly one Agent.Created per agent: that event is folded here,
         # inline, with the batch's tables held in locals. As a handler it cost a
         # call and a dozen attribute lookups per agent, a fifth of a full replay.
@@ -184,8 +217,9 @@ class Fold:
                 continue
             handler = handlers.get(topic)
             if handler is not None:
-                # Version-1 state needs no upcast; only look up classes that moved on.
-                if topic not in current or "class_version" in state:
+                # State stored at its class's current version needs no upcast (a
+                # version past 1 is stored with it, version 1 is stored without).
+                if state.get("class_version", 1) != versions.get(topic, 1):
                     state = upcast(topic, state)
                 handler(self, position, originator_id, version, state)
         self.position = position
@@ -283,8 +317,15 @@ class Fold:
     ) -> None:
         row = self._touch_agent(originator_id, version)
         if row is not None:
+            held = state["held_by"]
             self._confirm(
-                row, position, state["event_id"], state["digest"], state["secrets_digest"]
+                row,
+                position,
+                state["event_id"],
+                state["digest"],
+                state["secrets_digest"],
+                # Confirmed before the read said where (v2): every relay of the time.
+                list(self.relay_urls()) if held is None else held,
             )
 
     def _confirm(
@@ -294,14 +335,17 @@ class Fold:
         event_id: str,
         digest: str | None,
         secrets_digest: str | None,
+        held_by: list[str],
     ) -> None:
         row.published_digest = digest
+        row.published_secrets_digest = secrets_digest
         row.published_event_id = event_id
         row.published_position = position
         self._set_head(row, "valid", digest, secrets_digest, event_id)
         row.head_position = position
         row.head_observed = False
         row.head_origin = ""
+        row.head_relays = held_by
         # Whatever was sealed before this confirmation is settled or superseded.
         row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
 
@@ -336,7 +380,7 @@ class Fold:
             # Our latest seal found as the head is that seal confirmed, however the
             # record was written (before heads were judged, a refresh recorded it so).
             digest, secrets = row.pending_digest, row.pending_secrets_digest
-            self._confirm(row, position, event_id, digest, secrets)
+            self._confirm(row, position, event_id, digest, secrets, state["held_by"])
             return
         if origin == HeadOrigin.UNKNOWN and event_id == row.published_event_id:
             origin = HeadOrigin.OURS  # recorded before heads were judged: the log knows it
@@ -344,6 +388,46 @@ class Fold:
         row.head_position = position
         row.head_observed = True
         row.head_origin = origin
+        row.head_relays = state["held_by"]
+
+    def _relay_added(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        relays = self.relays()
+        if state["url"] not in relays:
+            relays[state["url"]] = RelayRow(state["url"], position)
+            self._relays_changed()
+
+    def _relay_removed(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        if self.relays().pop(state["url"], None) is not None:
+            self._relays_changed()
+
+    def _relays_changed(self) -> None:
+        """Every agent is judged again: sync state is per agent and relay."""
+        self._relay_urls = None
+        self.dirty_relays = True
+        for slug in self.store.persona_slugs():
+            self.dirty_agents.update(self.members_of(slug))
+        for slug in self.members:  # personas this batch has not written yet
+            self.dirty_agents.update(self.members[slug])
+
+    def _relays_read(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        relays = self.relays()
+        at = str(state["timestamp"])
+        for url in state["answered"]:
+            row = relays.get(url)
+            if row is not None:
+                row.read_at, row.read_position, row.read_agents = at, position, state["agents"]
+                row.failed_at = row.error = None
+        for url, error in state["failed"].items():
+            row = relays.get(url)
+            if row is not None:
+                row.failed_at, row.error = at, error
+        self.dirty_relays = True
 
     @staticmethod
     def _set_head(
@@ -362,7 +446,11 @@ class Fold:
 
     def _judge(self, row: AgentRow) -> tuple[str, str]:
         persona = self.persona(row[PERSONA_SLUG])
-        verdict = assess(row.facts(), persona.facts() if persona is not None else None)
+        verdict = assess(
+            row.facts(),
+            persona.facts() if persona is not None else None,
+            relays=self.relay_urls(),
+        )
         return verdict.status.value, ",".join(reason.value for reason in verdict.reasons)
 
     def settle(self) -> tuple[list[PersonaRow], list[AgentRow]]:
@@ -399,7 +487,8 @@ class Fold:
             for agent_id, row in self.agents.items()
             if row[CREATED_POSITION] > start and agent_id not in dirty
         )
-        self.store.write(self.start, self.position, personas, agents, self.mark)
+        relays = list(self.relays().values()) if self.dirty_relays else None
+        self.store.write(self.start, self.position, personas, agents, self.mark, relays)
         return len(personas), len(agents)
 
 
@@ -421,4 +510,7 @@ _HANDLERS: dict[str, Callable[[Fold, int, str, int, dict[str, Any]], None]] = {
     _PREFIX + "Agent.PublishFailed": Fold._publish_failed,
     _PREFIX + "Agent.ConflictDetected": Fold._conflict,
     _PREFIX + "Agent.HeadObserved": Fold._observed,
+    _PREFIX + "RelayList.Added": Fold._relay_added,
+    _PREFIX + "RelayList.Removed": Fold._relay_removed,
+    _PREFIX + "RelayReading.Created": Fold._relays_read,
 }

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from domain.ids import agent_id as agent_id_of
 from projections.errors import ProjectionConflict
-from projections.rows import AgentRow, PersonaRow
+from projections.rows import AgentRow, PersonaRow, RelayRow
 
 
 class MemoryViewStore:
@@ -18,6 +18,7 @@ class MemoryViewStore:
         self.personas: dict[str, PersonaRow] = {}
         self.agents: dict[str, AgentRow] = {}
         self._members: dict[str, set[str]] = {}
+        self._relays: list[RelayRow] = []
 
     def position(self) -> int:
         return self._position
@@ -44,6 +45,9 @@ class MemoryViewStore:
     def persona_slugs(self) -> list[str]:
         return sorted(self.personas)
 
+    def relays(self) -> list[RelayRow]:
+        return [copy.copy(r) for r in self._relays]
+
     def write(
         self,
         expected_position: int,
@@ -51,6 +55,7 @@ class MemoryViewStore:
         personas: Iterable[PersonaRow],
         agents: Iterable[AgentRow],
         mark: str,
+        relays: Iterable[RelayRow] | None = None,
     ) -> None:
         if expected_position != self._position:
             raise ProjectionConflict("the view moved on while this batch was folded")
@@ -62,6 +67,8 @@ class MemoryViewStore:
                 self._members.get(old.persona_slug, set()).discard(agent.agent_id)
             self._members.setdefault(agent.persona_slug, set()).add(agent.agent_id)
             self.agents[agent.agent_id] = agent
+        if relays is not None:
+            self._relays = list(relays)
         self._position = position
         self._mark = mark
 
@@ -72,9 +79,11 @@ class MemoryViewStore:
         agents: dict[str, AgentRow],
         members: dict[str, set[str]],
         mark: str,
+        relays: Iterable[RelayRow] = (),
     ) -> None:
         """Take over the rows of a replay from scratch (``members`` must match ``agents``)."""
         self.__init__()  # type: ignore[misc]
+        self._relays = list(relays)
         self.personas = {p.slug: p for p in personas}
         self.agents = agents
         self._members = members
@@ -107,6 +116,7 @@ class MemoryViewStore:
         personas: Iterable[PersonaRow],
         agents: Iterable[AgentRow],
         mark: str,
+        relays: Iterable[RelayRow] = (),
     ) -> None:
         self.__init__()  # type: ignore[misc]
-        self.write(0, position, personas, agents, mark)
+        self.write(0, position, personas, agents, mark, relays)

@@ -1,4 +1,4 @@
-"""The rows of the fleet view: one per persona, one per agent.
+"""The rows of the fleet view: one per persona, one per agent, one per relay.
 
 Rows are mutable while a batch of events is folded into them, then written
 out; their ``facts()`` are the immutable inputs the pure planner takes.
@@ -30,6 +30,32 @@ class PersonaRow:
         return PersonaFacts(
             self.slug, self.digest, self.secrets_digest, self.deleted, self.position
         )
+
+
+@dataclass(slots=True)
+class RelayRow:
+    """A configured relay, and how the refreshes that read it went.
+
+    ``read_at`` is when a reading last got every answer it asked this relay for;
+    ``failed_at`` and ``error`` say that a later one could not read it, and stay
+    until a reading gets through again.
+    """
+
+    url: str
+    added_position: int
+    read_at: str | None = None
+    read_position: int = 0
+    read_agents: int = 0  # how many agents that reading asked about
+    failed_at: str | None = None
+    error: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        """Read, and not failed since: what the log says about it has been checked."""
+        return self.read_at is not None and self.failed_at is None
+
+
+RELAY_COLUMNS = tuple(f.name for f in fields(RelayRow))
 
 
 class AgentRow(list[Any]):
@@ -80,6 +106,9 @@ class AgentRow(list[Any]):
     # Who wrote the head (a HeadOrigin) when it was read from the relays; "" when
     # the head is our own publish or none was read.
     head_origin: str
+    # The relays known to hold the head event (None until there is a head).
+    head_relays: list[str] | None
+    published_secrets_digest: str | None
 
     def is_blank(self) -> bool:
         """True for a live agent with no publication history: no head, seal or conflict.
@@ -116,7 +145,7 @@ class AgentRow(list[Any]):
             head_position,
             head_observed,
             published_digest,
-            _published_event_id,
+            published_event_id,
             _published_position,
             pending_event_id,
             pending_digest,
@@ -128,6 +157,8 @@ class AgentRow(list[Any]):
             conflict_head_event_id,
             version,
             head_origin,
+            head_relays,
+            published_secrets_digest,
         ) = self
         head = None
         if head_state is not None:
@@ -139,6 +170,7 @@ class AgentRow(list[Any]):
                 head_position,
                 head_observed,
                 head_origin,
+                tuple(head_relays or ()),
             )
         return AgentFacts(
             agent_id,
@@ -156,6 +188,8 @@ class AgentRow(list[Any]):
             conflict_position,
             conflict_head_event_id,
             version,
+            published_event_id,
+            published_secrets_digest,
         )
 
 
@@ -186,12 +220,12 @@ VERSION = AGENT_COLUMNS.index("version")
 # (eventsourcing creates every aggregate at version 1). The fold builds a new
 # agent's row inline, as a list display ending in these (see Fold.apply).
 NEW_TAIL: tuple[Any, ...] = (False, False, None, None, None, None, 0, False)
-NEW_TAIL += (None, None, 0, None, None, None, 0, None, 0, None, None, 1, "")
+NEW_TAIL += (None, None, 0, None, None, None, 0, None, 0, None, None, 1, "", None, None)
 assert len(NEW_TAIL) == len(AGENT_COLUMNS) - REASONS - 1
 
 
 PERSONA_COLUMNS = tuple(f.name for f in fields(PersonaRow))
 
 
-def as_tuple(row: PersonaRow, columns: tuple[str, ...]) -> tuple[Any, ...]:
+def as_tuple(row: PersonaRow | RelayRow, columns: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(getattr(row, name) for name in columns)

@@ -27,7 +27,7 @@ from projections.errors import ProjectionConflict
 from projections.fold import Fold, ViewStore
 from projections.gcpause import cyclic_gc_paused
 from projections.memory import MemoryViewStore
-from projections.rows import AgentRow, PersonaRow
+from projections.rows import AgentRow, PersonaRow, RelayRow
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class QueryableViewStore(ViewStore, Protocol):
         personas: Iterable[PersonaRow],
         agents: Iterable[AgentRow],
         mark: str,
+        relays: Iterable[RelayRow] = (),
     ) -> None: ...
 
 
@@ -115,7 +116,11 @@ class FleetView:
         """Replay the whole log from scratch and replace the stored view with the result."""
         memory, count = replay(self.log)
         self.store.replace_all(
-            memory.position(), memory.personas.values(), memory.agents.values(), memory.mark()
+            memory.position(),
+            memory.personas.values(),
+            memory.agents.values(),
+            memory.mark(),
+            memory.relays(),
         )
         return count
 
@@ -146,6 +151,10 @@ class FleetView:
             for row in self.store.list_agents()
             if row.name == reference or (by_prefix and row.pubkey.startswith(prefix))
         ]
+
+    def relays(self) -> list[RelayRow]:
+        """The configured relays, and when each was last read (see RelayRow)."""
+        return self.store.relays()
 
     def assessments(
         self,
@@ -178,13 +187,14 @@ class FleetView:
         else:
             rows = self.store.list_agents(persona=persona, statuses=wanted)
         personas: dict[str, PersonaFacts | None] = {}
+        relays = tuple(r.url for r in self.store.relays())
         out = []
         for row in rows:
             slug = row.persona_slug
             if slug not in personas:
                 found = self.store.persona(slug)
                 personas[slug] = found.facts() if found is not None else None
-            out.append(assess(row.facts(), personas[slug], foreign_heads))
+            out.append(assess(row.facts(), personas[slug], foreign_heads, relays))
         return out, rows
 
     def plan(
@@ -247,5 +257,6 @@ def replay(log: EventLog) -> tuple[MemoryViewStore, int]:
         personas, _ = fold.settle()
         # Every agent of a replay from scratch was created in it, so the fold's own
         # table is the whole view.
-        memory.adopt(fold.position, personas, fold.agents, fold.members, fold.mark)
+        relays = fold.relays().values()
+        memory.adopt(fold.position, personas, fold.agents, fold.members, fold.mark, relays)
     return memory, count

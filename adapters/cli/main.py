@@ -7,7 +7,12 @@ Exit codes (the same for every command):
   use 2 for usage errors, but ``plan`` follows ``terraform plan
   -detailed-exitcode`` and uses 2 for "changes pending", so a script testing
   for 2 must never see it from a typo;
-- 2: ``plan`` only: changes are pending;
+- 2: ``plan``: changes are pending; ``apply``: some agents are still not in
+  sync (failed, unknown, conflicts);
+- 3: could not verify: a relay could not be read or did not answer, so sync is
+  unproven (``apply`` and ``refresh`` when a relay could not be read for some
+  agents, and nothing else is wrong; ``status``, and ``plan`` with nothing to
+  do, when the last reading of a configured relay failed or none was ever made);
 - 130: interrupted (Ctrl-C).
 
 Every expected failure (bad input, wrong passphrase, unknown persona, a busy
@@ -60,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Keep a fleet of AI agents' persona engrams (NIP-AE) in step with their "
         "personas (NIP-AP).",
-        epilog="Exit codes: 0 ok (plan: nothing to do), 1 error, 2 plan: changes pending.",
+        epilog="Exit codes: 0 ok (plan: nothing to do), 1 error, 2 changes pending or agents "
+        "not in sync (plan, apply), 3 could not verify (a relay could not be read).",
     )
     parser.add_argument(
         "--home",

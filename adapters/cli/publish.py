@@ -84,4 +84,6 @@ def publish_best_effort(
             "fleetsync: warning: {failed} failed, {unknown} unknown, {conflicts} conflicts; "
             "'fleetsync apply' retries\n".format(**summary)
         )
+    for url, why in report.unreadable.items():
+        err.write(f"fleetsync: warning: relay {url} could not be read: {why}\n")
     return report

@@ -3,6 +3,12 @@
 ``plan`` follows ``terraform plan -detailed-exitcode``: 0 when nothing is to
 do, 2 when engrams are to be published, 1 on error. It only reads: nothing is
 published or recorded.
+
+Neither ``plan`` nor ``status`` reads the relays: both answer from the log, as
+of the relays' last readings (``refresh``, or the refresh ``apply`` starts
+with), and say so. When the last reading of a configured relay failed, or it
+was never read, what the log says is unverified: they exit 3 (``plan`` only
+when it has nothing else to report: changes pending is 2).
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from projections.audit import (
     audit_agent,
     audit_persona,
 )
+from projections.rows import RelayRow
 from projections.view import FleetView
 
 EXIT_CHANGES_PENDING = 2
+EXIT_UNVERIFIED = 3  # a relay could not be read (or never was): sync is unproven
 
 
 def register(commands: Subcommands) -> None:
@@ -84,6 +92,53 @@ def _filters(ctx: Context, view: FleetView) -> tuple[str | None, str | None]:
     return agent, slug
 
 
+def relay_reads(view: FleetView) -> tuple[list[RelayRow], list[RelayRow]]:
+    """The configured relays, and those whose word the log lacks: the last reading
+    could not read them, or none ever did (only counted while there are live agents)."""
+    relays = view.relays()
+    if not any(p.agent_count for p in view.personas()):
+        return relays, []
+    return relays, [r for r in relays if not r.verified]
+
+
+def _when(at: str | None) -> str:
+    return f"{at[:19]} UTC" if at else "never"
+
+
+def describe_read(relay: RelayRow) -> str:
+    """One relay's last reading, for people."""
+    if relay.failed_at is not None:
+        return (
+            f"{relay.url}: could not be read at {_when(relay.failed_at)}: {relay.error} "
+            f"(last read: {_when(relay.read_at)})"
+        )
+    if relay.read_at is None:
+        return f"{relay.url}: never read"
+    return f"{relay.url}: read {_when(relay.read_at)} ({relay.read_agents} agent(s))"
+
+
+def read_docs(relays: list[RelayRow]) -> list[dict[str, Any]]:
+    return [
+        {
+            "url": r.url,
+            "read_at": r.read_at,
+            "read_agents": r.read_agents,
+            "failed_at": r.failed_at,
+            "error": r.error,
+            "verified": r.verified,
+        }
+        for r in relays
+    ]
+
+
+def unverified_note(unverified: list[RelayRow]) -> str:
+    urls = ", ".join(r.url for r in unverified)
+    return (
+        f"not verified: the log's word is not checked against {urls}; "
+        "'fleetsync refresh' reads the relays again"
+    )
+
+
 def run_plan(ctx: Context) -> int:
     with ctx.fleet() as fleet:
         view = fleet.view()
@@ -98,6 +153,7 @@ def run_plan(ctx: Context) -> int:
             if item.status is Status.CONFLICT and item.agent.pubkey not in planned
         ]
         position = view.position
+        relays, unverified = relay_reads(view)
     docs: list[dict[str, Any]] = []
     for command in commands:
         row = rows[command.pubkey]
@@ -115,9 +171,13 @@ def run_plan(ctx: Context) -> int:
                 "resend_event_id": command.resend_event_id,
                 # apply records this command's events at the next version, or not at all
                 "agent_version": command.agent_version,
+                # a resend goes to these relays only (empty: every relay)
+                "relays": list(command.relays),
             }
         )
-    exit_code = EXIT_CHANGES_PENDING if commands or conflicts else 0
+    exit_code = (
+        EXIT_CHANGES_PENDING if commands or conflicts else EXIT_UNVERIFIED if unverified else 0
+    )
     if ctx.json:
         ctx.emit_json(
             {
@@ -125,17 +185,23 @@ def run_plan(ctx: Context) -> int:
                 "changes": len(docs),
                 "commands": docs,
                 "conflicts": conflicts,
+                "verified": not unverified,
+                "relay_reads": read_docs(relays),
             }
         )
         return exit_code
+    basis = _basis(position, relays)
     if conflicts:
         ctx.out(
             f"{len(conflicts)} agent(s) in conflict: another writer's engram is the head; "
             "they wait for a person ('fleetsync apply --overwrite-conflicts')"
         )
     if not docs:
-        if not conflicts:
-            ctx.out("nothing to do: every agent carries its persona's current version")
+        if unverified:
+            ctx.out(f"nothing to do by the log, {basis}")
+            ctx.out(unverified_note(unverified))
+        elif not conflicts:
+            ctx.out(f"nothing to do: every agent carries its persona's current version ({basis})")
         return exit_code
     ctx.table(
         ["AGENT", "NAME", "PERSONA", "ACTION", "FROM", "TO", "REASONS", "CAUSES"],
@@ -153,8 +219,18 @@ def run_plan(ctx: Context) -> int:
             for d in docs
         ],
     )
-    ctx.out(f"{len(docs)} engram(s) to publish (log position {position})")
+    ctx.out(f"{len(docs)} engram(s) to publish ({basis})")
+    if unverified:
+        ctx.out(unverified_note(unverified))
     return exit_code
+
+
+def _basis(position: int, relays: list[RelayRow]) -> str:
+    """What a plan is based on: the log, as of the relays' last readings."""
+    if not relays:
+        return f"log position {position}; no relays configured"
+    reads = "; ".join(describe_read(r) for r in relays)
+    return f"log position {position}, as of the relays' last reads: {reads}"
 
 
 def run_status(ctx: Context) -> int:
@@ -163,8 +239,9 @@ def run_status(ctx: Context) -> int:
         _, slug = _filters(ctx, view)
         personas = [p for p in view.personas() if slug is None or p.slug == slug]
         agents = view.agents(persona=slug)
-        relays = fleet.app.relay_urls()
+        relays, unverified = relay_reads(view)
         position = view.position
+    exit_code = EXIT_UNVERIFIED if unverified else 0
     by_persona: dict[str, Counter[str]] = {}
     for row in agents:
         by_persona.setdefault(row.persona_slug, Counter())[row.status] += 1
@@ -174,7 +251,9 @@ def run_status(ctx: Context) -> int:
         ctx.emit_json(
             {
                 "position": position,
-                "relays": relays,
+                "relays": [r.url for r in relays],
+                "verified": not unverified,
+                "relay_reads": read_docs(relays),
                 "totals": {s: totals[s] for s in statuses if totals[s]},
                 "personas": [
                     {
@@ -192,14 +271,24 @@ def run_status(ctx: Context) -> int:
                 ],
             }
         )
-        return 0
-    ctx.out(f"log position {position}; relays: {', '.join(relays) if relays else 'none'}")
+        return exit_code
+    if relays:
+        ctx.out(f"log position {position}, as of the relays' last reads:")
+        for relay in relays:
+            ctx.out(f"  {describe_read(relay)}")
+    else:
+        ctx.out(f"log position {position}; relays: none")
     if not personas:
         ctx.out("no personas")
-        return 0
+        return exit_code
     shown = [s for s in statuses if totals[s]] or [Status.IN_SYNC.value]
+    # What the log last saw in sync is not in sync now if a relay was not read.
+    headers = [
+        "IN-SYNC (UNVERIFIED)" if unverified and s == Status.IN_SYNC.value else s.upper()
+        for s in shown
+    ]
     ctx.table(
-        ["PERSONA", "REV", "DIGEST", *(s.upper() for s in shown)],
+        ["PERSONA", "REV", "DIGEST", *headers],
         [
             (
                 p.slug + (" (deleted)" if p.deleted else ""),
@@ -210,7 +299,9 @@ def run_status(ctx: Context) -> int:
             for p in personas
         ],
     )
-    return 0
+    if unverified:
+        ctx.out(unverified_note(unverified))
+    return exit_code
 
 
 def parse_as_of(text: str | None) -> AsOf:

@@ -2,9 +2,12 @@
 to relays.
 
 ``apply`` exits 0 when every planned engram was published and confirmed, 2
-when some agents are still not in sync (failed, unknown, conflicts), 1 on
-error. Its progress bar goes to stderr, only on a terminal and not with
-``--quiet``; the summary (or ``--json``) goes to stdout.
+when some agents are still not in sync (failed, unknown, conflicts), 3 when
+nothing is known to be wrong but some relay could not be read (those agents
+are "unverified", never "unchanged"), 1 on error. ``refresh`` exits 3 the
+same way. Each relay that could not be read is named, with why. The progress
+bar goes to stderr, only on a terminal and not with ``--quiet``; the summary
+(or ``--json``) goes to stdout.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from typing import Any
 from adapters.cli.agents import AGENT_HELP, resolve_agent
 from adapters.cli.output import Context, Subcommands, add_json_flag, short
 from adapters.cli.publish import ProgressBar, apply_now
-from adapters.cli.reports import run_plan
+from adapters.cli.reports import EXIT_UNVERIFIED, run_plan
 from adapters.relay.urls import canonical_url
-from adapters.sync.engine import AgentOutcome, ApplyReport
+from adapters.sync.engine import AgentOutcome, ApplyReport, Reading
 from domain.application import UnknownAgent
 from domain.slugs import persona_slug
 
@@ -159,10 +162,14 @@ def run_apply(ctx: Context) -> int:
 def print_report(ctx: Context, report: ApplyReport) -> int:
     summary = report.summary()
     code = 0 if report.converged else EXIT_NOT_IN_SYNC
+    if code == 0 and not report.verified:
+        code = EXIT_UNVERIFIED
     if ctx.json:
         ctx.emit_json(
             {
                 "relays": report.relays,
+                "verified": report.verified,
+                "unreadable": report.unreadable,
                 "observed_drift": report.observed,
                 "summary": summary,
                 "agents": [
@@ -180,13 +187,22 @@ def print_report(ctx: Context, report: ApplyReport) -> int:
         return code
     for line in outcome_lines(report.outcomes):
         ctx.out(line)
+    for url, why in report.unreadable.items():
+        ctx.out(f"relay {url} could not be read: {why}")
     if report.observed:
         ctx.out(f"refresh: {report.observed} agent(s) hold something other than the log said")
     ctx.out(
-        "published {published}, unchanged {unchanged}, failed {failed}, unknown {unknown}, "
-        "conflicts {conflicts}".format(**summary)
-        + f" (relays: {', '.join(report.relays)})"
+        "published {published}, unchanged {unchanged}, unverified {unverified}, failed {failed}, "
+        "unknown {unknown}, conflicts {conflicts}".format(**summary)
+        + f" (relays: {', '.join(report.relays) or 'none'})"
     )
+    if not report.refreshed:
+        ctx.out("relays not read first (--no-refresh): 'unchanged' is the log's word")
+    if report.unverified:
+        ctx.out(
+            f"not verified: {report.unverified} agent(s) could not be read on every relay, "
+            "so whether they are in sync is unknown"
+        )
     return code
 
 
@@ -230,14 +246,39 @@ def run_refresh(ctx: Context) -> int:
         view = fleet.view()
         agents = view.agents(slug, include_retired=False)
 
-        async def run() -> int:
+        async def run() -> tuple[int, Reading | None]:
             async with fleet.reconciler() as reconciler:
-                return await reconciler.refresh(agents)
+                return await reconciler.refresh(agents), reconciler.reading
 
-        observed = asyncio.run(run())
-    doc: dict[str, Any] = {"agents": len(agents), "observed_drift": observed}
+        observed, reading = asyncio.run(run())
+        relays = fleet.app.relay_urls()
+    live = len([a for a in agents if not a.retired])
+    unreadable = dict(reading.failed) if reading is not None else {}
+    unverified = len(reading.unverified) if reading is not None else live
+    verified = not unreadable and not unverified
+    doc: dict[str, Any] = {
+        "agents": live,
+        "observed_drift": observed,
+        "verified": verified,
+        "read": reading.read if reading is not None else [],
+        "unreadable": unreadable,
+        "unverified": unverified,
+    }
     if ctx.json:
         ctx.emit_json(doc)
     else:
-        ctx.out(f"read {len(agents)} agent(s); {observed} hold something other than the log said")
-    return 0
+        if not relays and live:
+            ctx.out("no relays configured; add one with 'fleetsync relay add URL'")
+        for url, why in unreadable.items():
+            ctx.out(f"relay {url} could not be read: {why}")
+        read = f"{live - unverified} of {live}" if unverified else f"{live}"
+        ctx.out(
+            f"read {read} agent(s) on every relay; "
+            f"{observed} hold something other than the log said"
+        )
+        if unverified:
+            ctx.out(
+                f"not verified: {unverified} agent(s) could not be read on every relay, "
+                "so whether they are in sync is unknown"
+            )
+    return 0 if verified else EXIT_UNVERIFIED

@@ -655,13 +655,24 @@ class RelayPool:
         window: int = DEFAULT_WINDOW,
         timeout: float = DEFAULT_TIMEOUT,
         signer: Signer | None = None,
+        only: Mapping[str, Iterable[str]] | None = None,
     ) -> dict[str, RelayPublishReport]:
-        """The same events to every relay at once; a report per relay (canonical URL)."""
+        """The same events to every relay at once; a report per relay (canonical URL).
+
+        ``only`` maps an event id to the relays (canonical URLs) that one goes to;
+        events it does not name go everywhere. A report holds the events sent there.
+        """
+        targets = {event_id: frozenset(urls) for event_id, urls in (only or {}).items()}
 
         async def one(url: str, connection: RelayConnection) -> RelayPublishReport:
+            mine = events
+            if targets:
+                mine = [e for e in events if e.id not in targets or url in targets[e.id]]
+                if not mine:
+                    return RelayPublishReport(url, {})
             try:
                 results = await connection.publish_many(
-                    events, window=window, timeout=timeout, signer=signer
+                    mine, window=window, timeout=timeout, signer=signer
                 )
             except RelayError as exc:
                 log.warning("cannot publish to %s: %s", url, exc)
@@ -669,7 +680,7 @@ class RelayPool:
                 # the connection failure was (``error`` says whether it is permanent).
                 unsent = {
                     event.id: PublishResult(event.id, Outcome.TEMPORARY, "", str(exc), 0)
-                    for event in events
+                    for event in mine
                 }
                 return RelayPublishReport(url, unsent, exc)
             return RelayPublishReport(url, results)

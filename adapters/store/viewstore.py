@@ -9,6 +9,9 @@ and the planner reads only chunks that hold an actionable status. An index,
 split into 256 buckets by agent id, says which chunk holds which agent, so an
 event about one agent rewrites one chunk and one bucket.
 
+The configured relays, and how their last readings went, are a small table
+of their own (``relays``), rewritten whole when it changes.
+
 The view's log position lives in ``meta``; a batch is written in one
 ``BEGIN IMMEDIATE`` transaction that first checks the position is still the one
 the batch started from, so two processes catching up at once cannot apply the
@@ -32,14 +35,16 @@ from projections.rows import (
     CREATED_POSITION,
     PERSONA_COLUMNS,
     PERSONA_SLUG,
+    RELAY_COLUMNS,
     RETIRED,
     STATUS,
     AgentRow,
     PersonaRow,
+    RelayRow,
     as_tuple,
 )
 
-SCHEMA_VERSION = "7"
+SCHEMA_VERSION = "8"
 CHUNK = 256  # agents per chunk: small enough that one agent's event rewrites little
 _BY_CREATION = operator.itemgetter(CREATED_POSITION)
 
@@ -71,7 +76,7 @@ class SQLiteViewStore:
         row = c.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is not None and row[0] != SCHEMA_VERSION:
             # The view is derived data: an old layout is dropped and rebuilt by replay.
-            for table in ("personas", "agents", "chunks", "agent_index"):
+            for table in ("personas", "agents", "chunks", "agent_index", "relays"):
                 c.execute(f"DROP TABLE IF EXISTS {table}")
             c.execute("DELETE FROM meta")
         c.execute(
@@ -86,6 +91,9 @@ class SQLiteViewStore:
         c.execute(
             "CREATE TABLE IF NOT EXISTS agent_index "
             "(bucket INTEGER PRIMARY KEY, entries BLOB NOT NULL)"
+        )
+        c.execute(
+            f"CREATE TABLE IF NOT EXISTS relays (n INTEGER PRIMARY KEY, {', '.join(RELAY_COLUMNS)})"
         )
         c.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         c.execute("INSERT OR IGNORE INTO meta VALUES ('position', '0')")
@@ -169,6 +177,10 @@ class SQLiteViewStore:
             self._forget()
         return row if row is not None and row.pubkey == pubkey else None
 
+    def relays(self) -> list[RelayRow]:
+        rows = self._conn.execute(f"SELECT {', '.join(RELAY_COLUMNS)} FROM relays ORDER BY n")
+        return [RelayRow(*row) for row in rows]
+
     def persona_slugs(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT slug FROM personas ORDER BY slug")]
 
@@ -219,6 +231,7 @@ class SQLiteViewStore:
         personas: Iterable[PersonaRow],
         agents: Iterable[AgentRow],
         mark: str,
+        relays: Iterable[RelayRow] | None = None,
     ) -> None:
         try:
             with self._transaction(position, mark):
@@ -226,6 +239,8 @@ class SQLiteViewStore:
                     raise ProjectionConflict("the view moved on while this batch was folded")
                 self._upsert_personas(personas)
                 self._place(agents)
+                if relays is not None:
+                    self._replace_relays(relays)
         finally:
             self._forget()
 
@@ -282,6 +297,7 @@ class SQLiteViewStore:
         personas: Iterable[PersonaRow],
         agents: Iterable[AgentRow],
         mark: str,
+        relays: Iterable[RelayRow] = (),
     ) -> None:
         by_persona: dict[str, list[AgentRow]] = {}
         for row in agents:
@@ -309,6 +325,7 @@ class SQLiteViewStore:
                 c.execute("DELETE FROM chunks")
                 c.execute("DELETE FROM agent_index")
                 self._upsert_personas(personas)
+                self._replace_relays(relays)
                 c.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", chunks)
                 c.executemany(
                     "INSERT INTO agent_index VALUES (?, ?)",
@@ -330,6 +347,13 @@ class SQLiteViewStore:
             c.execute("ROLLBACK")
             raise
         c.execute("COMMIT")
+
+    def _replace_relays(self, relays: Iterable[RelayRow]) -> None:
+        self._conn.execute("DELETE FROM relays")
+        self._conn.executemany(
+            f"INSERT INTO relays VALUES (?, {', '.join('?' * len(RELAY_COLUMNS))})",
+            ((n, *as_tuple(r, RELAY_COLUMNS)) for n, r in enumerate(relays)),
+        )
 
     def _upsert_personas(self, personas: Iterable[PersonaRow]) -> None:
         self._conn.executemany(

@@ -10,10 +10,17 @@ One ``apply`` goes:
    ``d`` tag, which the key store keeps for each agent (no ECDH per agent), and
    a head the log already records (or the engram it last sealed), found again
    with nothing newer, is not opened again: an apply with nothing to do costs a
-   query per batch, not crypto per agent;
+   query per batch, not crypto per agent.
+   Sync state is per agent *and* relay: each head is recorded with the relays
+   that returned it, so a relay added later, or one that lost its data, shows
+   up as missing the engram. A relay that could not be read is evidence of
+   nothing: the agents it was asked about stay unverified (see
+   :class:`Reading`), and the reading is recorded (``RelayReading``) so
+   ``status`` and ``plan`` can say what they are based on;
 2. **plan** — the pure planner over the caught-up view;
-3. **seal** — for each command, either take the sealed-but-unconfirmed event
-   from the log (a resend: the *identical* event) or seal a new one with
+3. **seal** — for each command, either take the sealed-but-unconfirmed (or
+   the published) event from the log (a resend: the *identical* event, to the
+   relays that lack it) or seal a new one with
    ``created_at = max(now, head + 1)``; new seals are saved to the log in one
    transaction per batch *before* anything is sent, at the agent version the
    plan was made at (so a plan another process overtook is refused whole);
@@ -46,6 +53,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
 from adapters.errors import AdapterError
 from adapters.keystore import KeyStoreCorrupt
 from adapters.nostr.engram import (
@@ -65,7 +74,7 @@ from adapters.nostr.persona_engram import (
 )
 from adapters.store.writer import ApplicationWriter
 from adapters.sync.gateway import ACKNOWLEDGED, Answer, Fetched, Outcome, RelayGateway
-from domain.aggregates import Agent
+from domain.aggregates import Agent, RelayReading
 from domain.application import FleetApplication
 from domain.engram_body import PersonaEngram, Provenance
 from domain.errors import DomainError
@@ -104,7 +113,7 @@ class EventWriter(Protocol):
     """Stores aggregates' pending events in one durable transaction (see
     :mod:`adapters.store.writer`); returns once they are stored."""
 
-    async def save(self, aggregates: Iterable[Agent]) -> None: ...
+    async def save(self, aggregates: Iterable[Aggregate]) -> None: ...
 
 
 class KeySource(Protocol):
@@ -136,9 +145,37 @@ class RelayHead:
     created_at: int | None
     digest: str | None
     secrets_digest: str | None
+    relays: tuple[str, ...] = ()  # the relays that returned the head event
+    read: tuple[str, ...] = ()  # the relays that answered for this agent
 
 
 _MISSING = RelayHead("missing", None, None, None, None)
+
+
+@dataclass
+class Reading:
+    """How one refresh's requests for heads went, relay by relay.
+
+    A relay counts as read only if it answered every request in full; an agent
+    counts as verified only if every configured relay answered for it.
+    """
+
+    asked: int = 0  # agents asked about
+    answered: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)  # relay -> why (the first reason)
+    unverified: set[str] = field(default_factory=set)  # agents some relay did not answer for
+
+    def take(self, batch: Sequence[str], fetched: Fetched) -> None:
+        self.answered.update(fetched.answered)
+        for url in fetched.failed:
+            self.failed.setdefault(url, fetched.errors.get(url, "could not be read"))
+        if fetched.failed or not fetched.answered:
+            self.unverified.update(batch)
+
+    @property
+    def read(self) -> list[str]:
+        """The relays that answered every request."""
+        return sorted(self.answered - set(self.failed))
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +192,13 @@ class ApplyReport:
     planned: int = 0
     observed: int = 0  # drift recorded by the refresh
     outcomes: list[AgentOutcome] = field(default_factory=list)
-    unchanged: int = 0
+    unchanged: int = 0  # nothing to do, and every relay was read for them
     relays: list[str] = field(default_factory=list)
+    # Agents with nothing planned whose heads some relay did not answer for: not
+    # known to be in sync, so not counted as unchanged.
+    unverified: int = 0
+    unreadable: dict[str, str] = field(default_factory=dict)  # relay -> why it was not read
+    refreshed: bool = True  # False with --no-refresh: "unchanged" is the log's word
 
     def count(self, result: str) -> int:
         return sum(1 for o in self.outcomes if o.result == result)
@@ -172,7 +214,13 @@ class ApplyReport:
             "failed": self.count("failed"),
             "unknown": self.count("unknown"),
             "conflicts": self.count("conflict"),
+            "unverified": self.unverified,
         }
+
+    @property
+    def verified(self) -> bool:
+        """Every relay was read for every agent in scope (vacuously, with --no-refresh)."""
+        return not self.unverified and not self.unreadable
 
     def __repr__(self) -> str:
         # Counts, not every outcome: asyncio.run formats the repr of the task that
@@ -235,6 +283,7 @@ class Reconciler:
         self._bodies: dict[tuple[str, str, str], PreparedBody] = {}
         self.heads: dict[str, RelayHead] = {}
         self.confirmed = 0  # our own seals a refresh found as heads (see refresh)
+        self.reading: Reading | None = None  # the last refresh's
 
     # -- reading the relays ------------------------------------------------------------
 
@@ -251,8 +300,10 @@ class Reconciler:
         pubkeys: Sequence[str],
         ours: dict[str, Event] | None = None,
         known: Mapping[str, Sequence[RelayHead]] | None = None,
+        reading: Reading | None = None,
     ) -> dict[str, RelayHead]:
-        """The validated ``mem/persona`` head of each agent, over every relay's answer.
+        """The validated ``mem/persona`` head of each agent, over every relay's answer,
+        with the relays that returned it. An agent no relay answered for has none.
 
         ``ours`` are events just sent (a read-back), ``known`` the heads the log
         records (and the engram it last sealed): any one, found again on the
@@ -277,9 +328,9 @@ class Reconciler:
                     (batch, asyncio.create_task(self.gateway.fetch_engrams(batch, owner, d_tags)))
                 )
                 if len(asked) > 1:
-                    await self._take_heads(asked.popleft(), ours, known, heads)
+                    await self._take_heads(asked.popleft(), ours, known, heads, reading)
             while asked:
-                await self._take_heads(asked.popleft(), ours, known, heads)
+                await self._take_heads(asked.popleft(), ours, known, heads, reading)
         finally:
             await _cancel(fetch for _, fetch in asked)
         self.heads.update(heads)
@@ -342,18 +393,39 @@ class Reconciler:
         ours: dict[str, Event] | None,
         known: Mapping[str, Sequence[RelayHead]] | None,
         heads: dict[str, RelayHead],
+        reading: Reading | None = None,
     ) -> None:
         batch, fetch = asked
         fetched = await fetch
+        if reading is not None:
+            reading.take(batch, fetched)
         if not fetched.answered:
             return  # no relay answered: nothing is known, nothing is recorded
         by_author: dict[str, list[Event]] = {}
         for event in fetched.events:
             by_author.setdefault(event.pubkey, []).append(event)
+        read = tuple(fetched.answered)
+        held = fetched.held
         for pubkey in batch:
             mine = ours.get(pubkey) if ours else None
             believed = known.get(pubkey, ()) if known else ()
-            heads[pubkey] = self._head_of(pubkey, by_author.get(pubkey, []), mine, believed)
+            head = self._head_of(pubkey, by_author.get(pubkey, []), mine, believed)
+            # Which relays hold it: only those that answered in full count as read;
+            # one that returned the event holds it even if it did not finish.
+            holders = (
+                ()
+                if head.event_id is None
+                else tuple(held.get(head.event_id, ()) if held is not None else read)
+            )
+            heads[pubkey] = RelayHead(
+                head.state,
+                head.event_id,
+                head.created_at,
+                head.digest,
+                head.secrets_digest,
+                holders,
+                read,
+            )
 
     def _head_of(
         self,
@@ -415,24 +487,32 @@ class Reconciler:
         ``Published`` (confirmed by the refresh: its OK was lost, or the apply
         that sent it stopped before the read-back), not as something other than
         the log said; any other head is recorded with who wrote it (see
-        :meth:`Agent.origin_of`). ``self.confirmed`` counts the former.
+        :meth:`Agent.origin_of`). ``self.confirmed`` counts the former. Either
+        names the relays holding it: a head the log knows, found on other relays
+        than it believed, is recorded again.
+
+        Also records the reading itself (which relays answered, which could not
+        be read and why) and keeps it as :attr:`reading`.
         """
         live = [a for a in agents if not a.retired]
         rows = {row.pubkey: row for row in live}
         known = {row.pubkey: _believed(row) for row in live}
-        heads = await self.read_heads(list(rows), known={k: v for k, v in known.items() if v})
+        reading = self.reading = Reading(asked=len(live))
+        heads = await self.read_heads(
+            list(rows), known={k: v for k, v in known.items() if v}, reading=reading
+        )
         self._keep_learned_d_tags()
-        changed: list[Agent] = []
-        urls = list(self.gateway.urls)
-        drifted = [
-            row.pubkey
+        observations = [
+            (row.pubkey, seen)
             for row in live
-            if (head := heads.get(row.pubkey)) is not None and not _same_head(row, head)
+            if (head := heads.get(row.pubkey)) is not None
+            and (seen := _observation(row, head)) is not None
         ]
-        aggregates = self._load(drifted)
+        aggregates = self._load([pubkey for pubkey, _ in observations])
+        changed: list[Aggregate] = []
         observed = 0
-        for pubkey in drifted:
-            head, row, agent = heads[pubkey], rows[pubkey], aggregates[pubkey]
+        for pubkey, (head, held_by) in observations:
+            row, agent = rows[pubkey], aggregates[pubkey]
             if (
                 head.state == "valid"
                 and head.event_id is not None
@@ -441,7 +521,13 @@ class Reconciler:
                 and row.pending_secrets_digest is not None
             ):
                 agent.record_published(
-                    head.event_id, row.pending_digest, row.pending_secrets_digest, [], [], "refresh"
+                    head.event_id,
+                    row.pending_digest,
+                    row.pending_secrets_digest,
+                    [],
+                    [],
+                    "refresh",
+                    held_by,
                 )
                 self.confirmed += 1
             else:
@@ -452,11 +538,14 @@ class Reconciler:
                     head.digest,
                     head.secrets_digest,
                     head.state,
-                    urls,
+                    list(head.read),
                     origin,
+                    held_by,
                 )
                 observed += 1
             changed.append(agent)
+        if live and (reading.answered or reading.failed):
+            changed.append(RelayReading(reading.read, dict(reading.failed), len(live)))
         if changed:
             await self.writer.save(changed)
         return observed
@@ -492,6 +581,7 @@ class Reconciler:
         wanted = set(only) if only is not None else None
         scope = [view.agent(agent)] if agent else view.agents(persona, include_retired=False)
         agents = [a for a in scope if a is not None and (wanted is None or a.pubkey in wanted)]
+        report.refreshed = refresh
         if refresh:
             report.observed = await self.refresh(agents)
             view.catch_up()
@@ -515,8 +605,12 @@ class Reconciler:
             and item.agent.pubkey not in planned
             and (wanted is None or item.agent.pubkey in wanted)
         ]
-        live = len([a for a in agents if not a.retired])
-        report.unchanged = max(live - len(commands) - len(held), 0)
+        idle = {a.pubkey for a in agents if not a.retired} - planned - {o.pubkey for o in held}
+        if refresh and self.reading is not None:
+            # Nor is an agent some relay did not answer for: nothing is known of it.
+            report.unreadable = dict(self.reading.failed)
+            report.unverified = len(idle & self.reading.unverified)
+        report.unchanged = len(idle) - report.unverified
         report.outcomes = held + await self._carry_out(commands)
         # The view is not caught up here: whoever reads it next folds these events
         # (FleetView.catch_up is incremental), and an apply ends the command.
@@ -598,7 +692,8 @@ class Reconciler:
         await self.writer.save(sealed)
         if not work:
             return []
-        answers = await self.gateway.publish([w.event for w in work])
+        only = {w.event.id: w.command.relays for w in work if w.command.relays}
+        answers = await self.gateway.publish([w.event for w in work], only or None)
         for w in work:
             w.answers = answers.get(w.event.id, [])
         return await self._confirm(work)
@@ -642,6 +737,13 @@ class Reconciler:
                     early.append(_failed(command, "the agent changed while applying; run again"))
                     continue
                 stored = agent.unsettled.get(command.resend_event_id or "")
+                current = agent.published_event
+                if (
+                    stored is None
+                    and current is not None
+                    and current["id"] == command.resend_event_id
+                ):
+                    stored = current  # the published event, for relays that lack it
                 if stored is not None:
                     event = Event.from_dict(stored)
                     work.append(_Work(command, agent, event, conv, resend=True))
@@ -769,8 +871,8 @@ class Reconciler:
         if head is not None:
             if head.event_id == event.id:
                 # The head read back is ours: published, with or without the OKs. With
-                # --ack all a read-back cannot stand in for a missing OK: the merged
-                # heads do not say which relays hold the event.
+                # --ack all a read-back cannot stand in for a missing OK: that policy
+                # asks every relay to have said so.
                 confirmed_by = "acknowledged" if self._policy_met(w.answers) else "read-back"
                 if confirmed_by == "acknowledged" or not self.ack_all:
                     agent.record_published(
@@ -780,6 +882,7 @@ class Reconciler:
                         acked,
                         records,
                         confirmed_by,
+                        list(head.relays),
                     )
                     return AgentOutcome(command.pubkey, slug, "published", event.id)
             elif head.event_id is not None and _newer(head, event):
@@ -797,8 +900,9 @@ class Reconciler:
                     head.digest,
                     head.secrets_digest,
                     head.state,
-                    list(self.gateway.urls),
+                    list(head.read),
                     origin,
+                    list(head.relays),
                 )
                 agent.record_conflict(
                     event.id,
@@ -817,7 +921,12 @@ class Reconciler:
         agent.record_answers(event.id, records)
         if w.answers and all(a.outcome is Outcome.PERMANENT for a in w.answers):
             reason = "; ".join(a.describe() for a in w.answers)
-            agent.record_failed(event.id, f"refused by every relay: {reason}")
+            if not command.relays:
+                # Sent everywhere and refused everywhere: it will never land.
+                agent.record_failed(event.id, f"refused by every relay: {reason}")
+            # A resend to the relays that lack it was refused there, while others
+            # hold it: it stays the agent's current engram (never sealed anew for
+            # this), and the next apply asks those relays again.
             return AgentOutcome(command.pubkey, slug, "failed", event.id, reason)
         detail = "; ".join(a.describe() for a in w.answers)
         if self._policy_met(w.answers):
@@ -882,10 +991,37 @@ async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
 
 
 def _same_head(row: AgentRow, head: RelayHead) -> bool:
-    """Does the log already believe what the relays now show?"""
+    """Does the log already believe what the relays now show (head and holders aside)?"""
     if row.head_state is None:
         return head.state == "missing"  # never written, still absent: nothing new
     return (row.head_state, row.head_event_id) == (head.state, head.event_id)
+
+
+def _observation(row: AgentRow, head: RelayHead) -> tuple[RelayHead, list[str]] | None:
+    """What a refresh records about one agent: the head and the relays holding it, or
+    None when the log already believes exactly that.
+
+    Relays that did not answer this time keep what the log believed of them: a
+    relay that could not be read is evidence of nothing, either way.
+    """
+    believed: list[str] = row.head_relays or []
+    unread = [url for url in believed if url not in head.read]
+    if head.state == "missing" and unread and row.head_state is not None:
+        # Nothing on the relays read; those not read may still hold what the log knows.
+        if unread == believed:
+            return None
+        kept = RelayHead(
+            row.head_state, row.head_event_id, None, row.head_digest, row.head_secrets_digest
+        )
+        return kept, unread
+    if head.event_id is not None and head.event_id == row.head_event_id and unread:
+        held = [url for url in believed if url in unread or url in head.relays]
+        held += [url for url in head.relays if url not in held]
+    else:
+        held = list(head.relays)
+    if _same_head(row, head) and (held == believed or set(held) == set(believed)):
+        return None
+    return head, held
 
 
 def _outranks(created_at: int, event_id: str, other: Event) -> bool:

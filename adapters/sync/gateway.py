@@ -9,8 +9,8 @@ a real socket.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from adapters.nostr.event import Event
@@ -57,17 +57,26 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    events: list[Event]
+    events: list[Event]  # the union over every relay, one of each id
     answered: list[str]  # relays that answered the whole query (reached EOSE)
-    failed: list[str]  # relays that could not be queried
+    failed: list[str]  # relays that could not be queried, or not in full
+    # Why each failed relay could not be read, for the user.
+    errors: Mapping[str, str] = field(default_factory=dict)
+    # Event id -> the relays that returned it: sync state is per agent and relay.
+    # None when the gateway cannot tell (every event then counts as held by every
+    # relay that answered).
+    held: Mapping[str, Sequence[str]] | None = None
 
 
 class RelayGateway(Protocol):
     @property
     def urls(self) -> list[str]: ...
 
-    async def publish(self, events: Sequence[Event]) -> dict[str, list[Answer]]:
-        """Send every event to every relay; answers per event id, one per relay."""
+    async def publish(
+        self, events: Sequence[Event], only: Mapping[str, Sequence[str]] | None = None
+    ) -> dict[str, list[Answer]]:
+        """Send every event to every relay (or, for an event id in ``only``, to the
+        relays named there); answers per event id, one per relay it went to."""
         ...
 
     async def fetch_engrams(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from adapters.nostr.engram import ENGRAM_KIND
 from adapters.nostr.event import Event
@@ -46,13 +46,17 @@ class PoolGateway:
     def urls(self) -> list[str]:
         return self.pool.urls
 
-    async def publish(self, events: Sequence[Event]) -> dict[str, list[Answer]]:
+    async def publish(
+        self, events: Sequence[Event], only: Mapping[str, Sequence[str]] | None = None
+    ) -> dict[str, list[Answer]]:
         reports = await self.pool.publish_many(
-            events, window=self.window, timeout=self.timeout, signer=self.signer
+            events, window=self.window, timeout=self.timeout, signer=self.signer, only=only
         )
         answers: dict[str, list[Answer]] = {event.id: [] for event in events}
         for url, report in reports.items():
             for event in events:
+                if only and event.id in only and url not in only[event.id]:
+                    continue  # not sent there
                 result = report.results.get(event.id)
                 if result is None:
                     answers[event.id].append(Answer(url, Outcome.UNKNOWN))
@@ -79,19 +83,36 @@ class PoolGateway:
             filters.append(filter_)
         result = await self.pool.query(filters, timeout=self.query_timeout)
         answered = []
-        cut = []
+        errors: dict[str, str] = {}
         for url in result.answered:
             # A subscription that returned as many events as relays commonly cap a
             # filter at may have been cut short: what it lacks cannot be known.
             subs = result.per_relay[url].subscriptions
             if any(sub.count >= RELAY_RESULT_CAP for sub in subs):
-                cut.append(url)
+                errors[url] = f"answered {RELAY_RESULT_CAP} events to one filter: maybe cut short"
             else:
                 answered.append(url)
+        for url in result.partial:
+            closed = [s.closed for s in result.per_relay[url].subscriptions if s.closed]
+            errors[url] = (
+                f"closed the request: {closed[0]}" if closed else "did not finish answering in time"
+            )
+        for url, exc in result.failed.items():
+            errors[url] = str(exc) or type(exc).__name__
+        held: dict[str, list[str]] = {}
+        for url, answer in result.per_relay.items():
+            for event in answer.events:
+                relays = held.get(event.id)
+                if relays is None:
+                    held[event.id] = [url]
+                else:
+                    relays.append(url)
         return Fetched(
             events=list(result.events),
             answered=answered,
-            failed=[*cut, *result.partial, *result.failed],
+            failed=list(errors),
+            errors=errors,
+            held=held,
         )
 
     async def close(self) -> None:

@@ -466,11 +466,20 @@ def test_with_ack_all_one_refusing_relay_keeps_the_engram_unpublished(tmp_path: 
             with s.fleet() as fleet:
                 async with fleet.reconciler() as reconciler:
                     lenient = await reconciler.apply()
-                # The refresh reads our sealed engrams back as the heads: in sync, and
-                # nothing new sealed or sent.
-                assert lenient.planned == 0
-                assert {a.status for a in fleet.view().agents()} == {"in-sync"}
+            # The refresh reads our sealed engrams back as the heads, on the first
+            # relay only: the read-only one is asked again for those very events,
+            # refuses them, and says so. Nothing new is sealed, then or later.
+            assert lenient.planned == 2
+            assert lenient.summary()["failed"] == 2
+            assert all("restricted: read-only relay" in o.detail for o in lenient.outcomes)
+            with s.fleet() as fleet:
+                async with fleet.reconciler() as reconciler:
+                    again = await reconciler.apply()
+                assert {a.status for a in fleet.view().agents()} == {"partial"}
+            assert again.summary()["failed"] == 2
             assert len(set(s.relay.event_ids())) == 2
+            assert set(second.event_ids()) == set(s.relay.event_ids())
+            assert len(second.event_ids()) == 6, "sent there three times, never anywhere else"
             s.assert_invariants()
 
     play(tmp_path, Behaviour(), 2, script)

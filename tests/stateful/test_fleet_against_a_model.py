@@ -1,9 +1,11 @@
 """Random histories of personas, agents and publications, checked against a model.
 
-The model is a dictionary of what each agent carries and what its persona now
-is; an agent is out of date exactly when the two differ, unless what it carries
-is another writer's new content (a conflict: by default it waits for a person,
-with the self-heal policy it is planned too). After every step the
+The model is a dictionary of what each agent carries, on which relays, and
+what its persona now is; an agent needs a command exactly when the two differ,
+unless what it carries is another writer's new content (a conflict: by default
+it waits for a person, with the self-heal policy it is planned too), or when
+it carries its persona's version but a configured relay lacks it. After every
+step the
 engine's plan must name exactly those agents, the incremental view must equal
 a full replay, planning twice must agree, and retired agents and deleted
 personas must get no command.
@@ -35,6 +37,7 @@ from tests.fleet_support import definition, make_fleet, pubkey, replayed, snapsh
 SLUGS = ("alpha", "beta", "gamma")
 PROMPTS = ("be brief", "be kind", "be precise")
 SECRETS = (None, "s1", "s2")
+RELAYS = ("ws://relay", "ws://other", "ws://third")
 
 
 @dataclass
@@ -50,12 +53,15 @@ class ModelAgent:
     carries: tuple[str, str] | None = None
     pending: tuple[str, str] | None = None
     foreign: bool = False  # what it carries is another writer's new content
+    held: frozenset[str] = frozenset()  # the relays holding what it carries
+    ours: bool = False  # what it carries is our own published event
 
 
 @dataclass
 class Model:
     personas: dict[str, ModelPersona] = field(default_factory=dict)
     agents: dict[str, ModelAgent] = field(default_factory=dict)
+    relays: list[str] = field(default_factory=list)
 
     def out_of_date(self, self_heal: bool = False) -> set[str]:
         due = set()
@@ -65,9 +71,15 @@ class Model:
                 continue
             # A seal for the wanted version is resent whoever holds the head.
             held = agent.foreign and not self_heal and agent.pending != persona.version
-            if agent.carries != persona.version and not held:
+            if agent.carries != persona.version:
+                if not held:
+                    due.add(key)
+            elif self.lacking(agent):
                 due.add(key)
         return due
+
+    def lacking(self, agent: ModelAgent) -> list[str]:
+        return [r for r in self.relays if r not in agent.held]
 
 
 class FleetMachine(RuleBasedStateMachine):
@@ -186,6 +198,20 @@ class FleetMachine(RuleBasedStateMachine):
         again = {c.pubkey: c for c in self.view.plan()}
         assert again[command.pubkey].resend_event_id == event_id
 
+    @rule(url=st.sampled_from(RELAYS))
+    def add_relay(self, url: str) -> None:
+        added = self.app.add_relay(url, "tester")
+        assert added == (url not in self.model.relays)
+        if added:
+            self.model.relays.append(url)
+
+    @precondition(lambda self: self.model.relays)
+    @rule(data=st.data())
+    def remove_relay(self, data: st.DataObject) -> None:
+        url = data.draw(st.sampled_from(self.model.relays))
+        self.app.remove_relay(url, "tester")
+        self.model.relays.remove(url)
+
     @rule(data=st.data())
     def apply_one_command(self, data: st.DataObject) -> None:
         command = self._draw_command(data)
@@ -193,15 +219,29 @@ class FleetMachine(RuleBasedStateMachine):
             return
         # As apply does: recorded at the version the plan was made at, unreplayed.
         agent = self._handle(command)
+        # The read-back found it on some of the relays (all of them, when it worked).
+        held = (
+            data.draw(st.sets(st.sampled_from(self.model.relays))) if self.model.relays else set()
+        )
+        event_id = command.resend_event_id or self._new_event_id()
         agent.record_published(
-            self._new_event_id(), command.digest, command.secrets_digest, ["ws://relay"], []
+            event_id,
+            command.digest,
+            command.secrets_digest,
+            sorted(held),
+            [],
+            held_by=sorted(held),
         )
         self.app.save(agent)
-        self.model.agents[command.pubkey].carries = (command.digest, command.secrets_digest)
-        self.model.agents[command.pubkey].pending = None
-        self.model.agents[command.pubkey].foreign = False
+        model = self.model.agents[command.pubkey]
+        model.carries = (command.digest, command.secrets_digest)
+        model.pending = None
+        model.foreign = False
+        model.held = frozenset(held)
+        model.ours = True
         self.view.catch_up()
-        assert command.key not in {c.key for c in self.view.plan()}
+        if not self.model.lacking(model):
+            assert command.key not in {c.key for c in self.view.plan()}
 
     @rule(data=st.data())
     def relays_answer_without_a_verdict(self, data: st.DataObject) -> None:
@@ -227,10 +267,16 @@ class FleetMachine(RuleBasedStateMachine):
         content = definition(prompt).content
         digest, secrets = content.digest(), data.draw(st.sampled_from(["x" * 64, "y" * 64]))
         agent = self._agent(key)
-        agent.record_observed("e" * 64, 1, digest, secrets, "valid", ["ws://relay"], origin)
+        held = data.draw(st.sets(st.sampled_from(RELAYS)))
+        agent.record_observed(
+            "e" * 64, 1, digest, secrets, "valid", list(RELAYS), origin, sorted(held)
+        )
         self.app.save(agent)
-        self.model.agents[key].carries = (digest, secrets)
-        self.model.agents[key].foreign = origin == HeadOrigin.FOREIGN
+        model = self.model.agents[key]
+        model.carries = (digest, secrets)
+        model.foreign = origin == HeadOrigin.FOREIGN
+        model.held = frozenset(held)
+        model.ours = False
 
     @invariant()
     def the_plan_names_exactly_the_out_of_date_agents(self) -> None:
@@ -249,8 +295,17 @@ class FleetMachine(RuleBasedStateMachine):
             assert (command.digest, command.secrets_digest) == self.model.personas[
                 agent.slug
             ].version
-            expect_resend = agent.pending == (command.digest, command.secrets_digest)
+            version = (command.digest, command.secrets_digest)
+            lacking = self.model.lacking(agent)
+            # A sealed event for this version goes out again, never a second seal; so
+            # does our own published event, to the relays that lack it.
+            partial = agent.carries == version and agent.ours and bool(lacking)
+            expect_resend = agent.pending == version or partial
             assert (command.resend_event_id is not None) == expect_resend
+            if partial and agent.pending != version:
+                assert list(command.relays) == lacking
+            else:
+                assert command.relays == ()
             # What apply records its events at (see Agent.at_version).
             assert command.agent_version == self._agent(command.pubkey).version
 

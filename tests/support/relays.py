@@ -154,8 +154,10 @@ def start_rust_relay(
     tmp_path: Path | None = None,
     startup_timeout: float = STARTUP_TIMEOUT,
     lmdb: bool = False,
+    port: int | None = None,
 ) -> RelayProcess:
-    """Start rust-nostr's ``LocalRelay`` (in-memory) on a free loopback port.
+    """Start rust-nostr's ``LocalRelay`` (in-memory) on a free loopback port (or on
+    ``port``: a fresh, empty relay at the URL a stopped one had).
 
     The in-memory store keeps at most 75,000 events; ``lmdb`` stores them in an
     LMDB database in the relay's work directory instead, for runs past that.
@@ -168,15 +170,15 @@ def start_rust_relay(
 
     def launch() -> RelayProcess:
         workdir = Path(tempfile.mkdtemp(prefix="rust-relay-", dir=tmp_path))
-        port = free_port()
-        args = [str(HERE / "run_local_relay.py"), str(port)]
+        chosen = port or free_port()
+        args = [str(HERE / "run_local_relay.py"), str(chosen)]
         if rate_limit is not None:
             args += ["--rate-limit", str(rate_limit)]
         if lmdb:
             args += ["--lmdb", str(workdir / "lmdb")]
         log = (workdir / "relay.log").open("wb")
         process = _spawn(args, workdir, subprocess.PIPE, log)
-        relay = RelayProcess(f"ws://{LOOPBACK}:{port}", process, workdir, log)
+        relay = RelayProcess(f"ws://{LOOPBACK}:{chosen}", process, workdir, log)
         deadline = time.monotonic() + startup_timeout
         relay.url = _read_url_line(relay, deadline)
         _wait_until_accepting(relay, deadline)

@@ -20,9 +20,21 @@ def test_the_summary_counts_each_result() -> None:
         "failed": 2,
         "unknown": 0,
         "conflicts": 0,
+        "unverified": 0,
     }
     assert not report(4, failed=2).converged
     assert report(4).converged
+
+
+def test_a_report_with_an_unread_relay_is_not_verified_even_when_nothing_failed() -> None:
+    assert report(4).verified
+    unread = report(4)
+    unread.unreadable = {"ws://127.0.0.1:1": "connection refused"}
+    assert unread.converged
+    assert not unread.verified
+    some = report(0)
+    some.unverified = 2
+    assert not some.verified
 
 
 def test_the_repr_of_a_large_report_is_its_counts_not_every_outcome() -> None:
