@@ -99,10 +99,19 @@ def run_relay_add(ctx: Context) -> int:
     url = canonical_url(ctx.args.url)
     with ctx.fleet() as fleet:
         added = fleet.app.add_relay(url, ctx.settings.actor)
+        # Every live agent's current engram belongs on it too (the next apply sends it).
+        lacking = sum(p.agent_count for p in fleet.view().personas()) if added else 0
     if ctx.json:
         ctx.emit_json({"relay": url, "added": added})
+    elif not added:
+        ctx.out(f"relay {url} is already configured")
     else:
-        ctx.out(f"added relay {url}" if added else f"relay {url} is already configured")
+        ctx.out(f"added relay {url}")
+        if lacking:
+            ctx.out(
+                f"{lacking} agent(s) lack their engram there; "
+                "'fleetsync apply' sends each one its current engram"
+            )
     return 0
 
 

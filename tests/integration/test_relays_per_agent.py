@@ -46,7 +46,8 @@ def test_a_relay_added_later_gets_every_agents_current_engram_as_the_identical_e
         fs, agents = fleet_in_sync(tmp_path, first.url, 3)
         published = engram_ids(first.url, agents)
         assert len(published) == 3
-        fs("relay", "add", second.url)
+        added = fs("relay", "add", second.url)
+        assert "3 agent(s) lack their engram there" in added
 
         plan = fs.json("plan", expect=2)
         assert plan["changes"] == 3
