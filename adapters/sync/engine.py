@@ -27,7 +27,8 @@ One ``apply`` goes:
 4. **send** to every configured relay (pipelined by the relay client);
 5. **confirm** — read back the heads of everything not refused by every relay
    and record ``Published`` (the head is ours: the ack policy met, or its OK
-   lost; under ``--ack all`` only with every OK), ``ConflictDetected`` after the
+   lost; under ``--ack all`` every relay sent to acknowledged it or returned it
+   on read-back), ``ConflictDetected`` after the
    ``HeadObserved`` it lost to (another writer's engram is the head; the
    planner's policy decides what comes next), ``PublishFailed`` (every relay
    refused for good) or ``RelaysAnswered`` (no verdict yet: the next apply
@@ -870,11 +871,16 @@ class Reconciler:
         slug = command.persona_slug
         if head is not None:
             if head.event_id == event.id:
-                # The head read back is ours: published, with or without the OKs. With
-                # --ack all a read-back cannot stand in for a missing OK: that policy
-                # asks every relay to have said so.
+                # The head read back is ours: published, with or without the OKs. A
+                # relay that returned it holds it, whatever became of its OK; with
+                # --ack all every relay sent to must have said so or returned it.
                 confirmed_by = "acknowledged" if self._policy_met(w.answers) else "read-back"
-                if confirmed_by == "acknowledged" or not self.ack_all:
+                holding = set(acked) | set(head.relays)
+                if (
+                    confirmed_by == "acknowledged"
+                    or not self.ack_all
+                    or (w.answers and all(a.relay in holding for a in w.answers))
+                ):
                     agent.record_published(
                         event.id,
                         command.digest,

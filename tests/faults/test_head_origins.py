@@ -23,7 +23,7 @@ from adapters.store.eventlog import SQLiteEventLog
 from adapters.sync import engine
 from domain.persona import PersonaContent, PersonaDefinition
 from projections.audit import AgentAudit, audit_agent
-from tests.faults.fake_relay import Behaviour
+from tests.faults.fake_relay import Behaviour, FakeRelay
 from tests.faults.test_apply_faults import (
     WRITER,
     AnotherWriterWins,
@@ -96,13 +96,24 @@ def test_an_engram_whose_ok_was_lost_is_published_by_its_read_back_and_its_next_
     play(tmp_path, StoreSilently(), 3, script)
 
 
-def test_with_ack_all_a_read_back_does_not_stand_in_for_a_lost_ok(tmp_path: Path) -> None:
+def test_with_ack_all_a_read_back_stands_in_only_for_the_relays_that_returned_the_event(
+    tmp_path: Path,
+) -> None:
     async def script(s: Scenario) -> None:
         with s.fleet() as fleet:
             async with fleet.reconciler(ack_all=True) as reconciler:
-                strict = await reconciler.apply()
-        assert strict.summary()["unknown"] == 2
-        assert s.records("Published") == []
+                alone = await reconciler.apply()
+        assert alone.summary()["published"] == 2, "the one relay returned each event"
+        assert [p["confirmed_by"] for p in s.records("Published")] == ["read-back"] * 2
+        async with FakeRelay(StoreOutOfSight()) as second:
+            with s.fleet() as fleet:
+                fleet.app.add_relay(second.url, "test")
+                fleet.app.save_persona("writer", WRITER_V2, "test")
+                async with fleet.reconciler(ack_all=True) as reconciler:
+                    strict = await reconciler.apply()
+            # The second relay neither answered nor returned them: not proven there.
+            assert strict.summary()["published"] == 0
+            assert strict.summary()["unknown"] == 2
 
     play(tmp_path, StoreSilently(), 2, script)
 
