@@ -12,7 +12,14 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 
 from adapters.cli.output import Context, Subcommands, add_json_flag, add_yes_flag, short
-from adapters.cli.publish import publish_best_effort
+from adapters.cli.publish import (
+    NOT_PUBLISHED,
+    PUBLISH_EPILOG,
+    Publication,
+    add_publish_flags,
+    print_publication,
+    publish_changes,
+)
 from adapters.cli.setup import read_secret_key
 from adapters.nostr.errors import InvalidKey
 from adapters.nostr.keys import PublicKey, SecretKey
@@ -24,6 +31,8 @@ from projections.rows import AgentRow
 from projections.view import FleetView
 
 MAX_COUNT = 100_000
+# Agents a create lists one by one unless asked (--list); more are summarised.
+LIST_UP_TO = 10
 MAX_NAME_CHARS = 128
 # The fewest hex characters of a public key taken as an agent's short id: a
 # shorter hex word is more likely a name, and would fit many agents of a fleet.
@@ -42,6 +51,7 @@ def register(commands: Subcommands) -> None:
         description="Create N agents in one transaction. Names: --name (suffixed -1..-N "
         "when N > 1), else the persona's name_pool in turn (suffixed on reuse), else "
         "SLUG-1, SLUG-2, ...",
+        epilog=PUBLISH_EPILOG,
     )
     create.add_argument(
         "--persona", required=True, metavar="SLUG", help="the persona the agents follow"
@@ -50,15 +60,18 @@ def register(commands: Subcommands) -> None:
         "--count", type=int, default=1, metavar="N", help="how many agents (default: 1)"
     )
     create.add_argument("--name", metavar="NAME", help="their name (suffixed -1..-N when N > 1)")
+    add_publish_flags(create, "their engrams")
     create.add_argument(
-        "--no-apply",
+        "--list",
         action="store_true",
-        help="do not publish the engram now ('fleetsync apply' will)",
+        help=f"list every agent created (default: up to {LIST_UP_TO}; --json lists them all)",
     )
     add_json_flag(create)
     create.set_defaults(func=run_create)
 
-    imp = sub.add_parser("import", help="adopt an existing key pair as an agent")
+    imp = sub.add_parser(
+        "import", help="adopt an existing key pair as an agent", epilog=PUBLISH_EPILOG
+    )
     imp.add_argument(
         "--nsec",
         required=True,
@@ -70,11 +83,7 @@ def register(commands: Subcommands) -> None:
     imp.add_argument(
         "--name", metavar="NAME", help="its name (default: the next from the name_pool)"
     )
-    imp.add_argument(
-        "--no-apply",
-        action="store_true",
-        help="do not publish the engram now ('fleetsync apply' will)",
-    )
+    add_publish_flags(imp, "its engram")
     add_json_flag(imp)
     imp.set_defaults(func=run_import)
 
@@ -218,14 +227,27 @@ def _agent_doc(agent: Agent) -> dict[str, object]:
     }
 
 
-def _print_agents(ctx: Context, agents: Sequence[Agent], verb: str) -> None:
-    if ctx.json:
-        ctx.emit_json([_agent_doc(a) for a in agents])
-        return
-    ctx.out(f"{verb} {len(agents)} agent(s) of persona {agents[0].persona_slug!r}:")
+def _print_agents(
+    ctx: Context, agents: Sequence[Agent], verb: str, publication: Publication
+) -> int:
+    """The agents created (all with --json or --list, else up to LIST_UP_TO), then
+    what was published for them, as ``apply`` reports it; returns the exit code."""
     docs = [_agent_doc(a) for a in agents]
-    ctx.table(["NAME", "PUBKEY", "NPUB"], [(d["name"], d["pubkey"], d["npub"]) for d in docs])
-    ctx.out("'fleetsync plan' shows the engrams they need")
+    if ctx.json:
+        ctx.emit_json({"agents": docs, "publish": publication.doc()})
+        return publication.code
+    listed = bool(getattr(ctx.args, "list", False)) or len(docs) <= LIST_UP_TO
+    slug = agents[0].persona_slug
+    if listed:
+        ctx.out(f"{verb} {len(agents):,} agent(s) of persona {slug!r}:")
+        ctx.table(["NAME", "PUBKEY", "NPUB"], [(d["name"], d["pubkey"], d["npub"]) for d in docs])
+    else:
+        ctx.out(
+            f"{verb} {len(agents):,} agent(s) of persona {slug!r}: "
+            f"{docs[0]['name']} ... {docs[-1]['name']} "
+            f"(--list shows each; so does 'fleetsync agent list --persona {slug}')"
+        )
+    return print_publication(ctx, publication, f"the agent(s) are {verb}")
 
 
 def run_create(ctx: Context) -> int:
@@ -244,10 +266,12 @@ def run_create(ctx: Context) -> int:
             [NewAgent(k.public_key.hex, slug, n) for k, n in zip(keys, names, strict=True)],
             ctx.settings.actor,
         )
-        if not ctx.args.no_apply:
-            publish_best_effort(fleet, only=[a.pubkey for a in agents])
-    _print_agents(ctx, agents, "created")
-    return 0
+        publication = (
+            NOT_PUBLISHED
+            if ctx.args.no_apply
+            else publish_changes(ctx, fleet, only=[a.pubkey for a in agents])
+        )
+    return _print_agents(ctx, agents, "created", publication)
 
 
 def run_import(ctx: Context) -> int:
@@ -273,10 +297,10 @@ def run_import(ctx: Context) -> int:
         agents = fleet.app.create_agents(
             [NewAgent(pubkey, slug, name)], ctx.settings.actor, origin="imported"
         )
-        if not ctx.args.no_apply:
-            publish_best_effort(fleet, only=[pubkey])
-    _print_agents(ctx, agents, "imported")
-    return 0
+        publication = (
+            NOT_PUBLISHED if ctx.args.no_apply else publish_changes(ctx, fleet, only=[pubkey])
+        )
+    return _print_agents(ctx, agents, "imported", publication)
 
 
 def run_list(ctx: Context) -> int:

@@ -8,11 +8,15 @@ Exit codes (the same for every command):
   -detailed-exitcode`` and uses 2 for "changes pending", so a script testing
   for 2 must never see it from a typo;
 - 2: ``plan``: changes are pending; ``apply``: some agents are still not in
-  sync (failed, unknown, conflicts);
+  sync (failed, unknown, conflicts); ``persona save``, ``agent create`` and
+  ``agent import``: what they recorded stands, but the publish that followed
+  left some agents not in sync (1 is the only code that means nothing was
+  recorded, so a script never repeats a create that happened);
 - 3: could not verify: a relay could not be read or did not answer, so sync is
   unproven (``apply`` and ``refresh`` when a relay could not be read for some
   agents, and nothing else is wrong; ``status``, and ``plan`` with nothing to
-  do, when the last reading of a configured relay failed or none was ever made);
+  do, when the last reading of a configured relay failed or none was ever made;
+  ``persona save`` and ``agent create|import`` the same way after their publish);
 - 130: interrupted (Ctrl-C).
 
 Every expected failure (bad input, wrong passphrase, unknown persona, a busy
@@ -65,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Keep a fleet of AI agents' persona engrams (NIP-AE) in step with their "
         "personas (NIP-AP).",
-        epilog="Exit codes: 0 ok (plan: nothing to do), 1 error, 2 changes pending or agents "
-        "not in sync (plan, apply), 3 could not verify (a relay could not be read).",
+        epilog="Exit codes: 0 ok (plan: nothing to do), 1 error (nothing recorded), 2 changes "
+        "pending or agents not in sync (plan; apply, persona save, agent create|import), "
+        "3 could not verify (a relay could not be read).",
     )
     parser.add_argument(
         "--home",

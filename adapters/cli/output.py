@@ -29,6 +29,9 @@ class NotConfirmed(PermanentAdapterError):
     """A destructive command was not confirmed (no --yes, and no 'yes' typed)."""
 
 
+# Exit codes shared by several commands (see adapters.cli.main).
+EXIT_UNVERIFIED = 3  # a relay could not be read (or never was): sync is unproven
+
 # What ``add_subparsers`` returns; each command module registers its parsers on it.
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 

@@ -11,7 +11,14 @@ from typing import Any
 
 from adapters.bootstrap import Fleet
 from adapters.cli.output import Context, Subcommands, add_json_flag, add_yes_flag, short
-from adapters.cli.publish import publish_best_effort
+from adapters.cli.publish import (
+    NOT_PUBLISHED,
+    PUBLISH_EPILOG,
+    Publication,
+    add_publish_flags,
+    print_publication,
+    publish_changes,
+)
 from adapters.errors import AdapterError
 from domain.errors import InvalidPersona
 from domain.ids import persona_id
@@ -35,14 +42,11 @@ def register(commands: Subcommands) -> None:
         "avatar_url, runtime, model, provider, name_pool, and env_vars (secrets, sealed "
         "at rest, never published in the persona). Saving an identical definition "
         "records nothing.",
+        epilog=PUBLISH_EPILOG,
     )
     save.add_argument("slug", metavar="SLUG", help="persona slug: ^[a-z0-9][a-z0-9_-]{0,63}$")
     save.add_argument("file", metavar="FILE|-", help="JSON definition file, or '-' for stdin")
-    save.add_argument(
-        "--no-apply",
-        action="store_true",
-        help="do not republish its agents' engrams now ('fleetsync apply' will)",
-    )
+    add_publish_flags(save, "its agents' engrams")
     add_json_flag(save)
     save.set_defaults(func=run_save)
 
@@ -94,10 +98,15 @@ def run_save(ctx: Context) -> int:
     with ctx.fleet() as fleet:
         saved = fleet.app.save_persona(slug, definition, ctx.settings.actor)
         agents = 0
+        publication = Publication(skipped="persona unchanged")
         if saved.changed:
             agents = _agent_count(fleet, slug)
-            if agents and not ctx.args.no_apply:
-                publish_best_effort(fleet, persona=slug)
+            if not agents:
+                publication = Publication(skipped="no agents follow it")
+            elif ctx.args.no_apply:
+                publication = NOT_PUBLISHED
+            else:
+                publication = publish_changes(ctx, fleet, persona=slug)
     if ctx.json:
         ctx.emit_json(
             {
@@ -107,16 +116,17 @@ def run_save(ctx: Context) -> int:
                 "digest": saved.digest,
                 "secrets_digest": saved.secrets_digest,
                 "agents": agents,
+                "publish": publication.doc(),
             }
         )
-        return 0
+        return publication.code
     if not saved.changed:
         ctx.out(f"persona {slug!r} unchanged (revision {saved.revision})")
         return 0
     ctx.out(f"saved persona {slug!r}: revision {saved.revision}, digest {saved.digest}")
     if agents:
-        ctx.out(f"{agents} agent(s) follow it; 'fleetsync plan' shows what will be published")
-    return 0
+        ctx.out(f"{agents:,} agent(s) follow it")
+    return print_publication(ctx, publication, "the persona is saved")
 
 
 def _agent_count(fleet: Fleet, slug: str) -> int:

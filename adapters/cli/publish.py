@@ -1,37 +1,139 @@
-"""Running the reconciler from a command: ``apply``, and the best-effort publish
-that follows ``agent create``, ``agent import`` and ``persona save``.
+"""The apply use case as commands run it, and its one report.
 
-Best effort means what the fleet-update reference asks of agent creation: a
-relay failure is reported (one line on stderr) and never undoes or fails the
-command that created the agent; the next ``fleetsync apply`` catches up.
+``fleetsync apply`` and the publish that follows ``persona save``, ``agent
+create`` and ``agent import`` are the same use case (:func:`apply_now`) with the
+same progress display (:class:`ProgressBar`: stderr, only on a terminal, never
+with ``--json`` or ``--quiet``) and the same report (:func:`print_report`: one
+line per result and cause, then the counts; or the JSON document of
+:func:`report_doc`, which lists every agent).
+
+After a save or a create (:func:`publish_changes`) the fleet-update reference's
+rule holds: a relay failure never undoes or fails the change just recorded. It
+is reported as it is, and the command exits with apply's codes: 0 recorded and
+published (or nothing to publish), 2 recorded but some agents are not in sync
+(``fleetsync apply`` retries), 3 recorded but a relay could not be read. 1
+always means an error that recorded nothing, so a script never retries a
+create that happened.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import re
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 from adapters.bootstrap import Fleet
+from adapters.cli.output import EXIT_UNVERIFIED, Context, short
 from adapters.errors import AdapterError
-from adapters.sync.engine import ApplyReport
+from adapters.sync.engine import AgentOutcome, ApplyReport
+
+EXIT_NOT_IN_SYNC = 2
+PUBLISH_EPILOG = (
+    "Publishes right away, as 'fleetsync apply' would (progress on a terminal's stderr), "
+    "and reports what was published. A relay failure never undoes what was recorded. "
+    "Exit codes: 0 recorded and published (or nothing to publish); 2 recorded, but some "
+    "agents are not in sync yet ('fleetsync apply' retries); 3 recorded, but a relay could "
+    "not be read; 1 error, nothing recorded."
+)
+
+
+def add_publish_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--no-apply`` and ``--quiet`` for a command that publishes what it records."""
+    parser.add_argument(
+        "--no-apply",
+        action="store_true",
+        help=f"do not publish {what} now ('fleetsync apply' will)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+# How often the progress line is redrawn while nothing else happens: a wait on a
+# silent relay shows its seconds passing.
+TICK = 0.5
 
 
 class ProgressBar:
-    """A one-line bar on a terminal's stderr, redrawn in place."""
+    """One line on a terminal's stderr, redrawn in place: the step, how far, how long.
 
-    def __init__(self, stream: TextIO, width: int = 30) -> None:
+    Until the engine reports the engrams to publish, the apply is reading what
+    the relays hold; from then on the bar counts engrams settled (published or
+    not). :meth:`running` also redraws it every :data:`TICK` seconds.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        timeout: float | None = None,
+        width: int = 30,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream
+        self.timeout = timeout
         self.width = width
+        self.clock = clock
+        self.started = clock()
+        self.done = 0
+        self.total: int | None = None
+        self._drawn = False
 
     def __call__(self, done: int, total: int) -> None:
-        filled = self.width * done // max(total, 1)
+        self.done, self.total = done, total
+        self.draw()
+
+    def line(self) -> str:
+        elapsed = f"{int(self.clock() - self.started)} s"
+        if self.total is None:
+            limit = f"; a silent relay is given up after {self.timeout:g} s" if self.timeout else ""
+            return f"reading what the relays hold ... {elapsed}{limit}"
+        if self.total == 0:
+            return f"nothing to publish ... {elapsed}"
+        filled = self.width * self.done // self.total
         bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r[{bar}] {done}/{total} engrams")
-        if done >= total:
-            self.stream.write("\n")
+        return f"[{bar}] {self.done:,}/{self.total:,} engrams ... {elapsed}"
+
+    def draw(self) -> None:
+        # \x1b[K clears what a longer earlier line left on the right.
+        self.stream.write(f"\r{self.line()}\x1b[K")
         self.stream.flush()
+        self._drawn = True
+
+    def finish(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[ProgressBar]:
+        """Draw now and every :data:`TICK` seconds until the block ends; then end the line."""
+
+        async def tick() -> None:
+            while True:
+                self.draw()
+                await asyncio.sleep(TICK)
+
+        ticker = asyncio.create_task(tick())
+        try:
+            yield self
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            self.finish()
+
+
+def progress_for(ctx: Context) -> ProgressBar | None:
+    """The progress display for a command: on a terminal's stderr, unless --json/--quiet."""
+    stream = ctx.stderr if ctx.stderr is not None else sys.stderr
+    if getattr(ctx.args, "quiet", False) or ctx.json or not stream.isatty():
+        return None
+    return ProgressBar(stream, timeout=ctx.settings.relay_timeout)
 
 
 def apply_now(
@@ -45,6 +147,8 @@ def apply_now(
     overwrite_conflicts: bool = False,
     ack_all: bool = False,
 ) -> ApplyReport:
+    """Refresh, plan, publish and confirm: the apply use case, for every command."""
+
     async def run() -> ApplyReport:
         async with fleet.reconciler(progress=progress, ack_all=ack_all) as reconciler:
             return await reconciler.apply(
@@ -55,35 +159,200 @@ def apply_now(
                 overwrite_conflicts=overwrite_conflicts,
             )
 
-    return asyncio.run(run())
+    async def shown() -> ApplyReport:
+        if progress is None:
+            return await run()
+        async with progress.running():
+            return await run()
+
+    return asyncio.run(shown())
 
 
-def publish_best_effort(
+# -- the report -------------------------------------------------------------------------
+
+
+def report_code(report: ApplyReport) -> int:
+    """0 in sync; 2 some agents not in sync; 3 nothing known wrong, but a relay was not read."""
+    if not report.converged:
+        return EXIT_NOT_IN_SYNC
+    return 0 if report.verified else EXIT_UNVERIFIED
+
+
+def report_doc(report: ApplyReport) -> dict[str, Any]:
+    """The report as JSON: the counts, and every agent with its result and detail."""
+    return {
+        "relays": report.relays,
+        "verified": report.verified,
+        "unreadable": report.unreadable,
+        "observed_drift": report.observed,
+        "summary": report.summary(),
+        "agents": [
+            {
+                "agent": o.pubkey,
+                "persona": o.persona_slug,
+                "result": o.result,
+                "event_id": o.event_id,
+                "detail": o.detail,
+            }
+            for o in report.outcomes
+        ],
+    }
+
+
+def report_lines(report: ApplyReport) -> list[str]:
+    """The report for people: a line per (result, cause), then the counts."""
+    lines = outcome_lines(report.outcomes)
+    for url, why in report.unreadable.items():
+        lines.append(f"relay {url} could not be read: {why}")
+    if report.observed:
+        lines.append(f"refresh: {report.observed} agent(s) hold something other than the log said")
+    lines.append(
+        "published {published}, unchanged {unchanged}, unverified {unverified}, failed {failed}, "
+        "unknown {unknown}, conflicts {conflicts}".format(**report.summary())
+        + f" (relays: {', '.join(report.relays) or 'none'})"
+    )
+    if not report.refreshed:
+        lines.append("relays not read first (--no-refresh): 'unchanged' is the log's word")
+    if report.unverified:
+        lines.append(
+            f"not verified: {report.unverified} agent(s) could not be read on every relay, "
+            "so whether they are in sync is unknown"
+        )
+    return lines
+
+
+def print_report(ctx: Context, report: ApplyReport) -> int:
+    """Print an apply's report (text or ``--json``); returns apply's exit code."""
+    if ctx.json:
+        ctx.emit_json(report_doc(report))
+    else:
+        for line in report_lines(report):
+            ctx.out(line)
+    return report_code(report)
+
+
+# The order groups are printed in: what needs a person first.
+_RESULT_ORDER = {"conflict": 0, "failed": 1, "unknown": 2}
+_EXAMPLES = 3
+_HEX_ID = re.compile(r"\s*\(?\b[0-9a-f]{64}\b\)?")
+
+
+def cause_of(outcome: AgentOutcome) -> str:
+    """What an outcome's detail says, without the ids that make each agent's different."""
+    return " ".join(_HEX_ID.sub("", outcome.detail).split()) or "no detail"
+
+
+def outcome_lines(outcomes: Iterable[AgentOutcome]) -> list[str]:
+    """One line per (result, cause) for every agent not published: the count, the
+    cause, and a few of the agents (``--json`` and ``audit`` have every one).
+
+    A relay down for a whole apply fails thousands of agents for one reason: it
+    is one line, not one per agent.
+    """
+    groups: dict[tuple[str, str], list[AgentOutcome]] = {}
+    for outcome in outcomes:
+        if outcome.result != "published":
+            groups.setdefault((outcome.result, cause_of(outcome)), []).append(outcome)
+    ordered = sorted(
+        groups.items(), key=lambda item: (_RESULT_ORDER.get(item[0][0], 9), -len(item[1]))
+    )
+    lines = []
+    for (result, cause), members in ordered:
+        names = ", ".join(short(o.pubkey, 16) for o in members[:_EXAMPLES])
+        more = len(members) - _EXAMPLES
+        agents = f"{names} and {more:,} more" if more > 0 else names
+        lines.append(f"{result} {len(members):,}: {cause} (agents: {agents})")
+    return lines
+
+
+# -- publishing what a command just recorded ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """How the publish after a save or create went: its apply report, or why there was none.
+
+    ``skipped`` is set when nothing was to be published (``--no-apply``, no
+    relays, no agents); ``error`` when the apply could not run at all (the
+    change stands; ``fleetsync apply`` retries).
+    """
+
+    report: ApplyReport | None = None
+    skipped: str | None = None
+    error: str | None = None
+
+    @property
+    def code(self) -> int:
+        if self.report is not None:
+            return report_code(self.report)
+        return EXIT_NOT_IN_SYNC if self.error is not None else 0
+
+    def doc(self) -> dict[str, Any]:
+        """For ``--json``: ``published`` says whether every engram is out and confirmed."""
+        doc: dict[str, Any] = {
+            "attempted": self.report is not None or self.error is not None,
+            "published": self.code == 0 and self.report is not None,
+            "skipped": self.skipped,
+            "error": self.error,
+        }
+        if self.report is not None:
+            doc.update(report_doc(self.report))
+        return doc
+
+
+NOT_PUBLISHED = Publication(skipped="--no-apply")
+
+
+def publish_changes(
+    ctx: Context,
     fleet: Fleet,
     *,
     persona: str | None = None,
     only: Sequence[str] | None = None,
-    err: TextIO | None = None,
-) -> ApplyReport | None:
-    """Publish right away what was just changed; report trouble, never raise it."""
-    err = err if err is not None else sys.stderr
+) -> Publication:
+    """Publish right away what the command just recorded, through :func:`apply_now`.
+
+    Never raises a relay or store failure of the publish: the change is recorded
+    already, so the failure is part of the result (see the module docstring).
+    """
     if not fleet.app.relay_urls():
+        return Publication(skipped="no relays configured")
+    try:
+        report = apply_now(fleet, persona=persona, only=only, progress=progress_for(ctx))
+    except AdapterError as exc:
+        return Publication(error=str(exc))
+    return Publication(report=report)
+
+
+def print_publication(ctx: Context, publication: Publication, what: str) -> int:
+    """The text report of a publish after ``what`` (e.g. "the persona is saved");
+    warnings on stderr. Returns the command's exit code."""
+    err = ctx.stderr if ctx.stderr is not None else sys.stderr
+    report = publication.report
+    if report is not None:
+        for line in report_lines(report):
+            ctx.out(line)
+        if not report.converged:
+            trouble = len(report.outcomes) - report.count("published")
+            err.write(
+                f"fleetsync: warning: {what}, but {trouble} agent(s) are not in sync yet; "
+                "'fleetsync apply' retries\n"
+            )
+        elif not report.verified:
+            err.write(
+                f"fleetsync: warning: {what}, but a relay could not be read, so whether its "
+                "agents are in sync is unknown; 'fleetsync apply' retries\n"
+            )
+    elif publication.error is not None:
+        err.write(
+            f"fleetsync: warning: {what}, but nothing was published ({publication.error}); "
+            "'fleetsync apply' retries\n"
+        )
+    elif publication.skipped == "no relays configured":
         err.write(
             "fleetsync: note: no relays configured, nothing published yet "
             "('fleetsync relay add URL', then 'fleetsync apply')\n"
         )
-        return None
-    try:
-        report = apply_now(fleet, persona=persona, only=only)
-    except AdapterError as exc:
-        err.write(f"fleetsync: warning: not published yet ({exc}); 'fleetsync apply' retries\n")
-        return None
-    if not report.converged:
-        summary = report.summary()
-        err.write(
-            "fleetsync: warning: {failed} failed, {unknown} unknown, {conflicts} conflicts; "
-            "'fleetsync apply' retries\n".format(**summary)
-        )
-    for url, why in report.unreadable.items():
-        err.write(f"fleetsync: warning: relay {url} could not be read: {why}\n")
-    return report
+    elif publication.skipped == NOT_PUBLISHED.skipped:
+        ctx.out("not published (--no-apply); 'fleetsync apply' publishes")
+    return publication.code

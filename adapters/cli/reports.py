@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from adapters.cli.agents import AGENT_HELP, resolve_agent
-from adapters.cli.output import Context, Subcommands, add_json_flag, short
+from adapters.cli.output import EXIT_UNVERIFIED, Context, Subcommands, add_json_flag, short
 from domain.application import UnknownAgent, UnknownPersona
 from domain.errors import InvalidInput
 from domain.planner import Assessment, Status
@@ -35,7 +35,6 @@ from projections.rows import RelayRow
 from projections.view import FleetView
 
 EXIT_CHANGES_PENDING = 2
-EXIT_UNVERIFIED = 3  # a relay could not be read (or never was): sync is unproven
 
 
 def register(commands: Subcommands) -> None:

@@ -7,27 +7,23 @@ nothing is known to be wrong but some relay could not be read (those agents
 are "unverified", never "unchanged"), 1 on error. ``refresh`` exits 3 the
 same way. Each relay that could not be read is named, with why. The progress
 bar goes to stderr, only on a terminal and not with ``--quiet``; the summary
-(or ``--json``) goes to stdout.
+(or ``--json``) goes to stdout. Both are
+:mod:`adapters.cli.publish`'s, which ``persona save`` and ``agent create`` share.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-import sys
-from collections.abc import Iterable
 from typing import Any
 
 from adapters.cli.agents import AGENT_HELP, resolve_agent
-from adapters.cli.output import Context, Subcommands, add_json_flag, short
-from adapters.cli.publish import ProgressBar, apply_now
-from adapters.cli.reports import EXIT_UNVERIFIED, run_plan
+from adapters.cli.output import EXIT_UNVERIFIED, Context, Subcommands, add_json_flag
+from adapters.cli.publish import apply_now, print_report, progress_for
+from adapters.cli.reports import run_plan
 from adapters.relay.urls import canonical_url
-from adapters.sync.engine import AgentOutcome, ApplyReport, Reading
+from adapters.sync.engine import Reading
 from domain.application import UnknownAgent
 from domain.slugs import persona_slug
-
-EXIT_NOT_IN_SYNC = 2
 
 
 def register(commands: Subcommands) -> None:
@@ -139,12 +135,6 @@ def run_relay_list(ctx: Context) -> int:
     return 0
 
 
-def _progress(ctx: Context) -> ProgressBar | None:
-    if ctx.args.quiet or ctx.json or not sys.stderr.isatty():
-        return None
-    return ProgressBar(sys.stderr)
-
-
 def run_apply(ctx: Context) -> int:
     if ctx.args.dry_run:
         return run_plan(ctx)
@@ -160,93 +150,12 @@ def run_apply(ctx: Context) -> int:
             fleet,
             persona=slug,
             agent=agent,
-            progress=_progress(ctx),
+            progress=progress_for(ctx),
             refresh=not ctx.args.no_refresh,
             overwrite_conflicts=ctx.args.overwrite_conflicts,
             ack_all=ctx.args.ack == "all",
         )
     return print_report(ctx, report)
-
-
-def print_report(ctx: Context, report: ApplyReport) -> int:
-    summary = report.summary()
-    code = 0 if report.converged else EXIT_NOT_IN_SYNC
-    if code == 0 and not report.verified:
-        code = EXIT_UNVERIFIED
-    if ctx.json:
-        ctx.emit_json(
-            {
-                "relays": report.relays,
-                "verified": report.verified,
-                "unreadable": report.unreadable,
-                "observed_drift": report.observed,
-                "summary": summary,
-                "agents": [
-                    {
-                        "agent": o.pubkey,
-                        "persona": o.persona_slug,
-                        "result": o.result,
-                        "event_id": o.event_id,
-                        "detail": o.detail,
-                    }
-                    for o in report.outcomes
-                ],
-            }
-        )
-        return code
-    for line in outcome_lines(report.outcomes):
-        ctx.out(line)
-    for url, why in report.unreadable.items():
-        ctx.out(f"relay {url} could not be read: {why}")
-    if report.observed:
-        ctx.out(f"refresh: {report.observed} agent(s) hold something other than the log said")
-    ctx.out(
-        "published {published}, unchanged {unchanged}, unverified {unverified}, failed {failed}, "
-        "unknown {unknown}, conflicts {conflicts}".format(**summary)
-        + f" (relays: {', '.join(report.relays) or 'none'})"
-    )
-    if not report.refreshed:
-        ctx.out("relays not read first (--no-refresh): 'unchanged' is the log's word")
-    if report.unverified:
-        ctx.out(
-            f"not verified: {report.unverified} agent(s) could not be read on every relay, "
-            "so whether they are in sync is unknown"
-        )
-    return code
-
-
-# The order groups are printed in: what needs a person first.
-_RESULT_ORDER = {"conflict": 0, "failed": 1, "unknown": 2}
-_EXAMPLES = 3
-_HEX_ID = re.compile(r"\s*\(?\b[0-9a-f]{64}\b\)?")
-
-
-def cause_of(outcome: AgentOutcome) -> str:
-    """What an outcome's detail says, without the ids that make each agent's different."""
-    return " ".join(_HEX_ID.sub("", outcome.detail).split()) or "no detail"
-
-
-def outcome_lines(outcomes: Iterable[AgentOutcome]) -> list[str]:
-    """One line per (result, cause) for every agent not published: the count, the
-    cause, and a few of the agents (``--json`` and ``audit`` have every one).
-
-    A relay down for a whole apply fails thousands of agents for one reason: it
-    is one line, not one per agent.
-    """
-    groups: dict[tuple[str, str], list[AgentOutcome]] = {}
-    for outcome in outcomes:
-        if outcome.result != "published":
-            groups.setdefault((outcome.result, cause_of(outcome)), []).append(outcome)
-    ordered = sorted(
-        groups.items(), key=lambda item: (_RESULT_ORDER.get(item[0][0], 9), -len(item[1]))
-    )
-    lines = []
-    for (result, cause), members in ordered:
-        names = ", ".join(short(o.pubkey, 16) for o in members[:_EXAMPLES])
-        more = len(members) - _EXAMPLES
-        agents = f"{names} and {more:,} more" if more > 0 else names
-        lines.append(f"{result} {len(members):,}: {cause} (agents: {agents})")
-    return lines
 
 
 def run_refresh(ctx: Context) -> int:

@@ -644,6 +644,8 @@ class Reconciler:
             if self.progress is not None:
                 self.progress(done, len(commands))
 
+        if self.progress is not None:
+            self.progress(0, len(commands))  # the reading is over: publishing starts
         batches = [
             commands[start:stop] for start, stop in batch_bounds(len(commands), self.batch_size)
         ]

@@ -16,7 +16,7 @@ BOT = '{"display_name": "B", "system_prompt": "Hi."}'
 def _create(cli: Cli, persona: str, name: str) -> str:
     created = json.loads(
         cli.ok("agent", "create", "--persona", persona, "--name", name, "--json").stdout
-    )
+    )["agents"]
     return str(created[0]["pubkey"])
 
 

@@ -32,7 +32,7 @@ def test_creating_three_agents_names_them_from_the_name_pool(cli: Cli, writer_fi
     before = cli.snapshot().max_position
     created = json.loads(
         cli.ok("agent", "create", "--persona", "writer", "--count", "3", "--json").stdout
-    )
+    )["agents"]
     assert [a["name"] for a in created] == ["Ann", "Bob", "Ann-2"]
     assert cli.snapshot().max_position == before + 3
     listed = agents(cli)
@@ -101,7 +101,7 @@ def test_retiring_with_destroy_key_removes_the_key_and_keeps_a_tombstone(
     cli.ok("persona", "save", "writer", str(writer_file))
     created = json.loads(
         cli.ok("agent", "create", "--persona", "writer", "--count", "2", "--json").stdout
-    )
+    )["agents"]
     gone, kept = created[0], created[1]
     result = cli.ok("agent", "retire", str(gone["npub"]), "--destroy-key", "--yes")
     assert "secret key is destroyed" in result.stdout
@@ -123,7 +123,9 @@ def test_retiring_with_destroy_key_removes_the_key_and_keeps_a_tombstone(
 
 def test_a_retired_agent_can_have_its_key_destroyed_later(cli: Cli, writer_file: Path) -> None:
     cli.ok("persona", "save", "writer", str(writer_file))
-    (agent,) = json.loads(cli.ok("agent", "create", "--persona", "writer", "--json").stdout)
+    (agent,) = json.loads(cli.ok("agent", "create", "--persona", "writer", "--json").stdout)[
+        "agents"
+    ]
     cli.ok("agent", "retire", str(agent["pubkey"]))
     assert key_rows(cli)[str(agent["pubkey"])][2] is not None
     cli.ok("agent", "retire", str(agent["pubkey"]), "--destroy-key", "--yes")

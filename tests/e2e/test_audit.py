@@ -11,7 +11,9 @@ from tests.e2e.harness import Cli, assert_one_error_line
 
 def _two_versions_and_an_agent(cli: Cli, writer_file: Path) -> dict[str, object]:
     cli.ok("persona", "save", "writer", str(writer_file))  # position 1
-    (agent,) = json.loads(cli.ok("agent", "create", "--persona", "writer", "--json").stdout)
+    (agent,) = json.loads(cli.ok("agent", "create", "--persona", "writer", "--json").stdout)[
+        "agents"
+    ]
     cli.ok(  # position 3
         "persona",
         "save",

@@ -24,7 +24,9 @@ from tests.e2e.harness import Cli, assert_one_error_line
 def seeded(cli: Cli, writer_file: Path) -> tuple[Cli, str]:
     """A persona 'writer' with one live agent; returns the agent's public key."""
     cli.ok("persona", "save", "writer", str(writer_file))
-    (agent,) = json.loads(cli.ok("agent", "create", "--persona", "writer", "--json").stdout)
+    (agent,) = json.loads(cli.ok("agent", "create", "--persona", "writer", "--json").stdout)[
+        "agents"
+    ]
     return cli, str(agent["pubkey"])
 
 

@@ -26,7 +26,7 @@ def fleet(backup_cli: Cli, writer_file: Path) -> list[dict[str, str]]:
     backup_cli.ok("persona", "save", "writer", str(writer_file))
     created: list[dict[str, str]] = json.loads(
         backup_cli.ok("agent", "create", "--persona", "writer", "--count", "3", "--json").stdout
-    )
+    )["agents"]
     return created
 
 

@@ -38,7 +38,7 @@ def test_plan_filters_by_persona_and_by_agent(cli: Cli, writer_file: Path) -> No
     cli.ok("persona", "save", "idle", "-", stdin='{"display_name":"I","system_prompt":"x"}')
     created = json.loads(
         cli.ok("agent", "create", "--persona", "writer", "--count", "2", "--json").stdout
-    )
+    )["agents"]
     assert cli("plan", "--persona", "idle").code == 0
     one = json.loads(cli("plan", "--json", "--agent", str(created[0]["npub"])).stdout)
     assert [c["agent"] for c in one["commands"]] == [created[0]["pubkey"]]

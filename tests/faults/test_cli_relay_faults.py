@@ -108,6 +108,9 @@ def test_agent_create_with_a_relay_that_never_answers_the_handshake_ends_within_
     result, elapsed = asyncio.run(main())
     assert elapsed < BOUND, (elapsed, result)
     assert "created 3 agent(s)" in result.stdout
+    assert result.code == 2, "created, but not published: apply's exit code says so"
+    assert "unknown 3: cannot connect to ws://127.0.0.1:" in result.stdout
+    assert "no answer within 2 s" in result.stdout
 
 
 def test_apply_with_a_relay_silent_after_the_handshake_ends_within_the_timeout(

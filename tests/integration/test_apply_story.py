@@ -106,7 +106,7 @@ def test_every_configured_relay_gets_the_same_engram(tmp_path: Path) -> None:
         fs("relay", "add", fast.url + "/")  # canonicalized: not a third relay
         assert len(fs.json("relay", "list")["relays"]) == 2
         fs.save("writer", WRITER, tmp_path)
-        created = fs.json("agent", "create", "--persona", "writer", "--count", "2")
+        created = fs.json("agent", "create", "--persona", "writer", "--count", "2")["agents"]
         pubkeys = sorted(a["pubkey"] for a in created)
         owner = fs.owner_secret()
         on_slow = heads_seen_by_nostr_sdk(slow.url, owner, pubkeys)

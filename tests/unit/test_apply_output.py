@@ -1,0 +1,74 @@
+"""The apply report for people: outcomes grouped by cause, and the progress line."""
+
+from __future__ import annotations
+
+import io
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapters.cli.publish import ProgressBar, outcome_lines
+from adapters.sync.engine import AgentOutcome
+
+CAUSES = [
+    "cannot connect to ws://127.0.0.1:7777: connection refused",
+    "ws://a: invalid: too big",
+    "ws://a: no answer within 2 s",
+]
+
+
+def _outcome(n: int, result: str, cause: str) -> AgentOutcome:
+    pubkey = f"{n:016x}" * 4  # distinct in the 16 characters a report shows
+    return AgentOutcome(pubkey, "writer", result, f"{n + 1:064x}", cause)
+
+
+def test_thousands_of_agents_failing_for_one_reason_are_one_line() -> None:
+    outcomes = [_outcome(n, "unknown", CAUSES[0]) for n in range(6004)]
+    (line,) = outcome_lines(outcomes)
+    assert line.startswith(f"unknown 6,004: {CAUSES[0]} (agents: ")
+    assert line.endswith("and 6,001 more)")
+
+
+def test_ids_in_a_detail_do_not_split_a_group() -> None:
+    outcomes = [
+        _outcome(n, "conflict", f"another writer's engram is the head ({n + 7:064x})")
+        for n in range(5)
+    ]
+    assert outcome_lines(outcomes) == [
+        "conflict 5: another writer's engram is the head (agents: "
+        + ", ".join(o.pubkey[:16] for o in outcomes[:3])
+        + " and 2 more)"
+    ]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["failed", "unknown", "conflict", "published"]), st.sampled_from(CAUSES)
+        ),
+        max_size=200,
+    )
+)
+def test_every_agent_not_published_is_counted_once_in_one_line_per_result_and_cause(
+    picks: list[tuple[str, str]],
+) -> None:
+    outcomes = [_outcome(n, result, cause) for n, (result, cause) in enumerate(picks)]
+    lines = outcome_lines(outcomes)
+    groups = {(r, c) for r, c in picks if r != "published"}
+    assert len(lines) == len(groups)
+    counted = sum(int(line.split(":")[0].split()[1].replace(",", "")) for line in lines)
+    assert counted == sum(1 for r, _ in picks if r != "published")
+
+
+def test_the_progress_line_says_what_it_waits_for_then_counts_engrams() -> None:
+    now = [100.0]
+    stream = io.StringIO()
+    bar = ProgressBar(stream, timeout=10, width=10, clock=lambda: now[0])
+    now[0] = 103.0
+    bar.draw()
+    assert "reading what the relays hold ... 3 s" in stream.getvalue()
+    assert "given up after 10 s" in stream.getvalue()
+    bar(5, 10)
+    assert "[#####.....] 5/10 engrams ... 3 s" in stream.getvalue()
+    bar.finish()
+    assert stream.getvalue().endswith("\n")
