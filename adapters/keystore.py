@@ -33,6 +33,7 @@ from adapters.errors import PermanentAdapterError, TemporaryAdapterError
 from adapters.nostr.engram import Conversation
 from adapters.nostr.errors import InvalidKey
 from adapters.nostr.keys import PublicKey, SecretKey
+from adapters.store.errors import StoreFull, StoreReadOnly, sqlite_error
 from adapters.vault import Vault, VaultError
 from domain.slugs import PERSONA_ENGRAM_SLUG
 
@@ -51,7 +52,10 @@ CREATE TABLE IF NOT EXISTS keys (
     CHECK ((sealed IS NULL) = (destroyed_at IS NOT NULL))
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS keys_one_owner ON keys (role) WHERE role = 'owner';
+CREATE TABLE IF NOT EXISTS home (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
+# The ``home`` table holds the home's identity (see adapters.home); stores made
+# before it existed get it when the identity is first recorded.
 # Schema 1 had no persona_d_tag; opening such a store adds the column (NULL: an
 # apply derives the d tags it lacks and keeps them).
 _MIGRATE_FROM_1 = "ALTER TABLE keys ADD COLUMN persona_d_tag TEXT"
@@ -247,7 +251,35 @@ class KeyStore:
             )
         return True
 
+    def set_home_id(self, home_id: str) -> None:
+        """Record the home's identity (see :mod:`adapters.home`); an existing one is kept."""
+        with self._write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS home "
+                "(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID"
+            )
+            conn.execute(
+                "INSERT INTO home VALUES ('home_id', ?) ON CONFLICT (key) DO NOTHING", (home_id,)
+            )
+
     # -- reading ------------------------------------------------------------------
+
+    def home_id(self) -> str | None:
+        """The home's identity recorded here; None in a store made before identities."""
+        with self._errors():
+            has_table = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'home'"
+            ).fetchone()
+            if has_table is None:
+                return None
+            row = self._conn.execute("SELECT value FROM home WHERE key = 'home_id'").fetchone()
+        return str(row[0]) if row else None
+
+    def agent_key_count(self) -> int:
+        """Agents' keys ever stored here, destroyed ones included."""
+        with self._errors():
+            row = self._conn.execute("SELECT count(*) FROM keys WHERE role = 'agent'").fetchone()
+        return int(row[0])
 
     def owner(self) -> SecretKey:
         with self._errors():
@@ -353,10 +385,13 @@ class KeyStore:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # SQLite may have ended the transaction itself (a full disk does):
+                # a ROLLBACK then would fail and hide the real cause.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -367,6 +402,9 @@ class KeyStore:
                 raise KeyStoreBusy(
                     f"the key store {self.path} is locked by another fleetsync process; retry"
                 ) from exc
+            translated = sqlite_error(exc, f"the key store {self.path}", self.path)
+            if isinstance(translated, StoreReadOnly | StoreFull):
+                raise translated from exc
             raise KeyStoreCorrupt(f"key store {self.path}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             raise KeyStoreCorrupt(f"{self.path} is not a usable key store: {exc}") from exc

@@ -9,29 +9,34 @@ Resolution order, first found wins:
 
 - home: ``--home`` > ``$FLEETSYNC_HOME`` > ``$XDG_DATA_HOME/fleetsync`` >
   ``~/.local/share/fleetsync``;
-- store: ``--store`` > ``$FLEETSYNC_STORE_URL`` > ``sqlite:///HOME/events.sqlite``;
+- store: ``--store`` > ``$FLEETSYNC_STORE_URL`` > the URL ``init`` recorded in
+  ``HOME/home.json`` > ``sqlite:///HOME/events.sqlite``; a recorded PostgreSQL
+  URL has no password, which then comes from ``$PGPASSWORD``;
 - actor (recorded in every event): ``$FLEETSYNC_ACTOR`` > the login name.
 - another writer's new engram as an agent's head: ``$FLEETSYNC_FOREIGN_HEADS``,
   ``conflict`` (the default: it waits for ``apply --overwrite-conflicts``) or
   ``self-heal`` (the next apply writes the persona's version over it).
 
-Store URLs: ``sqlite:///absolute/path`` (a relative path such as
-``sqlite:events.sqlite`` is taken relative to the home),
+Store URLs: ``sqlite:///absolute/path`` or SQLAlchemy's ``sqlite:////absolute/path``
+(a relative path such as ``sqlite:events.sqlite`` is taken relative to the home),
 ``postgresql://user:password@host:port/dbname[?schema=NAME]`` (needs the
-``postgres`` extra), and ``memory:`` (eventsourcing's in-process store, for
+``postgres`` extra; ``postgres://`` and ``postgresql+psycopg://`` work too; the
+server must answer within ``$FLEETSYNC_CONNECT_TIMEOUT`` seconds, default 5), and ``memory:`` (eventsourcing's in-process store, for
 tests; nothing survives the process).
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from adapters.errors import PermanentAdapterError
+from adapters.home import recorded_store_url
 from domain.planner import ForeignHeads
 
 # libsodium's argon2id bounds; the defaults are its "interactive" profile
@@ -43,6 +48,9 @@ ARGON2_MEMLIMIT_DEFAULT = 67_108_864
 DEFAULT_LOCK_TIMEOUT = 10  # seconds SQLite waits for another process's write lock
 
 
+# Seconds to wait for a PostgreSQL server to accept a connection (libpq and the
+# pool would otherwise wait 30 s or more in silence for a host that never answers).
+DEFAULT_CONNECT_TIMEOUT = 5
 DEFAULT_RELAY_TIMEOUT = 10
 DEFAULT_RELAY_WINDOW = 200
 # Engrams sealed, stored, sent and confirmed together. Each batch costs two commits
@@ -79,54 +87,107 @@ class StoreConfig:
             return f"postgresql://{user}{self.postgres_host}{port}/{self.postgres_dbname}"
         return "memory:"
 
+    def recorded_url(self, home: Path) -> str:
+        """The URL ``init`` keeps in the home: never the password; a SQLite file in
+        the home is kept relative to it, so the home can be moved as a whole."""
+        if self.kind == "sqlite" and self.sqlite_path is not None:
+            with contextlib.suppress(ValueError):
+                return f"sqlite:{quote(str(self.sqlite_path.relative_to(home)))}"
+            return f"sqlite://{quote(str(self.sqlite_path))}"
+        if self.kind == "postgres":
+            user = f"{quote(self.postgres_user, safe='')}@" if self.postgres_user else ""
+            schema = f"?schema={quote(self.postgres_schema)}" if self.postgres_schema else ""
+            return (
+                f"postgresql://{user}{self.postgres_host}:{self.postgres_port}/"
+                f"{quote(self.postgres_dbname, safe='')}{schema}"
+            )
+        return "memory:"
+
 
 def parse_store_url(url: str, home: Path) -> StoreConfig:
-    """Turn a store URL into a :class:`StoreConfig`; relative SQLite paths hang off ``home``."""
+    """Turn a store URL into a :class:`StoreConfig`; relative SQLite paths hang off ``home``.
+
+    The forms people type are accepted: ``sqlite:///abs/path`` and SQLAlchemy's
+    ``sqlite:////abs/path`` (both absolute), ``sqlite:relative/path``;
+    ``postgresql://``, ``postgres://`` and SQLAlchemy's ``postgresql+psycopg://``
+    (or ``+psycopg2``). Anything else is refused here, before ``init`` could make
+    a home no command can open.
+    """
     url = url.strip()
     if url in ("memory:", "memory://"):
         return StoreConfig(kind="memory")
     if url.startswith("sqlite:"):
-        rest = url[len("sqlite:") :]
-        # "sqlite:///abs" and "sqlite:////abs" are absolute; "sqlite:rel" is relative.
-        rest = rest[2:] if rest.startswith("//") else rest
-        if not rest or rest == "/":
-            raise SettingsError(f"store URL {url!r} names no database file")
-        if ":memory:" in rest or "mode=memory" in rest:
-            raise SettingsError("use the store URL 'memory:' for an in-memory store")
-        path = Path(unquote(rest)).expanduser()
-        return StoreConfig(kind="sqlite", sqlite_path=path if path.is_absolute() else home / path)
-    if url.startswith(("postgresql://", "postgres://")):
-        parts = urlsplit(url)
-        dbname = unquote(parts.path.lstrip("/"))
-        if not dbname or not parts.hostname:
-            raise SettingsError(
-                "a PostgreSQL store URL needs a host and a database: "
-                "postgresql://user:password@host:port/dbname"
-            )
-        try:
-            port = parts.port
-        except ValueError as exc:
-            raise SettingsError(f"the PostgreSQL store URL has an invalid port: {exc}") from None
-        query = parse_qs(parts.query)
-        unknown = sorted(set(query) - {"schema"})
-        if unknown:
-            raise SettingsError(
-                f"unknown PostgreSQL store URL parameter(s) {', '.join(unknown)}; "
-                "only 'schema' is understood"
-            )
-        return StoreConfig(
-            kind="postgres",
-            postgres_dbname=dbname,
-            postgres_host=parts.hostname,
-            postgres_port=str(port) if port is not None else "5432",
-            postgres_user=unquote(parts.username or ""),
-            postgres_password=unquote(parts.password or ""),
-            postgres_schema=query.get("schema", [""])[0],
-        )
+        return StoreConfig(kind="sqlite", sqlite_path=_sqlite_path(url, home))
+    scheme, sep, _ = url.partition("://")
+    if sep and scheme.lower() in _POSTGRES_SCHEMES:
+        return _postgres(url)
     # Never echo the URL: it may carry a database password.
     raise SettingsError(
         "unsupported store URL scheme; use sqlite:///PATH, "
         "postgresql://user:password@host:port/dbname or memory:"
+    )
+
+
+_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2")
+
+
+def _sqlite_path(url: str, home: Path) -> Path:
+    rest = url[len("sqlite:") :]
+    if "?" in rest or "#" in rest:
+        raise SettingsError(
+            f"the SQLite store URL {url!r} has parameters; fleetsync takes none "
+            "(give the file only: sqlite:///PATH)"
+        )
+    if rest.startswith("//"):
+        rest = rest[2:]
+        if rest and not rest.startswith("/"):
+            raise SettingsError(
+                f"the SQLite store URL {url!r} names a host; use sqlite:///ABSOLUTE/PATH "
+                "or sqlite:RELATIVE/PATH (relative to the home)"
+            )
+    if ":memory:" in rest or "mode=memory" in rest:
+        raise SettingsError("use the store URL 'memory:' for an in-memory store")
+    text = unquote(rest)
+    # "sqlite:////abs" (SQLAlchemy's absolute form) leaves "//abs": POSIX keeps a
+    # leading "//" as something else than "/", and "file://abs" is a URI with a host.
+    if text.startswith("//"):
+        text = "/" + text.lstrip("/")
+    if not text.strip("/"):
+        raise SettingsError(f"store URL {url!r} names no database file")
+    path = Path(text).expanduser()
+    path = path if path.is_absolute() else home / path
+    if path.name in ("", ".", ".."):
+        raise SettingsError(f"store URL {url!r} names a directory, not a database file")
+    return path
+
+
+def _postgres(url: str) -> StoreConfig:
+    parts = urlsplit(url)
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname or not parts.hostname:
+        raise SettingsError(
+            "a PostgreSQL store URL needs a host and a database: "
+            "postgresql://user:password@host:port/dbname"
+        )
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise SettingsError(f"the PostgreSQL store URL has an invalid port: {exc}") from None
+    query = parse_qs(parts.query)
+    unknown = sorted(set(query) - {"schema"})
+    if unknown:
+        raise SettingsError(
+            f"unknown PostgreSQL store URL parameter(s) {', '.join(unknown)}; "
+            "only 'schema' is understood"
+        )
+    return StoreConfig(
+        kind="postgres",
+        postgres_dbname=dbname,
+        postgres_host=parts.hostname,
+        postgres_port=str(port) if port is not None else "5432",
+        postgres_user=unquote(parts.username or ""),
+        postgres_password=unquote(parts.password or ""),
+        postgres_schema=query.get("schema", [""])[0],
     )
 
 
@@ -141,6 +202,7 @@ class Settings:
     argon2_opslimit: int = ARGON2_OPSLIMIT_DEFAULT
     argon2_memlimit: int = ARGON2_MEMLIMIT_DEFAULT
     lock_timeout: int = DEFAULT_LOCK_TIMEOUT
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT  # seconds to reach a PostgreSQL server
     # Seconds a command waits on a silent relay, all steps together: past it the
     # relay is given up for the rest of the command (see adapters.relay.client).
     relay_timeout: int = DEFAULT_RELAY_TIMEOUT
@@ -150,6 +212,9 @@ class Settings:
     backup_passphrase: str | None = field(default=None, repr=False)
     # Another writer's new engram as an agent's head: a conflict, or written over.
     foreign_heads: ForeignHeads = ForeignHeads.CONFLICT
+    # Where the store URL came from: "--store", "FLEETSYNC_STORE_URL", the home's
+    # record (see adapters.home) or "default"; error messages name it.
+    store_source: str = "default"
 
     @classmethod
     def load(
@@ -162,12 +227,7 @@ class Settings:
         """Resolve settings from flags (``home``, ``store_url``) and the environment."""
         env = os.environ if environ is None else environ
         home_path = resolve_home(home, env)
-        url = store_url or env.get("FLEETSYNC_STORE_URL") or ""
-        store = (
-            parse_store_url(url, home_path)
-            if url
-            else StoreConfig(kind="sqlite", sqlite_path=home_path / "events.sqlite")
-        )
+        store, source = _resolve_store(store_url, env, home_path)
         # An empty passphrase is treated as none: it would protect nothing.
         passphrase = env.get("FLEETSYNC_PASSPHRASE") or None
         return cls(
@@ -187,7 +247,27 @@ class Settings:
             batch_size=_int_setting(env, "FLEETSYNC_BATCH_SIZE", DEFAULT_BATCH_SIZE, 1),
             backup_passphrase=env.get("FLEETSYNC_BACKUP_PASSPHRASE") or None,
             foreign_heads=_foreign_heads(env),
+            connect_timeout=_int_setting(
+                env, "FLEETSYNC_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, 1
+            ),
+            store_source=source,
         )
+
+
+def _resolve_store(flag: str | None, env: Mapping[str, str], home: Path) -> tuple[StoreConfig, str]:
+    """The store and where it was named: flag > environment > the home's record > default."""
+    if flag:
+        store, source = parse_store_url(flag, home), "--store"
+    elif env.get("FLEETSYNC_STORE_URL"):
+        store, source = parse_store_url(env["FLEETSYNC_STORE_URL"], home), "FLEETSYNC_STORE_URL"
+    elif (recorded := recorded_store_url(home)) is not None:
+        store, source = parse_store_url(recorded, home), "the home's record"
+    else:
+        return StoreConfig(kind="sqlite", sqlite_path=home / "events.sqlite"), "default"
+    if store.kind == "postgres" and not store.postgres_password and env.get("PGPASSWORD"):
+        # The home records no password; libpq's own variable supplies it.
+        store = replace(store, postgres_password=env["PGPASSWORD"])
+    return store, source
 
 
 def resolve_home(home: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path:

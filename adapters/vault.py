@@ -35,6 +35,7 @@ import json
 import os
 import stat
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,10 @@ class NotInitialised(VaultError):
 
 class PassphraseRequired(VaultError):
     """The vault is passphrase-protected and no passphrase was given."""
+
+
+class PassphraseNotUsed(VaultError):
+    """A passphrase was given for a home whose secrets are sealed with a key file."""
 
 
 class WrongPassphrase(VaultError):
@@ -223,8 +228,15 @@ def create_vault(
     return vault
 
 
-def open_vault(home: Path, *, passphrase: str | None) -> Vault:
-    """Open the vault of an initialised home, checking the passphrase or key file."""
+def open_vault(
+    home: Path, *, passphrase: str | None, prompt: Callable[[], str] | None = None
+) -> Vault:
+    """Open the vault of an initialised home, checking the passphrase or key file.
+
+    ``prompt`` asks for the passphrase (on a terminal) when a passphrase-protected
+    home is opened without one. A passphrase given for a key-file home is refused:
+    ignoring it would let the user believe the home is protected by it.
+    """
     path = home / VAULT_FILE
     try:
         text = path.read_text("utf-8")
@@ -236,6 +248,8 @@ def open_vault(home: Path, *, passphrase: str | None) -> Vault:
         raise VaultCorrupt(f"cannot read {path}: {exc}") from exc
     doc = VaultFile.from_json(text, path)
     if doc.kdf == KDF_ARGON2ID:
+        if not passphrase and prompt is not None:
+            passphrase = prompt()
         if not passphrase:
             raise PassphraseRequired(
                 f"the fleetsync home {home} is passphrase-protected: set FLEETSYNC_PASSPHRASE"
@@ -248,6 +262,11 @@ def open_vault(home: Path, *, passphrase: str | None) -> Vault:
         if not vault.matches(doc.check):
             raise WrongPassphrase("wrong passphrase (FLEETSYNC_PASSPHRASE)")
         return vault
+    if passphrase:
+        raise PassphraseNotUsed(
+            f"FLEETSYNC_PASSPHRASE is set, but the fleetsync home {home} seals its secrets with "
+            f"the key file {home / KEY_FILE}, not a passphrase; unset FLEETSYNC_PASSPHRASE"
+        )
     vault = Vault(_read_key_file(home / KEY_FILE), source=KDF_KEY_FILE)
     if not vault.matches(doc.check):
         raise VaultCorrupt(

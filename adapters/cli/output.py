@@ -13,9 +13,10 @@ refused, naming ``--yes``, so nothing destructive happens unattended by accident
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TextIO, TypeAlias
@@ -63,8 +64,10 @@ class Context:
     def fleet(self) -> Iterator[Fleet]:
         """Open the fleet for the command; store exceptions become adapter errors."""
         settings = self.settings
-        with store_errors(settings.store):
-            fleet = bootstrap(settings)
+        with store_errors(settings.store, settings.connect_timeout):
+            fleet = bootstrap(
+                settings, notice=self.note, passphrase_prompt=self.passphrase_prompt()
+            )
             try:
                 yield fleet
             finally:
@@ -87,6 +90,26 @@ class Context:
         answer = self.stdin.readline().decode("utf-8", "replace").strip().lower()
         if answer not in ("yes", "y"):
             raise NotConfirmed("not confirmed; nothing was changed")
+
+    def note(self, text: str) -> None:
+        """A ``fleetsync: note:`` line on stderr: something the user should know, not an error."""
+        err = self.stderr if self.stderr is not None else sys.stderr
+        err.write(f"fleetsync: note: {' '.join(text.split())}\n")
+        err.flush()
+
+    def interactive(self) -> bool:
+        """Whether a person is at the keyboard (stdin is a terminal)."""
+        return _is_terminal(self.stdin)
+
+    def passphrase_prompt(self) -> Callable[[], str] | None:
+        """Asks for the passphrase on the terminal, when there is one to ask on."""
+        if not self.interactive():
+            return None
+
+        def ask() -> str:
+            return getpass.getpass(f"passphrase of the fleetsync home {self.settings.home}: ")
+
+        return ask
 
     def out(self, text: str = "") -> None:
         self.stdout.write(text + "\n")

@@ -19,6 +19,7 @@ from uuid import UUID
 import orjson
 from eventsourcing.persistence import ApplicationRecorder
 
+from adapters.store.identity import sqlite_uri
 from domain.ports import LogRecord, RecordFields
 
 
@@ -75,7 +76,7 @@ class SQLiteEventLog:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            uri = f"file:{self._path}?mode=ro"
+            uri = sqlite_uri(self._path, read_only=True)
             self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         return self._conn
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
+from adapters.store.identity import sqlite_uri
 from domain.aggregates import Agent
 from domain.application import FleetApplication, UnknownAgent
 from domain.ids import agent_id
@@ -70,5 +71,6 @@ class AgentLoader:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            assert self.path is not None  # only SQLite stores read through a connection
+            self._conn = sqlite3.connect(sqlite_uri(self.path, read_only=True), uri=True)
         return self._conn

@@ -29,6 +29,8 @@ from typing import Any
 
 import orjson
 
+from adapters.home import create_private, tighten
+from adapters.store.identity import sqlite_uri
 from domain.ids import agent_id as agent_id_of
 from projections.errors import ProjectionConflict
 from projections.rows import (
@@ -54,10 +56,33 @@ def _bucket(agent_id: str) -> int:
 
 
 class SQLiteViewStore:
-    def __init__(self, path: Path | str, chunk_size: int = CHUNK) -> None:
+    """The view in ``path``; ``home_id`` names the home whose log it folds.
+
+    A view recorded for another home is emptied and rebuilt (it is derived
+    data). ``read_only`` works on a copy in memory of what ``path`` holds, so a
+    home nobody can write still answers queries, folding new events in memory.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        chunk_size: int = CHUNK,
+        *,
+        home_id: str | None = None,
+        read_only: bool = False,
+    ) -> None:
         self._chunk_size = chunk_size
-        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._home_id = home_id
+        path = Path(path)
+        if read_only:
+            self._conn = _memory_copy(path)
+        else:
+            create_private(path)
+            self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # SQLite gives -wal and -shm the mode of the file; older files may be wider.
+            for suffix in ("-wal", "-shm"):
+                tighten(Path(f"{path}{suffix}"))
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._create()
         # Chunks and index buckets read during one fold batch, dropped when the
@@ -74,7 +99,9 @@ class SQLiteViewStore:
         c = self._conn
         c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         row = c.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is not None and row[0] != SCHEMA_VERSION:
+        home = c.execute("SELECT value FROM meta WHERE key='home'").fetchone()
+        other_home = home is not None and self._home_id is not None and home[0] != self._home_id
+        if row is not None and (row[0] != SCHEMA_VERSION or other_home):
             # The view is derived data: an old layout is dropped and rebuilt by replay.
             for table in ("personas", "agents", "chunks", "agent_index", "relays"):
                 c.execute(f"DROP TABLE IF EXISTS {table}")
@@ -97,6 +124,9 @@ class SQLiteViewStore:
         )
         c.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         c.execute("INSERT OR IGNORE INTO meta VALUES ('position', '0')")
+        if self._home_id is not None and (other_home or home is None or row is None):
+            # Written only when it changes: opening a view must not write to it.
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('home', ?)", (self._home_id,))
 
     # -- reads for the fold (cached for the batch) -----------------------------------------
 
@@ -343,10 +373,13 @@ class SQLiteViewStore:
             yield
             c.execute("UPDATE meta SET value=? WHERE key='position'", (str(position),))
             c.execute("INSERT OR REPLACE INTO meta VALUES ('mark', ?)", (mark,))
+            c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            # SQLite ends the transaction itself on some errors (a full disk): a
+            # ROLLBACK then fails with "no transaction is active", hiding the cause.
+            if c.in_transaction:
+                c.execute("ROLLBACK")
             raise
-        c.execute("COMMIT")
 
     def _replace_relays(self, relays: Iterable[RelayRow]) -> None:
         self._conn.execute("DELETE FROM relays")
@@ -360,6 +393,35 @@ class SQLiteViewStore:
             f"INSERT OR REPLACE INTO personas VALUES ({', '.join('?' * len(PERSONA_COLUMNS))})",
             (as_tuple(p, PERSONA_COLUMNS) for p in personas),
         )
+
+
+def _memory_copy(path: Path) -> sqlite3.Connection:
+    """An in-memory database holding what ``path`` holds (nothing if it cannot be read)."""
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    if path.exists():
+        try:
+            with contextlib.closing(
+                sqlite3.connect(sqlite_uri(path, read_only=True, peek=True), uri=True)
+            ) as source:
+                source.backup(conn)
+        except sqlite3.Error:
+            conn.close()  # a damaged copy is worth nothing: replay from the log instead
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    return conn
+
+
+def view_position(path: Path) -> int:
+    """The log position a stored view was folded to, read without changing it (0: none)."""
+    if not path.exists():
+        return 0
+    try:
+        with contextlib.closing(
+            sqlite3.connect(sqlite_uri(path, read_only=True, peek=True), uri=True)
+        ) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='position'").fetchone()
+    except sqlite3.Error:
+        return 0  # a damaged view is rebuilt anyway; it proves nothing
+    return int(row[0]) if row else 0
 
 
 def _chunk_record(chunk_id: int, slug: str, rows: list[Any]) -> tuple[int, str, int, str, bytes]:

@@ -39,6 +39,7 @@ from eventsourcing.persistence import (
     PersistenceError,
 )
 
+from adapters.store.identity import sqlite_uri
 from domain.application import FleetApplication
 
 _COLUMNS = 4
@@ -65,7 +66,7 @@ class SQLiteEventWriter:
     def __init__(self, app: FleetApplication, path: Path, lock_timeout: float) -> None:
         self.app = app
         self._conn = sqlite3.connect(
-            f"file:{path}?mode=rw",
+            sqlite_uri(path),
             uri=True,
             isolation_level=None,
             check_same_thread=False,

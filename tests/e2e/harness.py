@@ -75,6 +75,8 @@ class Cli:
         *args: str,
         stdin: str | bytes | None = None,
         env: Mapping[str, str | None] | None = None,
+        umask: int = -1,
+        timeout: float = 120,
     ) -> Result:
         environ = dict(self.environ)
         for key, value in (env or {}).items():
@@ -89,8 +91,9 @@ class Cli:
             capture_output=True,
             env=environ,
             cwd=self.home.parent,
-            timeout=120,
+            timeout=timeout,
             check=False,
+            umask=umask,
         )
         return Result(
             proc.returncode,

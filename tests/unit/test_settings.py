@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from adapters.bootstrap import eventsourcing_env, view_file
+from adapters.home import HomeRecord, write_home_record
 from adapters.settings import Settings, SettingsError, parse_store_url
 from domain.planner import ForeignHeads
 
@@ -121,3 +123,74 @@ def test_foreign_heads_are_conflicts_unless_fleetsync_foreign_heads_says_self_he
     assert healing.foreign_heads is ForeignHeads.SELF_HEAL
     with pytest.raises(SettingsError, match="must be conflict or self-heal, not 'yes'"):
         Settings.load(environ={**home, "FLEETSYNC_FOREIGN_HEADS": "yes"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////srv/fleet/events.sqlite",
+        "sqlite:///srv/fleet/events.sqlite",
+        "sqlite:////srv//fleet/events.sqlite",
+    ],
+)
+def test_absolute_sqlite_urls_in_the_usual_forms_name_one_plain_path(url: str) -> None:
+    path = parse_store_url(url, Path("/home")).sqlite_path
+    assert path is not None
+    assert str(path).startswith("/srv/")
+    assert not str(path).startswith("//")
+    assert path.as_uri().startswith("file:///srv/")
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://host/e.sqlite", "sqlite:///e.sqlite?mode=ro", "sqlite:////", "sqlite:///x/.."]
+)
+def test_sqlite_urls_with_a_host_parameters_or_no_file_are_refused(url: str) -> None:
+    with pytest.raises(SettingsError, match="store URL"):
+        parse_store_url(url, Path("/home"))
+
+
+@pytest.mark.parametrize(
+    "scheme", ["postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"]
+)
+def test_sqlalchemy_postgresql_schemes_are_accepted(scheme: str) -> None:
+    store = parse_store_url(f"{scheme}://u:pw@db:5433/fleet", Path("/home"))
+    assert (store.kind, store.postgres_host, store.postgres_port) == ("postgres", "db", "5433")
+
+
+def test_the_recorded_store_url_has_no_password_and_parses_back_to_the_same_store(
+    tmp_path: Path,
+) -> None:
+    store = parse_store_url("postgresql://fleet:s%40cret@db:6543/fleet%20db?schema=fs", tmp_path)
+    recorded = store.recorded_url(tmp_path)
+    assert "s@cret" not in recorded
+    assert "cret" not in recorded
+    assert parse_store_url(recorded, tmp_path) == replace(store, postgres_password="")
+    inside = parse_store_url(f"sqlite://{tmp_path}/a b.sqlite", tmp_path)
+    assert inside.recorded_url(tmp_path) == "sqlite:a%20b.sqlite"
+    assert parse_store_url(inside.recorded_url(tmp_path), tmp_path) == inside
+    outside = parse_store_url("sqlite:////srv/e.sqlite", tmp_path)
+    assert parse_store_url(outside.recorded_url(tmp_path), tmp_path) == outside
+
+
+def test_later_commands_use_the_store_url_the_home_recorded(tmp_path: Path) -> None:
+    write_home_record(tmp_path, HomeRecord(home_id="a" * 32, store="sqlite:///srv/e.sqlite"))
+    settings = Settings.load(home=tmp_path, environ={})
+    assert settings.store.sqlite_path == Path("/srv/e.sqlite")
+    assert settings.store_source == "the home's record"
+    flagged = Settings.load(home=tmp_path, environ={"FLEETSYNC_STORE_URL": "memory:"})
+    assert flagged.store.kind == "memory"
+
+
+def test_a_recorded_postgresql_url_takes_its_password_from_pgpassword(tmp_path: Path) -> None:
+    write_home_record(tmp_path, HomeRecord(home_id="a" * 32, store="postgresql://u@db:5432/f"))
+    settings = Settings.load(home=tmp_path, environ={"PGPASSWORD": "pw"})
+    assert settings.store.postgres_password == "pw"
+
+
+def test_the_connect_timeout_is_a_setting_of_a_few_seconds_by_default(tmp_path: Path) -> None:
+    assert Settings.load(home=tmp_path, environ={}).connect_timeout == 5
+    env = {"FLEETSYNC_CONNECT_TIMEOUT": "2"}
+    settings = Settings.load(home=tmp_path, store_url="postgresql://u@h/d", environ=env)
+    assert eventsourcing_env(settings)["FLEETSYNC_POSTGRES_CONNECT_TIMEOUT"] == "2"
+    with pytest.raises(SettingsError, match="at least 1"):
+        Settings.load(home=tmp_path, environ={"FLEETSYNC_CONNECT_TIMEOUT": "0"})
