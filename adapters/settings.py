@@ -21,8 +21,9 @@ Store URLs: ``sqlite:///absolute/path`` or SQLAlchemy's ``sqlite:////absolute/pa
 (a relative path such as ``sqlite:events.sqlite`` is taken relative to the home),
 ``postgresql://user:password@host:port/dbname[?schema=NAME]`` (needs the
 ``postgres`` extra; ``postgres://`` and ``postgresql+psycopg://`` work too; the
-server must answer within ``$FLEETSYNC_CONNECT_TIMEOUT`` seconds, default 5), and ``memory:`` (eventsourcing's in-process store, for
-tests; nothing survives the process).
+server must answer within ``$FLEETSYNC_CONNECT_TIMEOUT`` seconds, default 5),
+and ``memory:`` (eventsourcing's in-process store, for tests; nothing survives
+the process).
 """
 
 from __future__ import annotations
