@@ -185,6 +185,7 @@ def report_doc(report: ApplyReport) -> dict[str, Any]:
         "verified": report.verified,
         "unreadable": report.unreadable,
         "observed_drift": report.observed,
+        "confirmed_by_refresh": report.confirmed,
         "summary": report.summary(),
         "agents": [
             {
@@ -204,6 +205,8 @@ def report_lines(report: ApplyReport) -> list[str]:
     lines = outcome_lines(report.outcomes)
     for url, why in report.unreadable.items():
         lines.append(f"relay {url} could not be read: {why}")
+    if report.confirmed:
+        lines.append(f"refresh: {confirmed_line(report.confirmed)}")
     if report.observed:
         lines.append(f"refresh: {report.observed} agent(s) hold something other than the log said")
     lines.append(
@@ -219,6 +222,14 @@ def report_lines(report: ApplyReport) -> list[str]:
             "so whether they are in sync is unknown"
         )
     return lines
+
+
+def confirmed_line(count: int) -> str:
+    """What a refresh that found our own engrams (their OK lost) says about them."""
+    return (
+        f"{count} engram(s) sealed here were found as heads though their OK was lost: "
+        "recorded as published"
+    )
 
 
 def print_report(ctx: Context, report: ApplyReport) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 from adapters.cli.agents import AGENT_HELP, resolve_agent
 from adapters.cli.output import EXIT_UNVERIFIED, Context, Subcommands, add_json_flag
-from adapters.cli.publish import apply_now, print_report, progress_for
+from adapters.cli.publish import apply_now, confirmed_line, print_report, progress_for
 from adapters.cli.reports import run_plan
 from adapters.relay.urls import canonical_url
 from adapters.sync.engine import Reading
@@ -164,11 +164,12 @@ def run_refresh(ctx: Context) -> int:
         view = fleet.view()
         agents = view.agents(slug, include_retired=False)
 
-        async def run() -> tuple[int, Reading | None]:
+        async def run() -> tuple[int, int, Reading | None]:
             async with fleet.reconciler() as reconciler:
-                return await reconciler.refresh(agents), reconciler.reading
+                observed = await reconciler.refresh(agents)
+                return observed, reconciler.confirmed, reconciler.reading
 
-        observed, reading = asyncio.run(run())
+        observed, confirmed, reading = asyncio.run(run())
         relays = fleet.app.relay_urls()
     live = len([a for a in agents if not a.retired])
     unreadable = dict(reading.failed) if reading is not None else {}
@@ -177,6 +178,7 @@ def run_refresh(ctx: Context) -> int:
     doc: dict[str, Any] = {
         "agents": live,
         "observed_drift": observed,
+        "confirmed": confirmed,
         "verified": verified,
         "read": reading.read if reading is not None else [],
         "unreadable": unreadable,
@@ -194,6 +196,8 @@ def run_refresh(ctx: Context) -> int:
             f"read {read} agent(s) on every relay; "
             f"{observed} hold something other than the log said"
         )
+        if confirmed:
+            ctx.out(confirmed_line(confirmed))
         if unverified:
             ctx.out(
                 f"not verified: {unverified} agent(s) could not be read on every relay, "

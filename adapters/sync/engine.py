@@ -200,6 +200,8 @@ class ApplyReport:
     unverified: int = 0
     unreadable: dict[str, str] = field(default_factory=dict)  # relay -> why it was not read
     refreshed: bool = True  # False with --no-refresh: "unchanged" is the log's word
+    # Engrams we sealed whose OK was lost, found as heads by the refresh: published.
+    confirmed: int = 0
 
     def count(self, result: str) -> int:
         return sum(1 for o in self.outcomes if o.result == result)
@@ -585,6 +587,7 @@ class Reconciler:
         report.refreshed = refresh
         if refresh:
             report.observed = await self.refresh(agents)
+            report.confirmed = self.confirmed
             view.catch_up()
         commands = view.plan(
             persona=persona,

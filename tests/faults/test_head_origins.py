@@ -11,6 +11,8 @@ what each overwrite replaced and who had written it.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +35,7 @@ from tests.faults.test_apply_faults import (
     _foreign_engram,
     play,
 )
+from tests.faults.test_cli_relay_faults import home, run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -293,3 +296,27 @@ def test_a_stale_copy_that_beats_our_engram_at_read_back_is_written_over_next_ti
         assert s.published_ids() <= set(s.relay.stored)
 
     play(tmp_path, Behaviour(), 1, script)
+
+
+def test_fleetsync_refresh_says_how_many_of_our_engrams_it_found_and_counts_no_drift(
+    tmp_path: Path,
+) -> None:
+    cli = home(tmp_path)
+    assert cli("agent", "create", "--persona", "writer", "--count", "3", "--no-apply").code == 0
+    held = StoreOutOfSight()
+
+    async def main() -> tuple[str, dict[str, Any]]:
+        async with FakeRelay(held) as relay:
+            assert cli("relay", "add", relay.url).code == 0
+            first, _ = await run(cli, "apply")
+            assert "unknown 3" in first.stdout, first
+            held.land(relay)  # stored after all: only the OKs were lost
+            relay.behaviour = Behaviour()
+            text, _ = await run(cli, "refresh")
+            again, _ = await run(cli, "--json", "refresh")
+            return text.stdout, json.loads(again.stdout)
+
+    text, doc = asyncio.run(main())
+    assert "0 hold something other than the log said" in text
+    assert "3 engram(s) sealed here were found as heads" in text
+    assert (doc["observed_drift"], doc["confirmed"]) == (0, 0), "recorded once, then known"
