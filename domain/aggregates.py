@@ -231,6 +231,7 @@ class Agent(Aggregate):
                 aggregate.published_event = None
             # Anything sealed earlier is superseded once a newer engram is confirmed.
             aggregate.unsettled.clear()
+            aggregate.tombstone = None
 
     class PublishFailed(Aggregate.Event):
         """Every relay refused the sealed event permanently: it will never land."""
@@ -241,6 +242,7 @@ class Agent(Aggregate):
 
         def apply(self, aggregate: Agent) -> None:
             aggregate.unsettled.pop(self.event_id, None)
+            aggregate.drop_tombstone(self.event_id)
 
     class ConflictDetected(Aggregate.Event):
         """Another writer's engram is the head (or the head's clock is poisoned)."""
@@ -255,6 +257,39 @@ class Agent(Aggregate):
         def apply(self, aggregate: Agent) -> None:
             if self.event_id is not None:
                 aggregate.unsettled.pop(self.event_id, None)
+                aggregate.drop_tombstone(self.event_id)
+
+    class TombstoneSealed(Aggregate.Event):
+        """A tombstone was decided for the agent's engram (retired, or its persona
+        deleted, while the head still held the persona's secrets): the NIP-AE
+        replacement with a null ``value``, and the NIP-09 deletion request sent
+        after it, both signed by the agent. Stored before anything is sent, so
+        every retry resends these two events."""
+
+        class_version = 1
+        event: dict[str, Any]
+        deletion: dict[str, Any]
+        reasons: list[str]
+        causes: list[int]
+
+        def apply(self, aggregate: Agent) -> None:
+            aggregate.tombstone = {"event": self.event, "deletion": self.deletion}
+
+    class Tombstoned(Aggregate.Event):
+        """The tombstone met the ack policy and was read back as the head; the
+        deletion request went out after it (``deletion_answers``: what the relays
+        said to it; honouring it is their policy)."""
+
+        class_version = 1
+        event_id: str
+        deletion_id: str
+        relays: list[str]  # the relays that acknowledged the tombstone
+        answers: list[dict[str, str]]
+        deletion_answers: list[dict[str, str]]
+
+        def apply(self, aggregate: Agent) -> None:
+            aggregate.unsettled.clear()
+            aggregate.tombstone = None
 
     class HeadObserved(Aggregate.Event):
         """What the relays hold as head, read back during refresh or verification.
@@ -314,6 +349,8 @@ class Agent(Aggregate):
         self.published_at: int | None = None
         # the signed event last published, for relays that lack it
         self.published_event: dict[str, Any] | None = None
+        # the sealed tombstone and deletion request not yet settled ("event", "deletion")
+        self.tombstone: dict[str, dict[str, Any]] | None = None
 
     @classmethod
     def at_version(cls, id: UUID, pubkey: str, persona_slug: str, version: int) -> Agent:
@@ -339,7 +376,13 @@ class Agent(Aggregate):
         agent.sealed = {}
         agent.published_at = None
         agent.published_event = None
+        agent.tombstone = None
         return agent
+
+    def drop_tombstone(self, event_id: str) -> None:
+        """Forget the unsettled tombstone if ``event_id`` is its event."""
+        if self.tombstone is not None and self.tombstone["event"].get("id") == event_id:
+            self.tombstone = None
 
     def _require_live(self) -> None:
         if self.retired:
@@ -400,6 +443,39 @@ class Agent(Aggregate):
             secrets_digest=secrets_digest,
             reasons=reasons,
             causes=causes,
+        )
+
+    def record_tombstone_sealed(
+        self,
+        event: dict[str, Any],
+        deletion: dict[str, Any],
+        reasons: list[str],
+        causes: list[int],
+    ) -> None:
+        """Record a sealed tombstone; allowed for retired agents (that is what it is for)."""
+        if self.key_destroyed:
+            raise InvalidInput(f"the key of agent {self.pubkey} is destroyed: it cannot sign")
+        if event.get("pubkey") != self.pubkey or deletion.get("pubkey") != self.pubkey:
+            raise InvalidInput("a tombstone and its deletion request must be authored by the agent")
+        self._record(
+            self.TombstoneSealed, event=event, deletion=deletion, reasons=reasons, causes=causes
+        )
+
+    def record_tombstoned(
+        self,
+        event_id: str,
+        deletion_id: str,
+        relays: list[str],
+        answers: list[dict[str, str]],
+        deletion_answers: list[dict[str, str]],
+    ) -> None:
+        self._record(
+            self.Tombstoned,
+            event_id=event_id,
+            deletion_id=deletion_id,
+            relays=relays,
+            answers=answers,
+            deletion_answers=deletion_answers,
         )
 
     def record_answers(self, event_id: str, answers: list[dict[str, str]]) -> None:

@@ -7,6 +7,14 @@ agent *and* relay, so an engram missing on one relay is work to do), so
 planning twice over the same facts gives the same commands, and the
 projection can hand over only the agents that need something without
 changing the outcome.
+
+A retired agent, or one whose persona was deleted, gets no new engram; but if
+its last known head is still a valid engram of ours (the one we last
+published, so it holds the persona and its secrets) and its key is still
+here to sign with, the planner asks for that engram to be **tombstoned**
+(NIP-AE: a replacement whose body's ``value`` is null, then a NIP-09 deletion
+request for what came before). A head that is not ours (another writer's) is
+left alone; a head already a tombstone, or missing, needs nothing.
 """
 
 from __future__ import annotations
@@ -30,10 +38,20 @@ class Status(enum.StrEnum):
     CONFLICT = "conflict"
     PERSONA_DELETED = "persona-deleted"
     RETIRED = "retired"
+    # Retired, or its persona deleted, and its head still holds the persona's secrets.
+    TOMBSTONE_DUE = "tombstone-due"
 
 
 # The statuses the planner acts on; every other status yields no command.
-ACTIONABLE = frozenset({Status.OUT_OF_DATE, Status.NEVER_PUBLISHED, Status.PENDING, Status.PARTIAL})
+ACTIONABLE = frozenset(
+    {
+        Status.OUT_OF_DATE,
+        Status.NEVER_PUBLISHED,
+        Status.PENDING,
+        Status.PARTIAL,
+        Status.TOMBSTONE_DUE,
+    }
+)
 
 
 class Reason(enum.StrEnum):
@@ -44,6 +62,13 @@ class Reason(enum.StrEnum):
     UNCONFIRMED = "unconfirmed"  # sealed for this version, not yet confirmed: resend
     OVERWRITE = "overwrite-conflict"  # a person chose to write over another writer's head
     MISSING_ON_RELAY = "missing-on-relay"  # a configured relay does not hold the current engram
+    RETIRED = "retired"  # tombstone: the agent was retired
+    PERSONA_DELETED = "persona-deleted"  # tombstone: the agent's persona was deleted
+
+
+class Action(enum.StrEnum):
+    PUBLISH = "publish"  # the persona's current version
+    TOMBSTONE = "tombstone"  # NIP-AE tombstone, then a NIP-09 deletion request
 
 
 class HeadOrigin(enum.StrEnum):
@@ -134,6 +159,10 @@ class AgentFacts(NamedTuple):
     version: int = 1  # the agent aggregate's version these facts are as of
     published_event_id: str | None = None  # our last confirmed publication's event
     published_secrets_digest: str | None = None
+    key_destroyed: bool = False
+    retired_position: int = 0
+    tombstone_event_id: str | None = None  # a tombstone sealed and not yet confirmed
+    tombstone_position: int = 0
 
 
 class Assessment(NamedTuple):
@@ -147,7 +176,9 @@ class Assessment(NamedTuple):
 
 
 class PublishCommand(NamedTuple):
-    """Publish (or resend) the ``mem/persona`` engram of one persona version to one agent."""
+    """Publish (or resend) the ``mem/persona`` engram of one persona version to one agent,
+    or, with ``action`` TOMBSTONE, its tombstone (``digest`` and ``secrets_digest`` are
+    then those of the head it replaces)."""
 
     agent_id: str
     pubkey: str
@@ -164,10 +195,14 @@ class PublishCommand(NamedTuple):
     # Where to send it: a resend of the current engram goes to the relays that lack
     # it; empty means every configured relay.
     relays: tuple[str, ...] = ()
+    action: Action = Action.PUBLISH
 
     @property
     def key(self) -> str:
-        """What makes two commands the same publish: one agent, one persona version."""
+        """What makes two commands the same publish: one agent, one persona version
+        (or one agent's tombstone)."""
+        if self.action is Action.TOMBSTONE:
+            return f"{self.pubkey}:{Action.TOMBSTONE.value}"
         return f"{self.pubkey}:{self.digest}:{self.secrets_digest}"
 
 
@@ -187,10 +222,10 @@ def assess(
     engram this fleet sealed is never a drift.
     """
     if agent.retired:
-        return Assessment(agent, Status.RETIRED)
+        return _laid_to_rest(agent, Status.RETIRED, Reason.RETIRED, agent.retired_position)
     if persona is None or persona.deleted:
-        gone: tuple[int, ...] = (persona.position,) if persona is not None else ()
-        return Assessment(agent, Status.PERSONA_DELETED, causes=gone)
+        gone = persona.position if persona is not None else 0
+        return _laid_to_rest(agent, Status.PERSONA_DELETED, Reason.PERSONA_DELETED, gone)
 
     head = agent.head
     head_position = head.position if head is not None else 0
@@ -296,6 +331,37 @@ def _written_over(agent: AgentFacts, head: HeadFacts | None, policy: ForeignHead
     )
 
 
+def _laid_to_rest(agent: AgentFacts, status: Status, reason: Reason, position: int) -> Assessment:
+    """A retired agent, or one whose persona is gone: is there an engram to tombstone?
+
+    Only while its key is here to sign, and its last known head is a valid engram:
+    a tombstone sealed and not yet confirmed is resent; otherwise the head must be
+    the engram we last published (another writer's is not ours to remove).
+    """
+    causes: tuple[int, ...] = (position,) if position else ()
+    head = agent.head
+    if agent.key_destroyed or head is None or head.state != "valid":
+        return Assessment(agent, status, causes=causes)
+    if agent.tombstone_event_id is not None:
+        reasons: tuple[Reason, ...] = (reason, Reason.UNCONFIRMED)
+        causes += (agent.tombstone_position,)
+    elif head.event_id is not None and (
+        head.event_id == agent.published_event_id or head.origin == HeadOrigin.OURS
+    ):
+        reasons = (reason,)
+        causes += (head.position,)
+    else:
+        return Assessment(agent, status, causes=causes)
+    return Assessment(
+        agent,
+        Status.TOMBSTONE_DUE,
+        reasons,
+        tuple(sorted(set(causes))),
+        head.digest,
+        head.secrets_digest,
+    )
+
+
 def _verdict(
     agent: AgentFacts,
     persona: PersonaFacts,
@@ -325,6 +391,9 @@ def plan(
     """
     commands = []
     for item in assessments:
+        if item.status is Status.TOMBSTONE_DUE:
+            commands.append(_tombstone(item))
+            continue
         digest, secrets = item.digest, item.secrets_digest
         if digest is None or secrets is None:
             continue
@@ -381,3 +450,19 @@ def _current_event(agent: AgentFacts, digest: str, secrets_digest: str) -> str |
     if head.event_id is not None and head.event_id == agent.published_event_id:
         return head.event_id
     return None
+
+
+def _tombstone(item: Assessment) -> PublishCommand:
+    agent = item.agent
+    return PublishCommand(
+        agent_id=agent.agent_id,
+        pubkey=agent.pubkey,
+        persona_slug=agent.persona_slug,
+        digest=item.digest or "",
+        secrets_digest=item.secrets_digest or "",
+        reasons=item.reasons,
+        causes=item.causes,
+        resend_event_id=agent.tombstone_event_id,
+        agent_version=agent.version,
+        action=Action.TOMBSTONE,
+    )

@@ -124,6 +124,21 @@ def _describe(record: LogRecord, state: dict[str, Any]) -> tuple[str, str]:
                 f"head {_short(s['head_event_id'])} (created_at {s['head_created_at']}) "
                 f"is not ours: {s['reason']}"
             )
+        case "Agent.TombstoneSealed":
+            ev, deletion = s["event"], s["deletion"]
+            return "tombstone sealed", (
+                f"tombstone {_short(ev.get('id'))} created_at {ev.get('created_at')} and "
+                f"deletion request {_short(deletion.get('id'))}, signed by the agent, because "
+                f"{', '.join(s['reasons'])} (caused by log positions "
+                f"{', '.join(map(str, s['causes']))})"
+            )
+        case "Agent.Tombstoned":
+            return "tombstoned", (
+                f"tombstone {_short(s['event_id'])} is the head, acknowledged by "
+                f"{', '.join(s['relays']) or 'no relay'} ({_answers(s['answers'])}); "
+                f"deletion request {_short(s['deletion_id'])}: "
+                f"{_answers(s['deletion_answers'])}"
+            )
         case "Agent.HeadObserved":
             written = f" written by {_WRITERS[s['origin']]}" if s["origin"] in _WRITERS else ""
             return "head observed", (

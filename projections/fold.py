@@ -286,6 +286,7 @@ class Fold:
         row = self._touch_agent(originator_id, version)
         if row is not None:
             row.retired = True
+            row.retired_position = position
             row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
             self._count(row.persona_slug, -1)
 
@@ -348,6 +349,7 @@ class Fold:
         row.head_relays = held_by
         # Whatever was sealed before this confirmation is settled or superseded.
         row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
+        row.tombstone_event_id = None
 
     def _publish_failed(
         self, position: int, originator_id: str, version: int, state: dict[str, Any]
@@ -355,6 +357,8 @@ class Fold:
         row = self._touch_agent(originator_id, version)
         if row is not None and row.pending_event_id == state["event_id"]:
             row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
+        if row is not None and row.tombstone_event_id == state["event_id"]:
+            row.tombstone_event_id = None
 
     def _conflict(
         self, position: int, originator_id: str, version: int, state: dict[str, Any]
@@ -368,6 +372,8 @@ class Fold:
         row.conflict_head_event_id = state["head_event_id"]
         if state["event_id"] is not None and row.pending_event_id == state["event_id"]:
             row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
+        if state["event_id"] is not None and row.tombstone_event_id == state["event_id"]:
+            row.tombstone_event_id = None
 
     def _observed(
         self, position: int, originator_id: str, version: int, state: dict[str, Any]
@@ -389,6 +395,8 @@ class Fold:
         row.head_observed = True
         row.head_origin = origin
         row.head_relays = state["held_by"]
+        if state["head_event_id"] == row.tombstone_event_id and state["state"] == "tombstone":
+            row.tombstone_event_id = None  # our tombstone is the head after all
 
     def _relay_added(
         self, position: int, originator_id: str, version: int, state: dict[str, Any]
@@ -428,6 +436,28 @@ class Fold:
             if row is not None:
                 row.failed_at, row.error = at, error
         self.dirty_relays = True
+
+    def _tombstone_sealed(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        row = self._touch_agent(originator_id, version)
+        if row is not None:
+            row.tombstone_event_id = state["event"]["id"]
+            row.tombstone_position = position
+
+    def _tombstoned(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        row = self._touch_agent(originator_id, version)
+        if row is None:
+            return
+        self._set_head(row, "tombstone", None, None, state["event_id"])
+        row.head_position = position
+        row.head_observed = False
+        row.head_origin = ""
+        row.head_relays = state["relays"]
+        row.tombstone_event_id = None
+        row.pending_event_id = row.pending_digest = row.pending_secrets_digest = None
 
     @staticmethod
     def _set_head(
@@ -513,4 +543,6 @@ _HANDLERS: dict[str, Callable[[Fold, int, str, int, dict[str, Any]], None]] = {
     _PREFIX + "RelayList.Added": Fold._relay_added,
     _PREFIX + "RelayList.Removed": Fold._relay_removed,
     _PREFIX + "RelayReading.Created": Fold._relays_read,
+    _PREFIX + "Agent.TombstoneSealed": Fold._tombstone_sealed,
+    _PREFIX + "Agent.Tombstoned": Fold._tombstoned,
 }

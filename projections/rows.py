@@ -109,6 +109,10 @@ class AgentRow(list[Any]):
     # The relays known to hold the head event (None until there is a head).
     head_relays: list[str] | None
     published_secrets_digest: str | None
+    retired_position: int
+    # A tombstone sealed and not yet confirmed (see Agent.TombstoneSealed).
+    tombstone_event_id: str | None
+    tombstone_position: int
 
     def is_blank(self) -> bool:
         """True for a live agent with no publication history: no head, seal or conflict.
@@ -137,7 +141,7 @@ class AgentRow(list[Any]):
             _status,
             _reasons,
             retired,
-            _key_destroyed,
+            key_destroyed,
             head_state,
             head_digest,
             head_secrets_digest,
@@ -159,6 +163,9 @@ class AgentRow(list[Any]):
             head_origin,
             head_relays,
             published_secrets_digest,
+            retired_position,
+            tombstone_event_id,
+            tombstone_position,
         ) = self
         head = None
         if head_state is not None:
@@ -190,6 +197,10 @@ class AgentRow(list[Any]):
             version,
             published_event_id,
             published_secrets_digest,
+            key_destroyed,
+            retired_position,
+            tombstone_event_id,
+            tombstone_position,
         )
 
 
@@ -220,7 +231,7 @@ VERSION = AGENT_COLUMNS.index("version")
 # (eventsourcing creates every aggregate at version 1). The fold builds a new
 # agent's row inline, as a list display ending in these (see Fold.apply).
 NEW_TAIL: tuple[Any, ...] = (False, False, None, None, None, None, 0, False)
-NEW_TAIL += (None, None, 0, None, None, None, 0, None, 0, None, None, 1, "", None, None)
+NEW_TAIL += (None, None, 0, None, None, None, 0, None, 0, None, None, 1, "", None, None, 0, None, 0)
 assert len(NEW_TAIL) == len(AGENT_COLUMNS) - REASONS - 1
 
 

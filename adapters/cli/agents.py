@@ -4,13 +4,19 @@ An agent's key pair is stored in the key store *before* its creation event is
 saved: a key without an agent is harmless, an agent without its key could never
 sign its engrams. Everything that can be checked (slug, persona, count, name,
 duplicate agent) is checked before either is written.
+
+Retiring is the mirror image: the agent is retired, its engram tombstoned (the
+key signs the tombstone), and only then, with ``--destroy-key``, the key
+destroyed; a tombstone that cannot be confirmed keeps the key (exit 2).
 """
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 
+from adapters.bootstrap import Fleet
 from adapters.cli.output import Context, Subcommands, add_json_flag, add_yes_flag, short
 from adapters.cli.publish import (
     NOT_PUBLISHED,
@@ -26,10 +32,12 @@ from adapters.nostr.keys import PublicKey, SecretKey
 from domain.aggregates import Agent, AgentRetired
 from domain.application import AgentExists, NewAgent, UnknownAgent
 from domain.errors import InvalidInput
+from domain.planner import Status
 from domain.slugs import persona_slug
 from projections.rows import AgentRow
 from projections.view import FleetView
 
+EXIT_NOT_DONE = 2  # a retire whose key had to be kept: its tombstone is still due
 MAX_COUNT = 100_000
 # Agents a create lists one by one unless asked (--list); more are summarised.
 LIST_UP_TO = 10
@@ -101,12 +109,25 @@ def register(commands: Subcommands) -> None:
     add_json_flag(move)
     move.set_defaults(func=run_move)
 
-    retire = sub.add_parser("retire", help="retire an agent (no more engrams)")
+    retire = sub.add_parser(
+        "retire",
+        help="retire an agent (no more engrams; its engram is tombstoned)",
+        description="Retire an agent: it gets no more engrams, and the engram it holds on "
+        "the relays (the persona and its secrets) is tombstoned right away (NIP-AE "
+        "replacement with a null value, then a NIP-09 deletion request), or by the next "
+        "apply. --destroy-key destroys its secret key only once that tombstone is "
+        "confirmed: the key is what signs it. Exit 2 when the key was kept for that reason.",
+    )
     retire.add_argument("agent", metavar="AGENT", help=AGENT_HELP)
     retire.add_argument(
         "--destroy-key",
         action="store_true",
         help="also destroy its secret key (irreversible; the agent can never sign again)",
+    )
+    retire.add_argument(
+        "--no-apply",
+        action="store_true",
+        help="do not tombstone its engram now ('fleetsync apply' will)",
     )
     add_yes_flag(retire, "destroy the key")
     add_json_flag(retire)
@@ -376,16 +397,47 @@ def run_retire(ctx: Context) -> int:
                 f"destroying the secret key of agent {pubkey} ({agent.name!r}) cannot be "
                 "undone: it can never sign again"
             )
-        # Retired first, key destroyed after: a crash in between leaves a retired
-        # agent with its key (safe, and rerunning finishes the job), never a live
-        # agent without one.
+        # Retired first, tombstoned next, key destroyed last: a crash in between
+        # leaves a retired agent with its key (safe, and rerunning finishes the
+        # job), never a live agent without one, nor an engram holding the
+        # persona's secrets that nobody can sign a tombstone for any more.
         if not agent.retired:
             fleet.app.retire_agent(pubkey, actor)
-        if destroy:
+        if not ctx.args.no_apply or destroy:
+            _tombstone_now(ctx, fleet, pubkey)
+        row = fleet.view().agent(pubkey)
+        due = row is not None and row.status == Status.TOMBSTONE_DUE
+        if destroy and not due:
             fleet.keystore.destroy(pubkey)
             fleet.app.record_key_destroyed(pubkey, actor)
+    destroyed = bool(destroy) and not due
     if ctx.json:
-        ctx.emit_json({"pubkey": pubkey, "retired": True, "key_destroyed": bool(destroy)})
+        ctx.emit_json(
+            {"pubkey": pubkey, "retired": True, "key_destroyed": destroyed, "tombstone_due": due}
+        )
     else:
-        ctx.out(f"retired agent {pubkey}" + ("; its secret key is destroyed" if destroy else ""))
+        ctx.out(f"retired agent {pubkey}" + ("; its secret key is destroyed" if destroyed else ""))
+        if due:
+            ctx.out(
+                "its engram on the relays still holds its persona's secrets and is not "
+                "tombstoned yet; 'fleetsync apply' does it"
+            )
+    if destroy and due:
+        # The key is what signs the tombstone: it stays until the tombstone is confirmed.
+        err = ctx.stderr if ctx.stderr is not None else sys.stderr
+        err.write(
+            "fleetsync: warning: the secret key was NOT destroyed: the agent's engram is "
+            "not tombstoned yet and only its key can sign the tombstone; run 'fleetsync "
+            f"apply', then 'fleetsync agent retire {pubkey} --destroy-key' again\n"
+        )
+        return EXIT_NOT_DONE
     return 0
+
+
+def _tombstone_now(ctx: Context, fleet: Fleet, pubkey: str) -> None:
+    """Tombstone a just-retired agent's engram now, best effort: the caller reads the
+    agent's status afterwards and says whether it is done (apply catches up)."""
+    view = fleet.view()
+    row = view.agent(pubkey)
+    if row is not None and row.status == Status.TOMBSTONE_DUE:
+        publish_changes(ctx, fleet, only=[pubkey])

@@ -72,9 +72,16 @@ def register(commands: Subcommands) -> None:
         "delete",
         help="delete a persona (its history is kept)",
         description="Delete a persona. Its agents stay, without a persona to follow, until "
-        "moved or retired. With live agents it asks first (or takes --yes).",
+        "moved or retired; the engrams they hold on the relays (the persona and its "
+        "secrets) are tombstoned right away, or by the next apply. With live agents it "
+        "asks first (or takes --yes).",
     )
     delete.add_argument("slug", metavar="SLUG", help="the persona's slug")
+    delete.add_argument(
+        "--no-apply",
+        action="store_true",
+        help="do not tombstone its agents' engrams now ('fleetsync apply' will)",
+    )
     add_yes_flag(delete, "delete a persona that live agents follow")
     add_json_flag(delete)
     delete.set_defaults(func=run_delete)
@@ -290,11 +297,23 @@ def run_delete(ctx: Context) -> int:
         if live:
             ctx.confirm(
                 f"persona {slug!r} has {live} live agent(s); deleting it leaves them without "
-                "a persona: their engrams are no longer kept up to date"
+                "a persona and tombstones their engrams on the relays"
             )
         fleet.app.delete_persona(slug, ctx.settings.actor)
+        # Its agents' engrams are tombstoned now, through apply (best effort).
+        publication = None
+        if live and not ctx.args.no_apply:
+            publication = publish_changes(ctx, fleet, persona=slug)
     if ctx.json:
-        ctx.emit_json({"slug": slug, "deleted": True})
-    else:
-        ctx.out(f"deleted persona {slug!r}; its history is kept ('persona show --history')")
-    return 0
+        ctx.emit_json(
+            {
+                "slug": slug,
+                "deleted": True,
+                "tombstones": publication.doc() if publication is not None else None,
+            }
+        )
+        return publication.code if publication is not None else 0
+    ctx.out(f"deleted persona {slug!r}; its history is kept ('persona show --history')")
+    if publication is None:
+        return 0
+    return print_publication(ctx, publication, "the persona is deleted")

@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from adapters.bootstrap import Fleet
 from adapters.cli.output import EXIT_UNVERIFIED, Context, short
 from adapters.errors import AdapterError
-from adapters.sync.engine import AgentOutcome, ApplyReport
+from adapters.sync.engine import SETTLED, AgentOutcome, ApplyReport
 
 EXIT_NOT_IN_SYNC = 2
 PUBLISH_EPILOG = (
@@ -210,8 +210,9 @@ def report_lines(report: ApplyReport) -> list[str]:
     if report.observed:
         lines.append(f"refresh: {report.observed} agent(s) hold something other than the log said")
     lines.append(
-        "published {published}, unchanged {unchanged}, unverified {unverified}, failed {failed}, "
-        "unknown {unknown}, conflicts {conflicts}".format(**report.summary())
+        "published {published}, tombstoned {tombstoned}, unchanged {unchanged}, "
+        "unverified {unverified}, failed {failed}, unknown {unknown}, "
+        "conflicts {conflicts}".format(**report.summary())
         + f" (relays: {', '.join(report.relays) or 'none'})"
     )
     if not report.refreshed:
@@ -254,7 +255,7 @@ def cause_of(outcome: AgentOutcome) -> str:
 
 
 def outcome_lines(outcomes: Iterable[AgentOutcome]) -> list[str]:
-    """One line per (result, cause) for every agent not published: the count, the
+    """One line per (result, cause) for every agent not settled: the count, the
     cause, and a few of the agents (``--json`` and ``audit`` have every one).
 
     A relay down for a whole apply fails thousands of agents for one reason: it
@@ -262,7 +263,7 @@ def outcome_lines(outcomes: Iterable[AgentOutcome]) -> list[str]:
     """
     groups: dict[tuple[str, str], list[AgentOutcome]] = {}
     for outcome in outcomes:
-        if outcome.result != "published":
+        if outcome.result not in SETTLED:
             groups.setdefault((outcome.result, cause_of(outcome)), []).append(outcome)
     ordered = sorted(
         groups.items(), key=lambda item: (_RESULT_ORDER.get(item[0][0], 9), -len(item[1]))

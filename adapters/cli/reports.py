@@ -21,7 +21,7 @@ from adapters.cli.agents import AGENT_HELP, resolve_agent
 from adapters.cli.output import EXIT_UNVERIFIED, Context, Subcommands, add_json_flag, short
 from domain.application import UnknownAgent, UnknownPersona
 from domain.errors import InvalidInput
-from domain.planner import Assessment, Status
+from domain.planner import Action, Assessment, PublishCommand, Status
 from domain.slugs import persona_slug
 from projections.audit import (
     AgentAudit,
@@ -161,7 +161,7 @@ def run_plan(ctx: Context) -> int:
                 "agent": command.pubkey,
                 "name": row.name,
                 "persona": command.persona_slug,
-                "action": "resend" if command.resend_event_id else "publish",
+                "action": _action(command),
                 "digest": command.digest,
                 "secrets_digest": command.secrets_digest,
                 "current_digest": row.head_digest,
@@ -174,6 +174,7 @@ def run_plan(ctx: Context) -> int:
                 "relays": list(command.relays),
             }
         )
+    tombstones = sum(1 for c in commands if c.action is Action.TOMBSTONE)
     exit_code = (
         EXIT_CHANGES_PENDING if commands or conflicts else EXIT_UNVERIFIED if unverified else 0
     )
@@ -211,14 +212,16 @@ def run_plan(ctx: Context) -> int:
                 d["persona"],
                 d["action"],
                 short(d["current_digest"]),
-                short(d["digest"]),
+                "tombstone" if "tombstone" in d["action"] else short(d["digest"]),
                 ",".join(d["reasons"]),
                 ",".join(str(c) for c in d["causes"]),
             )
             for d in docs
         ],
     )
-    ctx.out(f"{len(docs)} engram(s) to publish ({basis})")
+    publish = len(docs) - tombstones
+    also = f", {tombstones} to tombstone" if tombstones else ""
+    ctx.out(f"{publish} engram(s) to publish{also} ({basis})")
     if unverified:
         ctx.out(unverified_note(unverified))
     return exit_code
@@ -230,6 +233,13 @@ def _basis(position: int, relays: list[RelayRow]) -> str:
         return f"log position {position}; no relays configured"
     reads = "; ".join(describe_read(r) for r in relays)
     return f"log position {position}, as of the relays' last reads: {reads}"
+
+
+def _action(command: PublishCommand) -> str:
+    """publish | resend | tombstone | resend-tombstone (a sealed one awaits confirmation)."""
+    if command.action is Action.TOMBSTONE:
+        return "resend-tombstone" if command.resend_event_id else "tombstone"
+    return "resend" if command.resend_event_id else "publish"
 
 
 def run_status(ctx: Context) -> int:

@@ -26,11 +26,18 @@ from adapters.nostr.event import Event, InvalidEvent, Reason, sign_event, why_in
 from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.nostr.nip44 import ConversationKey, pad
 from domain import strictjson
-from domain.engram_body import MAX_PLAINTEXT_BYTES, Body, MemoryBody, decode_body
+from domain.engram_body import (
+    MAX_PLAINTEXT_BYTES,
+    Body,
+    MemoryBody,
+    decode_body,
+    encode_memory_body,
+)
 from domain.errors import InvalidEngramBody, TooLarge
 from domain.slugs import engram_slug, is_engram_slug
 
 ENGRAM_KIND = 30174
+DELETION_KIND = 5  # NIP-09 deletion request
 ALT_TEXT = "encrypted agent memory record"
 # A head this far ahead of the writer's clock is more likely a broken clock
 # than a real write; NIP-AE leaves the threshold to the implementation.
@@ -362,3 +369,31 @@ def next_created_at(
     if head_created_at - now > max_ahead:
         raise ClockPoisoned(head_created_at, now, max_ahead)
     return max(now, head_created_at + 1)
+
+
+def tombstone_body(slug: str) -> PreparedBody:
+    """The NIP-AE tombstone of a memory slug: ``{"slug": slug, "value": null}``."""
+    return prepare_body(encode_memory_body(slug, None))
+
+
+def deletion_request(agent_sk: SecretKey, tombstone: Event, *, aux: bytes | None = None) -> Event:
+    """The NIP-09 deletion request that follows a tombstone, signed by the agent.
+
+    One ``a`` tag naming the record (``30174:<agent>:<d>``) and ``["k", "30174"]``,
+    as NIP-AE asks. Relays that honour it delete every version of the record up to
+    the request's ``created_at``; that is one second before the tombstone's, so
+    they drop every engram it replaced (each is older: a write supersedes its head
+    by at least a second) and keep the tombstone, which stays the head for readers
+    of relays that ignore deletions. One target only: some relays refuse more.
+    """
+    if tombstone.kind != ENGRAM_KIND or tombstone.pubkey != agent_sk.public_key.hex:
+        raise ValueError("a deletion request follows a tombstone by the same agent")
+    d_tag = next(tag[1] for tag in tombstone.tags if tag[0] == "d")
+    return sign_event(
+        agent_sk,
+        created_at=max(tombstone.created_at - 1, 0),
+        kind=DELETION_KIND,
+        tags=(("a", f"{ENGRAM_KIND}:{tombstone.pubkey}:{d_tag}"), ("k", str(ENGRAM_KIND))),
+        content="",
+        aux=aux,
+    )

@@ -34,6 +34,15 @@ One ``apply`` goes:
    refused for good) or ``RelaysAnswered`` (no verdict yet: the next apply
    resends).
 
+A tombstone command (a retired agent, or one whose persona was deleted, whose
+engram still holds the persona's secrets) goes the same way: sealed as the
+NIP-AE tombstone with its NIP-09 deletion request, both stored in one
+``TombstoneSealed`` before either is sent; the tombstone is sent, then (once
+the ack policy is met) the deletion request; the read-back must show the
+tombstone as the head for ``Tombstoned`` to be recorded. Retired agents are
+refreshed only while a tombstone is due, so the one sealed is sealed over the
+head the relays hold now.
+
 Steps 3-5 run per batch, and batches overlap: batch k+1 is sealed and stored
 while batch k is sent and read back, so the relays and this process work at
 the same time (see ``Reconciler._carry_out``).
@@ -63,8 +72,11 @@ from adapters.nostr.engram import (
     Conversation,
     HeadSelection,
     PreparedBody,
+    deletion_request,
     next_created_at,
+    seal,
     select_head,
+    tombstone_body,
 )
 from adapters.nostr.event import Event, compute_id
 from adapters.nostr.keys import PublicKey, SecretKey
@@ -80,7 +92,7 @@ from domain.application import FleetApplication
 from domain.engram_body import PersonaEngram, Provenance
 from domain.errors import DomainError
 from domain.persona import secrets_digest
-from domain.planner import Assessment, ForeignHeads, HeadOrigin, PublishCommand, Status
+from domain.planner import Action, Assessment, ForeignHeads, HeadOrigin, PublishCommand, Status
 from domain.slugs import PERSONA_ENGRAM_SLUG
 from projections.gcpause import cyclic_gc_paused
 from projections.rows import AgentRow
@@ -183,9 +195,13 @@ class Reading:
 class AgentOutcome:
     pubkey: str
     persona_slug: str
-    result: str  # published | failed | unknown | conflict
+    result: str  # published | tombstoned | failed | unknown | conflict
     event_id: str | None = None
     detail: str = ""
+
+
+# The results that leave an agent as the plan wanted it.
+SETTLED = frozenset({"published", "tombstoned"})
 
 
 @dataclass(repr=False)
@@ -208,11 +224,12 @@ class ApplyReport:
 
     @property
     def converged(self) -> bool:
-        return all(o.result == "published" for o in self.outcomes)
+        return all(o.result in SETTLED for o in self.outcomes)
 
     def summary(self) -> dict[str, int]:
         return {
             "published": self.count("published"),
+            "tombstoned": self.count("tombstoned"),
             "unchanged": self.unchanged,
             "failed": self.count("failed"),
             "unknown": self.count("unknown"),
@@ -242,6 +259,9 @@ class _Work:
     conversation: Conversation
     resend: bool
     answers: list[Answer] = field(default_factory=list)
+    # A tombstone's NIP-09 deletion request, sent once the tombstone is acknowledged.
+    deletion: Event | None = None
+    deletion_answers: list[Answer] = field(default_factory=list)
 
 
 Progress = Callable[[int, int], None]
@@ -284,6 +304,7 @@ class Reconciler:
         self._d_tags: dict[str, str] = {}  # each agent's mem/persona d tag
         self._learned: dict[str, str] = {}  # d tags derived here, not yet kept
         self._bodies: dict[tuple[str, str, str], PreparedBody] = {}
+        self._tombstone = tombstone_body(PERSONA_ENGRAM_SLUG)
         self.heads: dict[str, RelayHead] = {}
         self.confirmed = 0  # our own seals a refresh found as heads (see refresh)
         self.reading: Reading | None = None  # the last refresh's
@@ -496,8 +517,11 @@ class Reconciler:
 
         Also records the reading itself (which relays answered, which could not
         be read and why) and keeps it as :attr:`reading`.
+
+        Live agents are read, and retired ones whose engram is due a tombstone (it
+        is sealed over their head, which must be the one the relays hold now).
         """
-        live = [a for a in agents if not a.retired]
+        live = [a for a in agents if not a.retired or a.status == Status.TOMBSTONE_DUE]
         rows = {row.pubkey: row for row in live}
         known = {row.pubkey: _believed(row) for row in live}
         reading = self.reading = Reading(asked=len(live))
@@ -582,7 +606,8 @@ class Reconciler:
         view = self.view
         view.catch_up()
         wanted = set(only) if only is not None else None
-        scope = [view.agent(agent)] if agent else view.agents(persona, include_retired=False)
+        # Retired agents too: one may be due a tombstone (refresh picks those out).
+        scope = [view.agent(agent)] if agent else view.agents(persona)
         agents = [a for a in scope if a is not None and (wanted is None or a.pubkey in wanted)]
         report.refreshed = refresh
         if refresh:
@@ -702,6 +727,14 @@ class Reconciler:
         answers = await self.gateway.publish([w.event for w in work], only or None)
         for w in work:
             w.answers = answers.get(w.event.id, [])
+        # NIP-AE: the tombstone replaces the engram first; the deletion request for
+        # what came before follows, and only once the tombstone is acknowledged.
+        follow = [w for w in work if w.deletion is not None and self._policy_met(w.answers)]
+        if follow:
+            answered = await self.gateway.publish([w.deletion for w in follow if w.deletion])
+            for w in follow:
+                assert w.deletion is not None
+                w.deletion_answers = answered.get(w.deletion.id, [])
         return await self._confirm(work)
 
     async def _seal(
@@ -742,23 +775,16 @@ class Reconciler:
                     # are stale (a new seal's events would be refused by the store).
                     early.append(_failed(command, "the agent changed while applying; run again"))
                     continue
-                stored = agent.unsettled.get(command.resend_event_id or "")
-                current = agent.published_event
-                if (
-                    stored is None
-                    and current is not None
-                    and current["id"] == command.resend_event_id
-                ):
-                    stored = current  # the published event, for relays that lack it
-                if stored is not None:
-                    event = Event.from_dict(stored)
-                    work.append(_Work(command, agent, event, conv, resend=True))
+                resent_work = _resend(command, agent, conv)
+                if resent_work is not None:
+                    work.append(resent_work)
                     continue
             secret = secret_keys.get(command.pubkey)
             if secret is None:
                 early.append(_failed(command, "the agent's secret key is not in the key store"))
                 continue
-            body = self._body(command)
+            tombstone = command.action is Action.TOMBSTONE
+            body = self._tombstone if tombstone else self._body(command)
             if body is None:
                 early.append(_failed(command, "the persona changed while applying; run again"))
                 continue
@@ -777,6 +803,18 @@ class Reconciler:
                 early.append(
                     AgentOutcome(command.pubkey, command.persona_slug, "conflict", None, str(exc))
                 )
+                continue
+            if tombstone:
+                event = seal(secret, conv, body, created_at)
+                deletion = deletion_request(secret, event)
+                agent.record_tombstone_sealed(
+                    event.to_dict(),
+                    deletion.to_dict(),
+                    [r.value for r in command.reasons],
+                    list(command.causes),
+                )
+                to_save.append(agent)
+                work.append(_Work(command, agent, event, conv, resend=False, deletion=deletion))
                 continue
             # The owner's side of the pair is the agent's too (same key, same tags),
             # and it holds the d tag the refresh derived already.
@@ -875,6 +913,15 @@ class Reconciler:
         acked = [a.relay for a in w.answers if a.outcome in ACKNOWLEDGED]
         slug = command.persona_slug
         if head is not None:
+            if head.event_id == event.id and w.deletion is not None:
+                agent.record_tombstoned(
+                    event.id,
+                    w.deletion.id,
+                    acked,
+                    records,
+                    [a.as_dict() for a in w.deletion_answers],
+                )
+                return AgentOutcome(command.pubkey, slug, "tombstoned", event.id)
             if head.event_id == event.id:
                 # The head read back is ours: published, with or without the OKs. A
                 # relay that returned it holds it, whatever became of its OK; with
@@ -1112,6 +1159,30 @@ def _held(item: Assessment) -> AgentOutcome:
         f"{written} is the head; waiting for a person "
         "(apply --overwrite-conflicts, or FLEETSYNC_FOREIGN_HEADS=self-heal)",
     )
+
+
+def _resend(command: PublishCommand, agent: Agent, conv: Conversation) -> _Work | None:
+    """The stored seal a resend command names, as work (``None``: not in the log)."""
+    wanted = command.resend_event_id
+    if wanted is None:
+        return None
+    if command.action is Action.TOMBSTONE:
+        stored = agent.tombstone
+        if stored is None or stored["event"].get("id") != wanted:
+            return None
+        return _Work(
+            command,
+            agent,
+            Event.from_dict(stored["event"]),
+            conv,
+            resend=True,
+            deletion=Event.from_dict(stored["deletion"]),
+        )
+    event = agent.unsettled.get(wanted)
+    current = agent.published_event
+    if event is None and current is not None and current["id"] == wanted:
+        event = current  # the published event, for relays that lack it
+    return None if event is None else _Work(command, agent, Event.from_dict(event), conv, True)
 
 
 def _failed(command: PublishCommand, reason: str) -> AgentOutcome:

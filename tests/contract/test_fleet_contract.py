@@ -341,6 +341,8 @@ class FleetContract:
             "conflict_position": 0,
             "version": 1,
             "head_origin": "",
+            "retired_position": 0,
+            "tombstone_position": 0,
         }
         incremental = view.agent(pubkey(7))
         memory, _ = replay(view.log)

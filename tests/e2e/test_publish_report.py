@@ -34,7 +34,10 @@ def published(cli: Cli, writer_file: Path, relay_url: str) -> Cli:
 
 def test_agent_create_reports_what_it_published_in_text_and_json(published: Cli) -> None:
     text = published.ok("agent", "create", "--persona", "writer", "--count", "2")
-    assert "published 2, unchanged 0, unverified 0, failed 0, unknown 0, conflicts 0" in text.stdout
+    assert (
+        "published 2, tombstoned 0, unchanged 0, unverified 0, failed 0, unknown 0, conflicts 0"
+        in text.stdout
+    )
     assert "'fleetsync plan' shows" not in text.stdout
 
     doc = json.loads(
@@ -53,7 +56,7 @@ def test_persona_save_reports_the_engrams_it_republished(published: Cli, tmp_pat
     edited.write_text('{"display_name": "Writer", "system_prompt": "Write better."}')
     text = published.ok("persona", "save", "writer", str(edited))
     assert "3 agent(s) follow it" in text.stdout
-    assert "published 3, unchanged 0, unverified 0, failed 0" in text.stdout
+    assert "published 3, tombstoned 0, unchanged 0, unverified 0, failed 0" in text.stdout
 
     edited.write_text('{"display_name": "Writer", "system_prompt": "Write best."}')
     doc = json.loads(published.ok("--json", "persona", "save", "writer", str(edited)).stdout)

@@ -4,8 +4,10 @@ The model is a dictionary of what each agent carries, on which relays, and
 what its persona now is; an agent needs a command exactly when the two differ,
 unless what it carries is another writer's new content (a conflict: by default
 it waits for a person, with the self-heal policy it is planned too), or when
-it carries its persona's version but a configured relay lacks it. After every
-step the
+it carries its persona's version but a configured relay lacks it. A retired
+agent, or one whose persona is deleted, gets no new engram, but its engram is
+due a tombstone while the head is still the one we published (or a tombstone
+of ours awaits confirmation) and its key is still here. After every step the
 engine's plan must name exactly those agents, the incremental view must equal
 a full replay, planning twice must agree, and retired agents and deleted
 personas must get no command.
@@ -30,7 +32,7 @@ from hypothesis.stateful import (
 
 from domain.aggregates import Agent
 from domain.application import FleetApplication, NewAgent
-from domain.planner import ForeignHeads, HeadOrigin, PublishCommand
+from domain.planner import Action, ForeignHeads, HeadOrigin, PublishCommand
 from projections.view import FleetView
 from tests.fleet_support import definition, make_fleet, pubkey, replayed, snapshot
 
@@ -55,6 +57,8 @@ class ModelAgent:
     foreign: bool = False  # what it carries is another writer's new content
     held: frozenset[str] = frozenset()  # the relays holding what it carries
     ours: bool = False  # what it carries is our own published event
+    tombstone_pending: str | None = None  # a sealed tombstone's event id
+    key_destroyed: bool = False
 
 
 @dataclass
@@ -80,6 +84,20 @@ class Model:
 
     def lacking(self, agent: ModelAgent) -> list[str]:
         return [r for r in self.relays if r not in agent.held]
+
+    def tombstones_due(self) -> set[str]:
+        due = set()
+        for key, agent in self.agents.items():
+            persona = self.personas.get(agent.slug)
+            laid_to_rest = agent.retired or persona is None or persona.deleted
+            if (
+                laid_to_rest
+                and not agent.key_destroyed
+                and agent.carries is not None
+                and (agent.ours or agent.tombstone_pending is not None)
+            ):
+                due.add(key)
+        return due
 
 
 class FleetMachine(RuleBasedStateMachine):
@@ -176,6 +194,16 @@ class FleetMachine(RuleBasedStateMachine):
         self.app.retire_agent(key, "tester")
         self.model.agents[key].retired = True
 
+    @precondition(
+        lambda self: any(a.retired and not a.key_destroyed for a in self.model.agents.values())
+    )
+    @rule(data=st.data())
+    def destroy_a_retired_agents_key(self, data: st.DataObject) -> None:
+        keys = [k for k, a in self.model.agents.items() if a.retired and not a.key_destroyed]
+        key = data.draw(st.sampled_from(keys))
+        self.app.record_key_destroyed(key, "tester")
+        self.model.agents[key].key_destroyed = True
+
     @rule(data=st.data())
     def seal_without_confirmation(self, data: st.DataObject) -> None:
         """A crash after sealing: the command stays, and becomes a resend."""
@@ -184,6 +212,20 @@ class FleetMachine(RuleBasedStateMachine):
             return
         agent = self._agent(command.pubkey)
         event_id = self._new_event_id()
+        if command.action is Action.TOMBSTONE:
+            deletion = {"id": self._new_event_id(), "pubkey": command.pubkey}
+            agent.record_tombstone_sealed(
+                {"id": event_id, "pubkey": command.pubkey},
+                deletion,
+                [r.value for r in command.reasons],
+                list(command.causes),
+            )
+            self.app.save(agent)
+            self.model.agents[command.pubkey].tombstone_pending = event_id
+            self.view.catch_up()
+            again = {c.pubkey: c for c in self.view.plan()}
+            assert again[command.pubkey].resend_event_id == event_id
+            return
         agent.record_sealed(
             {"id": event_id, "pubkey": command.pubkey},
             command.persona_slug,
@@ -219,6 +261,17 @@ class FleetMachine(RuleBasedStateMachine):
             return
         # As apply does: recorded at the version the plan was made at, unreplayed.
         agent = self._handle(command)
+        model = self.model.agents[command.pubkey]
+        if command.action is Action.TOMBSTONE:
+            agent.record_tombstoned(
+                self._new_event_id(), self._new_event_id(), ["ws://relay"], [], []
+            )
+            self.app.save(agent)
+            model.carries, model.ours, model.tombstone_pending = None, False, None
+            model.foreign = False
+            self.view.catch_up()
+            assert command.key not in {c.key for c in self.view.plan()}
+            return
         # The read-back found it on some of the relays (all of them, when it worked).
         held = (
             data.draw(st.sets(st.sampled_from(self.model.relays))) if self.model.relays else set()
@@ -238,6 +291,7 @@ class FleetMachine(RuleBasedStateMachine):
         model.pending = None
         model.foreign = False
         model.held = frozenset(held)
+        model.tombstone_pending = None
         model.ours = True
         self.view.catch_up()
         if not self.model.lacking(model):
@@ -284,11 +338,21 @@ class FleetMachine(RuleBasedStateMachine):
             return
         self.view.catch_up()
         first = self.view.plan()
-        assert {c.pubkey for c in first} == self.model.out_of_date()
+        publish = [c for c in first if c.action is Action.PUBLISH]
+        tombstones = [c for c in first if c.action is Action.TOMBSTONE]
+        assert {c.pubkey for c in publish} == self.model.out_of_date()
+        assert {c.pubkey for c in tombstones} == self.model.tombstones_due()
         assert self.view.plan() == first, "planning twice must give the same commands"
         healing = self.view.plan(foreign_heads=ForeignHeads.SELF_HEAL)
-        assert {c.pubkey for c in healing} == self.model.out_of_date(self_heal=True)
-        for command in first:
+        assert {c.pubkey for c in healing if c.action is Action.PUBLISH} == (
+            self.model.out_of_date(self_heal=True)
+        )
+        for command in tombstones:
+            agent = self.model.agents[command.pubkey]
+            assert command.resend_event_id == agent.tombstone_pending
+            assert (command.digest, command.secrets_digest) == agent.carries
+            assert command.agent_version == self._agent(command.pubkey).version
+        for command in publish:
             agent = self.model.agents[command.pubkey]
             assert not agent.retired
             assert not self.model.personas[agent.slug].deleted

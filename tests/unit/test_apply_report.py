@@ -16,6 +16,7 @@ def report(published: int, failed: int = 0) -> ApplyReport:
 def test_the_summary_counts_each_result() -> None:
     assert report(4, failed=2).summary() == {
         "published": 4,
+        "tombstoned": 0,
         "unchanged": 3,
         "failed": 2,
         "unknown": 0,
@@ -35,6 +36,13 @@ def test_a_report_with_an_unread_relay_is_not_verified_even_when_nothing_failed(
     some = report(0)
     some.unverified = 2
     assert not some.verified
+
+
+def test_a_confirmed_tombstone_counts_as_converged() -> None:
+    done = report(1)
+    done.outcomes.append(AgentOutcome("f" * 64, "writer", "tombstoned", "e" * 64))
+    assert done.summary()["tombstoned"] == 1
+    assert done.converged
 
 
 def test_the_repr_of_a_large_report_is_its_counts_not_every_outcome() -> None:

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.planner import (
+    Action,
     AgentFacts,
     ForeignHeads,
     HeadFacts,
@@ -353,3 +354,137 @@ def test_by_default_another_writers_new_engram_is_never_written_over_without_a_p
     ):
         return  # nothing wanted, or a resend of what was sealed before it was seen
     assert plan([assess(agent, persona)]) == [], "written over without a person"
+
+
+# -- tombstones --------------------------------------------------------------------------
+
+OURS = "e" * 64  # the event id published() gives the head
+
+
+def ours(facts: AgentFacts) -> AgentFacts:
+    """The facts after our publish of that head was confirmed."""
+    return replace(facts, published_event_id=OURS)
+
+
+def test_a_retired_agent_whose_head_is_our_engram_is_due_a_tombstone() -> None:
+    retired = replace(ours(published(D1, S1)), retired=True, retired_position=30)
+    verdict = assess(retired, PERSONA)
+    assert (verdict.status, verdict.reasons) == (Status.TOMBSTONE_DUE, (Reason.RETIRED,))
+    assert verdict.causes == (20, 30)
+    [command] = plan([verdict])
+    assert command.action is Action.TOMBSTONE
+    assert (command.digest, command.secrets_digest) == (D1, S1)  # what it replaces
+    assert command.resend_event_id is None
+    assert command.key == f"{retired.pubkey}:tombstone"
+
+
+def test_an_agent_whose_persona_was_deleted_is_due_a_tombstone() -> None:
+    verdict = assess(ours(published(D1, S1)), replace(PERSONA, deleted=True, position=40))
+    assert (verdict.status, verdict.reasons) == (Status.TOMBSTONE_DUE, (Reason.PERSONA_DELETED,))
+    assert verdict.causes == (20, 40)
+
+
+def test_a_head_another_writer_put_there_is_not_ours_to_tombstone() -> None:
+    facts = ours(published(D1, S1))
+    assert facts.head is not None
+    foreign = replace(facts, retired=True, head=replace(facts.head, event_id="f" * 64))
+    verdict = assess(foreign, PERSONA)
+    assert verdict.status is Status.RETIRED
+    assert plan([verdict]) == []
+
+
+def test_an_agent_whose_key_is_destroyed_cannot_sign_a_tombstone() -> None:
+    gone = replace(ours(published(D1, S1)), retired=True, key_destroyed=True)
+    assert assess(gone, PERSONA).status is Status.RETIRED
+
+
+@pytest.mark.parametrize("state", ["tombstone", "missing"])
+def test_a_head_that_holds_nothing_needs_no_tombstone(state: str) -> None:
+    empty = HeadFacts(state, None, None, "t" * 64 if state == "tombstone" else None, 50, False)
+    facts = replace(ours(published(D1, S1)), retired=True, head=empty)
+    assert assess(facts, PERSONA).status is Status.RETIRED
+
+
+def test_a_sealed_but_unconfirmed_tombstone_is_resent_not_resealed() -> None:
+    sealed = replace(
+        ours(published(D1, S1)),
+        retired=True,
+        tombstone_event_id="7" * 64,
+        tombstone_position=35,
+    )
+    verdict = assess(sealed, PERSONA)
+    assert verdict.reasons == (Reason.RETIRED, Reason.UNCONFIRMED)
+    [command] = plan([verdict])
+    assert command.resend_event_id == "7" * 64
+    assert 35 in command.causes
+
+
+_tomb_event_ids = st.none() | st.sampled_from(["e1", "e2"])
+_tomb_heads = st.none() | st.builds(
+    HeadFacts,
+    state=st.sampled_from(["valid", "missing", "tombstone"]),
+    digest=st.none() | st.sampled_from(["d1", "d2"]),
+    secrets_digest=st.none() | st.sampled_from(["s1", "s2"]),
+    event_id=_tomb_event_ids,
+    position=_positions,
+    observed=st.booleans(),
+    origin=st.sampled_from(["", *(o.value for o in HeadOrigin)]),
+)
+laid_to_rest_agents = st.builds(
+    AgentFacts,
+    agent_id=st.just("id-1"),
+    pubkey=st.just("c" * 64),
+    persona_slug=st.just("writer"),
+    retired=st.booleans(),
+    assigned_position=_positions,
+    head=_tomb_heads,
+    published_digest=_digests,
+    pending_event_id=_tomb_event_ids,
+    pending_digest=_digests,
+    pending_secrets_digest=_digests,
+    pending_position=_positions,
+    conflict_digest=_digests,
+    conflict_position=_positions,
+    conflict_head_event_id=_tomb_event_ids,
+    version=st.integers(1, 9),
+    published_event_id=_tomb_event_ids,
+    key_destroyed=st.booleans(),
+    retired_position=_positions,
+    tombstone_event_id=st.none() | st.just("t1"),
+    tombstone_position=_positions,
+)
+
+
+@given(agent=laid_to_rest_agents, persona=_personas)
+def test_a_tombstone_is_planned_exactly_for_laid_to_rest_agents_still_holding_our_engram(
+    agent: AgentFacts, persona: PersonaFacts | None
+) -> None:
+    commands = plan([assess(agent, persona)], overwrite_conflicts=True)
+    laid_to_rest = agent.retired or persona is None or persona.deleted
+    head = agent.head
+    due = (
+        laid_to_rest
+        and not agent.key_destroyed
+        and head is not None
+        and head.state == "valid"
+        and (
+            agent.tombstone_event_id is not None
+            or (
+                head.event_id is not None
+                and (head.event_id == agent.published_event_id or head.origin == HeadOrigin.OURS)
+            )
+        )
+    )
+    tombstones = [c for c in commands if c.action is Action.TOMBSTONE]
+    assert len(tombstones) == (1 if due else 0)
+    if laid_to_rest:
+        # Never a new engram for them, whatever else the facts say.
+        assert all(c.action is Action.TOMBSTONE for c in commands)
+    for command in tombstones:
+        assert head is not None
+        assert (command.digest, command.secrets_digest) == (
+            head.digest or "",
+            head.secrets_digest or "",
+        )
+        assert command.resend_event_id == agent.tombstone_event_id
+        assert command.agent_version == agent.version
