@@ -304,7 +304,8 @@ def _view_damage(path: Path) -> str | None:
     problem = identity.integrity_problem(path)
     if problem is None or "locked" in problem or "busy" in problem:
         return None
-    return problem
+    # quick_check's first finding reads "*** in database main *** Page 8: ...".
+    return problem.replace("*** in database main ***", "").strip()
 
 
 def _view_error(exc: sqlite3.Error, path: Path) -> AdapterError:
@@ -519,7 +520,7 @@ def _agree(settings: Settings, keystore: KeyStore, *, read_only: bool) -> str | 
         return None
     home = settings.home
     record = read_home_record(home)
-    found = identity.probe(store, settings.connect_timeout, read_only=True)
+    found = identity.probe(store, settings.connect_timeout)
     view = view_file(settings)
     seen = Observed(
         home=home,

@@ -98,8 +98,9 @@ class StoreConfig:
         if self.kind == "postgres":
             user = f"{quote(self.postgres_user, safe='')}@" if self.postgres_user else ""
             schema = f"?schema={quote(self.postgres_schema)}" if self.postgres_schema else ""
+            host = f"[{self.postgres_host}]" if ":" in self.postgres_host else self.postgres_host
             return (
-                f"postgresql://{user}{self.postgres_host}:{self.postgres_port}/"
+                f"postgresql://{user}{host}:{self.postgres_port}/"
                 f"{quote(self.postgres_dbname, safe='')}{schema}"
             )
         return "memory:"

@@ -57,10 +57,10 @@ def sqlite_uri(path: Path, *, read_only: bool = False, peek: bool = False) -> st
     return f"{path.as_uri()}?mode=ro{immutable}"
 
 
-def probe(store: StoreConfig, connect_timeout: int, *, read_only: bool = False) -> StoreState:
+def probe(store: StoreConfig, connect_timeout: int) -> StoreState:
     """The identity and size of the event store, read without changing anything."""
     if store.kind == "sqlite" and store.sqlite_path is not None:
-        return _probe_sqlite(store.sqlite_path, read_only=read_only)
+        return _probe_sqlite(store.sqlite_path)
     if store.kind == "postgres":
         return _probe_postgres(store, connect_timeout)
     return StoreState(home_id=None, events=0)
@@ -137,7 +137,7 @@ def cut_short(path: Path) -> str | None:
     return None
 
 
-def _probe_sqlite(path: Path, *, read_only: bool) -> StoreState:
+def _probe_sqlite(path: Path) -> StoreState:
     where = f"the event store {path}"
     problem = cut_short(path)
     if problem is not None:

@@ -41,3 +41,32 @@ def test_a_home_on_postgresql_keeps_personas_agents_and_plans_across_processes(
         (count,) = conn.execute(query).fetchone()
     assert count == 4, "one persona and three agents, stored in PostgreSQL"
     assert not (tmp_path / "home" / "events.sqlite").exists()
+
+
+def test_init_on_postgresql_records_the_url_without_its_password_and_later_commands_use_it(
+    tmp_path: Path, writer_file: Path
+) -> None:
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    schema = f"e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    password = urlsplit(POSTGRES_URL).password or ""
+    cli = Cli(tmp_path / "home", base_environ())
+    cli.ok("--store", f"{POSTGRES_URL}?schema={schema}", "init")
+    record = (cli.home / "home.json").read_text()
+    assert json.loads(record)["store"].endswith(f"?schema={schema}")
+    assert password
+    assert f":{password}@" not in record
+    # No --store, no FLEETSYNC_STORE_URL: the record names the server, PGPASSWORD logs in.
+    cli.environ["PGPASSWORD"] = password
+    cli.ok("persona", "save", "writer", str(writer_file))
+    assert "writer" in cli.ok("persona", "list").stdout
+    # A second home cannot take over the same schema.
+    other = Cli(tmp_path / "other", base_environ())
+    result = other("--store", f"{POSTGRES_URL}?schema={schema}", "init")
+    assert result.code == 1
+    assert "already holds a fleetsync log" in result.stderr
+    assert not other.home.exists()

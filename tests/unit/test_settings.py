@@ -194,3 +194,9 @@ def test_the_connect_timeout_is_a_setting_of_a_few_seconds_by_default(tmp_path: 
     assert eventsourcing_env(settings)["FLEETSYNC_POSTGRES_CONNECT_TIMEOUT"] == "2"
     with pytest.raises(SettingsError, match="at least 1"):
         Settings.load(home=tmp_path, environ={"FLEETSYNC_CONNECT_TIMEOUT": "0"})
+
+
+def test_a_recorded_url_of_an_ipv6_server_parses_back(tmp_path: Path) -> None:
+    store = parse_store_url("postgresql://u:pw@[::1]:5432/fleet", tmp_path)
+    assert store.postgres_host == "::1"
+    assert parse_store_url(store.recorded_url(tmp_path), tmp_path).postgres_host == "::1"
