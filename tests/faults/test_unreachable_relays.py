@@ -134,3 +134,26 @@ def test_a_relay_that_never_finishes_answering_leaves_its_agents_unverified(
             assert reading.unverified == set(s.pubkeys)
 
     asyncio.run(main())
+
+
+def test_a_relay_that_stops_answering_keeps_what_the_log_believed_of_it(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with FakeRelay() as good, FakeRelay() as flaky:
+            s = Scenario(tmp_path, good, 2)
+            with s.fleet() as fleet:
+                fleet.app.add_relay(flaky.url, "test")
+            assert (await s.apply()).summary()["published"] == 2
+            assert set(flaky.stored) == set(good.stored), "both hold every engram"
+            flaky.behaviour = NeverFinishes()
+            report = await s.apply()
+            # Not read is not lost: nothing is resent to it, nothing recorded about it.
+            assert report.planned == 0
+            assert report.observed == 0
+            assert report.summary()["unverified"] == 2
+            assert list(report.unreadable) == [flaky.url]
+            with s.fleet() as fleet:
+                assert {a.status for a in fleet.view().agents()} == {"in-sync"}
+                [_, read] = fleet.view().relays()
+                assert (read.url, read.verified) == (flaky.url, False)
+
+    asyncio.run(main())
