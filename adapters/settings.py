@@ -13,6 +13,8 @@ Resolution order, first found wins:
   ``HOME/home.json`` > ``sqlite:///HOME/events.sqlite``; a recorded PostgreSQL
   URL has no password, which then comes from ``$PGPASSWORD``;
 - actor (recorded in every event): ``$FLEETSYNC_ACTOR`` > the login name.
+  ``FLEETSYNC_ACTOR`` obeys the rule for names (:mod:`domain.names`): not
+  blank, at most 128 characters, no control, bidi or other unsafe character.
 - another writer's new engram as an agent's head: ``$FLEETSYNC_FOREIGN_HEADS``,
   ``conflict`` (the default: it waits for ``apply --overwrite-conflicts``) or
   ``self-heal`` (the next apply writes the persona's version over it).
@@ -38,6 +40,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from adapters.errors import PermanentAdapterError
 from adapters.home import recorded_store_url
+from domain.errors import InvalidInput
+from domain.names import check_name
 from domain.planner import ForeignHeads
 
 # libsodium's argon2id bounds; the defaults are its "interactive" profile
@@ -236,7 +240,7 @@ class Settings:
             home=home_path,
             store=store,
             passphrase=passphrase,
-            actor=env.get("FLEETSYNC_ACTOR") or _login_name(),
+            actor=_actor(env),
             argon2_opslimit=_int_setting(
                 env, "FLEETSYNC_ARGON2_OPSLIMIT", ARGON2_OPSLIMIT_DEFAULT, ARGON2_OPSLIMIT_MIN
             ),
@@ -306,6 +310,16 @@ def _foreign_heads(env: Mapping[str, str]) -> ForeignHeads:
     except ValueError:
         choices = " or ".join(policy.value for policy in ForeignHeads)
         raise SettingsError(f"FLEETSYNC_FOREIGN_HEADS must be {choices}, not {raw!r}") from None
+
+
+def _actor(env: Mapping[str, str]) -> str:
+    raw = env.get("FLEETSYNC_ACTOR")
+    if not raw:
+        return _login_name()
+    try:
+        return check_name(raw, "FLEETSYNC_ACTOR")
+    except InvalidInput as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _login_name() -> str:

@@ -7,6 +7,7 @@ what happened.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +18,21 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain import strictjson
 from domain.aggregates import Agent, Persona, RelayList
-from domain.engram_body import PersonaEngram, Provenance, encode_persona_body
+from domain.engram_body import (
+    PersonaEngram,
+    Provenance,
+    check_relay_size,
+    encode_persona_body,
+)
 from domain.errors import PermanentDomainError
 from domain.ids import agent_id, persona_id, relay_list_id
-from domain.persona import PersonaContent, PersonaDefinition, canonical_env_json, secrets_digest
+from domain.persona import (
+    PersonaContent,
+    PersonaDefinition,
+    canonical_env_json,
+    check_owner_definition,
+    secrets_digest,
+)
 from domain.ports import SecretsVault
 from domain.slugs import persona_slug
 
@@ -109,19 +121,35 @@ class FleetApplication(Application[Any]):
 
     # -- personas -----------------------------------------------------------------
 
-    def save_persona(self, slug: str, definition: PersonaDefinition, actor: str) -> PersonaSaved:
+    def save_persona(
+        self,
+        slug: str,
+        definition: PersonaDefinition,
+        actor: str,
+        *,
+        now: int | None = None,
+    ) -> PersonaSaved:
+        """Record a new version of a persona, if it differs from the current one.
+
+        Refused before anything is recorded: a definition breaking the owner's
+        rules (:func:`domain.persona.check_owner_definition`), and one whose
+        engram NIP-44 could not carry or relays would not accept (``now``, the
+        engram's ``created_at``, defaults to the clock).
+        """
         persona_slug(slug)
+        check_owner_definition(definition, slug)
         content = definition.content
         digest = content.digest()
         env_digest = secrets_digest(self.vault.digest_key, definition.env_vars)
         # Refuse now what could never be sealed: the body is the same for every agent.
-        encode_persona_body(
+        body = encode_persona_body(
             PersonaEngram(
                 content,
                 Provenance(self.owner_pubkey, slug, digest, env_digest),
                 definition.env_vars,
             )
         )
+        check_relay_size(body, created_at=int(time.time()) if now is None else now)
         members = content.public_members()
         sealed = self.vault.seal(canonical_env_json(definition.env_vars).encode("utf-8"))
         persona = self._find_persona(slug)

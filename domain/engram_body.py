@@ -14,11 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain import strictjson
+from domain.engram_size import (
+    MAX_EVENT_BYTES,
+    NIP44_MAX_PLAINTEXT_BYTES,
+    max_engram_body_bytes,
+    sealed_engram_message_size,
+)
 from domain.errors import InvalidEngramBody, InvalidPersona, TooLarge
 from domain.persona import PERSONA_KIND, PersonaContent, validate_env_vars
 from domain.slugs import CORE_SLUG, PERSONA_ENGRAM_SLUG, is_engram_slug, is_persona_slug
 
-MAX_PLAINTEXT_BYTES = 65_535  # NIP-44 v2's plaintext limit, applied to the whole body
+MAX_PLAINTEXT_BYTES = NIP44_MAX_PLAINTEXT_BYTES  # applied to the whole body
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +143,23 @@ def encode_persona_value(engram: PersonaEngram) -> str:
 def encode_persona_body(engram: PersonaEngram) -> str:
     """The full memory body for ``mem/persona``; raises :class:`TooLarge` past the cap."""
     return encode_memory_body(PERSONA_ENGRAM_SLUG, encode_persona_value(engram))
+
+
+def check_relay_size(body: str, *, created_at: int) -> None:
+    """Refuse a body whose sealed engram relays would not accept (see :mod:`domain.engram_size`).
+
+    The message says how large the event would be, the limit, and how long
+    the body may be.
+    """
+    size = len(body.encode("utf-8"))
+    message = sealed_engram_message_size(size, created_at=created_at)
+    if message > MAX_EVENT_BYTES:
+        raise TooLarge(
+            f"the persona's engram would be a {message:,}-byte event message; relays commonly "
+            f"accept at most {MAX_EVENT_BYTES:,} bytes. Its body is {size:,} bytes and may be "
+            f"at most {max_engram_body_bytes(created_at=created_at):,}: shorten system_prompt, "
+            "name_pool or env_vars"
+        )
 
 
 def decode_persona_value(value: str) -> PersonaEngram:

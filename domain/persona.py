@@ -5,10 +5,19 @@ implementation byte for byte (see the fleet-update reference): compact JSON with
 members in a fixed order, nulls and an empty ``name_pool`` omitted, unknown
 members and ``env_vars`` left out. Secrets get their own *keyed* digest so a
 rotation is detectable without the digest revealing a guessable secret.
+
+Two readers, two strictnesses: content found on a relay
+(:func:`parse_public_content`) ignores members it does not know, as NIP-AP
+asks of readers; the owner's own definition file (:func:`parse_definition`)
+refuses them, because there a misspelt ``env_var`` would silently drop the
+secrets. :func:`check_owner_definition` holds the rules an owner's definition
+must meet before it is saved: valid ``name_pool`` names, and no secret value
+repeated in a public field.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import hmac
 import re
@@ -18,6 +27,7 @@ from typing import Any
 
 from domain import strictjson
 from domain.errors import InvalidPersona
+from domain.names import check_name_pool
 
 PERSONA_KIND = 30175
 REQUIRED_FIELDS = ("display_name", "system_prompt")
@@ -32,7 +42,13 @@ CANONICAL_ORDER = (
     "provider",
     "name_pool",
 )
+DEFINITION_MEMBERS = (*CANONICAL_ORDER, "env_vars")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A secret value this long or longer is refused anywhere inside a public string;
+# a shorter one only when it is a whole public value. Short values ("1", "true",
+# "eu") occur inside ordinary prompts by chance, and refusing those would make
+# the check useless; a whole public value equal to a secret is published as is.
+MIN_SECRET_SUBSTRING_CHARS = 8
 
 
 def _utf8_string(value: object, where: str) -> str:
@@ -174,10 +190,75 @@ def parse_public_content(text: str) -> PersonaContent:
 
 
 def parse_definition(text: str) -> PersonaDefinition:
-    """Parse what a user saves: persona content, optionally with ``env_vars``."""
+    """Parse what a user saves: persona content, optionally with ``env_vars``.
+
+    Unknown members are refused, each named (with the member it most likely
+    meant): this is the owner's own file, not someone else's event.
+    """
     members = _parse_object(text)
+    unknown = [name for name in members if name not in DEFINITION_MEMBERS]
+    if unknown:
+        raise InvalidPersona(
+            "persona has unknown member(s) "
+            + ", ".join(_with_suggestion(name) for name in unknown)
+            + f"; known members are {', '.join(DEFINITION_MEMBERS)}"
+        )
     env_vars = validate_env_vars(members.get("env_vars", {}))
     return PersonaDefinition(PersonaContent.from_members(members), env_vars)
+
+
+def _with_suggestion(name: str) -> str:
+    close = difflib.get_close_matches(name, DEFINITION_MEMBERS, n=1, cutoff=0.6)
+    return f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
+
+
+def public_strings(content: PersonaContent, slug: str | None = None) -> list[tuple[str, str]]:
+    """Every public string of a persona as (field, value): what a ``kind:30175`` shows.
+
+    The slug is public too (the event's ``d`` tag) when given.
+    """
+    fields: list[tuple[str, str]] = [] if slug is None else [("slug", slug)]
+    for name in ("display_name", "system_prompt", *OPTIONAL_FIELDS):
+        value = getattr(content, name)
+        if value is not None:
+            fields.append((name, value))
+    fields.extend((f"name_pool[{i}]", item) for i, item in enumerate(content.name_pool))
+    return fields
+
+
+def exposed_secret(
+    content: PersonaContent, env_vars: Mapping[str, str], slug: str | None = None
+) -> tuple[str, str] | None:
+    """The first (env var name, public field) where a secret value would be published.
+
+    A non-empty value is exposed when a public string equals it, and, for
+    values of at least :data:`MIN_SECRET_SUBSTRING_CHARS` characters, when a
+    public string contains it. Case and whitespace count as written.
+    """
+    strings = public_strings(content, slug)
+    for name in sorted(env_vars):
+        value = env_vars[name]
+        if not value:
+            continue
+        for where, text in strings:
+            if text == value or (len(value) >= MIN_SECRET_SUBSTRING_CHARS and value in text):
+                return name, where
+    return None
+
+
+def check_owner_definition(definition: PersonaDefinition, slug: str | None = None) -> None:
+    """The rules an owner's definition meets before it is saved (relay content is not held
+    to them): valid, distinct ``name_pool`` names, and no secret in a public field.
+    """
+    check_name_pool(definition.content.name_pool)
+    exposed = exposed_secret(definition.content, definition.env_vars, slug)
+    if exposed is not None:
+        name, where = exposed
+        # Name the variable and the field, never the value: it is a secret.
+        raise InvalidPersona(
+            f"the value of env_vars[{name!r}] appears in the public field {where}, where it "
+            f"would be published in the clear; remove it from {where} (or from env_vars)"
+        )
 
 
 def _parse_object(text: str) -> dict[str, Any]:

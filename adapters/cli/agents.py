@@ -8,13 +8,16 @@ duplicate agent) is checked before either is written.
 Retiring is the mirror image: the agent is retired, its engram tombstoned (the
 key signs the tombstone), and only then, with ``--destroy-key``, the key
 destroyed; a tombstone that cannot be confirmed keeps the key (exit 2).
+
+Names follow :mod:`domain.names`: ``--name`` and the persona's ``name_pool``
+obey the same rule, and a name a live agent of the persona already has is
+refused unless ``--force``.
 """
 
 from __future__ import annotations
 
 import sys
-import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 
 from adapters.bootstrap import Fleet
 from adapters.cli.output import Context, Subcommands, add_json_flag, add_yes_flag, short
@@ -32,6 +35,7 @@ from adapters.nostr.keys import PublicKey, SecretKey
 from domain.aggregates import Agent, AgentRetired
 from domain.application import AgentExists, NewAgent, UnknownAgent
 from domain.errors import InvalidInput
+from domain.names import check_name, check_unique, pick_names
 from domain.planner import Status
 from domain.slugs import persona_slug
 from projections.rows import AgentRow
@@ -41,7 +45,6 @@ EXIT_NOT_DONE = 2  # a retire whose key had to be kept: its tombstone is still d
 MAX_COUNT = 100_000
 # Agents a create lists one by one unless asked (--list); more are summarised.
 LIST_UP_TO = 10
-MAX_NAME_CHARS = 128
 # The fewest hex characters of a public key taken as an agent's short id: a
 # shorter hex word is more likely a name, and would fit many agents of a fleet.
 SHORT_ID_CHARS = 8
@@ -67,7 +70,17 @@ def register(commands: Subcommands) -> None:
     create.add_argument(
         "--count", type=int, default=1, metavar="N", help="how many agents (default: 1)"
     )
-    create.add_argument("--name", metavar="NAME", help="their name (suffixed -1..-N when N > 1)")
+    create.add_argument(
+        "--name",
+        metavar="NAME",
+        help="their name (suffixed -1..-N when N > 1): 1-128 characters, no control or "
+        "bidi characters",
+    )
+    create.add_argument(
+        "--force",
+        action="store_true",
+        help="allow a --name another live agent of the persona already has",
+    )
     add_publish_flags(create, "their engrams")
     create.add_argument(
         "--list",
@@ -91,6 +104,11 @@ def register(commands: Subcommands) -> None:
     imp.add_argument(
         "--name", metavar="NAME", help="its name (default: the next from the name_pool)"
     )
+    imp.add_argument(
+        "--force",
+        action="store_true",
+        help="allow a --name another live agent of the persona already has",
+    )
     add_publish_flags(imp, "its engram")
     add_json_flag(imp)
     imp.set_defaults(func=run_import)
@@ -105,6 +123,11 @@ def register(commands: Subcommands) -> None:
     move.add_argument("agent", metavar="AGENT", help=AGENT_HELP)
     move.add_argument(
         "--persona", required=True, metavar="SLUG", help="the persona it follows from now on"
+    )
+    move.add_argument(
+        "--force",
+        action="store_true",
+        help="move it even if a live agent of that persona has the same name",
     )
     add_json_flag(move)
     move.set_defaults(func=run_move)
@@ -184,55 +207,23 @@ def _is_hex(text: str) -> bool:
     return all(ch in "0123456789abcdefABCDEF" for ch in text)
 
 
-def check_name(name: str) -> str:
-    if not name.strip():
-        raise InvalidInput("an agent name must not be empty")
-    if len(name) > MAX_NAME_CHARS:
-        raise InvalidInput(f"an agent name is at most {MAX_NAME_CHARS} characters")
-    if any(unicodedata.category(ch).startswith("C") for ch in name):
-        raise InvalidInput("an agent name must not contain control characters")
-    return name
-
-
 def check_count(count: int) -> int:
     if not 1 <= count <= MAX_COUNT:
         raise InvalidInput(f"--count must be between 1 and {MAX_COUNT}, not {count}")
     return count
 
 
-def pick_names(
-    count: int, *, name: str | None, pool: Sequence[str], slug: str, used: Iterable[str]
+def new_names(
+    view: FleetView, count: int, *, name: str | None, pool: Sequence[str], slug: str, force: bool
 ) -> list[str]:
-    """Names for ``count`` new agents that no existing agent has.
-
-    ``--name`` alone is taken as given; with a count it becomes NAME-1..NAME-N.
-    The name pool is used in turn, then again with -2, -3 ... suffixes.
+    """Names for new agents of persona ``slug``: ``--name`` as given (unique among the
+    persona's live agents unless ``force``), else picked to avoid every name in the fleet.
     """
     if name is not None and count == 1:
-        return [name]
-    taken = set(used)
-    out: list[str] = []
-    for candidate in _candidates(name, pool, slug):
-        if candidate in taken:
-            continue
-        taken.add(candidate)
-        out.append(candidate)
-        if len(out) == count:
-            return out
-    raise AssertionError("unreachable: the candidates never run out")  # pragma: no cover
-
-
-def _candidates(name: str | None, pool: Sequence[str], slug: str) -> Iterator[str]:
-    n = 1
-    while True:
-        if name is not None:
-            yield f"{name}-{n}"
-        elif pool:
-            for item in pool:
-                yield item if n == 1 else f"{item}-{n}"
-        else:
-            yield f"{slug}-{n}"
-        n += 1
+        live = {a.name for a in view.agents(persona=slug, include_retired=False)}
+        return [check_unique(name, live, slug, force=force)]
+    taken = {a.name for a in view.agents()}
+    return pick_names(count, name=name, pool=pool, slug=slug, taken=taken)
 
 
 # -- commands --------------------------------------------------------------------------
@@ -274,12 +265,16 @@ def _print_agents(
 def run_create(ctx: Context) -> int:
     slug = persona_slug(ctx.args.persona)
     count = check_count(ctx.args.count)
-    name = check_name(ctx.args.name) if ctx.args.name is not None else None
+    name = check_name(ctx.args.name, "--name") if ctx.args.name is not None else None
     with ctx.fleet() as fleet:
         persona = fleet.app.get_persona(slug)  # unknown or deleted: fail before any key exists
-        used = [a.name for a in fleet.view().agents()]
-        names = pick_names(
-            count, name=name, pool=persona.content.get("name_pool") or [], slug=slug, used=used
+        names = new_names(
+            fleet.view(),
+            count,
+            name=name,
+            pool=persona.content.get("name_pool") or [],
+            slug=slug,
+            force=ctx.args.force,
         )
         keys = [SecretKey.generate() for _ in range(count)]
         fleet.keystore.put_many(keys)
@@ -297,7 +292,7 @@ def run_create(ctx: Context) -> int:
 
 def run_import(ctx: Context) -> int:
     slug = persona_slug(ctx.args.persona)
-    name = check_name(ctx.args.name) if ctx.args.name is not None else None
+    name = check_name(ctx.args.name, "--name") if ctx.args.name is not None else None
     key = read_secret_key(ctx, ctx.args.nsec)
     pubkey = key.public_key.hex
     with ctx.fleet() as fleet:
@@ -310,10 +305,8 @@ def run_import(ctx: Context) -> int:
             pass
         else:
             raise AgentExists(f"agent {pubkey} already exists; see 'fleetsync agent list'")
-        if name is None:
-            used = [a.name for a in fleet.view().agents()]
-            pool = persona.content.get("name_pool") or []
-            name = pick_names(1, name=None, pool=pool, slug=slug, used=used)[0]
+        pool = persona.content.get("name_pool") or []
+        name = new_names(fleet.view(), 1, name=name, pool=pool, slug=slug, force=ctx.args.force)[0]
         fleet.keystore.put(key)
         agents = fleet.app.create_agents(
             [NewAgent(pubkey, slug, name)], ctx.settings.actor, origin="imported"
@@ -374,6 +367,10 @@ def run_move(ctx: Context) -> int:
     slug = persona_slug(ctx.args.persona)
     with ctx.fleet() as fleet:
         pubkey = resolve_agent(fleet.view(), ctx.args.agent)
+        agent = fleet.app.get_agent(pubkey)
+        if agent.persona_slug != slug:
+            live = {a.name for a in fleet.view().agents(persona=slug, include_retired=False)}
+            check_unique(agent.name, live, slug, force=ctx.args.force)
         fleet.app.move_agent(pubkey, slug, ctx.settings.actor)
     if ctx.json:
         ctx.emit_json({"pubkey": pubkey, "persona": slug})

@@ -44,6 +44,7 @@ from adapters.cli.setup import register as register_setup
 from adapters.cli.sync import register as register_sync
 from adapters.errors import AdapterError
 from domain.errors import DomainError
+from domain.text import escape
 from projections.errors import ProjectionError
 
 PROG = "fleetsync"
@@ -197,7 +198,8 @@ def _configure_logging(err: TextIO, *, debug: bool) -> None:
 
 def _fail(err: TextIO, message: str) -> int:
     # One line, always: a message with a newline in it would read as two errors.
-    line = " ".join(message.split())
+    # Messages quote user input and relay answers: escape what a terminal would obey.
+    line = escape(" ".join(message.split()))
     err.write(f"{PROG}: error: {line}\n")
     err.flush()
     return EXIT_ERROR

@@ -8,6 +8,13 @@ Destructive commands call :meth:`Context.confirm` before they change anything:
 ``--yes`` goes ahead; otherwise, when stdin is a terminal, the user is asked on
 stderr and must type ``yes``; when it is not (a script, a pipe), the command is
 refused, naming ``--yes``, so nothing destructive happens unattended by accident.
+
+Text output carries user data and relay messages (persona content, names,
+actors, a relay's refusal), so :meth:`Context.out` and :meth:`Context.table`
+show control, bidi and other unsafe characters escaped (:func:`domain.text.escape`):
+a line printed stays one line (a newline in user data is shown as ``\\x0a``),
+and a table cell stays one cell (tabs escaped too). JSON output is
+exact: the JSON encoder escapes control characters itself.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any, BinaryIO, TextIO, TypeAlias
 from adapters.bootstrap import Fleet, bootstrap, store_errors
 from adapters.errors import PermanentAdapterError
 from adapters.settings import Settings
+from domain.text import escape
 
 
 class NotConfirmed(PermanentAdapterError):
@@ -85,7 +93,7 @@ class Context:
         if not _is_terminal(self.stdin):
             raise NotConfirmed(f"{what}; rerun with --yes to go ahead (stdin is not a terminal)")
         err = self.stderr if self.stderr is not None else sys.stderr
-        err.write(f"{what}.\nType 'yes' to go ahead: ")
+        err.write(f"{escape(what)}.\nType 'yes' to go ahead: ")
         err.flush()
         answer = self.stdin.readline().decode("utf-8", "replace").strip().lower()
         if answer not in ("yes", "y"):
@@ -112,7 +120,8 @@ class Context:
         return ask
 
     def out(self, text: str = "") -> None:
-        self.stdout.write(text + "\n")
+        """One line of text; unsafe characters but tab escaped, a newline among them."""
+        self.stdout.write(escape(text, keep="\t") + "\n")
 
     def emit_json(self, value: Any) -> None:
         self.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
@@ -122,8 +131,14 @@ class Context:
 
 
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """Left-aligned columns, two spaces apart; the last column is not padded."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    """Left-aligned columns, two spaces apart; the last column is not padded.
+
+    Cells are escaped (:func:`domain.text.escape`): a newline, tab or escape
+    sequence from user data cannot break the table or the terminal.
+    """
+    cells = [[str(h) for h in headers]] + [
+        ["" if c is None else escape(str(c)) for c in r] for r in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for row in cells:

@@ -29,6 +29,10 @@ from domain.versioning import upcast
 from projections.errors import ProjectionError
 
 _TOPIC = "domain.aggregates:Persona."
+# Far above what can be saved (an engram body is at most 40,960 bytes, see
+# domain.engram_size) even with generous JSON escapes and indentation; the
+# bound only keeps a wrong file (a log, a device) from being read whole.
+MAX_DEFINITION_BYTES = 1_048_576
 
 
 def register(commands: Subcommands) -> None:
@@ -88,13 +92,26 @@ def register(commands: Subcommands) -> None:
 
 
 def read_definition_text(ctx: Context, source: str) -> str:
-    """The text of FILE, or of stdin for '-'; not UTF-8 is bad input, not a crash."""
-    raw = ctx.stdin.read() if source == "-" else Path(source).read_bytes()
+    """The text of FILE, or of stdin for '-', read up to :data:`MAX_DEFINITION_BYTES`.
+
+    A longer file is refused without reading the rest (``/dev/zero`` ends it
+    too); not UTF-8 is bad input, not a crash.
+    """
+    where = "stdin" if source == "-" else source
+    if source == "-":
+        raw = ctx.stdin.read(MAX_DEFINITION_BYTES + 1)
+    else:
+        with Path(source).open("rb") as file:
+            raw = file.read(MAX_DEFINITION_BYTES + 1)
+    if len(raw) > MAX_DEFINITION_BYTES:
+        raise InvalidPersona(
+            f"{where} is larger than {MAX_DEFINITION_BYTES:,} bytes, the limit for a persona "
+            "definition"
+        )
     try:
         # utf-8-sig: editors on some systems prepend a BOM, which JSON parsers refuse.
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        where = "stdin" if source == "-" else source
         raise InvalidPersona(f"{where} is not UTF-8 text") from None
 
 

@@ -32,6 +32,7 @@ from adapters.bootstrap import Fleet
 from adapters.cli.output import EXIT_UNVERIFIED, Context, short
 from adapters.errors import AdapterError
 from adapters.sync.engine import SETTLED, AgentOutcome, ApplyReport
+from domain.text import escape
 
 EXIT_NOT_IN_SYNC = 2
 PUBLISH_EPILOG = (
@@ -357,7 +358,9 @@ def print_publication(ctx: Context, publication: Publication, what: str) -> int:
             )
     elif publication.error is not None:
         err.write(
-            f"fleetsync: warning: {what}, but nothing was published ({publication.error}); "
+            # The message may quote a relay: escape what a terminal would obey.
+            f"fleetsync: warning: {what}, but nothing was published "
+            f"({escape(publication.error)}); "
             "'fleetsync apply' retries\n"
         )
     elif publication.skipped == "no relays configured":

@@ -14,7 +14,7 @@ when it has nothing else to report: changes pending is 2).
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from adapters.cli.agents import AGENT_HELP, resolve_agent
@@ -80,8 +80,12 @@ def register(commands: Subcommands) -> None:
     audit.set_defaults(func=run_audit)
 
 
-def _filters(ctx: Context, view: FleetView) -> tuple[str | None, str | None]:
-    """The --agent / --persona filters, checked against the view (unknown is an error)."""
+def check_filters(ctx: Context, view: FleetView) -> tuple[str | None, str | None]:
+    """The --agent / --persona filters, checked against the view (unknown is an error).
+
+    Every command that filters calls this: a filter naming nothing is a typo,
+    never an empty success.
+    """
     agent = resolve_agent(view, ctx.args.agent) if getattr(ctx.args, "agent", None) else None
     slug = persona_slug(ctx.args.persona) if ctx.args.persona else None
     if agent is not None and view.agent(agent) is None:
@@ -141,7 +145,7 @@ def unverified_note(unverified: list[RelayRow]) -> str:
 def run_plan(ctx: Context) -> int:
     with ctx.fleet() as fleet:
         view = fleet.view()
-        agent, slug = _filters(ctx, view)
+        agent, slug = check_filters(ctx, view)
         policy = fleet.settings.foreign_heads
         commands, rows = view.plan_with_rows(persona=slug, agent=agent, foreign_heads=policy)
         # Conflicts get no command, but their agents are not in sync: they wait for a person.
@@ -245,7 +249,7 @@ def _action(command: PublishCommand) -> str:
 def run_status(ctx: Context) -> int:
     with ctx.fleet() as fleet:
         view = fleet.view()
-        _, slug = _filters(ctx, view)
+        _, slug = check_filters(ctx, view)
         personas = [p for p in view.personas() if slug is None or p.slug == slug]
         agents = view.agents(persona=slug)
         relays, unverified = relay_reads(view)
@@ -331,6 +335,23 @@ def parse_as_of(text: str | None) -> AsOf:
     return when if when.tzinfo is not None else when.astimezone()
 
 
+def check_as_of(as_of: AsOf, end: int, now: datetime) -> AsOf:
+    """Refuse an ``--as-of`` the log cannot answer yet: past its last position, or a future time.
+
+    A later position or time would be answered as of now, silently; asking for
+    it is a typo or a wrong log.
+    """
+    if isinstance(as_of, int) and as_of > end:
+        raise InvalidInput(
+            f"--as-of {as_of} is beyond the end of the log (its last position is {end})"
+        )
+    if isinstance(as_of, datetime) and as_of > now:
+        raise InvalidInput(
+            f"--as-of {as_of.isoformat()} is in the future (it is now {now.isoformat()})"
+        )
+    return as_of
+
+
 def _as_of_doc(as_of: AsOf) -> str | int | None:
     return as_of.isoformat() if isinstance(as_of, datetime) else as_of
 
@@ -360,8 +381,9 @@ def _assessment_doc(assessment: Assessment | None) -> dict[str, Any] | None:
 def run_audit(ctx: Context) -> int:
     as_of = parse_as_of(ctx.args.as_of)
     with ctx.fleet() as fleet:
+        check_as_of(as_of, fleet.log().max_position(), datetime.now(UTC))
         view = fleet.view()
-        agent, slug = _filters(ctx, view)
+        agent, slug = check_filters(ctx, view)
         if agent is not None:
             result = audit_agent(fleet.log(), agent, as_of, fleet.settings.foreign_heads)
             return _print_agent_audit(ctx, result, as_of)

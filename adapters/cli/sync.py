@@ -16,14 +16,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from adapters.cli.agents import AGENT_HELP, resolve_agent
+from adapters.cli.agents import AGENT_HELP
 from adapters.cli.output import EXIT_UNVERIFIED, Context, Subcommands, add_json_flag
 from adapters.cli.publish import apply_now, confirmed_line, print_report, progress_for
-from adapters.cli.reports import run_plan
+from adapters.cli.reports import check_filters, run_plan
 from adapters.relay.urls import canonical_url
 from adapters.sync.engine import Reading
-from domain.application import UnknownAgent
-from domain.slugs import persona_slug
 
 
 def register(commands: Subcommands) -> None:
@@ -138,14 +136,8 @@ def run_relay_list(ctx: Context) -> int:
 def run_apply(ctx: Context) -> int:
     if ctx.args.dry_run:
         return run_plan(ctx)
-    slug = persona_slug(ctx.args.persona) if ctx.args.persona else None
     with ctx.fleet() as fleet:
-        agent = None
-        if ctx.args.agent:
-            view = fleet.view()
-            agent = resolve_agent(view, ctx.args.agent)
-            if view.agent(agent) is None:
-                raise UnknownAgent(f"no agent {agent}; see 'fleetsync agent list'")
+        agent, slug = check_filters(ctx, fleet.view())
         report = apply_now(
             fleet,
             persona=slug,
@@ -159,9 +151,9 @@ def run_apply(ctx: Context) -> int:
 
 
 def run_refresh(ctx: Context) -> int:
-    slug = persona_slug(ctx.args.persona) if ctx.args.persona else None
     with ctx.fleet() as fleet:
         view = fleet.view()
+        _, slug = check_filters(ctx, view)
         agents = view.agents(slug, include_retired=False)
 
         async def run() -> tuple[int, int, Reading | None]:

@@ -33,10 +33,10 @@ from domain.engram_body import (
     decode_body,
     encode_memory_body,
 )
+from domain.engram_size import ENGRAM_KIND as ENGRAM_KIND
 from domain.errors import InvalidEngramBody, TooLarge
 from domain.slugs import engram_slug, is_engram_slug
 
-ENGRAM_KIND = 30174
 DELETION_KIND = 5  # NIP-09 deletion request
 ALT_TEXT = "encrypted agent memory record"
 # A head this far ahead of the writer's clock is more likely a broken clock

@@ -18,10 +18,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 from adapters.nostr.errors import DecryptionError, EncryptionError
 from adapters.nostr.keys import PublicKey, SecretKey
+from domain.engram_size import NIP44_MAX_PLAINTEXT_BYTES, nip44_padded_len
 
 VERSION = 2
 MIN_PLAINTEXT = 1
-MAX_PLAINTEXT = 65535
+MAX_PLAINTEXT = NIP44_MAX_PLAINTEXT_BYTES
 _SALT = b"nip44-v2"
 _MIN_PAYLOAD_CHARS, _MAX_PAYLOAD_CHARS = 132, 87472
 _MIN_RAW, _MAX_RAW = 99, 65603
@@ -159,14 +160,8 @@ def message_keys(conv_key: bytes, nonce: bytes) -> tuple[bytes, bytes, bytes]:
     return ConversationKey(conv_key).message_keys(nonce)
 
 
-def calc_padded_len(unpadded_len: int) -> int:
-    if unpadded_len <= 0:
-        raise ValueError("expected a positive length")
-    if unpadded_len <= 32:
-        return 32
-    next_power = 1 << (unpadded_len - 1).bit_length()
-    chunk = 32 if next_power <= 256 else next_power // 8
-    return chunk * ((unpadded_len - 1) // chunk + 1)
+# The padding rule lives in the domain, which computes engram sizes from it.
+calc_padded_len = nip44_padded_len
 
 
 def pad(plaintext: bytes) -> bytes:

@@ -7,13 +7,19 @@ refused command must not leave a persona version, an agent, or an orphan key.
 from __future__ import annotations
 
 import json
+import re
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from adapters.cli.personas import MAX_DEFINITION_BYTES
 from adapters.nostr.keys import SecretKey
 from domain.engram_body import MAX_PLAINTEXT_BYTES, PersonaEngram, Provenance, encode_persona_body
+from domain.engram_size import max_engram_body_bytes
 from domain.persona import PersonaContent
+from tests.e2e.conftest import WRITER
 from tests.e2e.harness import Cli, assert_one_error_line
 
 
@@ -113,7 +119,11 @@ def test_a_deleted_persona_gets_no_new_agents(seeded: Cli) -> None:
 
 
 def _prompt_for_body_size(size: int) -> str:
-    """A system prompt that makes the writer-like persona's engram body exactly ``size`` bytes."""
+    """A system prompt that makes the persona 'big''s engram body exactly ``size`` bytes.
+
+    The body holds the owner's key and the digests, whose lengths are fixed, so
+    placeholders of the same lengths give the real size.
+    """
 
     def body(prompt: str) -> int:
         content = PersonaContent(display_name="Big", system_prompt=prompt)
@@ -130,9 +140,26 @@ def test_a_persona_whose_engram_would_exceed_65535_bytes_is_refused(seeded: Cli)
     refused(seeded, r"65535|NIP-44", "persona", "save", "big", "-", stdin=doc)
 
 
-def test_a_persona_whose_engram_is_exactly_65535_bytes_is_accepted(seeded: Cli) -> None:
-    prompt = _prompt_for_body_size(MAX_PLAINTEXT_BYTES)
-    doc = json.dumps({"display_name": "Big", "system_prompt": prompt})
+def test_a_60000_byte_prompt_is_refused_with_the_size_its_event_would_have(seeded: Cli) -> None:
+    doc = json.dumps({"display_name": "Big", "system_prompt": "x" * 60_000})
+    refused(
+        seeded,
+        r"would be a 87,973-byte event message; relays commonly accept at most 65,536 bytes",
+        "persona",
+        "save",
+        "big",
+        "-",
+        stdin=doc,
+    )
+
+
+def test_the_largest_engram_relays_accept_is_saved_and_one_byte_more_is_refused(
+    seeded: Cli,
+) -> None:
+    largest = max_engram_body_bytes(created_at=int(time.time()))
+    over = json.dumps({"display_name": "Big", "system_prompt": _prompt_for_body_size(largest + 1)})
+    refused(seeded, rf"may be at most {largest:,}", "persona", "save", "big", "-", stdin=over)
+    doc = json.dumps({"display_name": "Big", "system_prompt": _prompt_for_body_size(largest)})
     assert "saved persona 'big'" in seeded.ok("persona", "save", "big", "-", stdin=doc).stdout
 
 
@@ -142,6 +169,183 @@ def test_an_oversize_update_keeps_the_previous_version(seeded: Cli) -> None:
     refused(seeded, r"engram body is \d+ bytes", "persona", "save", "writer", "-", stdin=doc)
     shown = json.loads(seeded.ok("persona", "show", "writer", "--json").stdout)
     assert shown["revision"] == 1
+
+
+def test_a_persona_file_larger_than_the_bound_is_refused_naming_file_and_limit(
+    seeded: Cli, tmp_path: Path
+) -> None:
+    big = tmp_path / "huge.json"
+    text = json.dumps({"display_name": "H", "system_prompt": "x"})
+    big.write_text(text + " " * (MAX_DEFINITION_BYTES + 1 - len(text)), encoding="utf-8")
+    pattern = rf"{re.escape(str(big))} is larger than 1,048,576 bytes"
+    refused(seeded, pattern, "persona", "save", "huge", str(big))
+    refused(
+        seeded,
+        r"stdin is larger than 1,048,576 bytes",
+        "persona",
+        "save",
+        "huge",
+        "-",
+        stdin=big.read_bytes(),
+    )
+    refused(seeded, r"/dev/zero is larger than 1,048,576", "persona", "save", "z", "/dev/zero")
+
+
+def test_a_misspelt_member_of_the_persona_file_is_refused_and_named(seeded: Cli) -> None:
+    doc = json.loads(WRITER)
+    doc["env_var"] = doc.pop("env_vars")
+    before = seeded.snapshot()
+    result = seeded("persona", "save", "writer", "-", stdin=json.dumps(doc))
+    assert_one_error_line(result, r"unknown member\(s\) 'env_var' \(did you mean 'env_vars'\?\)")
+    assert "sk-e2e" not in result.stderr
+    assert seeded.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("members", "field"),
+    [
+        ({"system_prompt": "Call with sk-e2e-very-secret-value please."}, "system_prompt"),
+        ({"model": "sk-e2e-very-secret-value"}, "model"),
+        ({"name_pool": ["Ann", "sk-e2e-very-secret-value"]}, r"name_pool\[1\]"),
+    ],
+)
+def test_a_secret_value_in_a_public_field_is_refused_without_echoing_it(
+    seeded: Cli, members: dict[str, object], field: str
+) -> None:
+    doc = {**json.loads(WRITER), **members}
+    before = seeded.snapshot()
+    result = seeded("persona", "save", "writer", "-", stdin=json.dumps(doc))
+    assert_one_error_line(
+        result, rf"env_vars\['OPENAI_API_KEY'\] appears in the public field {field}"
+    )
+    assert "sk-e2e" not in result.stderr
+    assert seeded.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("pool", "pattern"),
+    [
+        (["Ann", "B\x1b[31mob"], r"name_pool\[1\] 'B\\x1b\[31mob' contains a control"),
+        (["\u202eAnn"], r"name_pool\[0\] .* contains a bidi control \(\\u202e\)"),
+        (["Ann", ""], r"name_pool\[1\] '' must not be empty"),
+        (["n" * 129], r"name_pool\[0\] .* is 129 characters long; at most 128"),
+        (["Ann", "Bob", "Ann"], r"name_pool lists 'Ann' more than once"),
+    ],
+)
+def test_name_pool_entries_obey_the_rules_of_names(
+    seeded: Cli, pool: list[str], pattern: str
+) -> None:
+    doc = {"display_name": "P", "system_prompt": "x", "name_pool": pool}
+    refused(seeded, pattern, "persona", "save", "writer", "-", stdin=json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    ("name", "pattern"),
+    [
+        ("Ann\x1b]0;owned\x07", r"--name 'Ann\\x1b\]0;owned\\x07' contains a control"),
+        ("abc\u202edef", r"contains a bidi control \(\\u202e\) at character 4"),
+        ("two\nlines", r"\(\\x0a\)"),
+        ("n" * 129, r"129 characters long; at most 128"),
+        ("  ", r"must not be empty"),
+    ],
+)
+def test_an_agent_name_with_unsafe_characters_is_refused(
+    seeded: Cli, name: str, pattern: str
+) -> None:
+    refused(seeded, pattern, "agent", "create", "--persona", "writer", "--name", name)
+    nsec = SecretKey.generate().nsec()
+    refused(
+        seeded, pattern, "agent", "import", "--nsec", nsec, "--persona", "writer", "--name", name
+    )
+
+
+def test_a_name_another_agent_of_the_persona_has_is_refused_unless_forced(seeded: Cli) -> None:
+    seeded.ok("agent", "create", "--persona", "writer", "--name", "Scribe")
+    pattern = r"persona 'writer' already has an agent named 'Scribe'.*--force"
+    refused(seeded, pattern, "agent", "create", "--persona", "writer", "--name", "Scribe")
+    nsec = SecretKey.generate().nsec()
+    refused(
+        seeded,
+        pattern,
+        "agent",
+        "import",
+        "--nsec",
+        nsec,
+        "--persona",
+        "writer",
+        "--name",
+        "Scribe",
+    )
+    seeded.ok("agent", "create", "--persona", "writer", "--name", "Scribe", "--force")
+    names = [a["name"] for a in json.loads(seeded.ok("agent", "list", "--json").stdout)]
+    assert names.count("Scribe") == 2
+
+
+def test_an_agent_cannot_move_into_a_persona_where_its_name_is_taken(seeded: Cli) -> None:
+    seeded.ok("persona", "save", "other", "-", stdin='{"display_name":"O","system_prompt":"y"}')
+    seeded.ok("agent", "create", "--persona", "other", "--name", "Scribe")
+    mover = json.loads(
+        seeded.ok("agent", "create", "--persona", "writer", "--name", "Scribe", "--json").stdout
+    )["agents"][0]["pubkey"]
+    pattern = r"persona 'other' already has an agent named 'Scribe'"
+    refused(seeded, pattern, "agent", "move", mover, "--persona", "other")
+    seeded.ok("agent", "move", mover, "--persona", "other", "--force")
+
+
+def test_a_retired_agent_s_name_can_be_given_again(seeded: Cli) -> None:
+    first = json.loads(
+        seeded.ok("agent", "create", "--persona", "writer", "--name", "Scribe", "--json").stdout
+    )["agents"][0]["pubkey"]
+    seeded.ok("agent", "retire", first)
+    seeded.ok("agent", "create", "--persona", "writer", "--name", "Scribe")
+
+
+@pytest.mark.parametrize("actor", ["ops\x1b[2J", "ali\u202ece", "   "])
+def test_an_actor_with_unsafe_characters_is_refused(seeded: Cli, actor: str) -> None:
+    before = seeded.snapshot()
+    result = seeded(
+        "persona",
+        "save",
+        "p",
+        "-",
+        stdin='{"display_name":"P","system_prompt":"x"}',
+        env={"FLEETSYNC_ACTOR": actor},
+    )
+    assert_one_error_line(result, r"FLEETSYNC_ACTOR")
+    assert "\x1b" not in result.stderr
+    assert "\u202e" not in result.stderr
+    assert seeded.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("apply", "--persona", "nope"),
+        ("apply", "--persona", "nope", "--no-refresh"),
+        ("refresh", "--persona", "nope"),
+        ("status", "--persona", "nope"),
+    ],
+)
+def test_a_persona_filter_naming_nothing_is_an_error(seeded: Cli, args: tuple[str, ...]) -> None:
+    seeded.ok("relay", "add", "ws://127.0.0.1:9")
+    refused(seeded, r"no persona 'nope'", *args)
+
+
+def test_an_agent_filter_naming_nothing_is_an_error(seeded: Cli) -> None:
+    seeded.ok("relay", "add", "ws://127.0.0.1:9")
+    pubkey = SecretKey.generate().public_key.hex
+    refused(seeded, r"no agent", "apply", "--agent", pubkey)
+
+
+def test_as_of_beyond_the_end_of_the_log_is_an_error(seeded: Cli) -> None:
+    end = seeded.snapshot().max_position
+    agent = json.loads(seeded.ok("agent", "list", "--json").stdout)[0]["pubkey"]
+    seeded.ok("audit", "--agent", agent, "--as-of", str(end))
+    pattern = rf"--as-of {end + 1} is beyond the end of the log \(its last position is {end}\)"
+    refused(seeded, pattern, "audit", "--agent", agent, "--as-of", str(end + 1))
+    refused(seeded, pattern, "audit", "--persona", "writer", "--as-of", str(end + 1))
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    refused(seeded, r"is in the future", "audit", "--persona", "writer", "--as-of", tomorrow)
 
 
 @pytest.mark.parametrize(

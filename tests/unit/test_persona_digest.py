@@ -69,10 +69,20 @@ def test_the_reference_event_1_body_digests_to_its_canonical_reordering() -> Non
     assert parse_public_content(body).digest() == _sha256(expected)
 
 
-def test_unknown_members_and_env_vars_are_not_part_of_the_digest() -> None:
-    saved = (
+def test_unknown_members_of_relay_content_are_not_part_of_the_digest() -> None:
+    published = (
         '{"version":7,"display_name":"X","extra":{"nested":[1,2,{"deep":null}]},'
-        '"system_prompt":"Y","env_vars":{"API_KEY":"s3cret"},"runtime":null}'
+        '"system_prompt":"Y","runtime":null}'
+    )
+    expected = b'{"display_name":"X","system_prompt":"Y"}'
+    content = parse_public_content(published)
+    assert content.canonical_json().encode() == expected
+    assert content.digest() == _sha256(expected)
+
+
+def test_env_vars_are_not_part_of_the_digest() -> None:
+    saved = (
+        '{"display_name":"X","system_prompt":"Y","env_vars":{"API_KEY":"s3cret"},"runtime":null}'
     )
     expected = b'{"display_name":"X","system_prompt":"Y"}'
     definition = parse_definition(saved)

@@ -200,3 +200,23 @@ def test_a_recorded_url_of_an_ipv6_server_parses_back(tmp_path: Path) -> None:
     store = parse_store_url("postgresql://u:pw@[::1]:5432/fleet", tmp_path)
     assert store.postgres_host == "::1"
     assert parse_store_url(store.recorded_url(tmp_path), tmp_path).postgres_host == "::1"
+
+
+@pytest.mark.parametrize(
+    ("actor", "why"),
+    [
+        ("ops\x1b[2J", r"\(\\x1b\) at character 4"),
+        ("ali\u202ece", r"bidi control \(\\u202e\)"),
+        ("line\nbreak", r"\(\\x0a\)"),
+        ("   ", "must not be empty"),
+        ("a" * 129, "at most 128"),
+    ],
+)
+def test_an_actor_with_unsafe_characters_is_refused(tmp_path: Path, actor: str, why: str) -> None:
+    with pytest.raises(SettingsError, match=rf"FLEETSYNC_ACTOR .*{why}"):
+        Settings.load(home=tmp_path, environ={"FLEETSYNC_ACTOR": actor})
+
+
+def test_an_actor_that_obeys_the_name_rule_is_recorded_as_given(tmp_path: Path) -> None:
+    actor = "Zoë \U0001f680 (ops)"
+    assert Settings.load(home=tmp_path, environ={"FLEETSYNC_ACTOR": actor}).actor == actor
