@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.cli.agents import resolve_agent
-from adapters.cli.output import Context, Subcommands, add_json_flag
+from adapters.cli.output import Context, Subcommands, add_json_flag, read_bounded
 from adapters.errors import PermanentAdapterError
 from adapters.keystore import ROLE_AGENT, ROLE_OWNER
 from adapters.nostr import nip49
@@ -346,12 +346,8 @@ def _password(ctx: Context, *, confirm: bool) -> str:
 
 
 def _read_backup(ctx: Context, name: str) -> str:
-    if name == "-":
-        data = ctx.stdin.read(MAX_BACKUP_BYTES + 1)
-    else:
-        with open(name, "rb") as handle:
-            data = handle.read(MAX_BACKUP_BYTES + 1)
-    if len(data) > MAX_BACKUP_BYTES:
+    data = read_bounded(ctx, name, MAX_BACKUP_BYTES)
+    if data is None:
         raise BackupError(f"{name} is larger than {MAX_BACKUP_BYTES:,} bytes: not a key backup")
     try:
         return data.decode("utf-8")

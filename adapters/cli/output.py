@@ -130,6 +130,19 @@ class Context:
         self.stdout.write(render_table(headers, rows))
 
 
+def read_bounded(ctx: Context, source: str, limit: int) -> bytes | None:
+    """The bytes of FILE, or of stdin for '-', if there are at most ``limit`` of them.
+
+    None when there are more: the rest is never read (``/dev/zero`` ends too).
+    """
+    if source == "-":
+        raw = ctx.stdin.read(limit + 1)
+    else:
+        with open(source, "rb") as file:
+            raw = file.read(limit + 1)
+    return None if len(raw) > limit else raw
+
+
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """Left-aligned columns, two spaces apart; the last column is not padded.
 

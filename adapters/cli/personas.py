@@ -6,11 +6,17 @@ application; they are never printed: ``show`` lists their names only.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from adapters.bootstrap import Fleet
-from adapters.cli.output import Context, Subcommands, add_json_flag, add_yes_flag, short
+from adapters.cli.output import (
+    Context,
+    Subcommands,
+    add_json_flag,
+    add_yes_flag,
+    read_bounded,
+    short,
+)
 from adapters.cli.publish import (
     NOT_PUBLISHED,
     PUBLISH_EPILOG,
@@ -98,12 +104,8 @@ def read_definition_text(ctx: Context, source: str) -> str:
     too); not UTF-8 is bad input, not a crash.
     """
     where = "stdin" if source == "-" else source
-    if source == "-":
-        raw = ctx.stdin.read(MAX_DEFINITION_BYTES + 1)
-    else:
-        with Path(source).open("rb") as file:
-            raw = file.read(MAX_DEFINITION_BYTES + 1)
-    if len(raw) > MAX_DEFINITION_BYTES:
+    raw = read_bounded(ctx, source, MAX_DEFINITION_BYTES)
+    if raw is None:
         raise InvalidPersona(
             f"{where} is larger than {MAX_DEFINITION_BYTES:,} bytes, the limit for a persona "
             "definition"

@@ -40,6 +40,18 @@ def key_lines(text: str) -> list[list[str]]:
     return [line.split(maxsplit=4) for line in text.splitlines() if not line.startswith("#")]
 
 
+def home_of_the_same_owner(
+    cli: Cli, root: Path, password: str = PASSWORD, persona: Path | None = None
+) -> Cli:
+    """A second home initialised with ``cli``'s owner key, holding ``persona`` as writer."""
+    owner_nsec = key_lines(export(cli, "--print-plaintext-keys").stdout)[0][2]
+    other = Cli(root / "other", base_environ(FLEETSYNC_BACKUP_PASSPHRASE=password))
+    other.ok("init", "--owner-nsec", "-", stdin=owner_nsec)
+    if persona is not None:
+        other.ok("persona", "save", "writer", str(persona))
+    return other
+
+
 def test_an_export_holds_the_owner_and_every_agent_as_ncryptsec_lines(
     backup_cli: Cli, fleet: list[dict[str, str]]
 ) -> None:
@@ -80,10 +92,7 @@ def test_a_backup_restores_the_same_agents_into_a_new_home_with_the_same_owner(
 ) -> None:
     backup = tmp_path / "fleet.keys"
     export(backup_cli, "--output", str(backup))
-    owner_nsec = key_lines(export(backup_cli, "--print-plaintext-keys").stdout)[0][2]
-    other = Cli(tmp_path / "other", base_environ(FLEETSYNC_BACKUP_PASSPHRASE=PASSWORD))
-    other.ok("init", "--owner-nsec", "-", stdin=owner_nsec)
-    other.ok("persona", "save", "writer", str(writer_file))
+    other = home_of_the_same_owner(backup_cli, tmp_path, persona=writer_file)
 
     restored = json.loads(
         other.ok("key", "import", str(backup), "--persona", "writer", "--json").stdout
@@ -132,10 +141,7 @@ def test_a_wrong_password_stops_the_import_and_stores_nothing(
 ) -> None:
     backup = tmp_path / "fleet.keys"
     export(backup_cli, "--output", str(backup))
-    owner_nsec = key_lines(export(backup_cli, "--print-plaintext-keys").stdout)[0][2]
-    other = Cli(tmp_path / "other", base_environ(FLEETSYNC_BACKUP_PASSPHRASE="not it"))
-    other.ok("init", "--owner-nsec", "-", stdin=owner_nsec)
-    other.ok("persona", "save", "writer", str(writer_file))
+    other = home_of_the_same_owner(backup_cli, tmp_path, "not it", writer_file)
     before = other.snapshot()
     result = other("key", "import", str(backup), "--persona", "writer")
     assert_one_error_line(result, r"line \d+: wrong password")
@@ -152,10 +158,7 @@ def test_one_bad_line_stops_the_whole_import(
     lines[-1] = " ".join([last[0], second[1], *last[2:]])
     backup = tmp_path / "tampered.keys"
     backup.write_text("\n".join(lines) + "\n")
-    owner_nsec = key_lines(export(backup_cli, "--print-plaintext-keys").stdout)[0][2]
-    other = Cli(tmp_path / "other", base_environ(FLEETSYNC_BACKUP_PASSPHRASE=PASSWORD))
-    other.ok("init", "--owner-nsec", "-", stdin=owner_nsec)
-    other.ok("persona", "save", "writer", str(writer_file))
+    other = home_of_the_same_owner(backup_cli, tmp_path, persona=writer_file)
     before = other.snapshot()
     result = other("key", "import", str(backup), "--persona", "writer")
     assert_one_error_line(result, rf"line {len(lines)}: the key does not belong to npub1")
@@ -181,9 +184,7 @@ def test_unknown_agents_need_a_persona_to_be_created(
 ) -> None:
     backup = tmp_path / "fleet.keys"
     export(backup_cli, "--output", str(backup))
-    owner_nsec = key_lines(export(backup_cli, "--print-plaintext-keys").stdout)[0][2]
-    other = Cli(tmp_path / "other", base_environ(FLEETSYNC_BACKUP_PASSPHRASE=PASSWORD))
-    other.ok("init", "--owner-nsec", "-", stdin=owner_nsec)
+    other = home_of_the_same_owner(backup_cli, tmp_path)
     before = other.snapshot()
     result = other("key", "import", str(backup))
     assert_one_error_line(result, "add --persona SLUG")
