@@ -14,8 +14,8 @@ from domain.planner import (
     assess,
     plan,
 )
+from tests.unit.test_planner import BASE, D1, D2, S1
 
-D1, D2, S1 = "1" * 64, "2" * 64, "a" * 64
 OURS, THEIRS, SEALED = "e" * 64, "f" * 64, "d" * 64
 A, B, C = "ws://a.example", "ws://b.example", "ws://c.example"
 PERSONA = PersonaFacts("writer", D1, S1, deleted=False, position=10)
@@ -38,20 +38,9 @@ def agent(
         observed,
         relays=held,
     )
-    return AgentFacts(
-        agent_id="id-1",
-        pubkey="c" * 64,
-        persona_slug="writer",
-        retired=False,
-        assigned_position=5,
+    return BASE._replace(
         head=head,
         published_digest=D1,
-        pending_event_id=None,
-        pending_digest=None,
-        pending_secrets_digest=None,
-        pending_position=0,
-        conflict_digest=None,
-        conflict_position=0,
         version=4,
         published_event_id=OURS,
         published_secrets_digest=S1,
