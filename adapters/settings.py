@@ -45,7 +45,7 @@ from domain.names import check_name
 from domain.planner import ForeignHeads
 
 # libsodium's argon2id bounds; the defaults are its "interactive" profile
-# (about 0.1 s and 64 MiB here), paid once per command.
+# (64 MiB of memory), paid once per command.
 ARGON2_OPSLIMIT_MIN = 1
 ARGON2_MEMLIMIT_MIN = 8192
 ARGON2_OPSLIMIT_DEFAULT = 2
@@ -59,8 +59,8 @@ DEFAULT_CONNECT_TIMEOUT = 5
 DEFAULT_RELAY_TIMEOUT = 10
 DEFAULT_RELAY_WINDOW = 200
 # Engrams sealed, stored, sent and confirmed together. Each batch costs two commits
-# and a few requests; 1,000 made a 5,000-engram apply ~5 % faster than 500
-# (scripts/bench apply). Requests for heads are split further (see
+# and a few requests; 1,000 did better than 500 in ``scripts/bench apply
+# --count 5000``, which is where to measure a change. Requests for heads are split further (see
 # adapters.sync.engine.AUTHORS_PER_REQUEST).
 DEFAULT_BATCH_SIZE = 1000
 

@@ -1,7 +1,8 @@
 """Upcasting of stored event state, for readers that skip eventsourcing's Mapper.
 
-The projections decode stored state straight into dicts (several times faster
-than building event objects), so they must upcast old versions themselves,
+The projections decode stored state straight into dicts (cheaper than building
+event objects; ``scripts/bench plan`` times the replay), so they must upcast old
+versions themselves,
 with the very ``upcast_vN_vN+1`` methods the Mapper uses.
 """
 

@@ -525,8 +525,9 @@ class Fold:
 # Topic -> handler, as plain functions: bound methods kept on the fold made every
 # fold a reference cycle, so a replay's fold (and all its rows) lived on until the
 # cyclic collector, paused during replays, got round to it. A process that
-# replayed three times then peaked at 708 MB instead of 248 MB, and its replays
-# slowed from ~370 to ~620 ms (``scripts/bench plan``).
+# replayed several times then held the rows of every replay at once, and each
+# replay ran slower than the first (``scripts/bench plan`` reports a replay's
+# time and the peak memory of the process doing it).
 _HANDLERS: dict[str, Callable[[Fold, int, str, int, dict[str, Any]], None]] = {
     _PREFIX + "Persona.Created": Fold._persona_saved,
     _PREFIX + "Persona.Saved": Fold._persona_saved,

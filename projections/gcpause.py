@@ -20,8 +20,8 @@ def cyclic_gc_paused(*, long_lived: bool = False) -> Iterator[None]:
     ``long_lived``: what the block leaves behind is meant to stay (a replay's
     rows, one per agent), so it joins the oldest generation at once, as it would
     after surviving two collections. Otherwise the first young collection after
-    the pause walks all of it: 60 ms of a 100,000-agent replay that took 360 ms
-    (``scripts/bench plan``). Full collections walk it as they would have anyway;
+    the pause walks all of it, a large share of a replay's own time (``scripts/bench
+    plan`` times the replay). Full collections walk it as they would have anyway;
     as Python's count of the oldest generation does not include it, the next
     full collection may come a little sooner.
     """

@@ -196,7 +196,7 @@ def measure(db: Path, view_db: Path, edited: str, rounds: int) -> dict[str, floa
 
     Each round times every kind once, in turn, and each kind reports its best
     round: this VM's memory is at times much slower to hand out (a bare loop
-    that keeps a list per agent has taken 275 ms in one run and 412 ms in the
+    that keeps a list per agent has taken far longer in one run than in the
     next), and timing the kinds in separate stretches let such a spell fall on
     one kind alone and skew the ratios.
     """

@@ -176,7 +176,7 @@ def seal(
         raise ValueError("created_at must be a non-negative integer")
     prepared = body if isinstance(body, PreparedBody) else prepare_body(body)
     if nonce is None and aux is None:
-        # One getrandom call for both: a syscall costs about 1% of a seal.
+        # One getrandom call for both rather than two: a syscall is paid per seal.
         randomness = os.urandom(64)
         nonce, aux = randomness[:32], randomness[32:]
     d_tag = conversation.d_tag(prepared.slug)

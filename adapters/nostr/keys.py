@@ -2,8 +2,8 @@
 
 libsecp256k1 is called through coincurve's cffi bindings directly because
 coincurve's ``sign_schnorr`` rebuilds the key pair and re-verifies on every
-call (about 3.5x the cost of the signature itself); a :class:`SecretKey` builds
-its ``secp256k1_keypair`` once and reuses it.
+call (costing more than the signature itself; ``scripts/bench engram`` times a
+seal); a :class:`SecretKey` builds its ``secp256k1_keypair`` once and reuses it.
 """
 
 from __future__ import annotations

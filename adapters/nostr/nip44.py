@@ -44,8 +44,9 @@ _sha256 = hashlib.sha256
 def _hmac32(key: bytes, *parts: bytes) -> bytes:
     """HMAC-SHA256 with a 32-byte key, built from hashlib directly.
 
-    ``hmac.digest`` sets up an OpenSSL HMAC context per call, which costs about
-    as much as hashing a kilobyte; two hashlib objects do the same work faster.
+    ``hmac.digest`` sets up an OpenSSL HMAC context on every call; two hashlib
+    objects do the same work without it (``scripts/bench engram`` times a seal,
+    and its C floor uses this form too).
     """
     block = key + _BLOCK_PAD
     inner = _sha256(block.translate(_IPAD))

@@ -32,7 +32,7 @@ VERSION: Final = 0x02
 INSECURE: Final = 0x00
 SECURE: Final = 0x01
 UNTRACKED: Final = 0x02
-# 2^16 rounds: 64 MiB and about 0.1 s on a fast computer (the NIP's smallest row).
+# 2^16 rounds, 64 MiB: the smallest row of the NIP's table of costs.
 DEFAULT_LOG_N: Final = 16
 # scrypt asks for 128 * r * 2^log_n bytes; above 2^22 (4 GiB) nobody restores a backup.
 MAX_LOG_N: Final = 22

@@ -742,13 +742,14 @@ def _nothing() -> None:
 
 
 def _quick_acker(sock: socket.socket | None) -> Callable[[], None]:
-    """Acknowledge what the relay sent right away, rather than after ~40 ms.
+    """Acknowledge what the relay sent right away, not when Linux's delayed ACK fires.
 
     A relay that leaves Nagle's algorithm on (rust-nostr's local relay does) holds
     back each small frame until its previous one is acknowledged, and Linux
     delays the acknowledgement of a socket that mostly sends, hoping to carry it
     on the next message out. A read-back whose answer spans two frames (the
-    event, then EOSE) then waited 40 ms whenever we had nothing else to send:
+    event, then EOSE) then waited for the delayed-ACK timer (TCP_DELACK_MIN, 40 ms)
+    whenever we had nothing else to send:
     the end of every apply, and every small one. ``TCP_QUICKACK`` sends the
     pending acknowledgement at once; Linux keeps it only for a while, so it is
     set again after every burst of frames read. Elsewhere, nothing.

@@ -1,8 +1,8 @@
 """Loading many agent aggregates at once, for apply batches.
 
 eventsourcing's repository reads one aggregate per call, each in its own
-transaction; loading the agents of a 500-command batch that way took about a
-quarter of an apply. Over SQLite this reads all their stored events in a few
+transaction; loading the agents of a batch that way was a large share of an
+apply (``scripts/bench apply``). Over SQLite this reads all their stored events in a few
 queries and rebuilds each aggregate with the application's own mapper (so
 upcasting and topics work exactly as in ``repository.get``). Other stores fall
 back to the repository.

@@ -1,7 +1,8 @@
 """An orjson transcoder for the event store.
 
-eventsourcing's default JSON transcoder decodes about 59,000 events/s; orjson
-decodes several times faster, and replay speed is decided here. The domain
+eventsourcing's default JSON transcoder decodes with the standard library's
+json; orjson decodes faster, and replay speed is decided here (``scripts/bench
+plan`` times a replay against a raw read of the same rows). The domain
 promises that event attributes are plain JSON values; the one exception is the
 ``timestamp`` every eventsourcing event carries, which is written as an ISO
 string and turned back into a datetime on the way out.

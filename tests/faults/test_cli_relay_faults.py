@@ -5,7 +5,8 @@ and what it says.
 fleetsync waiting that long is given up for the rest of the command: whatever
 step it goes silent in, a command pays the timeout about once. The bounds asserted
 here are generous (a timeout of 2 s, commands finishing well under 10 s over
-process start-up and key derivation); before, a silent relay cost 94 s.
+process start-up and key derivation); before that bound, a silent relay held a
+command up many times as long.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Fixtures giving integration tests real relays on 127.0.0.1.
 
-Each test gets its own fresh relay (function scope): startup is cheap (about 0.6 s for
-nostr-relay, 0.1 s for rust-nostr's LocalRelay) and no test can see another's events.
+Each test gets its own fresh relay (function scope): starting one costs a fraction of a
+second (a subprocess on a free port) and no test can see another's events.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Run from the repository root: ``.venv/bin/python -m tests.support.measure_relays``.
 Uses the bare NIP-01 client and events signed by nostr-sdk, so neither fleetsync code
-nor an SDK client's own filtering colours the answers. Every wait is bounded; a run
-takes about 20 seconds, mostly nostr-relay's throttling after rejected events.
+nor an SDK client's own filtering colours the answers. Every wait is bounded; most of
+a run is spent in nostr-relay's throttling after rejected events.
 """
 
 from __future__ import annotations
