@@ -11,6 +11,9 @@ by a refresh or by a read-back) says what it replaces: that head's event id,
 created_at, the persona version it carried, who wrote it (every head is signed
 with the agent's key; its ``origin`` says whether it was new content or a
 stale copy) and why it was written over.
+
+A persona's version history (:func:`persona_versions`) is computed here once:
+``persona show --history`` and ``audit --persona`` both read it.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class AgentAudit:
 
 @dataclass(frozen=True, slots=True)
 class PersonaVersion:
+    """One saved (or deleted) version of a persona; a deletion keeps the digests it ended."""
+
     revision: int
     position: int
     at: str
@@ -58,6 +63,8 @@ class PersonaVersion:
     digest: str
     secrets_digest: str
     deleted: bool
+    # created | content | secrets | content+secrets | saved | restored | deleted
+    change: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,32 +294,63 @@ def audit_agent(
     return AgentAudit(pubkey, _entries(records), state, persona, verdict)
 
 
-def audit_persona(
-    log: EventLog, slug: str, member_pubkeys: Iterable[str], as_of: AsOf = None
-) -> PersonaAudit:
-    """A persona's versions, and which version each of ``member_pubkeys`` carries."""
+def persona_versions(records: Iterable[LogRecord], as_of: AsOf = None) -> list[PersonaVersion]:
+    """A persona's versions from its stream (in version order), up to ``as_of``.
+
+    Each save is a new revision; ``change`` says what it changed against the
+    version before (``restored``: saved again after a deletion with nothing
+    changed). A deletion keeps the revision and the digests it ended.
+    """
     versions: list[PersonaVersion] = []
     revision = 0
-    stream = log.stream(persona_id(slug).hex)
-    for record in stream:
+    digest = secrets = ""
+    deleted = False
+    for record in records:
         if not _before(record, as_of):
             break
-        s = upcast(record.topic, record.state)
-        deleted = record.topic.endswith("Persona.Deleted")
-        if not deleted:
+        state = upcast(record.topic, record.state)
+        kind = record.topic.rsplit(".", 1)[-1]
+        if kind == "Deleted":
+            change = "deleted"
+            deleted = True
+        else:
             revision += 1
-        last = versions[-1] if versions else None
+            if kind == "Created":
+                change = "created"
+            else:
+                parts = []
+                if state["digest"] != digest:
+                    parts.append("content")
+                if state["secrets_digest"] != secrets:
+                    parts.append("secrets")
+                change = "+".join(parts) if parts else ("restored" if deleted else "saved")
+            digest, secrets, deleted = state["digest"], state["secrets_digest"], False
         versions.append(
             PersonaVersion(
                 revision,
                 record.position,
-                str(s["timestamp"]),
-                s["actor"],
-                s["digest"] if not deleted else (last.digest if last else ""),
-                s["secrets_digest"] if not deleted else (last.secrets_digest if last else ""),
-                deleted,
+                str(state["timestamp"]),
+                state["actor"],
+                digest,
+                secrets,
+                kind == "Deleted",
+                change,
             )
         )
+    return versions
+
+
+def persona_history(log: EventLog, slug: str, as_of: AsOf = None) -> list[PersonaVersion]:
+    """Every version of the persona ``slug`` in the log (up to ``as_of``)."""
+    return persona_versions(log.stream(persona_id(slug).hex), as_of)
+
+
+def audit_persona(
+    log: EventLog, slug: str, member_pubkeys: Iterable[str], as_of: AsOf = None
+) -> PersonaAudit:
+    """A persona's versions, and which version each of ``member_pubkeys`` carries."""
+    stream = log.stream(persona_id(slug).hex)
+    versions = persona_versions(stream, as_of)
     carriers: dict[str, list[str]] = {}
     agents: list[AgentRow] = []
     # The members' histories take this persona's records from the stream read above.

@@ -27,14 +27,11 @@ from adapters.cli.publish import (
 )
 from adapters.errors import AdapterError
 from domain.errors import InvalidPersona
-from domain.ids import persona_id
 from domain.persona import parse_definition
-from domain.ports import EventLog
 from domain.slugs import persona_slug
-from domain.versioning import upcast
+from projections.audit import persona_history
 from projections.errors import ProjectionError
 
-_TOPIC = "domain.aggregates:Persona."
 # Far above what can be saved (an engram body is at most 40,960 bytes, see
 # domain.engram_size) even with generous JSON escapes and indentation; the
 # bound only keeps a wrong file (a log, a device) from being read whole.
@@ -211,46 +208,6 @@ def run_list(ctx: Context) -> int:
     return 0
 
 
-def persona_history(log: EventLog, slug: str) -> list[dict[str, Any]]:
-    """Every version of a persona from the log: revision, position, time, actor, change."""
-    history: list[dict[str, Any]] = []
-    revision = 0
-    digest = secrets = None
-    deleted = False
-    for record in log.stream(persona_id(slug).hex):
-        if not record.topic.startswith(_TOPIC):
-            continue
-        state = upcast(record.topic, record.state)
-        kind = record.topic[len(_TOPIC) :]
-        if kind == "Deleted":
-            change = "deleted"
-            deleted = True
-        else:
-            revision += 1
-            if kind == "Created":
-                change = "created"
-            else:
-                parts = []
-                if state["digest"] != digest:
-                    parts.append("content")
-                if state["secrets_digest"] != secrets:
-                    parts.append("secrets")
-                change = "+".join(parts) if parts else ("restored" if deleted else "saved")
-            digest, secrets, deleted = state["digest"], state["secrets_digest"], False
-        history.append(
-            {
-                "revision": revision,
-                "position": record.position,
-                "timestamp": str(state["timestamp"]),
-                "actor": state["actor"],
-                "change": change,
-                "digest": digest,
-                "secrets_digest": secrets,
-            }
-        )
-    return history
-
-
 def run_show(ctx: Context) -> int:
     slug = persona_slug(ctx.args.slug)
     with ctx.fleet() as fleet:
@@ -270,7 +227,18 @@ def run_show(ctx: Context) -> int:
             "env_vars": env_names,  # names only: the values are secrets
         }
         if history is not None:
-            doc["history"] = history
+            doc["history"] = [
+                {
+                    "revision": v.revision,
+                    "position": v.position,
+                    "timestamp": v.at,
+                    "actor": v.actor,
+                    "change": v.change,
+                    "digest": v.digest,
+                    "secrets_digest": v.secrets_digest,
+                }
+                for v in history
+            ]
         ctx.emit_json(doc)
         return 0
     ctx.out(f"persona:        {slug}" + (" (deleted)" if persona.deleted else ""))
@@ -293,15 +261,15 @@ def run_show(ctx: Context) -> int:
             ["REV", "POS", "SAVED", "BY", "CHANGE", "DIGEST", "SECRETS"],
             [
                 (
-                    h["revision"],
-                    h["position"],
-                    h["timestamp"][:19],
-                    h["actor"],
-                    h["change"],
-                    short(h["digest"]),
-                    short(h["secrets_digest"]),
+                    v.revision,
+                    v.position,
+                    v.at[:19],
+                    v.actor,
+                    v.change,
+                    short(v.digest),
+                    short(v.secrets_digest),
                 )
-                for h in history
+                for v in history
             ],
         )
     return 0
