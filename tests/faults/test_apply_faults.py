@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError
 
 from adapters.bootstrap import Fleet, bootstrap, init
 from adapters.keystore import KeyStoreCorrupt
-from adapters.nostr.engram import Conversation
+from adapters.nostr.engram import Conversation, select_head
 from adapters.nostr.event import Event
 from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_engram
@@ -521,7 +521,6 @@ def test_a_refresh_that_finds_the_heads_the_log_records_opens_none_of_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened: list[str] = []
-    select_head = engine.select_head
 
     def counting(conv: Conversation, slug: str, events: Any) -> Any:
         opened.append(conv.agent.hex)

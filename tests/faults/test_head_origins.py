@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from adapters.nostr.engram import Conversation
+from adapters.nostr.engram import Conversation, select_head
 from adapters.store.eventlog import SQLiteEventLog
 from adapters.sync import engine
 from domain.persona import PersonaContent, PersonaDefinition
@@ -126,7 +126,6 @@ def test_a_refresh_that_finds_our_own_unconfirmed_engram_records_it_published_no
 ) -> None:
     held = StoreOutOfSight()
     opened: list[str] = []
-    select_head = engine.select_head
 
     def counting(conv: Conversation, slug: str, events: Any) -> Any:
         opened.append(conv.agent.hex)

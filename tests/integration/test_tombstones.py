@@ -115,7 +115,7 @@ def test_the_key_is_destroyed_only_after_the_tombstone_is_confirmed(
 
 
 def test_a_crash_between_seal_and_send_resends_the_identical_tombstone_and_deletion(
-    relay_url: str, tmp_path: Path
+    relay_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fs, (gone, _) = start(tmp_path, relay_url, 2)
     fs("agent", "retire", gone, "--no-apply")
@@ -131,7 +131,7 @@ def test_a_crash_between_seal_and_send_resends_the_identical_tombstone_and_delet
     async def apply_and_crash() -> None:
         with bootstrap(Settings.load(home=fs.home, environ=fs.environ)) as fleet:
             async with fleet.reconciler() as reconciler:
-                reconciler.gateway.publish = crash  # type: ignore[method-assign]
+                monkeypatch.setattr(reconciler.gateway, "publish", crash)
                 await reconciler.apply()
 
     with pytest.raises(Crash):
