@@ -97,7 +97,8 @@ def register(commands: Subcommands) -> None:
         "--nsec",
         required=True,
         metavar="NSEC|-",
-        help="the agent's secret key (nsec or hex); '-' reads it from stdin, which keeps "
+        help="the agent's secret key (nsec, hex, or a NIP-49 ncryptsec opened with "
+        "$FLEETSYNC_BACKUP_PASSPHRASE or a prompt); '-' reads it from stdin, which keeps "
         "it out of shell history",
     )
     imp.add_argument("--persona", required=True, metavar="SLUG", help="the persona it follows")

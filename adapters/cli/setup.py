@@ -1,14 +1,27 @@
-"""``fleetsync init``: create a fleetsync home, and reading keys from the command line."""
+"""``fleetsync init``: create a fleetsync home, and reading keys from the command line.
+
+A secret key given on the command line (``init --owner-nsec``, ``agent import
+--nsec``) may be an ``nsec``, 64 hex characters, or a NIP-49 ``ncryptsec``
+(what ``key export`` writes, and what other Nostr clients export); the
+password of an ``ncryptsec`` comes from ``FLEETSYNC_BACKUP_PASSPHRASE``, or is
+asked for on the terminal.
+"""
 
 from __future__ import annotations
 
 import getpass
+import os
 from dataclasses import replace
 
 from adapters.bootstrap import init
 from adapters.cli.output import Context, Subcommands, add_json_flag
+from adapters.errors import PermanentAdapterError
+from adapters.nostr import nip49
 from adapters.nostr.keys import SecretKey
 from adapters.vault import KDF_ARGON2ID, KEY_FILE, VaultError
+
+# The setting's name, for messages (adapters.settings reads it).
+NCRYPTSEC_PASSWORD_ENV = "FLEETSYNC_BACKUP_PASSPHRASE"  # noqa: S105
 
 
 def register(commands: Subcommands) -> None:
@@ -25,7 +38,8 @@ def register(commands: Subcommands) -> None:
     parser.add_argument(
         "--owner-nsec",
         metavar="NSEC|-",
-        help="use an existing owner key (nsec or hex) instead of generating one; "
+        help="use an existing owner key (nsec, hex, or a NIP-49 ncryptsec whose password "
+        f"comes from ${NCRYPTSEC_PASSWORD_ENV} or a prompt) instead of generating one; "
         "'-' reads it from stdin, which keeps it out of shell history",
     )
     add_json_flag(parser)
@@ -49,10 +63,42 @@ class PassphraseMismatch(VaultError):
     """The passphrase typed twice at ``init`` was not the same."""
 
 
+class NcryptsecRefused(PermanentAdapterError):
+    """An ``ncryptsec`` key that could not be opened (no password, a wrong one, damaged)."""
+
+
 def read_secret_key(ctx: Context, value: str) -> SecretKey:
-    """A secret key given on the command line, or read from stdin when ``value`` is '-'."""
+    """A secret key given on the command line, or read from stdin when ``value`` is '-':
+    an ``nsec``, hex, or an ``ncryptsec`` opened with its password."""
     text = ctx.stdin.read().decode("utf-8", "replace") if value == "-" else value
+    if text.strip().startswith(nip49.PREFIX):
+        return _open_ncryptsec(ctx, text.strip())
     return SecretKey.parse(text)
+
+
+def _open_ncryptsec(ctx: Context, text: str) -> SecretKey:
+    password = ctx.settings.backup_passphrase or _ask_ncryptsec_password()
+    try:
+        return nip49.decrypt(text, password)[0]
+    except nip49.NcryptsecError as exc:
+        raise NcryptsecRefused(f"the ncryptsec key cannot be opened: {exc}") from None
+
+
+def _ask_ncryptsec_password() -> str:
+    # The key itself may have come through stdin ('-'): ask on the terminal,
+    # which getpass opens on its own, whenever the process has one.
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY)
+    except OSError:
+        raise NcryptsecRefused(
+            f"the key is an ncryptsec: set {NCRYPTSEC_PASSWORD_ENV} to its password, or run "
+            "on a terminal to be asked for it"
+        ) from None
+    os.close(fd)
+    password = getpass.getpass("password of the ncryptsec key: ")
+    if not password:
+        raise NcryptsecRefused("no password given for the ncryptsec key")
+    return password
 
 
 def run_init(ctx: Context) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.nostr import nip49
 from adapters.nostr.keys import SecretKey
 from tests.e2e.harness import PASSPHRASE, Cli, assert_one_error_line, base_environ
 
@@ -56,6 +57,40 @@ def test_init_can_adopt_an_existing_owner_key_from_stdin(tmp_path: Path) -> None
     assert json.loads(result.stdout)["owner_pubkey"] == owner.public_key.hex
     assert owner.nsec() not in result.stdout
     assert owner.secret_hex() not in result.stdout
+
+
+def test_init_adopts_an_owner_key_given_as_an_ncryptsec_opened_with_its_password(
+    tmp_path: Path,
+) -> None:
+    owner = SecretKey.generate()
+    sealed = nip49.encrypt(owner, "backup words", log_n=4)
+    env = base_environ(FLEETSYNC_BACKUP_PASSPHRASE="backup words")
+    result = Cli(tmp_path / "fresh", env).ok("init", "--owner-nsec", "-", "--json", stdin=sealed)
+    assert json.loads(result.stdout)["owner_pubkey"] == owner.public_key.hex
+    assert owner.nsec() not in result.stdout + result.stderr
+    assert owner.secret_hex() not in result.stdout + result.stderr
+
+
+def test_an_ncryptsec_owner_key_with_a_wrong_password_creates_no_home(tmp_path: Path) -> None:
+    sealed = nip49.encrypt(SecretKey.generate(), "backup words", log_n=4)
+    env = base_environ(FLEETSYNC_BACKUP_PASSPHRASE="other words")
+    result = Cli(tmp_path / "fresh", env)("init", "--owner-nsec", sealed)
+    assert_one_error_line(result, r"ncryptsec key cannot be opened: wrong password")
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_an_agent_key_given_as_an_ncryptsec_is_imported_with_its_own_npub(
+    cli: Cli, writer_file: Path
+) -> None:
+    agent = SecretKey.generate()
+    cli.ok("persona", "save", "writer", str(writer_file))
+    env = {"FLEETSYNC_BACKUP_PASSPHRASE": "backup words"}
+    sealed = nip49.encrypt(agent, "backup words", log_n=4)
+    result = cli(
+        "agent", "import", "--nsec", "-", "--persona", "writer", "--json", stdin=sealed, env=env
+    )
+    assert result.code == 0, result
+    assert json.loads(result.stdout)["agents"][0]["pubkey"] == agent.public_key.hex
 
 
 def test_init_refuses_to_overwrite_an_existing_home(cli: Cli) -> None:
