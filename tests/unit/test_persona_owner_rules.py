@@ -59,7 +59,7 @@ def test_known_members_are_all_accepted() -> None:
 
 def test_relay_content_and_engram_bodies_still_ignore_unknown_members() -> None:
     assert parse_public_content(_text(future_member=1)).display_name == "Writer"
-    content = PersonaContent(**BASE)
+    content = PersonaContent.from_members(BASE)
     provenance = Provenance("ab" * 32, "writer", content.digest())
     members = {**content.canonical_members(), "provenance": provenance.members(), "later": [1]}
     engram = decode_persona_value(json.dumps(members))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import given
@@ -22,8 +22,10 @@ from domain.planner import (
     plan,
 )
 
+Facts = TypeVar("Facts", AgentFacts, HeadFacts, PersonaFacts)
 
-def replace(facts: Any, **changes: Any) -> Any:
+
+def replace(facts: Facts, **changes: Any) -> Facts:
     return facts._replace(**changes)
 
 

@@ -38,6 +38,7 @@ def steps(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     """One publication step: which recorder, and its arguments (by field name)."""
     kind = draw(st.sampled_from([k for k, _ in RECORDED]))
     event_id = draw(HEX)
+    args: dict[str, Any]
     if kind == "sealed":
         args = {
             "event": {"id": event_id, "pubkey": "c" * 64, "content": draw(TEXT)},
@@ -97,6 +98,7 @@ def test_recorded_events_equal_constructed_ones_and_store_and_replay_the_same(
         assert list(vars(constructed)) == list(vars(recorded_event)), "field order"
         assert mapper.to_stored_event(constructed) == mapper.to_stored_event(recorded_event)
         stored = mapper.to_domain_event(mapper.to_stored_event(recorded_event))
+        assert isinstance(stored, Aggregate.Event)
         replayed = stored.mutate(replayed)
     assert (replayed.version, replayed.unsettled) == (agent.version, agent.unsettled)
 
@@ -107,7 +109,7 @@ def test_each_recorder_records_its_event_as_the_next_version(
 ) -> None:
     agent = new_agent()
     agent.collect_events()
-    sample = {
+    sample: tuple[Any, ...] = {
         "sealed": ({"id": "e" * 64, "pubkey": "c" * 64}, "writer", "d", "s", [], []),
         "answers": ("e" * 64, []),
         "published": ("e" * 64, "d", "s", [], []),
