@@ -58,9 +58,9 @@ class FleetContract:
         app.create_agents([NewAgent(pubkey(4), "critic", "c4")], "tester")
         app.retire_agent(pubkey(2), "tester")
         view.catch_up()
-        for scope in ({}, {"persona": "writer"}, {"agent": pubkey(4)}):
-            commands, rows = view.plan_with_rows(**scope)
-            assert commands == view.plan(**scope)
+        for persona, agent in ((None, None), ("writer", None), (None, pubkey(4))):
+            commands, rows = view.plan_with_rows(persona, agent)
+            assert commands == view.plan(persona, agent)
             assert list(rows) == [c.pubkey for c in commands]
             assert all(rows[c.pubkey] == view.agent(c.pubkey) for c in commands)
         assert list(view.plan_with_rows(persona="writer")[1]) == [pubkey(1), pubkey(3)]
