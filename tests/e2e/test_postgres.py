@@ -38,7 +38,9 @@ def test_a_home_on_postgresql_keeps_personas_agents_and_plans_across_processes(
     assert json.loads(plan.stdout)["changes"] == 3
     with psycopg.connect(POSTGRES_URL) as conn:
         query = sql.SQL("SELECT count(*) FROM {}.fleetsync_events").format(sql.Identifier(schema))
-        (count,) = conn.execute(query).fetchone()
+        row = conn.execute(query).fetchone()
+    assert row is not None
+    (count,) = row
     assert count == 4, "one persona and three agents, stored in PostgreSQL"
     assert not (tmp_path / "home" / "events.sqlite").exists()
 

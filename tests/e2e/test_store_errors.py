@@ -49,12 +49,12 @@ def test_commands_that_read_work_on_a_read_only_home_and_writes_say_why_they_can
                 expected[command].stdout.replace(str(cli.home), str(ro)),
             ), command
             assert "error" not in got.stderr, got
-        for command in (
+        for write in (
             ("persona", "save", "writer", str(edited)),
             ("agent", "create", "--persona", "writer"),
             ("relay", "add", "ws://127.0.0.1:9"),
         ):
-            result = reader(*command)
+            result = reader(*write)
             assert_one_error_line(result, rf"{ro}.* read-only.*make the home writable")
             assert "internal error" not in result.stderr
         assert files(ro) == before
