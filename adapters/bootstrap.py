@@ -36,6 +36,8 @@ from adapters.home import (
 )
 from adapters.keystore import KEYS_FILE, ROLE_OWNER, KeyStore
 from adapters.nostr.keys import SecretKey
+from adapters.nostr.signer import KeySigner
+from adapters.ports import Signer
 from adapters.relay import RelayPool
 from adapters.settings import Settings, StoreConfig
 from adapters.store import identity
@@ -52,7 +54,7 @@ from adapters.store.loader import AgentLoader
 from adapters.store.viewstore import SQLiteViewStore, view_position
 from adapters.store.writer import writer_for
 from adapters.sync.engine import Progress, Reconciler
-from adapters.sync.relays import PoolGateway
+from adapters.sync.gateway import PoolGateway
 from adapters.vault import (
     KEY_FILE,
     VAULT_FILE,
@@ -221,8 +223,9 @@ class Fleet:
         settings = self.settings
         keystore = self.keystore
 
-        def signer(pubkey: str) -> SecretKey | None:
-            return keystore.get_many([pubkey]).get(pubkey)
+        def signer_of(pubkey: str) -> Signer | None:
+            key = keystore.get_many([pubkey]).get(pubkey)
+            return None if key is None else KeySigner(key)
 
         gateway = PoolGateway(
             # One bound for every wait on a relay; a relay silent that long is given up
@@ -231,7 +234,8 @@ class Fleet:
             window=settings.relay_window,
             timeout=settings.relay_timeout,
             query_timeout=settings.relay_timeout,
-            signer=signer,
+            signers=signer_of,
+            reader=KeySigner(self.owner),
         )
         store = settings.store
         sqlite_path = store.sqlite_path if store.kind == "sqlite" else None

@@ -48,6 +48,7 @@ from adapters.nostr.engram import ENGRAM_KIND, Conversation, PreparedBody
 from adapters.nostr.event import Event
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_engram
+from adapters.nostr.signer import KeySigner
 from adapters.relay import RelayConnection
 from adapters.settings import Settings
 from domain.application import NewAgent
@@ -143,7 +144,9 @@ def seal_all(prepared: Prepared) -> list[Event]:
     now = int(time.time())
     owner = prepared.owner.public_key
     return [
-        seal_persona_engram(agent, Conversation.for_agent(agent, owner), prepared.body, now)
+        seal_persona_engram(
+            KeySigner(agent), Conversation.for_agent(agent, owner), prepared.body, now
+        )
         for agent in prepared.agents
     ]
 
@@ -195,7 +198,7 @@ async def pipelined(url: str, prepared: Prepared) -> int:
             batch = []
             for n, agent in enumerate(agents[start : start + PIPELINE_BATCH], 1):
                 conv = Conversation.for_agent(agent, owner)
-                batch.append(seal_persona_engram(agent, conv, prepared.body, now))
+                batch.append(seal_persona_engram(KeySigner(agent), conv, prepared.body, now))
                 if n % 32 == 0:
                     await asyncio.sleep(0)  # let the batches already out go on
             out.append(asyncio.create_task(send_and_read_back(connection, batch)))

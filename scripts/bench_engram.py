@@ -41,6 +41,7 @@ from adapters.nostr import nip44
 from adapters.nostr.engram import ENGRAM_KIND, Conversation, prepare_body, seal
 from adapters.nostr.event import Event, serialize_for_id
 from adapters.nostr.keys import SecretKey
+from adapters.nostr.signer import KeySigner
 from domain.engram_body import PersonaEngram, Provenance, encode_persona_body
 from domain.persona import PersonaContent
 
@@ -154,12 +155,14 @@ def main(argv: list[str]) -> int:
     prepared = prepare_body(body)
 
     def warm() -> Event:
-        return seal(agent, conversation, prepared, CREATED_AT)
+        return seal(KeySigner(agent), conversation, prepared, CREATED_AT)
 
     # cold: the conversation is derived first (ECDH + HKDF-extract), as for an agent
     # sealed for the first time in a run. The key pair is loaded, as nostr-sdk's is.
     def cold() -> Event:
-        return seal(agent, Conversation.for_agent(agent, owner.public_key), prepared, CREATED_AT)
+        return seal(
+            KeySigner(agent), Conversation.for_agent(agent, owner.public_key), prepared, CREATED_AT
+        )
 
     sample = warm()
     d_tag = sample.tags[0][1]
@@ -191,7 +194,7 @@ def main(argv: list[str]) -> int:
     t_warm = best_per_call(warm, n(4000), repeat)
     t_cold = best_per_call(cold, n(2000), repeat)
     t_unprepared = best_per_call(
-        lambda: seal(agent, conversation, body, CREATED_AT), n(1000), repeat
+        lambda: seal(KeySigner(agent), conversation, body, CREATED_AT), n(1000), repeat
     )
     t_sdk = best_per_call(sdk, n(600), repeat)
 

@@ -36,6 +36,7 @@ import orjson
 from adapters.nostr.engram import Conversation
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_engram
+from adapters.nostr.signer import KeySigner
 from adapters.store.eventlog import SQLiteEventLog
 from adapters.store.viewstore import SQLiteViewStore
 from domain.aggregates import Agent
@@ -109,7 +110,10 @@ def add_one_apply(db: Path) -> None:
     body = prepare_persona_body(PersonaEngram(sample.content, provenance, sample.env_vars))
     agent_key = SecretKey.generate()
     real = seal_persona_engram(
-        agent_key, Conversation.for_agent(agent_key, owner.public_key), body, 1_700_000_000
+        KeySigner(agent_key),
+        Conversation.for_agent(agent_key, owner.public_key),
+        body,
+        1_700_000_000,
     )
     content_len = len(real.content)
     digests = {}

@@ -19,10 +19,10 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.nostr.errors import DecryptionError, NostrError
-from adapters.nostr.event import Event, InvalidEvent, Reason, sign_event, why_invalid
+from adapters.nostr.event import Event, InvalidEvent, Reason, UnsignedEvent, why_invalid
 from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.nostr.nip44 import ConversationKey, pad
 from domain import strictjson
@@ -36,6 +36,9 @@ from domain.engram_body import (
 from domain.engram_size import ENGRAM_KIND as ENGRAM_KIND
 from domain.errors import InvalidEngramBody, TooLarge
 from domain.slugs import engram_slug, is_engram_slug
+
+if TYPE_CHECKING:
+    from adapters.ports import Signer
 
 DELETION_KIND = 5  # NIP-09 deletion request
 ALT_TEXT = "encrypted agent memory record"
@@ -155,7 +158,7 @@ def prepare_body(text: str) -> PreparedBody:
 
 
 def seal(
-    agent_sk: SecretKey,
+    agent: Signer,
     conversation: Conversation,
     body: str | PreparedBody,
     created_at: int,
@@ -164,14 +167,15 @@ def seal(
     aux: bytes | None = None,
     alt: bool = False,
 ) -> Event:
-    """Encrypt ``body`` for the pair, tag it and sign it as the agent.
+    """Encrypt ``body`` for the pair, tag it and sign it as the agent (``agent`` is
+    its signer).
 
     Tags are exactly ``["d", d]`` and ``["p", owner]``, plus the NIP-31 ``alt``
     tag when ``alt`` is set. ``nonce`` and ``aux`` are for reproducible tests
     only; a retry must resend the *same* signed event, not seal again.
     """
-    if agent_sk.public_key != conversation.agent:
-        raise ValueError("the secret key given is not the conversation's agent key")
+    if agent.public_key != conversation.agent:
+        raise ValueError("the signer given is not the conversation's agent key")
     if type(created_at) is not int or created_at < 0:
         raise ValueError("created_at must be a non-negative integer")
     prepared = body if isinstance(body, PreparedBody) else prepare_body(body)
@@ -184,9 +188,7 @@ def seal(
     tags: tuple[tuple[str, ...], ...] = (("d", d_tag), ("p", conversation.owner.hex))
     if alt:
         tags += (("alt", ALT_TEXT),)
-    return sign_event(
-        agent_sk, created_at=created_at, kind=ENGRAM_KIND, tags=tags, content=content, aux=aux
-    )
+    return agent.sign(UnsignedEvent(created_at, ENGRAM_KIND, tags, content), aux=aux)
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,7 +378,7 @@ def tombstone_body(slug: str) -> PreparedBody:
     return prepare_body(encode_memory_body(slug, None))
 
 
-def deletion_request(agent_sk: SecretKey, tombstone: Event, *, aux: bytes | None = None) -> Event:
+def deletion_request(agent: Signer, tombstone: Event, *, aux: bytes | None = None) -> Event:
     """The NIP-09 deletion request that follows a tombstone, signed by the agent.
 
     One ``a`` tag naming the record (``30174:<agent>:<d>``) and ``["k", "30174"]``,
@@ -386,14 +388,13 @@ def deletion_request(agent_sk: SecretKey, tombstone: Event, *, aux: bytes | None
     by at least a second) and keep the tombstone, which stays the head for readers
     of relays that ignore deletions. One target only: some relays refuse more.
     """
-    if tombstone.kind != ENGRAM_KIND or tombstone.pubkey != agent_sk.public_key.hex:
+    if tombstone.kind != ENGRAM_KIND or tombstone.pubkey != agent.public_key.hex:
         raise ValueError("a deletion request follows a tombstone by the same agent")
     d_tag = next(tag[1] for tag in tombstone.tags if tag[0] == "d")
-    return sign_event(
-        agent_sk,
-        created_at=max(tombstone.created_at - 1, 0),
-        kind=DELETION_KIND,
-        tags=(("a", f"{ENGRAM_KIND}:{tombstone.pubkey}:{d_tag}"), ("k", str(ENGRAM_KIND))),
-        content="",
-        aux=aux,
+    unsigned = UnsignedEvent(
+        max(tombstone.created_at - 1, 0),
+        DELETION_KIND,
+        (("a", f"{ENGRAM_KIND}:{tombstone.pubkey}:{d_tag}"), ("k", str(ENGRAM_KIND))),
+        "",
     )
+    return agent.sign(unsigned, aux=aux)

@@ -139,6 +139,17 @@ class Event:
         return cls.from_dict(obj)
 
 
+@dataclass(frozen=True, slots=True)
+class UnsignedEvent:
+    """An event before its author signs it: what a :class:`adapters.ports.Signer` is
+    handed. The signer adds its own ``pubkey``, the id and the signature."""
+
+    created_at: int
+    kind: int
+    tags: Iterable[Sequence[str]]
+    content: str
+
+
 def normalize_tags(tags: Iterable[Sequence[str]]) -> Tags:
     return tuple(tuple(tag) for tag in tags)
 

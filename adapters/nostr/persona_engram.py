@@ -9,6 +9,8 @@ agent.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from adapters.nostr.engram import (
     Conversation,
     HeadSelection,
@@ -18,7 +20,6 @@ from adapters.nostr.engram import (
     seal,
 )
 from adapters.nostr.event import Event
-from adapters.nostr.keys import SecretKey
 from domain.engram_body import (
     MemoryBody,
     PersonaEngram,
@@ -28,6 +29,9 @@ from domain.engram_body import (
 from domain.errors import InvalidEngramBody
 from domain.slugs import PERSONA_ENGRAM_SLUG
 
+if TYPE_CHECKING:
+    from adapters.ports import Signer
+
 
 def prepare_persona_body(engram: PersonaEngram) -> PreparedBody:
     """Encode, check and pad a persona engram body once for all the agents of a version."""
@@ -35,7 +39,7 @@ def prepare_persona_body(engram: PersonaEngram) -> PreparedBody:
 
 
 def seal_persona_engram(
-    agent_sk: SecretKey,
+    agent: Signer,
     conversation: Conversation,
     body: PreparedBody | str,
     created_at: int,
@@ -49,7 +53,7 @@ def seal_persona_engram(
         raise InvalidEngramBody(
             f"a persona engram is the {PERSONA_ENGRAM_SLUG!r} record, not {prepared.slug!r}"
         )
-    return seal(agent_sk, conversation, prepared, created_at, nonce=nonce, aux=aux)
+    return seal(agent, conversation, prepared, created_at, nonce=nonce, aux=aux)
 
 
 def open_persona_engram(engram: ValidEngram) -> PersonaEngram | None:

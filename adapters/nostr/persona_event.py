@@ -17,14 +17,18 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from adapters.nostr.errors import NostrError
-from adapters.nostr.event import Event, InvalidEvent, Reason, sign_event, why_invalid
-from adapters.nostr.keys import PublicKey, SecretKey
+from adapters.nostr.event import Event, InvalidEvent, Reason, UnsignedEvent, why_invalid
+from adapters.nostr.keys import PublicKey
 from domain.engram_body import MAX_PLAINTEXT_BYTES
 from domain.errors import InvalidPersona, TooLarge
 from domain.persona import PERSONA_KIND, PersonaContent, parse_public_content
 from domain.slugs import is_persona_slug, persona_slug
+
+if TYPE_CHECKING:
+    from adapters.ports import Signer
 
 ALT_TEXT = "agent persona definition"
 
@@ -63,7 +67,7 @@ class InvalidPersonaEvent(NostrError):
 
 
 def build_persona_event(
-    owner_sk: SecretKey,
+    owner: Signer,
     slug: str,
     content: PersonaContent,
     created_at: int,
@@ -71,7 +75,7 @@ def build_persona_event(
     *,
     alt: bool = False,
 ) -> Event:
-    """Sign ``content`` as the owner's persona ``slug``.
+    """Sign ``content`` as the owner's persona ``slug`` (``owner`` is its signer).
 
     Tags are ``[["d", slug]]`` (plus the NIP-31 ``alt`` tag when asked).
     Raises :class:`domain.errors.InvalidSlug` for a bad slug and
@@ -89,9 +93,7 @@ def build_persona_event(
     tags: list[tuple[str, ...]] = [("d", slug)]
     if alt:
         tags.append(("alt", ALT_TEXT))
-    return sign_event(
-        owner_sk, created_at=created_at, kind=PERSONA_KIND, tags=tags, content=body, aux=aux
-    )
+    return owner.sign(UnsignedEvent(created_at, PERSONA_KIND, tags, body), aux=aux)
 
 
 @dataclass(frozen=True, slots=True)

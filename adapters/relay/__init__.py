@@ -1,26 +1,29 @@
-"""Talking to Nostr relays over NIP-01 websockets (aiohttp).
+"""Talking to Nostr relays: the relay seam's vocabulary and the websocket client.
 
+* :mod:`adapters.relay.answers` - what a relay answers, whatever the wire:
+  :class:`Outcome`, :class:`Answer`, :class:`QueryResult`;
 * :mod:`adapters.relay.urls` - NIP-AE URL canonicalization and de-duplication;
 * :mod:`adapters.relay.errors` - the package's typed failures and the one place
   where aiohttp / asyncio / OS exceptions are translated into them;
-* :mod:`adapters.relay.messages` - wire frames parsed into values, and the
-  classification of ``OK`` answers;
-* :mod:`adapters.relay.client` - :class:`RelayConnection` (one relay: pipelined
-  publishing, queries) and :class:`RelayPool` (several relays at once).
+* :mod:`adapters.relay.messages` - NIP-01 wire frames parsed into values, and the
+  classification of ``OK`` messages;
+* :mod:`adapters.relay.publishing` - the pipelined publishing run over one websocket;
+* :mod:`adapters.relay.client` - :class:`RelayConnection` (one relay over a
+  websocket: the :class:`adapters.ports.Transport` it implements) and
+  :class:`RelayPool` (several relays at once, over any transports).
 
-The apply engine uses :class:`RelayPool` (or :class:`RelayConnection`) and reads
-:class:`PublishResult` / :class:`QueryResult`; nothing here decides what to publish.
+The reconciler reaches the relays through :class:`adapters.sync.gateway.PoolGateway`
+over a :class:`RelayPool`; nothing here decides what to publish.
 """
 
 from __future__ import annotations
 
+from adapters.relay.answers import Answer, Outcome, QueryResult, SubscriptionResult
 from adapters.relay.client import (
     PoolQueryResult,
-    QueryResult,
     RelayConnection,
     RelayPool,
     RelayPublishReport,
-    SubscriptionResult,
 )
 from adapters.relay.errors import (
     InvalidRelayUrl,
@@ -28,24 +31,23 @@ from adapters.relay.errors import (
     RelayError,
     TemporaryRelayError,
 )
-from adapters.relay.messages import OkAnswer, Outcome, classify
-from adapters.relay.publishing import PublishResult, RetryPolicy, Signer
+from adapters.relay.messages import OkMessage, classify
+from adapters.relay.publishing import RetryPolicy
 from adapters.relay.urls import canonical_url, dedupe
 
 __all__ = [
+    "Answer",
     "InvalidRelayUrl",
-    "OkAnswer",
+    "OkMessage",
     "Outcome",
     "PermanentRelayError",
     "PoolQueryResult",
-    "PublishResult",
     "QueryResult",
     "RelayConnection",
     "RelayError",
     "RelayPool",
     "RelayPublishReport",
     "RetryPolicy",
-    "Signer",
     "SubscriptionResult",
     "TemporaryRelayError",
     "canonical_url",

@@ -39,11 +39,12 @@ import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
 from adapters.nostr.event import Event
+from adapters.relay.answers import Answer, Outcome, QueryResult, SubscriptionResult
 from adapters.relay.errors import (
     CannotConnect,
     ConnectionLost,
@@ -59,8 +60,7 @@ from adapters.relay.messages import (
     EventMessage,
     MalformedEvent,
     Notice,
-    OkAnswer,
-    Outcome,
+    OkMessage,
     RelayMessage,
     close_frame,
     parse_frame,
@@ -69,17 +69,18 @@ from adapters.relay.messages import (
 from adapters.relay.publishing import (
     DEFAULT_TIMEOUT,
     DEFAULT_WINDOW,
-    Answer,
+    Heard,
     Lost,
     Pace,
-    PublishResult,
     PublishRun,
     RetryPolicy,
-    Signer,
 )
 from adapters.relay.urls import canonical_url, dedupe
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from adapters.ports import Signer, SignerLookup, Transport
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 DEFAULT_HEARTBEAT: Final = 15.0
@@ -90,41 +91,6 @@ DEFAULT_MAX_SUBSCRIPTIONS: Final = 16
 MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
 _CLOSE_TIMEOUT: Final = 2.0
 _ABANDON_TIMEOUT: Final = 0.1
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionResult:
-    """What one filter (one subscription) brought back from one relay.
-
-    ``count`` is the number of well-formed events received (a relay cap such as
-    rust-nostr's default of 500 per filter shows as ``count`` equal to the cap);
-    ``complete`` is True when the relay sent ``EOSE``; ``closed`` holds the
-    relay's ``CLOSED`` message if it ended the subscription instead.
-    """
-
-    filter: Mapping[str, Any]
-    count: int
-    complete: bool
-    closed: str | None = None
-    skipped: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class QueryResult:
-    """Stored events matching any of the filters, de-duplicated by id, in arrival order.
-
-    Events have a valid NIP-01 *shape*; their ids and signatures are not checked
-    here (head selection verifies before trusting anything).
-    """
-
-    url: str
-    events: tuple[Event, ...]
-    subscriptions: tuple[SubscriptionResult, ...]
-
-    @property
-    def complete(self) -> bool:
-        """Every subscription reached ``EOSE``: nothing was cut short by us or the relay."""
-        return all(sub.complete for sub in self.subscriptions)
 
 
 @dataclass(slots=True)
@@ -176,7 +142,7 @@ class RelayConnection:
         self._broken = False  # the reader saw the socket end; it may not be closed yet
         self._generation = 0
         self._challenge: str | None = None
-        self._answers: asyncio.Queue[Answer | Lost] = asyncio.Queue()
+        self._answers: asyncio.Queue[Heard | Lost] = asyncio.Queue()
         self._subscriptions: dict[str, _Subscription] = {}
         self._sub_ids = itertools.count(1)
         self._connect_lock = asyncio.Lock()
@@ -187,7 +153,7 @@ class RelayConnection:
         self._publishing_given_up: RelayError | None = None
         self._last_heard = 0.0  # loop time of the latest burst of frames from the relay
 
-    # -- the Transport a PublishRun drives ------------------------------------------
+    # -- the Channel a PublishRun drives -------------------------------------------
 
     @property
     def url(self) -> str:
@@ -224,7 +190,7 @@ class RelayConnection:
         if self._given_up is not None:
             return
         self._given_up = error
-        log.info("giving up on %s: %s", self._url, error)
+        logger.info("giving up on %s: %s", self._url, error)
         lost = Lost(self._generation, f"given up: {error}")
         self._answers.put_nowait(lost)
         for sub in self._subscriptions.values():
@@ -237,14 +203,14 @@ class RelayConnection:
         with translated(self._url):
             await ws.send_str(text)
 
-    async def next_answer(self, timeout: float) -> Answer | Lost | None:
+    async def next_answer(self, timeout: float) -> Heard | Lost | None:
         try:
             async with asyncio.timeout(timeout):
                 return await self._answers.get()
         except TimeoutError:
             return None
 
-    def next_answer_nowait(self) -> Answer | Lost | None:
+    def next_answer_nowait(self) -> Heard | Lost | None:
         try:
             return self._answers.get_nowait()
         except asyncio.QueueEmpty:
@@ -289,7 +255,7 @@ class RelayConnection:
                     if isinstance(exc, PermanentRelayError) or last:
                         self.give_up(exc)
                         raise
-                    log.info("cannot connect to %s (%s); retrying", self._url, exc)
+                    logger.info("cannot connect to %s (%s); retrying", self._url, exc)
                     await asyncio.sleep(pause)
 
     async def close(self) -> None:
@@ -348,7 +314,7 @@ class RelayConnection:
         self._reader = asyncio.create_task(
             self._read(ws, self._generation), name=f"relay reader {self._url}"
         )
-        log.debug("connected to %s (connection %d)", self._url, self._generation)
+        logger.debug("connected to %s (connection %d)", self._url, self._generation)
 
     async def _drop_socket(self, grace: float = _CLOSE_TIMEOUT) -> None:
         """Close the socket, waiting at most ``grace`` seconds for the relay's close frame.
@@ -365,7 +331,7 @@ class RelayConnection:
                     async with asyncio.timeout(grace):
                         await ws.close()
             except RelayError as exc:  # closing a broken socket may fail; it is gone anyway
-                log.debug("closing %s: %s", self._url, exc)
+                logger.debug("closing %s: %s", self._url, exc)
         if reader is not None:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
@@ -385,7 +351,7 @@ class RelayConnection:
                     reason = f"websocket error: {ws.exception()}"
                     break
                 else:
-                    log.debug("skipping a %s frame from %s", msg.type.name, self._url)
+                    logger.debug("skipping a %s frame from %s", msg.type.name, self._url)
         finally:
             self._lost(generation, reason)
 
@@ -405,33 +371,33 @@ class RelayConnection:
         if generation != self._generation:
             return
         self._broken = True
-        log.info("%s: %s", self._url, reason)
+        logger.info("%s: %s", self._url, reason)
         self._answers.put_nowait(Lost(generation, reason))
         lost = Lost(generation, reason)
         for sub in self._subscriptions.values():
             sub.end(lost)
 
     def _dispatch(self, message: RelayMessage, generation: int) -> None:
-        if isinstance(message, OkAnswer):
-            self._answers.put_nowait(Answer(generation, message))
+        if isinstance(message, OkMessage):
+            self._answers.put_nowait(Heard(generation, message))
         elif isinstance(message, EventMessage | MalformedEvent):
             sub = self._subscriptions.get(message.subscription_id)
             if sub is None:
-                log.debug("%s: EVENT for a subscription we do not have", self._url)
+                logger.debug("%s: EVENT for a subscription we do not have", self._url)
             elif isinstance(message, EventMessage):
                 sub.events.append(message.event)
             else:
                 sub.skipped += 1
-                log.debug("%s: skipping a malformed event (%s)", self._url, message.reason)
+                logger.debug("%s: skipping a malformed event (%s)", self._url, message.reason)
         elif isinstance(message, EndOfStoredEvents | Closed):
             sub = self._subscriptions.get(message.subscription_id)
             if sub is not None:
                 sub.end(message)
         elif isinstance(message, AuthChallenge):
             self._challenge = message.challenge
-            log.debug("%s sent an AUTH challenge", self._url)
+            logger.debug("%s sent an AUTH challenge", self._url)
         elif isinstance(message, Notice):
-            log.info("NOTICE from %s: %s", self._url, message.message)
+            logger.info("NOTICE from %s: %s", self._url, message.message)
 
     # -- publishing ----------------------------------------------------------------
 
@@ -441,13 +407,13 @@ class RelayConnection:
         *,
         window: int = DEFAULT_WINDOW,
         timeout: float = DEFAULT_TIMEOUT,
-        signer: Signer | None = None,
-    ) -> dict[str, PublishResult]:
-        """Send ``events`` (exactly as given) pipelined; every event's result by id.
+        signers: SignerLookup | None = None,
+    ) -> dict[str, Answer]:
+        """Send ``events`` (exactly as given) pipelined; every event's answer by id.
 
         At most ``window`` EVENTs await an ``OK`` at a time; ``timeout`` is how long
         one may wait for its answer (see :mod:`adapters.relay.publishing`);
-        ``signer`` gives an author's key for NIP-42 AUTH. Raises
+        ``signers`` gives an author's signer for NIP-42 AUTH. Raises
         :class:`RelayError` only when no connection could be opened at all;
         failures after that are reported per event (``unknown`` if it was sent,
         ``temporary`` if it never was).
@@ -461,7 +427,7 @@ class RelayConnection:
                 events,
                 window=window,
                 timeout=timeout,
-                signer=signer,
+                signers=signers,
                 retry=self._retry,
                 pace=self._pace,
             )
@@ -475,16 +441,24 @@ class RelayConnection:
             return results
 
     async def publish(
-        self, event: Event, *, timeout: float = DEFAULT_TIMEOUT, signer: Signer | None = None
-    ) -> PublishResult:
+        self,
+        event: Event,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        signers: SignerLookup | None = None,
+    ) -> Answer:
         """One event; see :meth:`publish_many`."""
-        results = await self.publish_many([event], window=1, timeout=timeout, signer=signer)
+        results = await self.publish_many([event], window=1, timeout=timeout, signers=signers)
         return results[event.id]
 
     # -- querying -----------------------------------------------------------------
 
     async def query(
-        self, filters: Sequence[Mapping[str, Any]], *, timeout: float = DEFAULT_QUERY_TIMEOUT
+        self,
+        filters: Sequence[Mapping[str, Any]],
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,
+        reader: Signer | None = None,
     ) -> QueryResult:
         """Stored events matching any filter: one subscription per filter, until ``EOSE``.
 
@@ -496,6 +470,10 @@ class RelayConnection:
         stay silent (it counts from the request or the relay's latest frame,
         whichever is later); past it the relay is given up. Raises
         :class:`RelayError` only when no connection could be opened at all.
+
+        ``reader`` is the identity to read as (:class:`adapters.ports.Transport`);
+        this client does not answer a read's ``CLOSED auth-required:`` with AUTH
+        yet (issue 12): such a subscription is reported cut short.
         """
         await self.connect()
         gate = asyncio.Semaphore(self._max_subscriptions)
@@ -550,7 +528,7 @@ class RelayConnection:
             complete = isinstance(ended, EndOfStoredEvents)
             if not complete:
                 why = "timed out" if ended is None else type(ended).__name__
-                log.info("%s: subscription cut short (%s)", self._url, why)
+                logger.info("%s: subscription cut short (%s)", self._url, why)
             result = SubscriptionResult(filter_, len(events), complete, closed, skipped)
             return result, list(events.values())
 
@@ -579,7 +557,7 @@ class RelayConnection:
         try:
             await self.connect()
         except RelayError as exc:
-            log.info("%s: cannot reconnect for a query: %s", self._url, exc)
+            logger.info("%s: cannot reconnect for a query: %s", self._url, exc)
             return False
         return True
 
@@ -587,7 +565,7 @@ class RelayConnection:
         try:
             await self.send_text(close_frame(sub_id))
         except RelayError as exc:  # the socket is gone: so is the subscription
-            log.debug("%s: CLOSE not sent: %s", self._url, exc)
+            logger.debug("%s: CLOSE not sent: %s", self._url, exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -599,7 +577,7 @@ class RelayPublishReport:
     """
 
     url: str
-    results: Mapping[str, PublishResult]
+    results: Mapping[str, Answer]
     error: RelayError | None = None
 
 
@@ -622,7 +600,10 @@ class PoolQueryResult:
 class RelayPool:
     """Several relays, canonicalized and de-duplicated per NIP-AE, used concurrently.
 
-    Results are keyed by canonical URL; connections go to the first written form.
+    Each relay is reached through a :class:`adapters.ports.Transport`:
+    ``transport_for`` opens one per URL (as first written), a websocket
+    :class:`RelayConnection` unless told otherwise, so one pool may mix wires.
+    Results are keyed by canonical URL.
     """
 
     def __init__(
@@ -632,21 +613,26 @@ class RelayPool:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         heartbeat: float | None = DEFAULT_HEARTBEAT,
         retry: RetryPolicy | None = None,
+        transport_for: Callable[[str], Transport] | None = None,
     ) -> None:
-        self._connections: dict[str, RelayConnection] = {}
-        for url in dedupe(urls):
-            connection = RelayConnection(
+        def websocket(url: str) -> Transport:
+            return RelayConnection(
                 url, connect_timeout=connect_timeout, heartbeat=heartbeat, retry=retry
             )
-            self._connections[connection.canonical_url] = connection
+
+        open_transport = transport_for or websocket
+        self._transports: dict[str, Transport] = {}
+        for url in dedupe(urls):
+            transport = open_transport(url)
+            self._transports[transport.canonical_url] = transport
 
     @property
     def urls(self) -> list[str]:
         """Canonical URLs, in the order first written."""
-        return list(self._connections)
+        return list(self._transports)
 
-    def connection(self, url: str) -> RelayConnection:
-        return self._connections[canonical_url(url)]
+    def transport(self, url: str) -> Transport:
+        return self._transports[canonical_url(url)]
 
     async def publish_many(
         self,
@@ -654,7 +640,7 @@ class RelayPool:
         *,
         window: int = DEFAULT_WINDOW,
         timeout: float = DEFAULT_TIMEOUT,
-        signer: Signer | None = None,
+        signers: SignerLookup | None = None,
         only: Mapping[str, Iterable[str]] | None = None,
     ) -> dict[str, RelayPublishReport]:
         """The same events to every relay at once; a report per relay (canonical URL).
@@ -664,48 +650,53 @@ class RelayPool:
         """
         targets = {event_id: frozenset(urls) for event_id, urls in (only or {}).items()}
 
-        async def one(url: str, connection: RelayConnection) -> RelayPublishReport:
+        async def one(url: str, transport: Transport) -> RelayPublishReport:
             mine = events
             if targets:
                 mine = [e for e in events if e.id not in targets or url in targets[e.id]]
                 if not mine:
                     return RelayPublishReport(url, {})
             try:
-                results = await connection.publish_many(
-                    mine, window=window, timeout=timeout, signer=signer
+                results = await transport.publish_many(
+                    mine, window=window, timeout=timeout, signers=signers
                 )
             except RelayError as exc:
-                log.warning("cannot publish to %s: %s", url, exc)
+                logger.warning("cannot publish to %s: %s", url, exc)
                 # Never sent, so certainly not stored: temporary per event, whatever
                 # the connection failure was (``error`` says whether it is permanent).
                 unsent = {
-                    event.id: PublishResult(event.id, Outcome.TEMPORARY, "", str(exc), 0)
+                    event.id: Answer(url, event.id, Outcome.TEMPORARY, "", str(exc), 0)
                     for event in mine
                 }
                 return RelayPublishReport(url, unsent, exc)
             return RelayPublishReport(url, results)
 
-        reports = await asyncio.gather(*(one(u, c) for u, c in self._connections.items()))
+        reports = await asyncio.gather(*(one(u, t) for u, t in self._transports.items()))
         return {report.url: report for report in reports}
 
     async def query(
-        self, filters: Sequence[Mapping[str, Any]], *, timeout: float = DEFAULT_QUERY_TIMEOUT
+        self,
+        filters: Sequence[Mapping[str, Any]],
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,
+        reader: Signer | None = None,
     ) -> PoolQueryResult:
-        """Every relay at once; the union of events (by id) and which relays answered."""
+        """Every relay at once, read as ``reader``; the union of events (by id) and
+        which relays answered."""
 
-        async def one(connection: RelayConnection) -> QueryResult | RelayError:
+        async def one(transport: Transport) -> QueryResult | RelayError:
             try:
-                return await connection.query(filters, timeout=timeout)
+                return await transport.query(filters, timeout=timeout, reader=reader)
             except RelayError as exc:
-                log.warning("cannot query %s: %s", connection.url, exc)
+                logger.warning("cannot query %s: %s", transport.url, exc)
                 return exc
 
-        answers = await asyncio.gather(*(one(c) for c in self._connections.values()))
+        answers = await asyncio.gather(*(one(t) for t in self._transports.values()))
         per_relay: dict[str, QueryResult] = {}
         failed: dict[str, RelayError] = {}
         seen: set[str] = set()
         events: list[Event] = []
-        for url, answer in zip(self._connections, answers, strict=True):
+        for url, answer in zip(self._transports, answers, strict=True):
             if isinstance(answer, RelayError):
                 failed[url] = answer
                 continue
@@ -723,7 +714,7 @@ class RelayPool:
         )
 
     async def close(self) -> None:
-        await asyncio.gather(*(c.close() for c in self._connections.values()))
+        await asyncio.gather(*(t.close() for t in self._transports.values()))
 
     async def __aenter__(self) -> RelayPool:
         return self

@@ -6,14 +6,14 @@ an unknown verb, wrong types): garbage is logged at debug level and skipped, so 
 misbehaving relay can never crash the reader. Frames to relays are built by the
 ``*_frame`` functions, always as text (``orjson`` then ``decode``).
 
-:func:`classify` maps an ``OK`` answer to an :class:`Outcome` by its
-machine-readable prefix, which is what decides retries (see the table on
-:class:`Outcome`).
+:func:`classify` maps an ``OK`` message to an
+:class:`adapters.relay.answers.Outcome` by its machine-readable prefix, which is
+what decides retries (see the table on ``Outcome``); :func:`asks_for_auth` picks
+out the ``auth-required:`` refusals a client may answer with NIP-42 AUTH.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,56 +22,22 @@ from typing import Any
 import orjson
 
 from adapters.nostr.event import Event, InvalidEvent
+from adapters.relay.answers import Outcome
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 # Longest relay-provided text we keep or log; relays are not trusted to be brief.
 MAX_TEXT = 500
-
-
-class Outcome(enum.Enum):
-    """What one relay's answer to one ``EVENT`` means for us.
-
-    The values match the vocabulary of the domain's ``RelayAnswered.outcome``
-    (``accepted | duplicate | rejected | temporary | unknown``) plus ``auth-required``.
-
-    ============== ================================================================
-    ACCEPTED       ``true`` with any prefix except ``duplicate:``
-    DUPLICATE      ``duplicate:`` whatever the boolean: the relay has the event
-    TEMPORARY      ``false`` with ``rate-limited:`` or ``error:``: retry later
-    PERMANENT      ``false`` with ``invalid:``, ``blocked:``, ``restricted:``,
-                   ``pow:``, ``mute:``, an unknown prefix or no prefix at all
-    AUTH_REQUIRED  ``false`` with ``auth-required:`` (NIP-42): authenticate, resend
-    UNKNOWN        no answer in time (or the connection died first): the relay may
-                   or may not have stored the event; never read it as a failure
-                   nor as a success
-    ============== ================================================================
-
-    ``mute:`` is permanent: NIP-01 uses it for an *ephemeral* event nobody was
-    listening to, i.e. the relay dropped it without storing. We only publish
-    stored kinds, so counting it as success would mark as published an event no
-    relay holds, and resending the same bytes would be muted again.
-    """
-
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
-    TEMPORARY = "temporary"
-    PERMANENT = "rejected"
-    AUTH_REQUIRED = "auth-required"
-    UNKNOWN = "unknown"
-
-    @property
-    def stored(self) -> bool:
-        """The relay holds the event (a new acceptance or a duplicate)."""
-        return self in (Outcome.ACCEPTED, Outcome.DUPLICATE)
 
 
 _TEMPORARY_PREFIXES = frozenset({"rate-limited", "error"})
 
 
 @dataclass(frozen=True, slots=True)
-class OkAnswer:
-    """``["OK", event_id, accepted, message]``; ``prefix`` is the part before the first colon."""
+class OkMessage:
+    """``["OK", event_id, accepted, message]``; ``prefix`` is the part before the first colon.
+
+    The HTTP bridge's ``{"event_id", "accepted", "message"}`` reply is the same answer."""
 
     event_id: str
     accepted: bool
@@ -128,7 +94,7 @@ class AuthChallenge:
 
 
 RelayMessage = (
-    OkAnswer | EventMessage | MalformedEvent | EndOfStoredEvents | Closed | Notice | AuthChallenge
+    OkMessage | EventMessage | MalformedEvent | EndOfStoredEvents | Closed | Notice | AuthChallenge
 )
 
 
@@ -145,8 +111,12 @@ def prefix_of(message: str) -> str:
     return head.lower()
 
 
-def classify(ok: OkAnswer) -> Outcome:
-    """The :class:`Outcome` an ``OK`` answer means (see the table on :class:`Outcome`)."""
+def classify(ok: OkMessage) -> Outcome:
+    """The :class:`Outcome` an ``OK`` message means (see the table on ``Outcome``).
+
+    ``auth-required:`` is a refusal (``PERMANENT``) unless the client can
+    authenticate and send again: :func:`asks_for_auth` says when to try.
+    """
     prefix = ok.prefix
     if prefix == "duplicate":
         # nostr-relay answers `false, "duplicate: exists"`, rust-nostr `true, "duplicate: ..."`:
@@ -156,9 +126,12 @@ def classify(ok: OkAnswer) -> Outcome:
         return Outcome.ACCEPTED
     if prefix in _TEMPORARY_PREFIXES:
         return Outcome.TEMPORARY
-    if prefix == "auth-required":
-        return Outcome.AUTH_REQUIRED
     return Outcome.PERMANENT
+
+
+def asks_for_auth(ok: OkMessage) -> bool:
+    """A refusal until the sender authenticates (NIP-42 ``auth-required:``)."""
+    return not ok.accepted and ok.prefix == "auth-required"
 
 
 def parse_frame(text: str | bytes) -> RelayMessage | None:
@@ -166,27 +139,27 @@ def parse_frame(text: str | bytes) -> RelayMessage | None:
     try:
         frame = orjson.loads(text)
     except orjson.JSONDecodeError:
-        log.debug("skipping a frame that is not JSON (%d characters)", len(text))
+        logger.debug("skipping a frame that is not JSON (%d characters)", len(text))
         return None
     if not isinstance(frame, list) or not frame or not isinstance(frame[0], str):
-        log.debug("skipping a frame that is not an array starting with a verb")
+        logger.debug("skipping a frame that is not an array starting with a verb")
         return None
     verb, args = frame[0], frame[1:]
     parser = _PARSERS.get(verb)
     message = parser(args) if parser is not None else None
     if message is None:
-        log.debug("skipping a malformed or unknown %.20r frame", verb)
+        logger.debug("skipping a malformed or unknown %.20r frame", verb)
     return message
 
 
-def _parse_ok(args: Sequence[Any]) -> OkAnswer | None:
+def _parse_ok(args: Sequence[Any]) -> OkMessage | None:
     if len(args) < 2 or not isinstance(args[0], str) or not isinstance(args[1], bool):
         return None
     # NIP-01 makes the message mandatory; a relay that omits it still said yes or no.
     message = args[2] if len(args) > 2 else ""
     if not isinstance(message, str):
         return None
-    return OkAnswer(args[0], args[1], message[:MAX_TEXT])
+    return OkMessage(args[0], args[1], message[:MAX_TEXT])
 
 
 def _parse_event(args: Sequence[Any]) -> EventMessage | MalformedEvent | None:

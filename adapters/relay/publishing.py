@@ -1,9 +1,10 @@
 """Pipelined publishing of signed events to one relay: the state machine of one batch.
 
 :class:`adapters.relay.client.RelayConnection` runs a :class:`PublishRun` per
-``publish_many`` call over a :class:`Transport` (its websocket). The run keeps at
-most ``window`` EVENTs awaiting their ``OK``, matches answers by event id, and
-decides per answer (see :class:`adapters.relay.messages.Outcome`):
+``publish_many`` call over a :class:`adapters.ports.Channel` (its websocket). The
+run keeps at most ``window`` EVENTs awaiting their ``OK``, matches answers by
+event id, and decides per answer (see :class:`adapters.relay.answers.Outcome`);
+each event ends with one :class:`adapters.relay.answers.Answer`:
 
 * ``accepted`` / ``duplicate:`` (whatever the boolean): done, the relay holds it;
 * ``invalid:``, ``blocked:``, ``restricted:``, ``pow:``, ``mute:``, unknown: done, refused;
@@ -11,8 +12,9 @@ decides per answer (see :class:`adapters.relay.messages.Outcome`):
   and space out sends on this connection, then resend, a bounded number of times;
 * ``error:``: back off and resend, fewer times (rust-nostr answers ``error: unknown``
   for a stale addressable version, which no retry fixes), then report ``temporary``;
-* ``auth-required:``: NIP-42 AUTH as the event's author (key from ``signer``) on the
-  challenge the relay sent, then one resend;
+* ``auth-required:``: NIP-42 AUTH as the event's author (its signer from
+  ``signers``) on the challenge the relay sent, then one resend; refused again
+  (or no challenge, no signer): ``permanent``;
 * no answer in time: ``unknown``. The clock of an EVENT starts at its send or at
   the last frame the relay sent, whichever is later: relays work through a
   socket's messages in order (nostr-relay even sleeps 2 s per refusal), so an
@@ -47,26 +49,32 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final
 
-from adapters.nostr.event import Event, sign_event
-from adapters.nostr.keys import SecretKey
+from adapters.nostr.event import Event
+from adapters.nostr.nip42 import auth_event
+from adapters.relay.answers import Answer, Outcome
 from adapters.relay.errors import (
     ConnectionLost,
     PermanentRelayError,
     RelayError,
     TemporaryRelayError,
 )
-from adapters.relay.messages import OkAnswer, Outcome, auth_frame, classify, event_frame
+from adapters.relay.messages import (
+    OkMessage,
+    asks_for_auth,
+    auth_frame,
+    classify,
+    event_frame,
+)
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from adapters.ports import Channel, SignerLookup
 
-Signer = Callable[[str], SecretKey | None]
-"""Given an author's public key (hex), that author's secret key, or ``None``."""
+logger = logging.getLogger(__name__)
 
-AUTH_KIND: Final = 22242
 DEFAULT_WINDOW: Final = 64
 DEFAULT_TIMEOUT: Final = 10.0
 # Spacing between EVENTs after the first rate-limited answer, doubled on each further
@@ -106,31 +114,11 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class PublishResult:
-    """One relay's final word on one event in one ``publish_many`` call.
-
-    ``prefix`` and ``message`` are the relay's (empty for ``unknown`` and for events
-    never sent); ``attempts`` counts the EVENT frames sent for it. Only
-    ``outcome.stored`` (accepted or duplicate) means the relay holds the event.
-    """
-
-    event_id: str
-    outcome: Outcome
-    prefix: str
-    message: str
-    attempts: int
-
-    @property
-    def stored(self) -> bool:
-        return self.outcome.stored
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Heard:
     """An ``OK`` that arrived on the socket of connection ``generation``."""
 
     generation: int
-    ok: OkAnswer
+    ok: OkMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,51 +127,6 @@ class Lost:
 
     generation: int
     reason: str
-
-
-class Transport(Protocol):
-    """What a :class:`PublishRun` needs from a connection."""
-
-    @property
-    def url(self) -> str: ...
-
-    @property
-    def generation(self) -> int:
-        """Changes on every (re)connect; answers and losses carry the one they came from."""
-        ...
-
-    @property
-    def challenge(self) -> str | None:
-        """The latest NIP-42 challenge on the current socket, if the relay sent one."""
-        ...
-
-    @property
-    def last_heard(self) -> float:
-        """Event-loop time of the relay's latest frame (on any socket; 0: none yet)."""
-        ...
-
-    @property
-    def given_up(self) -> RelayError | None:
-        """Set once the relay is given up: reconnecting is pointless."""
-        ...
-
-    async def send_text(self, text: str) -> None:
-        """Send one text frame; raises :class:`RelayError` if the socket is gone."""
-        ...
-
-    async def next_answer(self, timeout: float) -> Answer | Lost | None:
-        """The next ``OK`` (or loss) within ``timeout`` seconds, else ``None``."""
-        ...
-
-    def next_answer_nowait(self) -> Answer | Lost | None: ...
-
-    def discard_answers(self) -> None:
-        """Forget answers left over from earlier calls (late ``OK``s)."""
-        ...
-
-    async def reconnect(self, timeout: float | None = None) -> None:
-        """One attempt to open a fresh socket within ``timeout``; raises :class:`RelayError`."""
-        ...
 
 
 @dataclass(slots=True)
@@ -195,7 +138,7 @@ class _Job:
     temporary_answers: int = 0
     auth_resent: bool = False
     sent_at: float = 0.0
-    result: PublishResult | None = None
+    result: Answer | None = None
 
 
 @dataclass(slots=True)
@@ -210,7 +153,7 @@ class _Auth:
 class _Anonymous:
     """An ``OK`` with an empty id and the ids it may belong to."""
 
-    answer: OkAnswer
+    answer: OkMessage
     candidates: set[str]
 
 
@@ -236,7 +179,7 @@ class Pace:
         self.gap = min(max_gap, max(FIRST_GAP, self.gap * 2))
         self.slowed_at = now
         self.successes = 0
-        log.info("slowing down: window %d, %.2f s between EVENTs", self.window, self.gap)
+        logger.info("slowing down: window %d, %.2f s between EVENTs", self.window, self.gap)
 
     def succeeded(self, sent_at: float, limit: int) -> None:
         if sent_at < self.slowed_at or (self.gap == 0.0 and self.window >= limit):
@@ -253,12 +196,12 @@ class PublishRun:
 
     def __init__(
         self,
-        transport: Transport,
+        channel: Channel,
         events: Sequence[Event],
         *,
         window: int,
         timeout: float,
-        signer: Signer | None,
+        signers: SignerLookup | None,
         retry: RetryPolicy,
         pace: Pace,
     ) -> None:
@@ -266,9 +209,10 @@ class PublishRun:
             raise ValueError("window must be at least 1")
         if timeout <= 0:
             raise ValueError("timeout must be positive")
-        self._transport = transport
+        self._channel = channel
+        self._relay = channel.canonical_url  # what answers are reported under
         self._timeout = timeout
-        self._signer = signer
+        self._signers = signers
         self._retry = retry
         self._pace = pace
         self._limit = window
@@ -286,7 +230,7 @@ class PublishRun:
         self._auth_by_pubkey: dict[str, _Auth] = {}
         self._authed: set[str] = set()
         self._anonymous: list[_Anonymous] = []
-        self._generation = transport.generation
+        self._generation = channel.generation
         self._lost: str | None = None
         self._rotate: str | None = None
         self._rotations = 0
@@ -301,9 +245,9 @@ class PublishRun:
         self.gave_up: RelayError | None = None
         self.silenced: RelayError | None = None
 
-    async def run(self) -> dict[str, PublishResult]:
+    async def run(self) -> dict[str, Answer]:
         """Publish every event; return each one's result (keyed by event id, in input order)."""
-        self._transport.discard_answers()
+        self._channel.discard_answers()
         while self._unfinished:
             now = self._loop.time()
             self._expire(now)
@@ -314,10 +258,10 @@ class PublishRun:
             await self._send_ready()
             if self._lost is not None or not self._unfinished:
                 continue
-            item = await self._transport.next_answer(self._seconds_to_wake())
+            item = await self._channel.next_answer(self._seconds_to_wake())
             while item is not None:
                 self._handle(item)
-                item = self._transport.next_answer_nowait()
+                item = self._channel.next_answer_nowait()
         return {
             job.event.id: job.result
             for job in self._jobs.values()
@@ -351,7 +295,7 @@ class PublishRun:
 
     async def _send(self, frame: str) -> None:
         try:
-            await self._transport.send_text(frame)
+            await self._channel.send_text(frame)
         except RelayError as exc:
             self._lost = str(exc)
 
@@ -382,7 +326,7 @@ class PublishRun:
 
     # -- answers ------------------------------------------------------------------
 
-    def _handle(self, answer: Answer | Lost) -> None:
+    def _handle(self, answer: Heard | Lost) -> None:
         if isinstance(answer, Lost):
             if answer.generation == self._generation and self._lost is None:
                 self._lost = answer.reason
@@ -404,7 +348,7 @@ class PublishRun:
             self._late(item)
         self._resolve_anonymous()
 
-    def _anonymous_answer(self, ok: OkAnswer) -> None:
+    def _anonymous_answer(self, ok: OkMessage) -> None:
         anonymous = _Anonymous(ok, set(self._in_flight) | set(self._auths))
         self._anonymous.append(anonymous)
         self._resolve_anonymous()
@@ -417,7 +361,7 @@ class PublishRun:
             self._suspects |= anonymous.candidates
         self._rotate = "an event was refused without its id; opening a fresh socket"
 
-    def _answer(self, job: _Job, ok: OkAnswer) -> None:
+    def _answer(self, job: _Job, ok: OkMessage) -> None:
         del self._in_flight[job.event.id]
         for anonymous in self._anonymous:
             anonymous.candidates.discard(job.event.id)
@@ -428,12 +372,12 @@ class PublishRun:
             self._finish(job, outcome, ok)
         elif outcome is Outcome.TEMPORARY:
             self._temporary(job, ok, now)
-        elif outcome is Outcome.AUTH_REQUIRED:
+        elif asks_for_auth(ok):
             self._auth_required(job, ok, now)
         else:
             self._finish(job, outcome, ok)
 
-    def _temporary(self, job: _Job, ok: OkAnswer, now: float) -> None:
+    def _temporary(self, job: _Job, ok: OkMessage, now: float) -> None:
         job.temporary_answers += 1
         rate_limited = ok.prefix == "rate-limited"
         if rate_limited:
@@ -446,7 +390,7 @@ class PublishRun:
             return
         ready_at = now + self._retry.delay(job.temporary_answers)
         heapq.heappush(self._delayed, (ready_at, job.seq, job))
-        log.debug(
+        logger.debug(
             "%s answered %s for %s; retry in %.2f s",
             self._url,
             ok.prefix,
@@ -454,10 +398,10 @@ class PublishRun:
             ready_at - now,
         )
 
-    def _auth_required(self, job: _Job, ok: OkAnswer, now: float) -> None:
+    def _auth_required(self, job: _Job, ok: OkMessage, now: float) -> None:
         pubkey = job.event.pubkey
         if job.auth_resent:
-            self._finish(job, Outcome.AUTH_REQUIRED, ok)
+            self._finish(job, Outcome.PERMANENT, ok)
             return
         if pubkey in self._authed:
             # Sent before our AUTH was accepted; NIP-42 sessions last the whole socket.
@@ -468,30 +412,24 @@ class PublishRun:
         if pending is not None:
             pending.waiting.append(job)
             return
-        challenge = self._transport.challenge
-        key = self._signer(pubkey) if self._signer is not None else None
-        if challenge is None or key is None or key.public_key.hex != pubkey:
+        challenge = self._channel.challenge
+        signer = self._signers(pubkey) if self._signers is not None else None
+        if challenge is None or signer is None or signer.public_key.hex != pubkey:
             why = (
                 "the relay sent no AUTH challenge" if challenge is None else "no key for the author"
             )
-            log.info("%s requires AUTH for %s but %s", self._url, job.event.id, why)
-            self._finish(job, Outcome.AUTH_REQUIRED, ok)
+            logger.info("%s requires AUTH for %s but %s", self._url, job.event.id, why)
+            self._finish(job, Outcome.PERMANENT, ok)
             return
-        auth_event = sign_event(
-            key,
-            created_at=int(time.time()),
-            kind=AUTH_KIND,
-            tags=[["relay", self._url], ["challenge", challenge]],
-            content="",
-        )
-        auth = _Auth(pubkey, auth_event.id, now, [job])
-        self._auths[auth.event_id] = auth
-        self._auth_by_pubkey[pubkey] = auth
-        log.info("authenticating to %s as %s (NIP-42)", self._url, pubkey)
+        auth = auth_event(signer, self._url, challenge, int(time.time()))
+        pending = _Auth(pubkey, auth.id, now, [job])
+        self._auths[pending.event_id] = pending
+        self._auth_by_pubkey[pubkey] = pending
+        logger.info("authenticating to %s as %s (NIP-42)", self._url, pubkey)
         # Queued rather than sent here: answers are handled synchronously.
-        self._auth_frames.append(auth_frame(auth_event))
+        self._auth_frames.append(auth_frame(auth))
 
-    def _auth_answered(self, auth: _Auth, ok: OkAnswer) -> None:
+    def _auth_answered(self, auth: _Auth, ok: OkMessage) -> None:
         self._drop_auth(auth)
         for anonymous in self._anonymous:
             anonymous.candidates.discard(auth.event_id)
@@ -501,16 +439,16 @@ class PublishRun:
                 job.auth_resent = True
                 self._ready.appendleft(job)
             return
-        log.info("%s refused our AUTH as %s: %s", self._url, auth.pubkey, ok.prefix)
-        refused = OkAnswer("", False, f"auth-required: AUTH refused ({ok.message})")
+        logger.info("%s refused our AUTH as %s: %s", self._url, auth.pubkey, ok.prefix)
+        refused = OkMessage("", False, f"auth-required: AUTH refused ({ok.message})")
         for job in auth.waiting:
-            self._finish(job, Outcome.AUTH_REQUIRED, refused)
+            self._finish(job, Outcome.PERMANENT, refused)
 
     def _drop_auth(self, auth: _Auth) -> None:
         self._auths.pop(auth.event_id, None)
         self._auth_by_pubkey.pop(auth.pubkey, None)
 
-    def _late(self, ok: OkAnswer) -> None:
+    def _late(self, ok: OkMessage) -> None:
         job = self._jobs.get(ok.event_id)
         outcome = classify(ok)
         if (
@@ -518,11 +456,12 @@ class PublishRun:
             and job.result is not None
             and job.result.outcome is Outcome.UNKNOWN
             and (outcome.stored or outcome is Outcome.PERMANENT)
+            and not asks_for_auth(ok)
         ):
             # A definitive answer after the timeout still beats "unknown".
             job.result = self._result(job, outcome, ok)
             return
-        log.debug("%s answered %s for an event not awaiting an answer", self._url, ok.event_id)
+        logger.debug("%s answered %s for an event not awaiting an answer", self._url, ok.event_id)
 
     def _resolve_anonymous(self) -> None:
         changed = True
@@ -531,7 +470,7 @@ class PublishRun:
             for anonymous in list(self._anonymous):
                 if not anonymous.candidates:
                     self._anonymous.remove(anonymous)
-                    log.debug("%s: an OK without id could not be attributed", self._url)
+                    logger.debug("%s: an OK without id could not be attributed", self._url)
                 elif len(anonymous.candidates) == 1:
                     self._anonymous.remove(anonymous)
                     self._attribute(anonymous.candidates.pop(), anonymous.answer)
@@ -553,12 +492,12 @@ class PublishRun:
             self._attribute(event_id, first)
         return True
 
-    def _attribute(self, event_id: str, answer: OkAnswer) -> None:
+    def _attribute(self, event_id: str, answer: OkMessage) -> None:
         for anonymous in self._anonymous:
             anonymous.candidates.discard(event_id)
-        matched = OkAnswer(event_id, answer.accepted, answer.message)
+        matched = OkMessage(event_id, answer.accepted, answer.message)
         if event_id in self._in_flight:
-            log.debug("%s: OK without id attributed to %s", self._url, event_id)
+            logger.debug("%s: OK without id attributed to %s", self._url, event_id)
             self._answer(self._in_flight[event_id], matched)
         elif event_id in self._auths:
             self._auth_answered(self._auths[event_id], matched)
@@ -567,14 +506,14 @@ class PublishRun:
 
     def _quiet_since(self, sent_at: float) -> float:
         """Since when the relay has been silent about something sent at ``sent_at``."""
-        return max(sent_at, self._last_progress, self._transport.last_heard)
+        return max(sent_at, self._last_progress, self._channel.last_heard)
 
     def _expire(self, now: float) -> None:
         silent = False
         for job in list(self._in_flight.values()):
             if self._quiet_since(job.sent_at) + self._timeout <= now:
                 del self._in_flight[job.event.id]
-                log.info(
+                logger.info(
                     "%s: no answer for %s within %.1f s", self._url, job.event.id, self._timeout
                 )
                 self._finish(job, Outcome.UNKNOWN, None)
@@ -582,9 +521,9 @@ class PublishRun:
         for auth in list(self._auths.values()):
             if self._quiet_since(auth.sent_at) + self._timeout <= now:
                 self._drop_auth(auth)
-                no_answer = OkAnswer("", False, "auth-required: no answer to our AUTH")
+                no_answer = OkMessage("", False, "auth-required: no answer to our AUTH")
                 for job in auth.waiting:
-                    self._finish(job, Outcome.AUTH_REQUIRED, no_answer)
+                    self._finish(job, Outcome.PERMANENT, no_answer)
                 silent = True
         if silent:
             self._silenced()
@@ -597,7 +536,7 @@ class PublishRun:
         """
         error = TemporaryRelayError(f"no answer for {self._timeout:g} s", url=self._url)
         self.silenced = error
-        unsent = OkAnswer("", False, f"not sent: {error}")
+        unsent = OkMessage("", False, f"not sent: {error}")
         for job in self._jobs.values():
             if job.result is None:
                 self._finish(
@@ -631,16 +570,16 @@ class PublishRun:
         self._anonymous.clear()
         self._authed.clear()
         self._ready.extendleft(sorted(returning, key=lambda job: job.seq, reverse=True))
-        log.info("%s: %s; %d events to resend", self._url, reason, len(returning))
-        if self._transport.given_up is not None:
-            self._give_up(str(self._transport.given_up))
+        logger.info("%s: %s; %d events to resend", self._url, reason, len(returning))
+        if self._channel.given_up is not None:
+            self._give_up(str(self._channel.given_up))
             return False
         # Reconnecting, pauses included, fits in one timeout from here.
         deadline = self._loop.time() + self._timeout
         if rotating:
             self._rotations += 1
             try:
-                await self._transport.reconnect()
+                await self._channel.reconnect()
             except RelayError as exc:
                 reason = str(exc)
             else:
@@ -653,7 +592,7 @@ class PublishRun:
             self._reconnects += 1
             await asyncio.sleep(pause)
             try:
-                await self._transport.reconnect(max(0.0, deadline - self._loop.time()))
+                await self._channel.reconnect(max(0.0, deadline - self._loop.time()))
             except PermanentRelayError as exc:
                 reason = str(exc)
                 break
@@ -666,13 +605,13 @@ class PublishRun:
         return False
 
     def _connected(self) -> None:
-        self._generation = self._transport.generation
+        self._generation = self._channel.generation
         self._lost = None
         self._last_progress = float("-inf")
         self._next_send_at = 0.0
 
     def _give_up(self, reason: str) -> None:
-        log.warning("%s: giving up after %d reconnects: %s", self._url, self._reconnects, reason)
+        logger.warning("%s: giving up after %d reconnects: %s", self._url, self._reconnects, reason)
         if self.gave_up is None:
             self.gave_up = ConnectionLost(
                 f"connection lost, not restored ({reason})", url=self._url
@@ -681,22 +620,21 @@ class PublishRun:
             if job.result is None:
                 # Sent at least once: the relay may have stored it before the socket died.
                 outcome = Outcome.UNKNOWN if job.attempts else Outcome.TEMPORARY
-                self._finish(job, outcome, OkAnswer("", False, f"connection lost ({reason})"))
+                self._finish(job, outcome, OkMessage("", False, f"connection lost ({reason})"))
 
     # -- results ------------------------------------------------------------------
 
-    def _finish(self, job: _Job, outcome: Outcome, ok: OkAnswer | None) -> None:
+    def _finish(self, job: _Job, outcome: Outcome, ok: OkMessage | None) -> None:
         if job.result is not None:
             return
         job.result = self._result(job, outcome, ok)
         self._unfinished -= 1
 
-    @staticmethod
-    def _result(job: _Job, outcome: Outcome, ok: OkAnswer | None) -> PublishResult:
+    def _result(self, job: _Job, outcome: Outcome, ok: OkMessage | None) -> Answer:
         if ok is None:
-            return PublishResult(job.event.id, outcome, "", "", job.attempts)
-        return PublishResult(job.event.id, outcome, ok.prefix, ok.message, job.attempts)
+            return Answer(self._relay, job.event.id, outcome, "", "", job.attempts)
+        return Answer(self._relay, job.event.id, outcome, ok.prefix, ok.message, job.attempts)
 
     @property
     def _url(self) -> str:
-        return self._transport.url
+        return self._channel.url

@@ -60,7 +60,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -85,8 +85,11 @@ from adapters.nostr.persona_engram import (
     prepare_persona_body,
     seal_persona_engram,
 )
+from adapters.nostr.signer import KeySigner
+from adapters.ports import AgentSource, EventWriter, KeySource, RelayGateway, Signer
+from adapters.relay.answers import Answer, Outcome
 from adapters.store.writer import ApplicationWriter
-from adapters.sync.gateway import ACKNOWLEDGED, Answer, Fetched, Outcome, RelayGateway
+from adapters.sync.gateway import Fetched
 from domain.aggregates import Agent, RelayReading
 from domain.application import FleetApplication
 from domain.engram_body import PersonaEngram, Provenance
@@ -98,7 +101,7 @@ from projections.gcpause import cyclic_gc_paused
 from projections.rows import AgentRow
 from projections.view import FleetView
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 # Batches' worth of engrams sealed but not yet confirmed, besides the batch being
 # sealed. A batch is out for several times as long as it takes to seal (store,
@@ -115,39 +118,6 @@ AUTHORS_PER_REQUEST = 500
 # Seals (or ECDHs, in a refresh) between two yields to the event loop while a
 # batch is prepared: the batches already out go on meanwhile.
 SEALS_PER_YIELD = 32
-
-
-class AgentSource(Protocol):
-    """Loads the aggregates of many agents at once (see :mod:`adapters.store.loader`)."""
-
-    def load(self, pubkeys: Sequence[str]) -> dict[str, Agent]: ...
-
-
-class EventWriter(Protocol):
-    """Stores aggregates' pending events in one durable transaction (see
-    :mod:`adapters.store.writer`); returns once they are stored."""
-
-    async def save(self, aggregates: Iterable[Aggregate]) -> None: ...
-
-
-class KeySource(Protocol):
-    """Where agents' secret keys come from (the key store), in two halves."""
-
-    def sealed_many(self, pubkeys: Sequence[str]) -> dict[str, str]:
-        """The stored (encrypted) keys of ``pubkeys`` that exist; this thread only."""
-        ...
-
-    def open_many(self, sealed: Mapping[str, str]) -> dict[str, SecretKey]:
-        """Decrypt them; any thread."""
-        ...
-
-    def persona_d_tags(self, pubkeys: Sequence[str]) -> dict[str, str]:
-        """The ``mem/persona`` d tags kept for those agents that have one."""
-        ...
-
-    def remember_persona_d_tags(self, d_tags: Mapping[str, str]) -> None:
-        """Keep d tags derived for agents that had none."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +351,7 @@ class Reconciler:
             self.keys.remember_persona_d_tags(self._learned)
         except AdapterError as exc:
             # Only a saving for later applies: they derive them again.
-            log.info("could not keep %d derived d tags: %s", len(self._learned), exc)
+            logger.info("could not keep %d derived d tags: %s", len(self._learned), exc)
         self._learned.clear()
 
     async def _derive_conversations(self, pubkeys: Sequence[str]) -> None:
@@ -491,7 +461,7 @@ class Reconciler:
             engram = open_persona_engram(head)
         except DomainError as exc:
             # A valid NIP-AE record whose value is not a persona: carries nothing we know.
-            log.info("agent %s: mem/persona head %s unreadable: %s", pubkey, head.event.id, exc)
+            logger.info("agent %s: mem/persona head %s unreadable: %s", pubkey, head.event.id, exc)
             return RelayHead("valid", head.event.id, head.event.created_at, None, None)
         assert engram is not None
         # What it really carries: the digest of its content (a provenance claim that
@@ -713,7 +683,7 @@ class Reconciler:
         sealed = self.keys.sealed_many(fresh) if fresh else {}
         unknown = frozenset(pubkey for pubkey in sealed if pubkey not in self._conversations)
         return asyncio.get_running_loop().run_in_executor(
-            None, _open_for_sealing, self.keys, sealed, self.owner.public_key, unknown
+            None, _open_for_sealing, self.keys, sealed, self.owner, unknown
         )
 
     async def _store_send_and_confirm(
@@ -754,7 +724,7 @@ class Reconciler:
         early: list[AgentOutcome] = []
         now = int(self.clock())
         to_save: list[Agent] = []
-        secret_keys, conversations = opened
+        signers, conversations = opened
         self._adopt(conversations)
         # Only a resend needs the agent's history (the sealed event it holds); a new
         # seal is recorded at the version the plan was made at (Agent.at_version).
@@ -781,8 +751,8 @@ class Reconciler:
                 if resent_work is not None:
                     work.append(resent_work)
                     continue
-            secret = secret_keys.get(command.pubkey)
-            if secret is None:
+            signer = signers.get(command.pubkey)
+            if signer is None:
                 early.append(_failed(command, "the agent's secret key is not in the key store"))
                 continue
             tombstone = command.action is Action.TOMBSTONE
@@ -807,8 +777,8 @@ class Reconciler:
                 )
                 continue
             if tombstone:
-                event = seal(secret, conv, body, created_at)
-                deletion = deletion_request(secret, event)
+                event = seal(signer, conv, body, created_at)
+                deletion = deletion_request(signer, event)
                 agent.record_tombstone_sealed(
                     event.to_dict(),
                     deletion.to_dict(),
@@ -820,7 +790,7 @@ class Reconciler:
                 continue
             # The owner's side of the pair is the agent's too (same key, same tags),
             # and it holds the d tag the refresh derived already.
-            event = seal_persona_engram(secret, conv, body, created_at)
+            event = seal_persona_engram(signer, conv, body, created_at)
             agent.record_sealed(
                 event.to_dict(),
                 command.persona_slug,
@@ -904,7 +874,7 @@ class Reconciler:
 
     def _policy_met(self, answers: Iterable[Answer]) -> bool:
         answers = list(answers)
-        ok = [a for a in answers if a.outcome in ACKNOWLEDGED]
+        ok = [a for a in answers if a.outcome.stored]
         if self.ack_all:
             return bool(answers) and len(ok) == len(answers)
         return bool(ok)
@@ -912,7 +882,7 @@ class Reconciler:
     def _verdict(self, w: _Work, head: RelayHead | None, history: Agent | None) -> AgentOutcome:
         command, agent, event = w.command, w.agent, w.event
         records = [a.as_dict() for a in w.answers]
-        acked = [a.relay for a in w.answers if a.outcome in ACKNOWLEDGED]
+        acked = [a.relay for a in w.answers if a.outcome.stored]
         slug = command.persona_slug
         if head is not None:
             if head.event_id == event.id and w.deletion is not None:
@@ -999,20 +969,25 @@ class Reconciler:
         return AgentOutcome(command.pubkey, slug, "unknown", event.id, detail or "no relay")
 
 
-# A batch's opened secret keys, and the conversations derived for those not yet known.
-_Opened = tuple[dict[str, SecretKey], dict[str, Conversation]]
+# A batch's signers (each holding an agent's opened key), and the conversations
+# derived for those not yet known.
+_Opened = tuple[dict[str, Signer], dict[str, Conversation]]
 
 
 def _open_for_sealing(
-    keys: KeySource, sealed: Mapping[str, str], owner: PublicKey, unknown: frozenset[str]
+    keys: KeySource, sealed: Mapping[str, str], owner: SecretKey, unknown: frozenset[str]
 ) -> _Opened:
-    opened = keys.open_many(sealed)
+    signers: dict[str, Signer] = {
+        pubkey: KeySigner(secret) for pubkey, secret in keys.open_many(sealed).items()
+    }
+    # The owner's side of the pair: the same conversation key (ECDH is symmetric),
+    # and the agents' keys stay inside their signers.
     conversations = {
-        pubkey: Conversation.for_agent(secret, owner)
-        for pubkey, secret in opened.items()
+        pubkey: Conversation.for_owner(owner, PublicKey.from_hex(pubkey))
+        for pubkey in signers
         if pubkey in unknown
     }
-    return opened, conversations
+    return signers, conversations
 
 
 def _derive_conversations(owner: SecretKey, pubkeys: Sequence[str]) -> list[Conversation]:

@@ -17,6 +17,7 @@ from adapters.nostr.persona_engram import (
     seal_persona_engram,
 )
 from adapters.nostr.persona_event import build_persona_event, parse_persona_event
+from adapters.nostr.signer import KeySigner
 from domain.engram_body import MemoryBody, PersonaEngram, Provenance, encode_memory_body
 from domain.persona import PersonaContent
 from tests.crosscheck.strategies import (
@@ -56,7 +57,9 @@ def test_nostr_sdk_verifies_and_decrypts_our_engrams(
     alt: bool,
 ) -> None:
     body = encode_memory_body(slug, value)
-    event = seal(agent, Conversation.for_agent(agent, owner.public_key), body, created_at, alt=alt)
+    event = seal(
+        KeySigner(agent), Conversation.for_agent(agent, owner.public_key), body, created_at, alt=alt
+    )
     wire = event.to_json()
     assert sdk_verify_event_json(wire)
     content = json.loads(wire)["content"]
@@ -106,7 +109,7 @@ def test_nostr_sdk_verifies_our_persona_engrams_and_its_plaintext_reads_back(
     )
     prepared = prepare_persona_body(engram)
     as_agent = Conversation.for_agent(agent, owner.public_key)
-    event = seal_persona_engram(agent, as_agent, prepared, 1_700_000_000)
+    event = seal_persona_engram(KeySigner(agent), as_agent, prepared, 1_700_000_000)
     assert sdk_verify_event_json(event.to_json())
     text = sdk_nip44_decrypt(owner.secret_hex(), agent.public_key.hex, event.content)
     assert text == prepared.text
@@ -119,7 +122,7 @@ def test_nostr_sdk_verifies_our_persona_engrams_and_its_plaintext_reads_back(
 def test_nostr_sdk_verifies_our_persona_events(
     owner: SecretKey, slug: str, content: PersonaContent, created_at: int
 ) -> None:
-    event = build_persona_event(owner, slug, content, created_at)
+    event = build_persona_event(KeySigner(owner), slug, content, created_at)
     assert sdk_verify_event_json(event.to_json())
     theirs = Event.from_json(
         sdk_sign_event(owner.secret_hex(), 30175, [["d", slug]], event.content, created_at)
@@ -155,7 +158,10 @@ def test_we_verify_events_signed_by_nostr_sdk_and_compute_the_same_id(
 def test_nostr_sdk_refuses_our_event_once_tampered() -> None:
     agent, owner = SecretKey.generate(), SecretKey.generate()
     event = seal(
-        agent, Conversation.for_agent(agent, owner.public_key), encode_memory_body("mem/a", "x"), 1
+        KeySigner(agent),
+        Conversation.for_agent(agent, owner.public_key),
+        encode_memory_body("mem/a", "x"),
+        1,
     )
     assert sdk_verify_event_json(event.to_json())
     assert not sdk_verify_event_json(dataclasses.replace(event, created_at=2).to_json())
@@ -182,7 +188,7 @@ def test_the_nip_ap_reference_events_get_the_same_ids_from_nostr_sdk() -> None:
         ("test-agent", base, 1_700_000_000),
         ("test-agent", updated, 1_700_000_002),
     ):
-        ours = build_persona_event(owner, slug, content, created_at, aux=bytes(32))
+        ours = build_persona_event(KeySigner(owner), slug, content, created_at, aux=bytes(32))
         assert sdk_verify_event_json(ours.to_json())
         theirs = Event.from_json(
             sdk_sign_event(owner.secret_hex(), 30175, [["d", slug]], ours.content, created_at)

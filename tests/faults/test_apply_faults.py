@@ -27,6 +27,7 @@ from adapters.nostr.engram import Conversation, select_head
 from adapters.nostr.event import Event
 from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_engram
+from adapters.nostr.signer import KeySigner
 from adapters.settings import Settings
 from adapters.store.eventlog import SQLiteEventLog
 from adapters.sync import engine
@@ -373,7 +374,7 @@ def _foreign_engram(s: Scenario, pubkey: str, created_at: int, prompt: str) -> d
     provenance = Provenance(s.owner.public_key.hex, "writer", content.digest())
     body = prepare_persona_body(PersonaEngram(content, provenance))
     conv = Conversation.for_agent(secret, s.owner.public_key)
-    return seal_persona_engram(secret, conv, body, created_at).to_dict()
+    return seal_persona_engram(KeySigner(secret), conv, body, created_at).to_dict()
 
 
 def test_a_head_far_in_the_future_is_a_conflict_not_a_write(tmp_path: Path) -> None:

@@ -20,10 +20,12 @@ import pytest
 
 from adapters.nostr.event import Event
 from adapters.nostr.keys import SecretKey
+from adapters.nostr.signer import KeySigner
+from adapters.ports import SignerLookup
 from adapters.relay import (
+    Answer,
     Outcome,
     PermanentRelayError,
-    PublishResult,
     RelayConnection,
     RelayPool,
     RetryPolicy,
@@ -71,11 +73,11 @@ async def publish(
     *,
     window: int = 8,
     timeout: float = 5.0,
-    signer: Callable[[str], SecretKey | None] | None = None,
+    signers: SignerLookup | None = None,
     retry: RetryPolicy = FAST,
-) -> dict[str, PublishResult]:
+) -> dict[str, Answer]:
     async with RelayConnection(relay.url, retry=retry) as conn:
-        return await conn.publish_many(events, window=window, timeout=timeout, signer=signer)
+        return await conn.publish_many(events, window=window, timeout=timeout, signers=signers)
 
 
 def assert_resends_are_identical(relay: FakeRelay, events: list[Event]) -> None:
@@ -84,9 +86,7 @@ def assert_resends_are_identical(relay: FakeRelay, events: list[Event]) -> None:
         assert received.text == frames[received.event_id]
 
 
-def assert_only_acknowledged_are_stored(
-    relay: FakeRelay, results: dict[str, PublishResult]
-) -> None:
+def assert_only_acknowledged_are_stored(relay: FakeRelay, results: dict[str, Answer]) -> None:
     for event_id, result in results.items():
         if result.stored:
             assert event_id in relay.stored, f"{event_id} reported stored but the relay lacks it"
@@ -98,7 +98,7 @@ def assert_only_acknowledged_are_stored(
 def test_a_well_behaved_relay_accepts_every_event_of_a_batch() -> None:
     _, _, events = batch(40, agents=4)
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult]]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer]]:
         async with FakeRelay() as relay:
             return relay, await publish(relay, events)
 
@@ -137,7 +137,7 @@ def test_events_are_pipelined_but_never_more_than_the_window_await_an_answer() -
     _, _, events = batch(30)
     behaviour = HoldAnswers(delay=0.05)
 
-    async def scenario() -> tuple[dict[str, PublishResult], float]:
+    async def scenario() -> tuple[dict[str, Answer], float]:
         async with FakeRelay(behaviour) as relay:
             loop = asyncio.get_running_loop()
             started = loop.time()
@@ -154,7 +154,7 @@ def test_events_are_pipelined_but_never_more_than_the_window_await_an_answer() -
 def test_duplicate_with_false_counts_as_success() -> None:
     _, _, events = batch(5)
 
-    async def scenario() -> dict[str, PublishResult]:
+    async def scenario() -> dict[str, Answer]:
         async with FakeRelay(DuplicateFalse(everything=True)) as relay:
             return await publish(relay, events)
 
@@ -172,7 +172,7 @@ def test_duplicate_with_false_counts_as_success() -> None:
 def test_publishing_the_same_events_again_is_duplicate_on_a_nostr_relay_like_relay() -> None:
     _, _, events = batch(6)
 
-    async def scenario() -> tuple[dict[str, PublishResult], dict[str, PublishResult]]:
+    async def scenario() -> tuple[dict[str, Answer], dict[str, Answer]]:
         async with FakeRelay(DuplicateFalse()) as relay:
             first = await publish(relay, events)
             second = await publish(relay, events)
@@ -186,7 +186,7 @@ def test_publishing_the_same_events_again_is_duplicate_on_a_nostr_relay_like_rel
 def test_the_same_event_twice_in_one_batch_is_sent_once() -> None:
     _, _, events = batch(3)
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult]]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer]]:
         async with FakeRelay() as relay:
             return relay, await publish(relay, [*events, events[0], events[1]])
 
@@ -211,7 +211,7 @@ def test_the_same_event_twice_in_one_batch_is_sent_once() -> None:
 def test_permanent_refusals_are_reported_and_not_retried(message: str) -> None:
     _, _, events = batch(3)
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult]]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer]]:
         async with FakeRelay(Refuse(message)) as relay:
             return relay, await publish(relay, events)
 
@@ -227,7 +227,7 @@ def test_permanent_refusals_are_reported_and_not_retried(message: str) -> None:
 def test_error_answers_are_retried_a_bounded_number_of_times_then_temporary() -> None:
     _, _, events = batch(2)
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult]]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer]]:
         async with FakeRelay(Refuse("error: could not connect to the database")) as relay:
             return relay, await publish(relay, events)
 
@@ -244,7 +244,7 @@ def test_no_answer_within_the_timeout_is_unknown_not_failed() -> None:
     _, _, events = batch(6)
     silent = events[2].id
 
-    async def scenario() -> tuple[dict[str, PublishResult], float]:
+    async def scenario() -> tuple[dict[str, Answer], float]:
         async with FakeRelay(NeverAnswer({silent})) as relay:
             loop = asyncio.get_running_loop()
             started = loop.time()
@@ -264,7 +264,7 @@ def test_no_answer_within_the_timeout_is_unknown_not_failed() -> None:
 def test_a_relay_that_never_answers_leaves_every_event_unknown() -> None:
     _, _, events = batch(4)
 
-    async def scenario() -> dict[str, PublishResult]:
+    async def scenario() -> dict[str, Answer]:
         async with FakeRelay(NeverAnswer()) as relay:
             return await publish(relay, events, timeout=0.3)
 
@@ -276,7 +276,7 @@ def test_rate_limited_events_are_retried_at_a_slower_pace() -> None:
     _, _, events = batch(10)
     interval = 0.3
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult]]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer]]:
         async with FakeRelay(RateLimit(burst=3, interval=interval)) as relay:
             retry = RetryPolicy(base_delay=0.05, max_delay=0.5, rate_limited_retries=8)
             return relay, await publish(relay, events, window=8, retry=retry)
@@ -296,7 +296,7 @@ def test_rate_limited_events_are_retried_at_a_slower_pace() -> None:
 def test_rate_limited_retries_are_bounded_and_end_temporary() -> None:
     _, _, events = batch(2)
 
-    async def scenario() -> dict[str, PublishResult]:
+    async def scenario() -> dict[str, Answer]:
         async with FakeRelay(Refuse("rate-limited: slow down")) as relay:
             retry = RetryPolicy(
                 base_delay=0.01, max_delay=0.02, rate_limited_retries=2, max_send_gap=0.05
@@ -314,9 +314,11 @@ def test_rate_limited_retries_are_bounded_and_end_temporary() -> None:
 def test_auth_required_triggers_one_nip42_auth_and_one_resend() -> None:
     keys, _, events = batch(5)
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult]]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer]]:
         async with FakeRelay(RequireAuth()) as relay:
-            results = await publish(relay, events, signer={keys[0].public_key.hex: keys[0]}.get)
+            results = await publish(
+                relay, events, signers={keys[0].public_key.hex: KeySigner(keys[0])}.get
+            )
             return relay, results
 
     relay, results = run(scenario)
@@ -331,11 +333,11 @@ def test_auth_required_triggers_one_nip42_auth_and_one_resend() -> None:
 
 def test_auth_is_done_once_per_author() -> None:
     keys, _, events = batch(6, agents=2)
-    by_pubkey = {key.public_key.hex: key for key in keys}
+    by_pubkey = {key.public_key.hex: KeySigner(key) for key in keys}
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult]]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer]]:
         async with FakeRelay(RequireAuth()) as relay:
-            return relay, await publish(relay, events, signer=by_pubkey.get)
+            return relay, await publish(relay, events, signers=by_pubkey.get)
 
     relay, results = run(scenario)
     assert {r.outcome for r in results.values()} == {Outcome.ACCEPTED}
@@ -345,24 +347,28 @@ def test_auth_is_done_once_per_author() -> None:
 def test_auth_required_without_the_authors_key_is_reported_not_retried() -> None:
     _, _, events = batch(2)
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult]]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer]]:
         async with FakeRelay(RequireAuth()) as relay:
-            return relay, await publish(relay, events, signer=lambda _: None)
+            return relay, await publish(relay, events, signers=lambda _: None)
 
     relay, results = run(scenario)
-    assert {(r.outcome, r.attempts) for r in results.values()} == {(Outcome.AUTH_REQUIRED, 1)}
+    assert {(r.outcome, r.prefix, r.attempts) for r in results.values()} == {
+        (Outcome.PERMANENT, "auth-required", 1)
+    }
     assert relay.frames("AUTH") == []
 
 
 def test_a_refused_auth_leaves_the_event_auth_required_without_a_resend() -> None:
     keys, _, events = batch(3)
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult]]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer]]:
         async with FakeRelay(RequireAuth(accept_auth=False)) as relay:
-            return relay, await publish(relay, events, signer=lambda _: keys[0])
+            return relay, await publish(relay, events, signers=lambda _: KeySigner(keys[0]))
 
     relay, results = run(scenario)
-    assert {(r.outcome, r.attempts) for r in results.values()} == {(Outcome.AUTH_REQUIRED, 1)}
+    assert {(r.outcome, r.prefix, r.attempts) for r in results.values()} == {
+        (Outcome.PERMANENT, "auth-required", 1)
+    }
     assert len(relay.frames("AUTH")) == 1
     assert all("AUTH refused" in r.message for r in results.values())
 
@@ -376,7 +382,7 @@ def test_a_relay_that_drops_the_connection_mid_batch_gets_only_the_unanswered_ev
     _, _, events = batch(20)
     behaviour = DropAfter(answered=5)
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult]]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer]]:
         async with FakeRelay(behaviour) as relay:
             return relay, await publish(relay, events, window=8)
 
@@ -400,7 +406,7 @@ class DropEveryConnection(Behaviour):
 def test_a_relay_that_keeps_dropping_leaves_sent_events_unknown_and_unsent_ones_temporary() -> None:
     _, _, events = batch(12)
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult]]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer]]:
         async with FakeRelay(DropEveryConnection()) as relay:
             return relay, await publish(relay, events, window=2)
 
@@ -442,7 +448,7 @@ def test_a_url_the_relay_does_not_serve_is_a_permanent_error() -> None:
 def test_garbage_frames_do_not_break_the_reader() -> None:
     _, _, events = batch(5)
 
-    async def scenario() -> tuple[dict[str, PublishResult], Any]:
+    async def scenario() -> tuple[dict[str, Answer], Any]:
         async with FakeRelay(Garbage()) as relay:
             async with RelayConnection(relay.url, retry=FAST) as conn:
                 results = await conn.publish_many(events, window=3, timeout=5)
@@ -460,7 +466,7 @@ def test_an_ok_with_an_empty_id_is_attributed_when_only_one_event_can_be_its() -
     _, _, events = batch(6)
     bad = events[3].id
 
-    async def scenario() -> dict[str, PublishResult]:
+    async def scenario() -> dict[str, Answer]:
         async with FakeRelay(EmptyIdRefusal({bad})) as relay:
             return await publish(relay, events, window=6)
 
@@ -474,7 +480,7 @@ def test_identical_empty_id_refusals_are_attributed_once_the_rest_is_answered() 
     _, _, events = batch(8)
     bad = {events[1].id, events[6].id}
 
-    async def scenario() -> dict[str, PublishResult]:
+    async def scenario() -> dict[str, Answer]:
         async with FakeRelay(EmptyIdRefusal(bad)) as relay:
             return await publish(relay, events, window=8)
 
@@ -512,7 +518,7 @@ def test_nothing_is_marked_stored_that_the_relay_did_not_acknowledge(seed: int) 
     _, _, events = batch(40, agents=3)
     chaos = Chaos(seed)
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult]]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer]]:
         async with FakeRelay(chaos) as relay:
             return relay, await publish(relay, events, window=8, timeout=0.4)
 
@@ -659,7 +665,7 @@ def test_a_socket_throttled_after_an_anonymous_refusal_is_replaced_by_a_fresh_on
     bad = {events[2].id, events[20].id}
     behaviour = ThrottleAfterRefusal(bad, throttle=0.5)
 
-    async def scenario() -> tuple[FakeRelay, dict[str, PublishResult], float]:
+    async def scenario() -> tuple[FakeRelay, dict[str, Answer], float]:
         async with FakeRelay(behaviour) as relay:
             loop = asyncio.get_running_loop()
             started = loop.time()

@@ -19,6 +19,7 @@ import pytest
 from adapters.bootstrap import bootstrap
 from adapters.nostr.engram import Conversation
 from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_engram
+from adapters.nostr.signer import KeySigner
 from adapters.settings import Settings
 from domain.engram_body import PersonaEngram, Provenance
 from domain.persona import PersonaContent
@@ -40,7 +41,7 @@ def _write_as_the_agent(fs: Fleetsync, relay_url: str, pubkey: str, prompt: str)
         PersonaEngram(content, Provenance(owner.hex, "writer", content.digest()))
     )
     conv = Conversation.for_agent(secret, owner)
-    event = seal_persona_engram(secret, conv, body, int(time.time()) + 2)
+    event = seal_persona_engram(KeySigner(secret), conv, body, int(time.time()) + 2)
     assert sdk_publish(relay_url, json.dumps(event.to_dict())).accepted
     return event.id
 

@@ -27,6 +27,7 @@ from adapters.nostr.engram import (
 from adapters.nostr.errors import NostrError
 from adapters.nostr.event import Event, compute_id, sign_event, why_invalid
 from adapters.nostr.keys import SecretKey
+from adapters.nostr.signer import KeySigner
 from domain.engram_body import MAX_PLAINTEXT_BYTES, CoreBody, MemoryBody, encode_memory_body
 from domain.errors import InvalidEngramBody, InvalidSlug, TooLarge
 
@@ -65,7 +66,7 @@ def _forge(
 
 
 def _note(value: str | None = "remember", created_at: int = T0) -> Event:
-    return seal(AGENT, AS_AGENT, encode_memory_body(NOTES, value), created_at)
+    return seal(KeySigner(AGENT), AS_AGENT, encode_memory_body(NOTES, value), created_at)
 
 
 # Addressing
@@ -131,7 +132,7 @@ def test_a_sealed_engram_has_exactly_the_d_and_p_tags_and_is_signed_by_the_agent
 
 
 def test_the_alt_tag_is_added_only_when_asked() -> None:
-    event = seal(AGENT, AS_AGENT, encode_memory_body(NOTES, "x"), T0, alt=True)
+    event = seal(KeySigner(AGENT), AS_AGENT, encode_memory_body(NOTES, "x"), T0, alt=True)
     assert event.tags[2] == ("alt", ALT_TEXT)
     assert len(event.tags) == 3
     assert validate(AS_OWNER, event).body == MemoryBody(NOTES, "x")
@@ -148,37 +149,42 @@ def test_both_the_owner_and_the_agent_can_open_an_engram() -> None:
 
 def test_sealing_is_reproducible_with_a_pinned_nonce_and_aux() -> None:
     body = encode_memory_body(NOTES, "x")
-    first = seal(AGENT, AS_AGENT, body, T0, nonce=b"\x01" * 32, aux=bytes(32))
-    second = seal(AGENT, AS_AGENT, prepare_body(body), T0, nonce=b"\x01" * 32, aux=bytes(32))
+    first = seal(KeySigner(AGENT), AS_AGENT, body, T0, nonce=b"\x01" * 32, aux=bytes(32))
+    second = seal(
+        KeySigner(AGENT), AS_AGENT, prepare_body(body), T0, nonce=b"\x01" * 32, aux=bytes(32)
+    )
     assert first == second
     assert first.content == nip44.encrypt(body, AS_AGENT.key.secret_bytes(), b"\x01" * 32)
 
 
 def test_two_seals_of_one_body_differ_in_nonce_and_id() -> None:
     body = prepare_body(encode_memory_body(NOTES, "x"))
-    assert seal(AGENT, AS_AGENT, body, T0).id != seal(AGENT, AS_AGENT, body, T0).id
+    assert (
+        seal(KeySigner(AGENT), AS_AGENT, body, T0).id
+        != seal(KeySigner(AGENT), AS_AGENT, body, T0).id
+    )
 
 
 def test_a_core_body_is_sealed_at_the_core_address() -> None:
-    event = seal(AGENT, AS_AGENT, '{"slug":"core","profile":"I help."}', T0)
+    event = seal(KeySigner(AGENT), AS_AGENT, '{"slug":"core","profile":"I help."}', T0)
     assert event.tags[0] == ("d", _d("core"))
     assert validate(AS_OWNER, event, "core").body == CoreBody("I help.")
 
 
 def test_sealing_with_a_key_that_is_not_the_agents_is_refused() -> None:
     with pytest.raises(ValueError, match="not the conversation's agent key"):
-        seal(OWNER, AS_OWNER, encode_memory_body(NOTES, "x"), T0)
+        seal(KeySigner(OWNER), AS_OWNER, encode_memory_body(NOTES, "x"), T0)
 
 
 def test_an_invalid_body_is_refused_before_sealing() -> None:
     with pytest.raises(InvalidEngramBody, match="refusing to seal"):
-        seal(AGENT, AS_AGENT, '{"slug":"mem/a","value":1}', T0)
+        seal(KeySigner(AGENT), AS_AGENT, '{"slug":"mem/a","value":1}', T0)
     with pytest.raises(InvalidEngramBody, match="duplicate"):
-        seal(AGENT, AS_AGENT, '{"slug":"mem/a","value":"x","value":"y"}', T0)
+        seal(KeySigner(AGENT), AS_AGENT, '{"slug":"mem/a","value":"x","value":"y"}', T0)
     with pytest.raises(InvalidEngramBody, match="grammar"):
-        seal(AGENT, AS_AGENT, '{"slug":"Mem/a","value":"x"}', T0)
+        seal(KeySigner(AGENT), AS_AGENT, '{"slug":"Mem/a","value":"x"}', T0)
     with pytest.raises(InvalidEngramBody, match="lone surrogate"):
-        seal(AGENT, AS_AGENT, '{"slug":"mem/a","value":"\ud800"}', T0)
+        seal(KeySigner(AGENT), AS_AGENT, '{"slug":"mem/a","value":"\ud800"}', T0)
 
 
 def test_a_prepared_body_never_shows_its_text_in_repr() -> None:
@@ -202,7 +208,7 @@ def _body_of_size(size: int, filler: str = "a") -> str:
 @pytest.mark.parametrize("filler", ["a", "€", "\U0001f680"])
 def test_a_body_of_exactly_65535_bytes_is_sealed_and_opened(filler: str) -> None:
     body = _body_of_size(MAX_PLAINTEXT_BYTES, filler)
-    event = seal(AGENT, AS_AGENT, body, T0)
+    event = seal(KeySigner(AGENT), AS_AGENT, body, T0)
     opened = validate(AS_OWNER, event, "mem/big")
     assert isinstance(opened.body, MemoryBody)
     assert opened.body.value is not None
@@ -212,15 +218,15 @@ def test_a_body_of_exactly_65535_bytes_is_sealed_and_opened(filler: str) -> None
 @pytest.mark.parametrize("filler", ["a", "€"])
 def test_a_body_of_65536_bytes_is_refused_not_truncated(filler: str) -> None:
     with pytest.raises(TooLarge, match="65536 bytes"):
-        seal(AGENT, AS_AGENT, _body_of_size(MAX_PLAINTEXT_BYTES + 1, filler), T0)
+        seal(KeySigner(AGENT), AS_AGENT, _body_of_size(MAX_PLAINTEXT_BYTES + 1, filler), T0)
 
 
 def test_a_negative_or_non_integer_created_at_is_refused() -> None:
     body = encode_memory_body(NOTES, "x")
     with pytest.raises(ValueError, match="created_at"):
-        seal(AGENT, AS_AGENT, body, -1)
+        seal(KeySigner(AGENT), AS_AGENT, body, -1)
     with pytest.raises(ValueError, match="created_at"):
-        seal(AGENT, AS_AGENT, body, True)
+        seal(KeySigner(AGENT), AS_AGENT, body, True)
 
 
 # Validity: each rule of Head selection violated once
@@ -357,7 +363,7 @@ def test_rule_4_the_body_slug_must_be_valid_and_derive_to_the_d_tag(body: str) -
 
 
 def test_rule_4_an_event_for_another_slug_is_not_that_slugs_record() -> None:
-    event = seal(AGENT, AS_AGENT, encode_memory_body("mem/other", "v"), T0)
+    event = seal(KeySigner(AGENT), AS_AGENT, encode_memory_body("mem/other", "v"), T0)
     assert validate(AS_OWNER, event).slug == "mem/other"
     assert _rule(event, slug=NOTES) == 4
 
@@ -434,7 +440,9 @@ def test_invalid_events_are_discarded_before_the_newest_is_picked() -> None:
     tied = _note("tied", T0 + 10)
     junk_bad_sig = dataclasses.replace(_note("forged", T0 + 100), sig=_note("other", T0 + 100).sig)
     junk_undecryptable = _forge(BODY, created_at=T0 + 200, content="A" * 200)
-    junk_wrong_slug = seal(AGENT, AS_AGENT, encode_memory_body("mem/other", "x"), T0 + 300)
+    junk_wrong_slug = seal(
+        KeySigner(AGENT), AS_AGENT, encode_memory_body("mem/other", "x"), T0 + 300
+    )
     junk_dup_keys = _forge('{"slug":"mem/notes","value":"a","value":"b"}', created_at=T0 + 400)
     junk_other_owner = _forge(
         BODY, tags=[["d", _d(NOTES)], ["p", STRANGER.public_key.hex]], created_at=T0 + 500

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from adapters.nostr.engram import ALT_TEXT, Conversation, seal
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_engram
+from adapters.nostr.signer import KeySigner
 from adapters.relay.messages import event_frame
 from domain.engram_body import (
     MAX_PLAINTEXT_BYTES,
@@ -60,7 +61,7 @@ def test_the_computed_size_is_the_size_of_the_sealed_event(
 ) -> None:
     body = _body_of(size, fill)
     assert len(body.encode("utf-8")) == size
-    event = seal(AGENT, AS_AGENT, body, created_at, alt=alt)
+    event = seal(KeySigner(AGENT), AS_AGENT, body, created_at, alt=alt)
     tags = (*ENGRAM_TAGS, ("alt", ALT_TEXT)) if alt else ENGRAM_TAGS
     assert sealed_engram_size(size, created_at=created_at, tags=tags) == len(
         event.to_json().encode("utf-8")
@@ -76,7 +77,7 @@ def test_a_persona_engram_is_as_large_as_computed(prompt: str, created_at: int) 
     content = PersonaContent(display_name="Writer", system_prompt=prompt)
     provenance = Provenance(OWNER.public_key.hex, "writer", content.digest(), "ef" * 32)
     body = prepare_persona_body(PersonaEngram(content, provenance, {"K": "v"}))
-    event = seal_persona_engram(AGENT, AS_AGENT, body, created_at)
+    event = seal_persona_engram(KeySigner(AGENT), AS_AGENT, body, created_at)
     expected = sealed_engram_size(len(body.text.encode("utf-8")), created_at=created_at)
     assert expected == len(event.to_json().encode("utf-8"))
 
@@ -86,7 +87,7 @@ def test_the_reported_60000_byte_prompt_makes_an_87963_byte_event() -> None:
     provenance = Provenance(OWNER.public_key.hex, "big", content.digest(), "ef" * 32)
     body = prepare_persona_body(PersonaEngram(content, provenance))
     assert sealed_engram_size(len(body.text), created_at=NOW) == 87_963
-    assert len(seal_persona_engram(AGENT, AS_AGENT, body, NOW).to_json()) == 87_963
+    assert len(seal_persona_engram(KeySigner(AGENT), AS_AGENT, body, NOW).to_json()) == 87_963
 
 
 def test_the_largest_accepted_body_fits_and_one_byte_more_does_not() -> None:

@@ -12,6 +12,7 @@ from adapters.nostr.persona_engram import (
     prepare_persona_body,
     seal_persona_engram,
 )
+from adapters.nostr.signer import KeySigner
 from domain.engram_body import PersonaEngram, Provenance, encode_memory_body
 from domain.errors import InvalidEngramBody
 from domain.persona import PersonaContent, secrets_digest
@@ -35,7 +36,7 @@ def test_one_prepared_body_is_sealed_for_every_agent_and_each_owner_reads_it_bac
     prepared = prepare_persona_body(ENGRAM)
     for agent in AGENTS:
         as_agent = Conversation.for_agent(agent, OWNER.public_key)
-        event = seal_persona_engram(agent, as_agent, prepared, T0)
+        event = seal_persona_engram(KeySigner(agent), as_agent, prepared, T0)
         as_owner = Conversation.for_owner(OWNER, agent.public_key)
         opened = open_persona_head(select_head(as_owner, PERSONA_ENGRAM_SLUG, [event]))
         assert opened == ENGRAM
@@ -46,7 +47,7 @@ def test_one_prepared_body_is_sealed_for_every_agent_and_each_owner_reads_it_bac
 def test_the_body_text_can_be_passed_instead_of_a_prepared_body() -> None:
     agent = AGENTS[0]
     conv = Conversation.for_agent(agent, OWNER.public_key)
-    event = seal_persona_engram(agent, conv, prepare_persona_body(ENGRAM).text, T0)
+    event = seal_persona_engram(KeySigner(agent), conv, prepare_persona_body(ENGRAM).text, T0)
     assert open_persona_head(select_head(conv, PERSONA_ENGRAM_SLUG, [event])) == ENGRAM
 
 
@@ -57,8 +58,8 @@ def test_the_newest_persona_engram_wins() -> None:
     newer = PersonaEngram(
         newer_content, Provenance(OWNER.public_key.hex, "shepherd", newer_content.digest())
     )
-    old = seal_persona_engram(agent, conv, prepare_persona_body(ENGRAM), T0)
-    new = seal_persona_engram(agent, conv, prepare_persona_body(newer), T0 + 1)
+    old = seal_persona_engram(KeySigner(agent), conv, prepare_persona_body(ENGRAM), T0)
+    new = seal_persona_engram(KeySigner(agent), conv, prepare_persona_body(newer), T0 + 1)
     opened = open_persona_head(select_head(conv, PERSONA_ENGRAM_SLUG, [new, old]))
     assert opened is not None
     assert opened.provenance.source_version == newer_content.digest()
@@ -69,7 +70,7 @@ def test_no_head_or_a_tombstone_reads_as_no_persona() -> None:
     agent = AGENTS[2]
     conv = Conversation.for_agent(agent, OWNER.public_key)
     assert open_persona_head(select_head(conv, PERSONA_ENGRAM_SLUG, [])) is None
-    tomb = seal(agent, conv, encode_memory_body(PERSONA_ENGRAM_SLUG, None), T0)
+    tomb = seal(KeySigner(agent), conv, encode_memory_body(PERSONA_ENGRAM_SLUG, None), T0)
     assert open_persona_head(select_head(conv, PERSONA_ENGRAM_SLUG, [tomb])) is None
 
 
@@ -77,8 +78,10 @@ def test_only_the_mem_persona_record_is_a_persona_engram() -> None:
     agent = AGENTS[0]
     conv = Conversation.for_agent(agent, OWNER.public_key)
     with pytest.raises(InvalidEngramBody, match="mem/persona"):
-        seal_persona_engram(agent, conv, prepare_body(encode_memory_body("mem/x", "{}")), T0)
-    other = seal(agent, conv, encode_memory_body("mem/x", "{}"), T0)
+        seal_persona_engram(
+            KeySigner(agent), conv, prepare_body(encode_memory_body("mem/x", "{}")), T0
+        )
+    other = seal(KeySigner(agent), conv, encode_memory_body("mem/x", "{}"), T0)
     head = select_head(conv, "mem/x", [other]).head
     assert head is not None
     with pytest.raises(InvalidEngramBody, match="mem/persona"):
@@ -88,7 +91,9 @@ def test_only_the_mem_persona_record_is_a_persona_engram() -> None:
 def test_a_valid_record_whose_value_is_not_a_persona_is_reported() -> None:
     agent = AGENTS[0]
     conv = Conversation.for_agent(agent, OWNER.public_key)
-    event = seal(agent, conv, encode_memory_body(PERSONA_ENGRAM_SLUG, '{"display_name":"x"}'), T0)
+    event = seal(
+        KeySigner(agent), conv, encode_memory_body(PERSONA_ENGRAM_SLUG, '{"display_name":"x"}'), T0
+    )
     with pytest.raises(InvalidEngramBody, match="system_prompt"):
         open_persona_head(select_head(conv, PERSONA_ENGRAM_SLUG, [event]))
 
@@ -97,6 +102,8 @@ def test_the_persona_secrets_stay_out_of_reprs() -> None:
     prepared = prepare_persona_body(ENGRAM)
     agent = AGENTS[0]
     conv = Conversation.for_agent(agent, OWNER.public_key)
-    head = select_head(conv, PERSONA_ENGRAM_SLUG, [seal_persona_engram(agent, conv, prepared, T0)])
+    head = select_head(
+        conv, PERSONA_ENGRAM_SLUG, [seal_persona_engram(KeySigner(agent), conv, prepared, T0)]
+    )
     for text in (repr(prepared), repr(head), repr(ENGRAM)):
         assert "ghp_secret" not in text

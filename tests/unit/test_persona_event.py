@@ -17,6 +17,7 @@ from adapters.nostr.persona_event import (
     parse_persona_event,
     select_persona_head,
 )
+from adapters.nostr.signer import KeySigner
 from domain.errors import InvalidSlug, TooLarge
 from domain.persona import PersonaContent
 
@@ -52,7 +53,7 @@ def _raw(
 
 
 def test_the_reference_event_1_is_built_with_the_exact_body_of_the_vector() -> None:
-    event = build_persona_event(OWNER, "test-agent", TEST_AGENT, T0, aux=bytes(32))
+    event = build_persona_event(KeySigner(OWNER), "test-agent", TEST_AGENT, T0, aux=bytes(32))
     assert event.kind == 30175
     assert event.pubkey == "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
     assert event.tags == (("d", "test-agent"),)
@@ -62,12 +63,14 @@ def test_the_reference_event_1_is_built_with_the_exact_body_of_the_vector() -> N
         '"model":"claude-opus-4","provider":"anthropic","name_pool":["Alpha","Beta"]}'
     )
     assert why_invalid(event) is None
-    assert build_persona_event(OWNER, "test-agent", TEST_AGENT, T0, aux=bytes(32)) == event
+    assert (
+        build_persona_event(KeySigner(OWNER), "test-agent", TEST_AGENT, T0, aux=bytes(32)) == event
+    )
 
 
 def test_a_built_event_parses_back_to_its_slug_and_content() -> None:
     content = PersonaContent("Zoë", "line\nbreak\x00", name_pool=("\U0001f680",))
-    event = build_persona_event(OWNER, "zoe", content, T0)
+    event = build_persona_event(KeySigner(OWNER), "zoe", content, T0)
     assert parse_persona_event(event, OWNER.public_key) == ("zoe", content)
     assert parse_persona_event(event) == ("zoe", content)
 
@@ -78,7 +81,7 @@ def test_the_minimal_reference_body_parses() -> None:
 
 
 def test_the_alt_tag_is_added_only_when_asked() -> None:
-    event = build_persona_event(OWNER, "p", TEST_AGENT, T0, alt=True)
+    event = build_persona_event(KeySigner(OWNER), "p", TEST_AGENT, T0, alt=True)
     assert event.tags == (("d", "p"), ("alt", ALT_TEXT))
     assert parse_persona_event(event)[0] == "p"
 
@@ -86,12 +89,12 @@ def test_the_alt_tag_is_added_only_when_asked() -> None:
 @pytest.mark.parametrize("slug", ["", "Upper", "-lead", "a" * 65, "has space", "mem/persona"])
 def test_an_invalid_slug_is_refused_when_building(slug: str) -> None:
     with pytest.raises(InvalidSlug):
-        build_persona_event(OWNER, slug, TEST_AGENT, T0)
+        build_persona_event(KeySigner(OWNER), slug, TEST_AGENT, T0)
 
 
 def test_a_persona_over_the_size_limit_is_refused() -> None:
     with pytest.raises(TooLarge, match="at most 65535"):
-        build_persona_event(OWNER, "big", PersonaContent("D", "x" * 65_535), T0)
+        build_persona_event(KeySigner(OWNER), "big", PersonaContent("D", "x" * 65_535), T0)
 
 
 def _fault(event: Event, owner: SecretKey | None = None) -> PersonaFault:
@@ -125,7 +128,7 @@ def test_other_tags_do_not_matter() -> None:
 
 
 def test_a_tampered_or_forged_event_is_refused() -> None:
-    event = build_persona_event(OWNER, "p", TEST_AGENT, T0)
+    event = build_persona_event(KeySigner(OWNER), "p", TEST_AGENT, T0)
     tampered = dataclasses.replace(event, content=event.content.replace("test", "evil"))
     forged = dataclasses.replace(event, sig="00" * 64)
     assert _fault(tampered) is PersonaFault.SIGNATURE
@@ -154,9 +157,9 @@ def test_env_vars_in_content_are_refused_with_an_explanation() -> None:
 
 
 def test_the_newest_valid_persona_event_is_the_head() -> None:
-    first = build_persona_event(OWNER, "test-agent", TEST_AGENT, T0)
+    first = build_persona_event(KeySigner(OWNER), "test-agent", TEST_AGENT, T0)
     updated = dataclasses.replace(TEST_AGENT, system_prompt="You are an updated test assistant.")
-    third = build_persona_event(OWNER, "test-agent", updated, T0 + 2)
+    third = build_persona_event(KeySigner(OWNER), "test-agent", updated, T0 + 2)
     selection = select_persona_head([first, third], owner=OWNER.public_key, slug="test-agent")
     assert selection.head is not None
     assert selection.head.event == third
@@ -166,7 +169,9 @@ def test_the_newest_valid_persona_event_is_the_head() -> None:
 
 def test_a_tie_goes_to_the_lowest_id() -> None:
     events = [
-        build_persona_event(OWNER, "p", dataclasses.replace(TEST_AGENT, model=f"m{i}"), T0)
+        build_persona_event(
+            KeySigner(OWNER), "p", dataclasses.replace(TEST_AGENT, model=f"m{i}"), T0
+        )
         for i in range(5)
     ]
     selection = select_persona_head(events)
@@ -175,12 +180,12 @@ def test_a_tie_goes_to_the_lowest_id() -> None:
 
 
 def test_forged_and_foreign_events_are_discarded_before_selection() -> None:
-    good = build_persona_event(OWNER, "p", TEST_AGENT, T0)
+    good = build_persona_event(KeySigner(OWNER), "p", TEST_AGENT, T0)
     forged_later = dataclasses.replace(
-        build_persona_event(OWNER, "p", TEST_AGENT, T0 + 50), sig="11" * 64
+        build_persona_event(KeySigner(OWNER), "p", TEST_AGENT, T0 + 50), sig="11" * 64
     )
-    by_stranger = build_persona_event(STRANGER, "p", TEST_AGENT, T0 + 60)
-    other_slug = build_persona_event(OWNER, "q", TEST_AGENT, T0 + 70)
+    by_stranger = build_persona_event(KeySigner(STRANGER), "p", TEST_AGENT, T0 + 60)
+    other_slug = build_persona_event(KeySigner(OWNER), "q", TEST_AGENT, T0 + 70)
     selection = select_persona_head(
         [forged_later, good, by_stranger, other_slug, good], owner=OWNER.public_key, slug="p"
     )
@@ -195,7 +200,7 @@ def test_forged_and_foreign_events_are_discarded_before_selection() -> None:
 
 
 def test_a_newest_event_with_unusable_content_is_reported_not_skipped() -> None:
-    good = build_persona_event(OWNER, "p", TEST_AGENT, T0)
+    good = build_persona_event(KeySigner(OWNER), "p", TEST_AGENT, T0)
     broken = _raw('{"display_name":"D"}', [["d", "p"]], created_at=T0 + 1)
     selection = select_persona_head([good, broken])
     assert selection.head is None
@@ -206,8 +211,8 @@ def test_a_newest_event_with_unusable_content_is_reported_not_skipped() -> None:
 
 
 def test_events_of_several_personas_need_an_address() -> None:
-    a = build_persona_event(OWNER, "a", TEST_AGENT, T0)
-    b = build_persona_event(OWNER, "b", TEST_AGENT, T0)
+    a = build_persona_event(KeySigner(OWNER), "a", TEST_AGENT, T0)
+    b = build_persona_event(KeySigner(OWNER), "b", TEST_AGENT, T0)
     with pytest.raises(ValueError, match="several personas"):
         select_persona_head([a, b])
     selection = select_persona_head([a, b], slug="b")

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from adapters.nostr.keys import SecretKey
-from adapters.relay import OkAnswer, Outcome, classify
+from adapters.relay import OkMessage, Outcome, classify
 from adapters.relay.messages import (
     AuthChallenge,
     Closed,
@@ -14,6 +14,7 @@ from adapters.relay.messages import (
     EventMessage,
     MalformedEvent,
     Notice,
+    asks_for_auth,
     event_frame,
     parse_frame,
     prefix_of,
@@ -39,7 +40,7 @@ ID = "ab" * 32
         (
             False,
             "auth-required: we only accept events from registered users",
-            Outcome.AUTH_REQUIRED,
+            Outcome.PERMANENT,
         ),
         (False, "invalid: event creation date is too far off", Outcome.PERMANENT),
         (False, "blocked: you are banned from posting here", Outcome.PERMANENT),
@@ -57,22 +58,37 @@ ID = "ab" * 32
 def test_ok_answers_are_classified_by_prefix(
     accepted: bool, message: str, outcome: Outcome
 ) -> None:
-    assert classify(OkAnswer(ID, accepted, message)) is outcome
+    assert classify(OkMessage(ID, accepted, message)) is outcome
 
 
 def test_only_accepted_and_duplicate_mean_the_relay_holds_the_event() -> None:
     assert {o for o in Outcome if o.stored} == {Outcome.ACCEPTED, Outcome.DUPLICATE}
 
 
-def test_outcome_values_speak_the_domain_vocabulary() -> None:
+def test_outcome_values_are_the_ones_the_event_log_records() -> None:
     assert {o.value for o in Outcome} == {
         "accepted",
         "duplicate",
-        "rejected",
+        "permanent",
         "temporary",
         "unknown",
-        "auth-required",
     }
+
+
+@pytest.mark.parametrize(
+    ("accepted", "message", "asks"),
+    [
+        (False, "auth-required: we only accept events from registered users", True),
+        (False, "AUTH-REQUIRED: shouting", True),
+        (True, "auth-required: odd but accepted", False),
+        (False, "restricted: not a relay member", False),
+        (False, "auth required: not a prefix", False),
+    ],
+)
+def test_only_an_auth_required_refusal_asks_for_nip42_auth(
+    accepted: bool, message: str, asks: bool
+) -> None:
+    assert asks_for_auth(OkMessage(ID, accepted, message)) is asks
 
 
 @pytest.mark.parametrize(
@@ -93,8 +109,8 @@ def test_prefix_of(message: str, prefix: str) -> None:
 
 def test_frames_become_values() -> None:
     event = engram_like(SecretKey.generate(), "cd" * 32, 1)
-    assert parse_frame(f'["OK","{ID}",false,"invalid: no"]') == OkAnswer(ID, False, "invalid: no")
-    assert parse_frame(f'["OK","{ID}",true]') == OkAnswer(ID, True, "")
+    assert parse_frame(f'["OK","{ID}",false,"invalid: no"]') == OkMessage(ID, False, "invalid: no")
+    assert parse_frame(f'["OK","{ID}",true]') == OkMessage(ID, True, "")
     assert parse_frame(orjson.dumps(["EVENT", "s", event.to_dict()])) == EventMessage("s", event)
     assert parse_frame('["EOSE","s"]') == EndOfStoredEvents("s")
     assert parse_frame('["CLOSED","s","error: shutting down"]') == Closed(
@@ -113,7 +129,7 @@ def test_an_event_of_the_wrong_shape_is_reported_as_malformed() -> None:
 def test_garbage_frames_parse_to_nothing(frame: str) -> None:
     message = parse_frame(frame)
     # The one well-formed OK in the garbage is for an event nobody sent: it parses.
-    assert message is None or isinstance(message, OkAnswer | MalformedEvent)
+    assert message is None or isinstance(message, OkMessage | MalformedEvent)
 
 
 def test_relay_text_is_truncated() -> None:

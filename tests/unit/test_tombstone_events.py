@@ -15,6 +15,7 @@ from adapters.nostr.engram import (
 )
 from adapters.nostr.event import why_invalid
 from adapters.nostr.keys import SecretKey
+from adapters.nostr.signer import KeySigner
 from domain.slugs import PERSONA_ENGRAM_SLUG
 
 AGENT, OWNER = SecretKey.generate(), SecretKey.generate()
@@ -22,7 +23,7 @@ AGENT, OWNER = SecretKey.generate(), SecretKey.generate()
 
 def test_the_tombstone_reads_back_as_a_tombstone_of_mem_persona() -> None:
     conv = Conversation.for_agent(AGENT, OWNER.public_key)
-    event = seal(AGENT, conv, tombstone_body(PERSONA_ENGRAM_SLUG), 1_700_000_000)
+    event = seal(KeySigner(AGENT), conv, tombstone_body(PERSONA_ENGRAM_SLUG), 1_700_000_000)
     engram = validate(Conversation.for_owner(OWNER, AGENT.public_key), event, PERSONA_ENGRAM_SLUG)
     assert engram.is_tombstone
 
@@ -32,8 +33,8 @@ def test_the_deletion_request_names_the_record_and_predates_the_tombstone_by_a_s
     created_at: int,
 ) -> None:
     conv = Conversation.for_agent(AGENT, OWNER.public_key)
-    tombstone = seal(AGENT, conv, tombstone_body(PERSONA_ENGRAM_SLUG), created_at)
-    deletion = deletion_request(AGENT, tombstone)
+    tombstone = seal(KeySigner(AGENT), conv, tombstone_body(PERSONA_ENGRAM_SLUG), created_at)
+    deletion = deletion_request(KeySigner(AGENT), tombstone)
     d_tag = conv.d_tag(PERSONA_ENGRAM_SLUG)
     assert deletion.kind == 5
     assert deletion.pubkey == AGENT.public_key.hex
@@ -48,6 +49,6 @@ def test_the_deletion_request_names_the_record_and_predates_the_tombstone_by_a_s
 
 def test_a_deletion_request_is_only_signed_by_the_tombstones_author() -> None:
     conv = Conversation.for_agent(AGENT, OWNER.public_key)
-    tombstone = seal(AGENT, conv, tombstone_body(PERSONA_ENGRAM_SLUG), 100)
+    tombstone = seal(KeySigner(AGENT), conv, tombstone_body(PERSONA_ENGRAM_SLUG), 100)
     with pytest.raises(ValueError, match="same agent"):
-        deletion_request(SecretKey.generate(), tombstone)
+        deletion_request(KeySigner(SecretKey.generate()), tombstone)

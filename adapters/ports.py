@@ -1,0 +1,220 @@
+"""Ports of the adapters layer: what the reconciler and the relay client need from
+the parts that touch the world, as Protocols the real parts implement.
+
+One module for the whole layer, as :mod:`domain.ports` is for the domain: the
+seams a new capability plugs into (a second transport, another signer, another
+store writer) are read in one place, and each implementation names the port it
+implements. The values the ports exchange live beside the code that makes them
+(:mod:`adapters.relay.answers`, :mod:`adapters.sync.gateway`).
+
+* :class:`Signer` - one identity's key: every signature goes through one
+  (engrams, deletion requests, NIP-42 AUTH, NIP-98 headers);
+* :class:`Transport` - one relay, over whatever wire reaches it: the websocket
+  client (:class:`adapters.relay.client.RelayConnection`) and the HTTP bridge
+  are its implementations; :class:`adapters.relay.client.RelayPool` drives
+  several;
+* :class:`Channel` - the socket a websocket publishing run drives (inside the
+  websocket client);
+* :class:`RelayGateway` - what the reconciler needs from all the relays at
+  once: publish, and fetch engrams;
+* :class:`AgentSource`, :class:`EventWriter`, :class:`KeySource` - the
+  reconciler's reading and writing of the event store and the key store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from eventsourcing.domain import Aggregate
+
+    from adapters.nostr.event import Event, UnsignedEvent
+    from adapters.nostr.keys import PublicKey, SecretKey
+    from adapters.relay.answers import Answer, QueryResult
+    from adapters.relay.errors import RelayError
+    from adapters.relay.publishing import Heard, Lost
+    from adapters.sync.gateway import Fetched
+    from domain.aggregates import Agent
+
+
+class Signer(Protocol):
+    """Holds one identity's key and signs as it; the secret never leaves it."""
+
+    @property
+    def public_key(self) -> PublicKey: ...
+
+    def sign(self, unsigned: UnsignedEvent, *, aux: bytes | None = None) -> Event:
+        """``unsigned`` signed as this identity. ``aux`` is BIP-340 auxiliary
+        randomness, for reproducible tests; a signer may draw its own."""
+        ...
+
+
+SignerLookup = Callable[[str], "Signer | None"]
+"""The signer of an identity (public key, hex) whose key is held here, else ``None``."""
+
+
+class Transport(Protocol):
+    """One relay, over whatever wire reaches it (websocket, HTTP bridge).
+
+    Publishing and reading report in the relay seam's one vocabulary
+    (:mod:`adapters.relay.answers`), so nothing above a transport knows which
+    wire was used. Where the relay wants to know who asks, the transport signs
+    as the identity the call names: an event's author for a publish (NIP-42
+    AUTH on a websocket, a NIP-98 header per request over HTTP), ``reader`` for
+    a query.
+    """
+
+    @property
+    def url(self) -> str:
+        """The relay URL as written (connections go to this form)."""
+        ...
+
+    @property
+    def canonical_url(self) -> str:
+        """Its NIP-AE canonical form: the key results are reported under."""
+        ...
+
+    async def publish_many(
+        self,
+        events: Sequence[Event],
+        *,
+        window: int,
+        timeout: float,
+        signers: SignerLookup | None = None,
+    ) -> dict[str, Answer]:
+        """Send ``events`` exactly as given; each event's :class:`Answer` by id.
+
+        At most ``window`` events await an answer at once; ``timeout`` bounds the
+        wait for each. ``signers`` gives an author's signer when the relay wants
+        the sender authenticated. Raises :class:`RelayError` only when the relay
+        could not be reached at all; failures after that are answers (``unknown``
+        if an event was sent, ``temporary`` if it never was).
+        """
+        ...
+
+    async def query(
+        self,
+        filters: Sequence[Mapping[str, Any]],
+        *,
+        timeout: float,
+        reader: Signer | None = None,
+    ) -> QueryResult:
+        """Stored events matching any filter, with how each filter fared.
+
+        ``reader`` is the identity to read as on a relay that gates reads.
+        Raises :class:`RelayError` only when the relay could not be reached.
+        """
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Channel(Protocol):
+    """One relay's websocket as a publishing run drives it (see
+    :class:`adapters.relay.publishing.PublishRun`): frames out, ``OK``s in,
+    reconnects."""
+
+    @property
+    def url(self) -> str:
+        """The URL connected to (as written): the NIP-42 ``relay`` tag."""
+        ...
+
+    @property
+    def canonical_url(self) -> str:
+        """What answers are reported under."""
+        ...
+
+    @property
+    def generation(self) -> int:
+        """Changes on every (re)connect; answers and losses carry the one they came from."""
+        ...
+
+    @property
+    def challenge(self) -> str | None:
+        """The latest NIP-42 challenge on the current socket, if the relay sent one."""
+        ...
+
+    @property
+    def last_heard(self) -> float:
+        """Event-loop time of the relay's latest frame (on any socket; 0: none yet)."""
+        ...
+
+    @property
+    def given_up(self) -> RelayError | None:
+        """Set once the relay is given up: reconnecting is pointless."""
+        ...
+
+    async def send_text(self, text: str) -> None:
+        """Send one text frame; raises :class:`RelayError` if the socket is gone."""
+        ...
+
+    async def next_answer(self, timeout: float) -> Heard | Lost | None:
+        """The next ``OK`` (or loss) within ``timeout`` seconds, else ``None``."""
+        ...
+
+    def next_answer_nowait(self) -> Heard | Lost | None: ...
+
+    def discard_answers(self) -> None:
+        """Forget answers left over from earlier calls (late ``OK``s)."""
+        ...
+
+    async def reconnect(self, timeout: float | None = None) -> None:
+        """One attempt to open a fresh socket within ``timeout``; raises :class:`RelayError`."""
+        ...
+
+
+class RelayGateway(Protocol):
+    """What the reconciler needs from the configured relays, all at once."""
+
+    @property
+    def urls(self) -> list[str]: ...
+
+    async def publish(
+        self, events: Sequence[Event], only: Mapping[str, Sequence[str]] | None = None
+    ) -> dict[str, list[Answer]]:
+        """Send every event to every relay (or, for an event id in ``only``, to the
+        relays named there); answers per event id, one per relay it went to."""
+        ...
+
+    async def fetch_engrams(
+        self, authors: Sequence[str], owner: str, d_tags: Sequence[str] = ()
+    ) -> Fetched:
+        """Every ``kind:30174`` event by ``authors`` tagged ``["p", owner]`` (and one of
+        ``d_tags`` when given), from all relays."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class AgentSource(Protocol):
+    """Loads the aggregates of many agents at once (see :mod:`adapters.store.loader`)."""
+
+    def load(self, pubkeys: Sequence[str]) -> dict[str, Agent]: ...
+
+
+class EventWriter(Protocol):
+    """Stores aggregates' pending events in one durable transaction (see
+    :mod:`adapters.store.writer`); returns once they are stored."""
+
+    async def save(self, aggregates: Iterable[Aggregate]) -> None: ...
+
+
+class KeySource(Protocol):
+    """Where agents' secret keys come from (the key store), in two halves."""
+
+    def sealed_many(self, pubkeys: Sequence[str]) -> dict[str, str]:
+        """The stored (encrypted) keys of ``pubkeys`` that exist; this thread only."""
+        ...
+
+    def open_many(self, sealed: Mapping[str, str]) -> dict[str, SecretKey]:
+        """Decrypt them; any thread. The reconciler keeps each in a signer."""
+        ...
+
+    def persona_d_tags(self, pubkeys: Sequence[str]) -> dict[str, str]:
+        """The ``mem/persona`` d tags kept for those agents that have one."""
+        ...
+
+    def remember_persona_d_tags(self, d_tags: Mapping[str, str]) -> None:
+        """Keep d tags derived for agents that had none."""
+        ...
