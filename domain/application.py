@@ -24,7 +24,7 @@ from domain.engram_body import (
     check_relay_size,
     encode_persona_body,
 )
-from domain.errors import PermanentDomainError
+from domain.errors import PermanentDomainError, TemporaryDomainError
 from domain.ids import agent_id, persona_id, relay_list_id
 from domain.persona import (
     PersonaContent,
@@ -47,6 +47,10 @@ class UnknownAgent(PermanentDomainError):
 
 class AgentExists(PermanentDomainError):
     """An agent with that public key already exists."""
+
+
+class ConcurrentChange(TemporaryDomainError):
+    """Another writer recorded events for the same aggregates first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,22 @@ class FleetApplication(Application[Any]):
         engram NIP-44 could not carry or relays would not accept (``now``, the
         engram's ``created_at``, defaults to the clock).
         """
+        persona, saved = self.persona_version(slug, definition, actor, now=now)
+        if saved.changed:
+            self.save(persona)
+        return saved
+
+    def persona_version(
+        self,
+        slug: str,
+        definition: PersonaDefinition,
+        actor: str,
+        *,
+        now: int | None = None,
+    ) -> tuple[Persona, PersonaSaved]:
+        """:meth:`save_persona` without the save: the persona aggregate, with the new
+        version pending when it differs, for a caller that records many in one
+        transaction (:meth:`record_all`)."""
         persona_slug(slug)
         check_owner_definition(definition, slug)
         content = definition.content
@@ -150,17 +170,29 @@ class FleetApplication(Application[Any]):
             )
         )
         check_relay_size(body, created_at=int(time.time()) if now is None else now)
+        persona = self._find_persona(slug)
+        if persona is not None and not persona.differs_from(digest, env_digest):
+            return persona, PersonaSaved(slug, False, persona.revision, digest, env_digest)
         members = content.public_members()
         sealed = self.vault.seal(canonical_env_json(definition.env_vars).encode("utf-8"))
-        persona = self._find_persona(slug)
         if persona is None:
             persona = Persona(slug, members, digest, env_digest, sealed, actor)
-            changed = True
         else:
-            changed = persona.save(members, digest, env_digest, sealed, actor)
-        if changed:
-            self.save(persona)
-        return PersonaSaved(slug, changed, persona.revision, digest, env_digest)
+            persona.save(members, digest, env_digest, sealed, actor)
+        return persona, PersonaSaved(slug, True, persona.revision, digest, env_digest)
+
+    def record_all(self, aggregates: Sequence[Aggregate]) -> None:
+        """Save the pending events of ``aggregates`` in one transaction: all or none."""
+        pending = [agg for agg in aggregates if agg.pending_events]
+        if not pending:
+            return
+        try:
+            self.save(*pending)
+        except IntegrityError as exc:  # a concurrent writer got there first
+            raise ConcurrentChange(
+                "another command changed these personas or agents at the same time; "
+                "nothing was recorded, run it again"
+            ) from exc
 
     def delete_persona(self, slug: str, actor: str) -> None:
         persona = self.get_persona(slug)

@@ -36,6 +36,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import BinaryIO, NoReturn, TextIO, cast
 
 from adapters.cli.agents import register as register_agents
+from adapters.cli.buzz import register as register_buzz
 from adapters.cli.keys import register as register_keys
 from adapters.cli.output import Context, Subcommands
 from adapters.cli.personas import register as register_personas
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_reports(commands)
     register_sync(commands)
     register_keys(commands)
+    register_buzz(commands)
     _describe_commands(parser)
     return parser
 

@@ -1,0 +1,1 @@
+"""Reading the buzz desktop's data: its app-data files and the OS keyring item of its keys."""

@@ -1,0 +1,105 @@
+"""The one OS keyring item in which the buzz desktop keeps its keys (reference §4.4).
+
+Since buzz #1267 every secret sits in a single item of the ``keyring`` Rust
+crate (3.6.3): service ``buzz-desktop`` (``buzz-desktop-dev[.<scope>]`` for a
+debug build), user ``secrets``, its value UTF-8 JSON mapping ``"identity"`` to
+the owner's ``nsec`` and ``"agent:<pubkey hex>"`` to each agent's.
+
+On Linux the crate writes it through the Secret Service
+(``sync-secret-service``, ``keyring-rs`` ``src/secret_service.rs``): an item
+in the default collection with the attributes ``service``, ``username``,
+``target`` (``default``) and ``application`` (``rust-keyring``), labelled
+``secrets@buzz-desktop:default (keyring v3.6.3)``, content type
+``text/plain``. Python's ``keyring`` finds it by ``service`` and ``username``,
+so it is read through that library: the macOS Keychain item (service and
+account) is found the same way. On Windows the crate names the credential
+``secrets.buzz-desktop`` (buzz #5959), which ``keyring`` looks up as that service.
+
+The value is read once, checked, and only ever held as parsed keys; nothing
+here logs or returns it as text.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from adapters.errors import PermanentAdapterError
+from adapters.nostr.errors import InvalidKey
+from adapters.nostr.keys import SecretKey
+from domain import strictjson
+
+SERVICE = "buzz-desktop"
+USER = "secrets"
+IDENTITY = "identity"
+AGENT_PREFIX = "agent:"
+
+
+class BuzzKeyringError(PermanentAdapterError):
+    """buzz's keyring item cannot be read, or does not hold what buzz writes."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuzzSecrets:
+    """The keys of buzz's keyring item, by public key (lower hex)."""
+
+    identity: SecretKey | None = field(repr=False)
+    agents: Mapping[str, SecretKey] = field(repr=False)
+
+
+def read_secrets(service: str = SERVICE, *, platform: str | None = None) -> BuzzSecrets:
+    """Read and check buzz's keyring item (``service``, user ``secrets``)."""
+    import keyring
+    from keyring.errors import KeyringError
+
+    system = sys.platform if platform is None else platform
+    # keyring-rs on Windows targets "<user>.<service>" (buzz #5959).
+    lookup = f"{USER}.{service}" if system.startswith("win32") else service
+    where = f"the OS keyring item of service {service!r}, user {USER!r}"
+    try:
+        value = keyring.get_password(lookup, USER)
+    except KeyringError as exc:
+        raise BuzzKeyringError(
+            f"{where} cannot be read ({type(exc).__name__}: {_first_line(exc)}); unlock the "
+            "keyring, or run where buzz's keyring is reachable"
+        ) from None
+    if value is None:
+        raise BuzzKeyringError(
+            f"{where} does not exist, so the agents without a private_key_nsec have no key here"
+        )
+    return parse_secrets(value, where)
+
+
+def parse_secrets(value: str, where: str) -> BuzzSecrets:
+    """Check the item's JSON; every message names the entry, never a secret."""
+    try:
+        blob = strictjson.loads(value)
+    except strictjson.StrictJSONError:
+        raise BuzzKeyringError(f"{where} does not hold JSON, as buzz writes it") from None
+    if not isinstance(blob, dict):
+        raise BuzzKeyringError(f"{where} does not hold a JSON object of keys")
+    identity = None
+    agents: dict[str, SecretKey] = {}
+    for name, secret in blob.items():
+        if name != IDENTITY and not name.startswith(AGENT_PREFIX):
+            continue  # a secret that is not a key: not ours to read
+        if not isinstance(secret, str):
+            raise BuzzKeyringError(f"{where}: entry {name!r} is not a string")
+        try:
+            key = SecretKey.from_nsec(secret)
+        except InvalidKey:
+            raise BuzzKeyringError(f"{where}: entry {name!r} is not a valid nsec") from None
+        if name == IDENTITY:
+            identity = key
+            continue
+        pubkey = name[len(AGENT_PREFIX) :].lower()
+        if key.public_key.hex != pubkey:
+            raise BuzzKeyringError(f"{where}: entry {name!r} holds the key of another pubkey")
+        agents[pubkey] = key
+    return BuzzSecrets(identity, agents)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no detail"
