@@ -210,12 +210,19 @@ class Fleet:
 
     @contextlib.asynccontextmanager
     async def reconciler(
-        self, progress: Progress | None = None, *, ack_all: bool = False
+        self,
+        progress: Progress | None = None,
+        *,
+        ack_all: bool = False,
+        view: FleetView | None = None,
     ) -> AsyncIterator[Reconciler]:
         """The reconciler over the configured relays, holding the home's apply lock.
 
         One apply at a time per home: two processes sealing for the same agents
         at once could each seal a different event for the same persona version.
+        It plans from ``view``, the fleet view the caller has just caught up
+        (the apply use case, which resolved its filters from it); without one,
+        from the fleet's view, caught up now.
         """
         urls = self.app.relay_urls()
         if not urls:
@@ -247,7 +254,7 @@ class Fleet:
             try:
                 yield Reconciler(
                     self.app,
-                    self.view(),
+                    view if view is not None else self.view(),
                     keystore,
                     self.owner,
                     self.vault.digest_key,

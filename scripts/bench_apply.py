@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.bootstrap import bootstrap, init
-from adapters.cli.publish import apply_now
 from adapters.nostr.engram import ENGRAM_KIND, Conversation, PreparedBody
 from adapters.nostr.event import Event
 from adapters.nostr.keys import SecretKey
@@ -51,6 +50,7 @@ from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_eng
 from adapters.nostr.signer import KeySigner
 from adapters.relay import RelayConnection
 from adapters.settings import Settings
+from adapters.usecases.apply import ApplyRequest, apply
 from domain.application import NewAgent
 from domain.engram_body import PersonaEngram, Provenance
 from domain.persona import PersonaContent, PersonaDefinition
@@ -109,12 +109,12 @@ def fleetsync_apply(url: str, count: int, tmp: Path) -> tuple[Timing, dict[str, 
         )
         fleet.view()  # caught up before the clock starts, as after 'agent create'
         start, cpu = time.perf_counter(), time.process_time()
-        report = apply_now(fleet)
+        report = apply(fleet, ApplyRequest())
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     with bootstrap(settings) as fleet:  # a later run, say from cron: nothing to do
         fleet.view()
         again = time.perf_counter()
-        unchanged = apply_now(fleet).summary()["unchanged"]
+        unchanged = apply(fleet, ApplyRequest()).summary()["unchanged"]
         idle = time.perf_counter() - again
     if unchanged != count:
         sys.exit(f"the second apply left {unchanged} of {count} agents unchanged")

@@ -20,35 +20,31 @@ import sys
 from collections.abc import Sequence
 
 from adapters.bootstrap import Fleet
-from adapters.cli.output import Context, Subcommands, add_json_flag, add_yes_flag, short
+from adapters.cli.output import Context, Subcommands, add_json_flag, add_yes_flag
 from adapters.cli.publish import (
-    NOT_PUBLISHED,
     PUBLISH_EPILOG,
-    Publication,
     add_publish_flags,
     print_publication,
-    publish_changes,
+    progress_for,
+    publication_code,
+    publication_doc,
 )
 from adapters.cli.setup import read_secret_key
-from adapters.nostr.errors import InvalidKey
 from adapters.nostr.keys import PublicKey, SecretKey
+from adapters.usecases.apply import NOT_PUBLISHED, Publication, publish
+from adapters.usecases.filters import resolve_agent
 from domain.aggregates import Agent, AgentRetired
 from domain.application import AgentExists, NewAgent, UnknownAgent
 from domain.errors import InvalidInput
 from domain.names import check_name, check_unique, pick_names
 from domain.planner import Status
 from domain.slugs import persona_slug
-from projections.rows import AgentRow
 from projections.view import FleetView
 
 EXIT_NOT_DONE = 2  # a retire whose key had to be kept: its tombstone is still due
 MAX_COUNT = 100_000
 # Agents a create lists one by one unless asked (--list); more are summarised.
 LIST_UP_TO = 10
-# The fewest hex characters of a public key taken as an agent's short id: a
-# shorter hex word is more likely a name, and would fit many agents of a fleet.
-SHORT_ID_CHARS = 8
-MAX_CANDIDATES = 10  # candidates an ambiguous name's error lists
 AGENT_HELP = "the agent: its name, short id (8+ hex characters of its key), hex key or npub"
 
 
@@ -161,53 +157,6 @@ def register(commands: Subcommands) -> None:
 # -- argument checks -------------------------------------------------------------------
 
 
-class AmbiguousAgent(InvalidInput):
-    """A name or short id that more than one agent answers to."""
-
-
-def resolve_agent(view: FleetView, text: str) -> str:
-    """The public key (lower hex) of the agent ``text`` names.
-
-    An agent is named by its hex public key or npub, by its name, or by its short
-    id: the first :data:`SHORT_ID_CHARS` or more hex characters of its public key
-    (``plan`` and ``apply`` print 16). A name or short id that fits more than one
-    agent, retired ones included, is an error listing them: acting on a guess is
-    worse than asking. A full key is returned whether or not the agent exists;
-    the command says so if it does not.
-    """
-    try:
-        return PublicKey.parse(text).hex
-    except InvalidKey as exc:
-        if text.startswith("npub1") or (len(text) == 64 and _is_hex(text)):
-            raise InvalidInput(
-                f"invalid agent {text!r}: not a valid npub or hex public key"
-            ) from exc
-    matches = view.agents_matching(text, SHORT_ID_CHARS)
-    if not matches:
-        raise UnknownAgent(
-            f"no agent {text!r}: give its name, short id (the first {SHORT_ID_CHARS} or "
-            "more hex characters of its public key), hex public key or npub; "
-            "see 'fleetsync agent list'"
-        )
-    if len(matches) > 1:
-        shown = ", ".join(_candidate(row) for row in matches[:MAX_CANDIDATES])
-        more = f" and {len(matches) - MAX_CANDIDATES} more" if len(matches) > MAX_CANDIDATES else ""
-        raise AmbiguousAgent(
-            f"{text!r} could be {len(matches)} agents: {shown}{more}; "
-            "give a longer short id or the public key"
-        )
-    return str(matches[0].pubkey)
-
-
-def _candidate(row: AgentRow) -> str:
-    retired = ", retired" if row.retired else ""
-    return f"{short(row.pubkey, 16)} ({row.name!r}, persona {row.persona_slug}{retired})"
-
-
-def _is_hex(text: str) -> bool:
-    return all(ch in "0123456789abcdefABCDEF" for ch in text)
-
-
 def check_count(count: int) -> int:
     if not 1 <= count <= MAX_COUNT:
         raise InvalidInput(f"--count must be between 1 and {MAX_COUNT}, not {count}")
@@ -247,8 +196,8 @@ def _print_agents(
     what was published for them, as ``apply`` reports it; returns the exit code."""
     docs = [_agent_doc(a) for a in agents]
     if ctx.json:
-        ctx.emit_json({"agents": docs, "publish": publication.doc()})
-        return publication.code
+        ctx.emit_json({"agents": docs, "publish": publication_doc(publication)})
+        return publication_code(publication)
     listed = bool(getattr(ctx.args, "list", False)) or len(docs) <= LIST_UP_TO
     slug = agents[0].persona_slug
     if listed:
@@ -286,7 +235,7 @@ def run_create(ctx: Context) -> int:
         publication = (
             NOT_PUBLISHED
             if ctx.args.no_apply
-            else publish_changes(ctx, fleet, only=[a.pubkey for a in agents])
+            else publish(fleet, progress=progress_for(ctx), only=[a.pubkey for a in agents])
         )
     return _print_agents(ctx, agents, "created", publication)
 
@@ -313,7 +262,9 @@ def run_import(ctx: Context) -> int:
             [NewAgent(pubkey, slug, name)], ctx.settings.actor, origin="imported"
         )
         publication = (
-            NOT_PUBLISHED if ctx.args.no_apply else publish_changes(ctx, fleet, only=[pubkey])
+            NOT_PUBLISHED
+            if ctx.args.no_apply
+            else publish(fleet, progress=progress_for(ctx), only=[pubkey])
         )
     return _print_agents(ctx, agents, "imported", publication)
 
@@ -438,4 +389,4 @@ def _tombstone_now(ctx: Context, fleet: Fleet, pubkey: str) -> None:
     view = fleet.view()
     row = view.agent(pubkey)
     if row is not None and row.status == Status.TOMBSTONE_DUE:
-        publish_changes(ctx, fleet, only=[pubkey])
+        publish(fleet, progress=progress_for(ctx), only=[pubkey])

@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters.cli.agents import resolve_agent
 from adapters.cli.output import Context, Subcommands, add_json_flag, read_bounded
 from adapters.errors import PermanentAdapterError
 from adapters.keystore import ROLE_AGENT, ROLE_OWNER
 from adapters.nostr import nip49
 from adapters.nostr.errors import InvalidKey
 from adapters.nostr.keys import PublicKey, SecretKey
+from adapters.usecases.filters import resolve_agent
 from domain.application import NewAgent
 from domain.errors import InvalidInput
 from domain.slugs import persona_slug

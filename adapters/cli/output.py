@@ -31,6 +31,7 @@ from typing import Any, BinaryIO, TextIO, TypeAlias
 from adapters.bootstrap import Fleet, bootstrap, store_errors
 from adapters.errors import PermanentAdapterError
 from adapters.settings import Settings
+from adapters.usecases.filters import Filters
 from domain.text import escape
 
 
@@ -128,6 +129,14 @@ class Context:
 
     def table(self, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
         self.stdout.write(render_table(headers, rows))
+
+
+def filters_of(ctx: Context) -> Filters:
+    """The ``--persona`` / ``--agent`` filters a command was given (if it has them)."""
+    return Filters(
+        persona=getattr(ctx.args, "persona", None) or None,
+        agent=getattr(ctx.args, "agent", None) or None,
+    )
 
 
 def read_bounded(ctx: Context, source: str, limit: int) -> bytes | None:

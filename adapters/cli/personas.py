@@ -18,14 +18,15 @@ from adapters.cli.output import (
     short,
 )
 from adapters.cli.publish import (
-    NOT_PUBLISHED,
     PUBLISH_EPILOG,
-    Publication,
     add_publish_flags,
     print_publication,
-    publish_changes,
+    progress_for,
+    publication_code,
+    publication_doc,
 )
 from adapters.errors import AdapterError
+from adapters.usecases.apply import NOT_PUBLISHED, Publication, publish
 from domain.errors import InvalidPersona
 from domain.persona import parse_definition
 from domain.slugs import persona_slug
@@ -129,7 +130,7 @@ def run_save(ctx: Context) -> int:
             elif ctx.args.no_apply:
                 publication = NOT_PUBLISHED
             else:
-                publication = publish_changes(ctx, fleet, persona=slug)
+                publication = publish(fleet, progress=progress_for(ctx), persona=slug)
     if ctx.json:
         ctx.emit_json(
             {
@@ -139,10 +140,10 @@ def run_save(ctx: Context) -> int:
                 "digest": saved.digest,
                 "secrets_digest": saved.secrets_digest,
                 "agents": agents,
-                "publish": publication.doc(),
+                "publish": publication_doc(publication),
             }
         )
-        return publication.code
+        return publication_code(publication)
     if not saved.changed:
         ctx.out(f"persona {slug!r} unchanged (revision {saved.revision})")
         return 0
@@ -290,16 +291,16 @@ def run_delete(ctx: Context) -> int:
         # Its agents' engrams are tombstoned now, through apply (best effort).
         publication = None
         if live and not ctx.args.no_apply:
-            publication = publish_changes(ctx, fleet, persona=slug)
+            publication = publish(fleet, progress=progress_for(ctx), persona=slug)
     if ctx.json:
         ctx.emit_json(
             {
                 "slug": slug,
                 "deleted": True,
-                "tombstones": publication.doc() if publication is not None else None,
+                "tombstones": publication_doc(publication) if publication is not None else None,
             }
         )
-        return publication.code if publication is not None else 0
+        return publication_code(publication) if publication is not None else 0
     ctx.out(f"deleted persona {slug!r}; its history is kept ('persona show --history')")
     if publication is None:
         return 0

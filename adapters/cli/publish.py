@@ -1,19 +1,20 @@
-"""The apply use case as commands run it, and its one report.
+"""How commands show an apply: its progress display and its one report.
 
 ``fleetsync apply`` and the publish that follows ``persona save``, ``agent
-create`` and ``agent import`` are the same use case (:func:`apply_now`) with the
-same progress display (:class:`ProgressBar`: stderr, only on a terminal, never
-with ``--json`` or ``--quiet``) and the same report (:func:`print_report`: one
-line per result and cause, then the counts; or the JSON document of
-:func:`report_doc`, which lists every agent).
+create`` and ``agent import`` are the same use case
+(:func:`adapters.usecases.apply.apply`) with the same progress display
+(:class:`ProgressBar`: stderr, only on a terminal, never with ``--json`` or
+``--quiet``) and the same report (:func:`print_report`: one line per result and
+cause, then the counts; or the JSON document of :func:`report_doc`, which lists
+every agent).
 
-After a save or a create (:func:`publish_changes`) the fleet-update reference's
-rule holds: a relay failure never undoes or fails the change just recorded. It
-is reported as it is, and the command exits with apply's codes: 0 recorded and
-published (or nothing to publish), 2 recorded but some agents are not in sync
-(``fleetsync apply`` retries), 3 recorded but a relay could not be read. 1
-always means an error that recorded nothing, so a script never retries a
-create that happened.
+After a save or a create (:func:`adapters.usecases.apply.publish`) the
+fleet-update reference's rule holds: a relay failure never undoes or fails the
+change just recorded. It is reported as it is (:func:`print_publication`), and
+the command exits with apply's codes: 0 recorded and published (or nothing to
+publish), 2 recorded but some agents are not in sync (``fleetsync apply``
+retries), 3 recorded but a relay could not be read. 1 always means an error
+that recorded nothing, so a script never retries a create that happened.
 """
 
 from __future__ import annotations
@@ -24,14 +25,12 @@ import contextlib
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TextIO
 
-from adapters.bootstrap import Fleet
 from adapters.cli.output import EXIT_UNVERIFIED, Context, short
-from adapters.errors import AdapterError
 from adapters.sync.engine import SETTLED, AgentOutcome, ApplyReport
+from adapters.usecases.apply import NO_APPLY, NO_RELAYS, Publication
 from domain.text import escape
 
 EXIT_NOT_IN_SYNC = 2
@@ -135,38 +134,6 @@ def progress_for(ctx: Context) -> ProgressBar | None:
     if getattr(ctx.args, "quiet", False) or ctx.json or not stream.isatty():
         return None
     return ProgressBar(stream, timeout=ctx.settings.relay_timeout)
-
-
-def apply_now(
-    fleet: Fleet,
-    *,
-    persona: str | None = None,
-    agent: str | None = None,
-    only: Sequence[str] | None = None,
-    progress: ProgressBar | None = None,
-    refresh: bool = True,
-    overwrite_conflicts: bool = False,
-    ack_all: bool = False,
-) -> ApplyReport:
-    """Refresh, plan, publish and confirm: the apply use case, for every command."""
-
-    async def run() -> ApplyReport:
-        async with fleet.reconciler(progress=progress, ack_all=ack_all) as reconciler:
-            return await reconciler.apply(
-                persona=persona,
-                agent=agent,
-                only=only,
-                refresh=refresh,
-                overwrite_conflicts=overwrite_conflicts,
-            )
-
-    async def shown() -> ApplyReport:
-        if progress is None:
-            return await run()
-        async with progress.running():
-            return await run()
-
-    return asyncio.run(shown())
 
 
 # -- the report -------------------------------------------------------------------------
@@ -281,60 +248,24 @@ def outcome_lines(outcomes: Iterable[AgentOutcome]) -> list[str]:
 # -- publishing what a command just recorded ----------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Publication:
-    """How the publish after a save or create went: its apply report, or why there was none.
-
-    ``skipped`` is set when nothing was to be published (``--no-apply``, no
-    relays, no agents); ``error`` when the apply could not run at all (the
-    change stands; ``fleetsync apply`` retries).
-    """
-
-    report: ApplyReport | None = None
-    skipped: str | None = None
-    error: str | None = None
-
-    @property
-    def code(self) -> int:
-        if self.report is not None:
-            return report_code(self.report)
-        return EXIT_NOT_IN_SYNC if self.error is not None else 0
-
-    def doc(self) -> dict[str, Any]:
-        """For ``--json``: ``published`` says whether every engram is out and confirmed."""
-        doc: dict[str, Any] = {
-            "attempted": self.report is not None or self.error is not None,
-            "published": self.code == 0 and self.report is not None,
-            "skipped": self.skipped,
-            "error": self.error,
-        }
-        if self.report is not None:
-            doc.update(report_doc(self.report))
-        return doc
+def publication_code(publication: Publication) -> int:
+    """The exit code of a command after its publish: apply's, or 2 if it could not run."""
+    if publication.report is not None:
+        return report_code(publication.report)
+    return EXIT_NOT_IN_SYNC if publication.error is not None else 0
 
 
-NOT_PUBLISHED = Publication(skipped="--no-apply")
-
-
-def publish_changes(
-    ctx: Context,
-    fleet: Fleet,
-    *,
-    persona: str | None = None,
-    only: Sequence[str] | None = None,
-) -> Publication:
-    """Publish right away what the command just recorded, through :func:`apply_now`.
-
-    Never raises a relay or store failure of the publish: the change is recorded
-    already, so the failure is part of the result (see the module docstring).
-    """
-    if not fleet.app.relay_urls():
-        return Publication(skipped="no relays configured")
-    try:
-        report = apply_now(fleet, persona=persona, only=only, progress=progress_for(ctx))
-    except AdapterError as exc:
-        return Publication(error=str(exc))
-    return Publication(report=report)
+def publication_doc(publication: Publication) -> dict[str, Any]:
+    """For ``--json``: ``published`` says whether every engram is out and confirmed."""
+    doc: dict[str, Any] = {
+        "attempted": publication.report is not None or publication.error is not None,
+        "published": publication_code(publication) == 0 and publication.report is not None,
+        "skipped": publication.skipped,
+        "error": publication.error,
+    }
+    if publication.report is not None:
+        doc.update(report_doc(publication.report))
+    return doc
 
 
 def print_publication(ctx: Context, publication: Publication, what: str) -> int:
@@ -363,11 +294,11 @@ def print_publication(ctx: Context, publication: Publication, what: str) -> int:
             f"({escape(publication.error)}); "
             "'fleetsync apply' retries\n"
         )
-    elif publication.skipped == "no relays configured":
+    elif publication.skipped == NO_RELAYS:
         err.write(
             "fleetsync: note: no relays configured, nothing published yet "
             "('fleetsync relay add URL', then 'fleetsync apply')\n"
         )
-    elif publication.skipped == NOT_PUBLISHED.skipped:
+    elif publication.skipped == NO_APPLY:
         ctx.out("not published (--no-apply); 'fleetsync apply' publishes")
-    return publication.code
+    return publication_code(publication)

@@ -17,12 +17,18 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.cli.agents import AGENT_HELP, resolve_agent
-from adapters.cli.output import EXIT_UNVERIFIED, Context, Subcommands, add_json_flag, short
-from domain.application import UnknownAgent, UnknownPersona
+from adapters.cli.agents import AGENT_HELP
+from adapters.cli.output import (
+    EXIT_UNVERIFIED,
+    Context,
+    Subcommands,
+    add_json_flag,
+    filters_of,
+    short,
+)
+from adapters.usecases.filters import resolve
 from domain.errors import InvalidInput
 from domain.planner import Action, Assessment, PublishCommand, Status
-from domain.slugs import persona_slug
 from projections.audit import (
     AgentAudit,
     AsOf,
@@ -81,18 +87,9 @@ def register(commands: Subcommands) -> None:
 
 
 def check_filters(ctx: Context, view: FleetView) -> tuple[str | None, str | None]:
-    """The --agent / --persona filters, checked against the view (unknown is an error).
-
-    Every command that filters calls this: a filter naming nothing is a typo,
-    never an empty success.
-    """
-    agent = resolve_agent(view, ctx.args.agent) if getattr(ctx.args, "agent", None) else None
-    slug = persona_slug(ctx.args.persona) if ctx.args.persona else None
-    if agent is not None and view.agent(agent) is None:
-        raise UnknownAgent(f"no agent {agent}; see 'fleetsync agent list'")
-    if slug is not None and view.persona(slug) is None:
-        raise UnknownPersona(f"no persona {slug!r}; see 'fleetsync persona list'")
-    return agent, slug
+    """The --agent / --persona filters, resolved against the view (unknown is an error)."""
+    scope = resolve(view, filters_of(ctx))
+    return scope.agent, scope.persona
 
 
 def relay_reads(view: FleetView) -> tuple[list[RelayRow], list[RelayRow]]:

@@ -13,15 +13,14 @@ bar goes to stderr, only on a terminal and not with ``--quiet``; the summary
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from adapters.cli.agents import AGENT_HELP
-from adapters.cli.output import EXIT_UNVERIFIED, Context, Subcommands, add_json_flag
-from adapters.cli.publish import apply_now, confirmed_line, print_report, progress_for
-from adapters.cli.reports import check_filters, run_plan
+from adapters.cli.output import EXIT_UNVERIFIED, Context, Subcommands, add_json_flag, filters_of
+from adapters.cli.publish import confirmed_line, print_report, progress_for
+from adapters.cli.reports import run_plan
 from adapters.relay.urls import canonical_url
-from adapters.sync.engine import Reading
+from adapters.usecases.apply import ApplyRequest, apply, refresh
 
 
 def register(commands: Subcommands) -> None:
@@ -136,50 +135,35 @@ def run_relay_list(ctx: Context) -> int:
 def run_apply(ctx: Context) -> int:
     if ctx.args.dry_run:
         return run_plan(ctx)
+    request = ApplyRequest(
+        filters=filters_of(ctx),
+        refresh=not ctx.args.no_refresh,
+        overwrite_conflicts=ctx.args.overwrite_conflicts,
+        ack_all=ctx.args.ack == "all",
+    )
     with ctx.fleet() as fleet:
-        agent, slug = check_filters(ctx, fleet.view())
-        report = apply_now(
-            fleet,
-            persona=slug,
-            agent=agent,
-            progress=progress_for(ctx),
-            refresh=not ctx.args.no_refresh,
-            overwrite_conflicts=ctx.args.overwrite_conflicts,
-            ack_all=ctx.args.ack == "all",
-        )
+        report = apply(fleet, request, progress_for(ctx))
     return print_report(ctx, report)
 
 
 def run_refresh(ctx: Context) -> int:
     with ctx.fleet() as fleet:
-        view = fleet.view()
-        _, slug = check_filters(ctx, view)
-        agents = view.agents(slug, include_retired=False)
-
-        async def run() -> tuple[int, int, Reading | None]:
-            async with fleet.reconciler() as reconciler:
-                observed = await reconciler.refresh(agents)
-                return observed, reconciler.confirmed, reconciler.reading
-
-        observed, confirmed, reading = asyncio.run(run())
-        relays = fleet.app.relay_urls()
-    live = len([a for a in agents if not a.retired])
-    unreadable = dict(reading.failed) if reading is not None else {}
-    unverified = len(reading.unverified) if reading is not None else live
-    verified = not unreadable and not unverified
+        result = refresh(fleet, filters_of(ctx))
+    live, observed, confirmed = result.agents, result.observed, result.confirmed
+    unreadable, unverified = result.unreadable, result.unverified
     doc: dict[str, Any] = {
         "agents": live,
         "observed_drift": observed,
         "confirmed": confirmed,
-        "verified": verified,
-        "read": reading.read if reading is not None else [],
+        "verified": result.verified,
+        "read": list(result.read),
         "unreadable": unreadable,
         "unverified": unverified,
     }
     if ctx.json:
         ctx.emit_json(doc)
     else:
-        if not relays and live:
+        if not result.relays and live:
             ctx.out("no relays configured; add one with 'fleetsync relay add URL'")
         for url, why in unreadable.items():
             ctx.out(f"relay {url} could not be read: {why}")
@@ -195,4 +179,4 @@ def run_refresh(ctx: Context) -> int:
                 f"not verified: {unverified} agent(s) could not be read on every relay, "
                 "so whether they are in sync is unknown"
             )
-    return 0 if verified else EXIT_UNVERIFIED
+    return 0 if result.verified else EXIT_UNVERIFIED

@@ -575,8 +575,9 @@ class Reconciler:
         overwrite_conflicts: bool,
     ) -> ApplyReport:
         report = ApplyReport(relays=list(self.gateway.urls))
+        # The view is caught up by whoever handed it over (Fleet.reconciler); it is
+        # caught up again here only to fold what the refresh recorded.
         view = self.view
-        view.catch_up()
         wanted = set(only) if only is not None else None
         # Retired agents too: one may be due a tombstone (refresh picks those out).
         scope = [view.agent(agent)] if agent else view.agents(persona)
