@@ -53,8 +53,9 @@ from adapters.store.eventlog import RecorderEventLog, SQLiteEventLog
 from adapters.store.loader import AgentLoader
 from adapters.store.viewstore import SQLiteViewStore, view_position
 from adapters.store.writer import writer_for
-from adapters.sync.engine import Progress, Reconciler
+from adapters.sync.engine import Reconciler
 from adapters.sync.gateway import PoolGateway
+from adapters.sync.report import Progress
 from adapters.vault import (
     KEY_FILE,
     VAULT_FILE,

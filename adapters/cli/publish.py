@@ -29,9 +29,10 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TextIO
 
 from adapters.cli.output import EXIT_UNVERIFIED, Context, short
-from adapters.sync.engine import SETTLED, AgentOutcome, ApplyReport
+from adapters.sync.report import AgentOutcome, ApplyReport
 from adapters.usecases.apply import NO_APPLY, NO_RELAYS, Publication
 from domain.text import escape
+from domain.verdict import SETTLED
 
 EXIT_NOT_IN_SYNC = 2
 PUBLISH_EPILOG = (

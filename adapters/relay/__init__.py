@@ -18,7 +18,7 @@ over a :class:`RelayPool`; nothing here decides what to publish.
 
 from __future__ import annotations
 
-from adapters.relay.answers import Answer, Outcome, QueryResult, SubscriptionResult
+from adapters.relay.answers import Answer, QueryResult, SubscriptionResult
 from adapters.relay.client import (
     PoolQueryResult,
     RelayConnection,
@@ -34,6 +34,7 @@ from adapters.relay.errors import (
 from adapters.relay.messages import OkMessage, classify
 from adapters.relay.publishing import RetryPolicy
 from adapters.relay.urls import canonical_url, dedupe
+from domain.verdict import Outcome
 
 __all__ = [
     "Answer",

@@ -4,59 +4,43 @@ Every transport (the websocket client, :mod:`adapters.relay.client`; the HTTP
 bridge next) reports in these values, and the reconciler records them as they
 are:
 
-* :class:`Outcome` - what one relay's final word on one event means;
-* :class:`Answer` - that word, with the relay's prefix and message, as the
+* :class:`Answer` - one relay's final word on one event: its
+  :class:`domain.verdict.Outcome` (the domain's, since the event log records
+  it and the verdict judges by it), with the relay's prefix and message, as the
   reconciler records it (``RelaysAnswered``, ``Published``);
 * :class:`SubscriptionResult` / :class:`QueryResult` - what a read brought back
   from one relay.
 
-The values of :class:`Outcome` are the ones stored in the event log: they never
-change (a renamed value would make old records say something else).
+How a wire answer maps to an ``Outcome``:
+
+============ ================================================================
+ACCEPTED     ``OK true`` with any prefix except ``duplicate:``
+DUPLICATE    ``duplicate:`` whatever the boolean: the relay holds the event
+TEMPORARY    ``OK false`` with ``rate-limited:`` or ``error:`` (after the
+             client's retries), or never sent: the relay may take it later
+PERMANENT    ``OK false`` with ``invalid:``, ``blocked:``, ``restricted:``,
+             ``pow:``, ``mute:``, an unknown prefix or none, and
+             ``auth-required:`` once authenticating did not help: asking
+             again gets the same answer
+UNKNOWN      no answer in time (or the connection died first): the relay may
+             or may not have stored the event; never read it as a failure
+             nor as a success
+============ ================================================================
+
+``mute:`` is permanent: NIP-01 uses it for an *ephemeral* event nobody was
+listening to, i.e. the relay dropped it without storing. We only publish
+stored kinds, so counting it as success would mark as published an event no
+relay holds, and resending the same bytes would be muted again.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from adapters.nostr.event import Event
-
-
-class Outcome(enum.StrEnum):
-    """What one relay's final word on one ``EVENT`` means for us.
-
-    ============ ================================================================
-    ACCEPTED     ``OK true`` with any prefix except ``duplicate:``
-    DUPLICATE    ``duplicate:`` whatever the boolean: the relay holds the event
-    TEMPORARY    ``OK false`` with ``rate-limited:`` or ``error:`` (after the
-                 client's retries), or never sent: the relay may take it later
-    PERMANENT    ``OK false`` with ``invalid:``, ``blocked:``, ``restricted:``,
-                 ``pow:``, ``mute:``, an unknown prefix or none, and
-                 ``auth-required:`` once authenticating did not help: asking
-                 again gets the same answer
-    UNKNOWN      no answer in time (or the connection died first): the relay may
-                 or may not have stored the event; never read it as a failure
-                 nor as a success
-    ============ ================================================================
-
-    ``mute:`` is permanent: NIP-01 uses it for an *ephemeral* event nobody was
-    listening to, i.e. the relay dropped it without storing. We only publish
-    stored kinds, so counting it as success would mark as published an event no
-    relay holds, and resending the same bytes would be muted again.
-    """
-
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
-    TEMPORARY = "temporary"
-    PERMANENT = "permanent"
-    UNKNOWN = "unknown"
-
-    @property
-    def stored(self) -> bool:
-        """The relay holds the event (a new acceptance or a duplicate): it acknowledged it."""
-        return self is Outcome.ACCEPTED or self is Outcome.DUPLICATE
+from domain.verdict import Outcome
 
 
 @dataclass(frozen=True, slots=True)

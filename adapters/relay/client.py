@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Final
 import aiohttp
 
 from adapters.nostr.event import Event
-from adapters.relay.answers import Answer, Outcome, QueryResult, SubscriptionResult
+from adapters.relay.answers import Answer, QueryResult, SubscriptionResult
 from adapters.relay.errors import (
     CannotConnect,
     ConnectionLost,
@@ -76,6 +76,7 @@ from adapters.relay.publishing import (
     RetryPolicy,
 )
 from adapters.relay.urls import canonical_url, dedupe
+from domain.verdict import Outcome
 
 if TYPE_CHECKING:
     from adapters.ports import Signer, SignerLookup, Transport

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from adapters.nostr.event import Event, InvalidEvent
-from adapters.relay.answers import Outcome
+from domain.verdict import Outcome
 
 logger = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Final
 
 from adapters.nostr.event import Event
 from adapters.nostr.nip42 import auth_event
-from adapters.relay.answers import Answer, Outcome
+from adapters.relay.answers import Answer
 from adapters.relay.errors import (
     ConnectionLost,
     PermanentRelayError,
@@ -69,6 +69,7 @@ from adapters.relay.messages import (
     classify,
     event_frame,
 )
+from domain.verdict import Outcome
 
 if TYPE_CHECKING:
     from adapters.ports import Channel, SignerLookup

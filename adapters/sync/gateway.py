@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from adapters.nostr.engram import ENGRAM_KIND
 from adapters.nostr.event import Event
-from adapters.relay import Answer, Outcome, RelayPool
+from adapters.relay import Answer, RelayPool
+from domain.verdict import Outcome
 
 if TYPE_CHECKING:
     from adapters.ports import Signer, SignerLookup

@@ -3,7 +3,7 @@
 :func:`apply` refreshes what the relays hold, plans, publishes and confirms.
 ``fleetsync apply`` calls it, and so does :func:`publish`, the publish that
 follows ``persona save``, ``persona delete``, ``agent create|import|retire``:
-one path, the same report (:class:`adapters.sync.engine.ApplyReport`).
+one path, the same report (:class:`adapters.sync.report.ApplyReport`).
 
 An apply catches the fleet view up with the log once, before it resolves its
 filters and plans; the reconciler folds what its own refresh records, and
@@ -24,7 +24,8 @@ from typing import Protocol
 
 from adapters.bootstrap import Fleet
 from adapters.errors import AdapterError
-from adapters.sync.engine import ApplyReport, Reading
+from adapters.sync.heads import Reading
+from adapters.sync.report import ApplyReport
 from adapters.usecases.filters import EVERYONE, Filters, resolve
 
 

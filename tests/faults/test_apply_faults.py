@@ -30,8 +30,8 @@ from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_eng
 from adapters.nostr.signer import KeySigner
 from adapters.settings import Settings
 from adapters.store.eventlog import SQLiteEventLog
-from adapters.sync import engine
-from adapters.sync.engine import ApplyReport
+from adapters.sync import heads
+from adapters.sync.report import ApplyReport
 from domain.application import NewAgent
 from domain.engram_body import PersonaEngram, Provenance, decode_persona_body
 from domain.persona import PersonaContent, PersonaDefinition
@@ -527,7 +527,7 @@ def test_a_refresh_that_finds_the_heads_the_log_records_opens_none_of_them(
         opened.append(conv.agent.hex)
         return select_head(conv, slug, events)
 
-    monkeypatch.setattr(engine, "select_head", counting)
+    monkeypatch.setattr(heads, "select_head", counting)
 
     async def script(s: Scenario) -> None:
         assert (await s.apply()).summary()["published"] == 5
@@ -569,7 +569,7 @@ def test_a_wrong_d_tag_in_the_key_store_stops_the_seal_for_that_agent(tmp_path: 
 def test_requests_for_heads_stay_within_the_author_limit_whatever_the_batch_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "AUTHORS_PER_REQUEST", 3)  # batches are 4 here
+    monkeypatch.setattr(heads, "AUTHORS_PER_REQUEST", 3)  # batches are 4 here
 
     async def script(s: Scenario) -> None:
         assert (await s.apply()).summary()["published"] == 10

@@ -22,7 +22,7 @@ import pytest
 
 from adapters.nostr.engram import Conversation, select_head
 from adapters.store.eventlog import SQLiteEventLog
-from adapters.sync import engine
+from adapters.sync import heads
 from domain.persona import PersonaContent, PersonaDefinition
 from projections.audit import AgentAudit, audit_agent
 from tests.faults.fake_relay import Behaviour, FakeRelay
@@ -131,7 +131,7 @@ def test_a_refresh_that_finds_our_own_unconfirmed_engram_records_it_published_no
         opened.append(conv.agent.hex)
         return select_head(conv, slug, events)
 
-    monkeypatch.setattr(engine, "select_head", counting)
+    monkeypatch.setattr(heads, "select_head", counting)
 
     async def script(s: Scenario) -> None:
         assert (await s.apply()).summary()["unknown"] == 4

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.cli.publish import ProgressBar, outcome_lines
-from adapters.sync.engine import AgentOutcome
+from adapters.sync.report import AgentOutcome
 
 CAUSES = [
     "cannot connect to ws://127.0.0.1:7777: connection refused",

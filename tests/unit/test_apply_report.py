@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.sync.engine import AgentOutcome, ApplyReport
+from adapters.sync.report import AgentOutcome, ApplyReport
 
 
 def report(published: int, failed: int = 0) -> ApplyReport:

@@ -7,7 +7,7 @@ import dataclasses
 
 from adapters.nostr.event import Event, sign_event
 from adapters.nostr.keys import SecretKey
-from adapters.sync.engine import RelayHead, _still_the_head
+from adapters.sync.heads import RelayHead, _still_the_head
 
 AGENT = SecretKey.generate()
 
