@@ -2,6 +2,12 @@
 
 Third-party exceptions (aiohttp, sqlite, coincurve) are translated into these
 at the edge where they occur, the original kept as ``__cause__``.
+
+The split is acted on: the relay client retries a temporary failure (waiting
+as long as the relay asked, :attr:`adapters.relay.errors.TemporaryRelayError.delay`,
+within the command's time) and never a permanent one (see
+:meth:`adapters.relay.publishing.RetryPolicy.pause_after`). A temporary store
+or lock failure reaches the user as it is, and its message says to run again.
 """
 
 from __future__ import annotations
@@ -16,8 +22,4 @@ class PermanentAdapterError(AdapterError):
 
 
 class TemporaryAdapterError(AdapterError):
-    """The operation may succeed if retried after ``delay`` seconds."""
-
-    def __init__(self, message: str, delay: float = 1.0) -> None:
-        super().__init__(message)
-        self.delay = delay
+    """The operation may succeed if tried again later."""

@@ -18,11 +18,8 @@ class PermanentDomainError(DomainError):
 
 
 class TemporaryDomainError(DomainError):
-    """The request may succeed if retried after ``delay`` seconds."""
-
-    def __init__(self, message: str, delay: float = 1.0) -> None:
-        super().__init__(message)
-        self.delay = delay
+    """The same request may succeed if run again (another writer got there first);
+    the message says so."""
 
 
 class InvalidInput(PermanentDomainError):

@@ -231,7 +231,8 @@ class RelayConnection:
     # -- lifecycle ----------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Open the websocket unless it is open; retries temporary failures with backoff.
+        """Open the websocket unless it is open; retries temporary failures with backoff
+        (see :meth:`RetryPolicy.pause_after`).
 
         Every attempt and every pause fit in ``connect_timeout`` together. Raises
         :class:`PermanentRelayError` or :class:`TemporaryRelayError`; either way
@@ -251,9 +252,10 @@ class RelayConnection:
                     await self._open(max(0.0, deadline - loop.time()))
                     return
                 except RelayError as exc:
-                    pause = self._retry.delay(attempt)
-                    last = attempt == attempts or loop.time() + pause >= deadline
-                    if isinstance(exc, PermanentRelayError) or last:
+                    # Permanent: never retried. Temporary: after the relay's own delay
+                    # if it gave one, and not at all if that is past the deadline.
+                    pause = self._retry.pause_after(exc, attempt)
+                    if pause is None or attempt == attempts or loop.time() + pause >= deadline:
                         self.give_up(exc)
                         raise
                     logger.info("cannot connect to %s (%s); retrying", self._url, exc)

@@ -4,7 +4,8 @@ Every failure raised by :mod:`adapters.relay` is a :class:`RelayError`, split th
 way the rest of :mod:`adapters` splits failures: :class:`PermanentRelayError`
 (retrying will fail the same way: a malformed URL, a handshake the relay refuses
 with 404, a bad certificate) and :class:`TemporaryRelayError` (the relay may be
-reachable later; ``delay`` says when a retry makes sense).
+reachable later; ``delay`` is the relay's own word on when, if it gave one).
+The retry policy reads both (:meth:`adapters.relay.publishing.RetryPolicy.pause_after`).
 
 aiohttp, asyncio and the OS raise their own exceptions; :func:`translate` and the
 :func:`translated` context manager turn them into ours, the original kept as
@@ -28,7 +29,6 @@ from adapters.errors import AdapterError, PermanentAdapterError, TemporaryAdapte
 # Handshake answers that say "not now" rather than "never" (timeout, too early,
 # too many requests); every other 4xx means the URL or the request is wrong.
 _RETRYABLE_CLIENT_STATUSES = frozenset({408, 425, 429})
-DEFAULT_RETRY_DELAY = 1.0
 
 
 class RelayError(AdapterError):
@@ -53,9 +53,14 @@ class PermanentRelayError(RelayError, PermanentAdapterError):
 
 
 class TemporaryRelayError(RelayError, TemporaryAdapterError):
-    """The relay may answer if asked again after ``delay`` seconds."""
+    """The relay may answer if asked again later.
 
-    def __init__(self, message: str, *, url: str = "", delay: float = DEFAULT_RETRY_DELAY) -> None:
+    ``delay`` is how many seconds the relay asked us to wait (an HTTP
+    ``Retry-After``), or ``None`` when it did not say: the retry policy then
+    backs off on its own schedule.
+    """
+
+    def __init__(self, message: str, *, url: str = "", delay: float | None = None) -> None:
         RelayError.__init__(self, message, url=url)
         self.delay = delay
 
@@ -109,7 +114,7 @@ def translate(exc: BaseException, *, url: str = "") -> RelayError:
         return PermanentRelayError(f"TLS failed: {exc}", url=url)
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         why = _os_reason(exc.os_error)
-        return CannotConnect(f"cannot resolve host {exc.host!r} ({why})", url=url, delay=5.0)
+        return CannotConnect(f"cannot resolve host {exc.host!r} ({why})", url=url)
     if isinstance(exc, aiohttp.ClientConnectorError):
         # aiohttp's own wording ("Cannot connect to host h:p ssl:default [...]") names
         # its connector's TLS setting even for ws://; the OS's reason is what matters.
@@ -169,7 +174,7 @@ def _handshake_error(exc: aiohttp.WSServerHandshakeError, url: str) -> RelayErro
     status = exc.status
     detail = f"websocket handshake refused with HTTP {status} {exc.message}".rstrip()
     if status >= 500 or status in _RETRYABLE_CLIENT_STATUSES:
-        return TemporaryRelayError(detail, url=url, delay=_retry_after(exc) or 5.0)
+        return TemporaryRelayError(detail, url=url, delay=_retry_after(exc))
     if 400 <= status < 500:
         return PermanentRelayError(
             f"{detail}; check the relay URL (path, host) and whether the relay admits us",

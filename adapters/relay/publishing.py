@@ -93,6 +93,10 @@ class RetryPolicy:
 
     Delays grow as ``base_delay * 2**(n-1)`` up to ``max_delay``; ``jitter`` is the
     fraction of each delay drawn at random, so many clients do not retry in step.
+    After a failure to connect, :meth:`pause_after` reads the failure: a
+    permanent one is not retried, a temporary one waits at least as long as the
+    relay asked (its ``delay``); callers give up rather than wait past their
+    deadline.
     ``max_send_gap`` bounds how far apart a rate-limited connection spaces its EVENTs.
     ``socket_rotations`` bounds the fresh sockets opened per call to escape a relay
     that throttles a socket after refusing an event without naming it.
@@ -112,6 +116,15 @@ class RetryPolicy:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
         full: float = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempt - 1))
         return full * (1 - self.jitter) + random.uniform(0, full * self.jitter)
+
+    def pause_after(self, error: RelayError, attempt: int) -> float | None:
+        """Seconds to wait before retry number ``attempt`` (1-based) after ``error``,
+        or ``None``: retrying is pointless (a permanent error)."""
+        if isinstance(error, PermanentRelayError):
+            return None
+        pause = self.delay(attempt)
+        asked = error.delay if isinstance(error, TemporaryRelayError) else None
+        return pause if asked is None else max(pause, asked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,28 +590,32 @@ class PublishRun:
             return False
         # Reconnecting, pauses included, fits in one timeout from here.
         deadline = self._loop.time() + self._timeout
+        error: RelayError | None = None  # the last failure to reconnect, if any
         if rotating:
             self._rotations += 1
             try:
                 await self._channel.reconnect()
             except RelayError as exc:
-                reason = str(exc)
+                reason, error = str(exc), exc
             else:
                 self._connected()
                 return True
         while self._reconnects < self._retry.reconnects:
-            pause = self._retry.delay(self._reconnects + 1)
-            if self._loop.time() + pause >= deadline:
+            attempt = self._reconnects + 1
+            pause = (
+                self._retry.delay(attempt)
+                if error is None
+                else self._retry.pause_after(error, attempt)
+            )
+            # Permanent, or the relay asked for a wait past the deadline: give up now.
+            if pause is None or self._loop.time() + pause >= deadline:
                 break
             self._reconnects += 1
             await asyncio.sleep(pause)
             try:
                 await self._channel.reconnect(max(0.0, deadline - self._loop.time()))
-            except PermanentRelayError as exc:
-                reason = str(exc)
-                break
-            except TemporaryRelayError as exc:
-                reason = str(exc)
+            except RelayError as exc:
+                reason, error = str(exc), exc
                 continue
             self._connected()
             return True

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from adapters.nostr.event import Event
 from adapters.nostr.keys import SecretKey
@@ -440,6 +441,73 @@ def test_a_url_the_relay_does_not_serve_is_a_permanent_error() -> None:
 
     with pytest.raises(PermanentRelayError, match="404"):
         run(scenario)
+
+
+class RefusingHandshakes(FakeRelay):
+    """A relay that answers the websocket handshakes ``refused`` picks (1-based)
+    with ``503 Service Unavailable`` and ``Retry-After``; the others it serves."""
+
+    def __init__(
+        self, behaviour: Behaviour, refused: Callable[[int], bool], retry_after: str
+    ) -> None:
+        super().__init__(behaviour)
+        self.refused = refused
+        self.retry_after = retry_after
+        self.handshakes: list[float] = []  # loop time of each handshake request
+
+    async def _handle(self, request: web.Request) -> web.WebSocketResponse:
+        self.handshakes.append(asyncio.get_running_loop().time())
+        if self.refused(len(self.handshakes)):
+            raise web.HTTPServiceUnavailable(headers={"Retry-After": self.retry_after})
+        return await super()._handle(request)
+
+
+def test_a_relay_that_asks_for_longer_than_the_command_has_is_not_asked_again() -> None:
+    retry = RetryPolicy(base_delay=0.02, max_delay=0.1, connect_attempts=3)
+
+    async def scenario() -> tuple[RefusingHandshakes, float]:
+        relay = RefusingHandshakes(Behaviour(), lambda _: True, retry_after="30")
+        async with relay, RelayConnection(relay.url, connect_timeout=3.0, retry=retry) as conn:
+            start = asyncio.get_running_loop().time()
+            with pytest.raises(TemporaryRelayError, match="503") as caught:
+                await conn.connect()
+            assert caught.value.delay == 30.0
+            return relay, asyncio.get_running_loop().time() - start
+
+    relay, elapsed = run(scenario)
+    assert len(relay.handshakes) == 1, "asked again before the relay said it would answer"
+    assert elapsed < 1.0
+
+
+def test_a_relay_that_asks_to_wait_is_asked_again_no_sooner_than_it_said() -> None:
+    _, _, events = batch(3)
+    retry = RetryPolicy(base_delay=0.02, max_delay=0.1, connect_attempts=3)
+
+    async def scenario() -> tuple[RefusingHandshakes, dict[str, Answer]]:
+        relay = RefusingHandshakes(Behaviour(), lambda n: n == 1, retry_after="1")
+        async with relay, RelayConnection(relay.url, connect_timeout=5.0, retry=retry) as conn:
+            return relay, await conn.publish_many(events, timeout=5.0)
+
+    relay, results = run(scenario)
+    assert {r.outcome for r in results.values()} == {Outcome.ACCEPTED}
+    first, second = relay.handshakes
+    assert second - first >= 1.0
+
+
+def test_a_lost_connection_is_not_restored_against_the_relays_word_within_the_timeout() -> None:
+    _, _, events = batch(6)
+
+    async def scenario() -> tuple[RefusingHandshakes, dict[str, Answer]]:
+        # The first socket answers two EVENTs and dies; every later handshake is
+        # refused with Retry-After: 30, past the 2 s the run has to reconnect.
+        relay = RefusingHandshakes(DropAfter(2), lambda n: n > 1, retry_after="30")
+        async with relay:
+            return relay, await publish(relay, events, window=1, timeout=2.0)
+
+    relay, results = run(scenario)
+    assert len(relay.handshakes) == 2, "one reconnect, then the relay's word is taken"
+    assert [r.outcome for r in results.values()].count(Outcome.ACCEPTED) == 2
+    assert Outcome.ACCEPTED not in {r.outcome for r in list(results.values())[2:]}
 
 
 # -- garbage and anonymous answers -------------------------------------------------------

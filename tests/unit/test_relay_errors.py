@@ -80,6 +80,21 @@ def test_retry_after_on_a_refused_handshake_becomes_the_delay() -> None:
     assert error.delay == 7.0
 
 
+def test_a_delay_is_only_ever_the_relays_own_word_on_when_to_ask_again() -> None:
+    # Without Retry-After the retry policy's own backoff decides, not a guess made here.
+    for exc in (
+        _handshake(503, {}),
+        aiohttp.ClientConnectorDNSError(
+            SimpleNamespace(host="relay.invalid", port=443, ssl=True),  # type: ignore[arg-type]
+            OSError(-2, "Name or service not known"),
+        ),
+        ConnectionRefusedError("refused"),
+    ):
+        error = translate(exc, url=URL)
+        assert isinstance(error, TemporaryRelayError)
+        assert error.delay is None
+
+
 def test_the_context_manager_keeps_the_original_as_cause() -> None:
     original = aiohttp.ServerDisconnectedError()
     with pytest.raises(ConnectionLost) as caught, translated(URL):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from adapters.relay import RetryPolicy
+from adapters.relay import InvalidRelayUrl, PermanentRelayError, RetryPolicy, TemporaryRelayError
 from adapters.relay.publishing import FIRST_GAP, RECOVER_AFTER, Pace
 
 
@@ -53,3 +55,31 @@ def test_the_pace_recovers_after_a_run_of_acceptances() -> None:
         pace.succeeded(sent_at=5.0, limit=64)
     assert pace.window == 32
     assert pace.gap == pytest.approx(2 * FIRST_GAP * 0.8)
+
+
+def test_a_permanent_failure_is_never_retried() -> None:
+    policy = RetryPolicy(base_delay=0.25, jitter=0.0)
+    for attempt in (1, 2, 5):
+        assert policy.pause_after(PermanentRelayError("404", url="ws://x"), attempt) is None
+        assert policy.pause_after(InvalidRelayUrl("bad", url="ws://x"), attempt) is None
+
+
+def test_a_temporary_failure_without_a_word_on_when_backs_off_on_the_policys_schedule() -> None:
+    policy = RetryPolicy(base_delay=0.25, max_delay=10.0, jitter=0.0)
+    error = TemporaryRelayError("connection refused", url="ws://x")
+    assert [policy.pause_after(error, n) for n in (1, 2, 3)] == [0.25, 0.5, 1.0]
+
+
+@given(
+    st.floats(min_value=0.0, max_value=120.0),
+    st.integers(min_value=1, max_value=20),
+    st.floats(min_value=0.0, max_value=1.0),
+)
+def test_a_temporary_failure_waits_at_least_as_long_as_the_relay_asked(
+    asked: float, attempt: int, jitter: float
+) -> None:
+    policy = RetryPolicy(base_delay=0.1, max_delay=5.0, jitter=jitter)
+    pause = policy.pause_after(TemporaryRelayError("503", url="ws://x", delay=asked), attempt)
+    assert pause is not None
+    assert pause >= asked
+    assert pause <= max(asked, 5.0)
