@@ -61,7 +61,7 @@ DEFAULT_RELAY_WINDOW = 200
 # Engrams sealed, stored, sent and confirmed together. Each batch costs two commits
 # and a few requests; 1,000 did better than 500 in ``scripts/bench apply
 # --count 5000``, which is where to measure a change. Requests for heads are split further (see
-# adapters.sync.engine.AUTHORS_PER_REQUEST).
+# adapters.sync.heads.AUTHORS_PER_REQUEST).
 DEFAULT_BATCH_SIZE = 1000
 
 

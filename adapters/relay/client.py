@@ -1,7 +1,9 @@
 """A NIP-01 client for one relay (:class:`RelayConnection`) and for several (:class:`RelayPool`).
 
-The apply engine publishes pre-signed events with ``publish_many`` (pipelined,
-see :mod:`adapters.relay.publishing`) and reads heads back with ``query``. One
+:class:`RelayConnection` is the websocket :class:`adapters.ports.Transport`: the
+reconciler (through :mod:`adapters.sync.gateway` and a pool) publishes
+pre-signed events with ``publish_many`` (pipelined, see
+:mod:`adapters.relay.publishing`) and reads heads back with ``query``. One
 :class:`RelayConnection` owns one ``aiohttp.ClientSession`` and at most one
 websocket at a time, reopened when it drops. Frames are JSON text (relays expect
 text frames). aiohttp's ``heartbeat`` pings the relay and the client answers the
