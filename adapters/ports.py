@@ -8,7 +8,8 @@ implements. The values the ports exchange live beside the code that makes them
 (:mod:`adapters.relay.answers`, :mod:`adapters.sync.gateway`).
 
 * :class:`Signer` - one identity's key: every signature goes through one
-  (engrams, deletion requests, NIP-42 AUTH, NIP-98 headers);
+  (engrams, deletion requests, persona events, NIP-42 AUTH, NIP-98 headers,
+  NIP-OA attestations);
 * :class:`Transport` - one relay, over whatever wire reaches it: the websocket
   client (:class:`adapters.relay.client.RelayConnection`) and the HTTP bridge
   are its implementations; :class:`adapters.relay.client.RelayPool` drives
@@ -47,6 +48,11 @@ class Signer(Protocol):
     def sign(self, unsigned: UnsignedEvent, *, aux: bytes | None = None) -> Event:
         """``unsigned`` signed as this identity. ``aux`` is BIP-340 auxiliary
         randomness, for reproducible tests; a signer may draw its own."""
+        ...
+
+    def sign_digest(self, digest: bytes, *, aux: bytes | None = None) -> bytes:
+        """The BIP-340 signature of a 32-byte digest that is not an event id (a
+        NIP-OA attestation signs one)."""
         ...
 
 

@@ -3,8 +3,8 @@
 :class:`KeySigner` implements :class:`adapters.ports.Signer` over a
 :class:`adapters.nostr.keys.SecretKey` it keeps to itself: whoever holds the
 signer can sign as that identity (engrams and their deletion requests, persona
-events, NIP-42 AUTH, NIP-98 headers) and read its public key, never the
-secret. A signer elsewhere (a hardware key, NIP-46) would be a second
+events, NIP-42 AUTH, NIP-98 headers, NIP-OA attestations) and read its public
+key, never the secret. A signer elsewhere (a hardware key, NIP-46) would be a second
 implementation of the same port.
 """
 
@@ -37,6 +37,10 @@ class KeySigner:
             content=unsigned.content,
             aux=aux,
         )
+
+    def sign_digest(self, digest: bytes, *, aux: bytes | None = None) -> bytes:
+        """The BIP-340 signature of a 32-byte digest (not an event: a NIP-OA attestation)."""
+        return self._key.sign_schnorr(digest, aux)
 
     def __repr__(self) -> str:
         return f"KeySigner(public={self._key.public_key.hex})"

@@ -22,13 +22,14 @@ from aiohttp import web
 from adapters.nostr.event import Event
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.signer import KeySigner
-from adapters.ports import SignerLookup
+from adapters.ports import SignerLookup, Transport
 from adapters.relay import (
     Answer,
     Outcome,
     PermanentRelayError,
     RelayConnection,
     RelayPool,
+    RelayPublishReport,
     RetryPolicy,
     TemporaryRelayError,
 )
@@ -726,6 +727,31 @@ def test_the_pool_publishes_to_every_relay_and_reports_each_one() -> None:
     assert {e.id for e in found.events} == {e.id for e in events}
     assert set(found.answered) == {good_url, strict_url}
     assert set(found.failed) == {unreachable}
+
+
+def test_the_pool_reaches_relays_through_the_transports_it_is_given_and_reports_canonically() -> (
+    None
+):
+    _, _, events = batch(3)
+    opened: list[str] = []
+
+    async def scenario() -> tuple[str, str, dict[str, RelayPublishReport]]:
+        async with FakeRelay() as relay:
+            written = relay.url.replace("ws://", "WS://") + "/"
+
+            def transport_for(url: str) -> Transport:
+                opened.append(url)
+                return RelayConnection(url, retry=FAST)
+
+            async with RelayPool([written], transport_for=transport_for) as pool:
+                return relay.url, written, await pool.publish_many(events)
+
+    canonical, written, reports = run(scenario)
+    assert opened == [written], "the transport is opened on the form written"
+    assert list(reports) == [canonical]
+    answers = reports[canonical].results
+    assert {(a.relay, a.outcome) for a in answers.values()} == {(canonical, Outcome.ACCEPTED)}
+    assert {a.event_id for a in answers.values()} == {e.id for e in events}
 
 
 def test_a_socket_throttled_after_an_anonymous_refusal_is_replaced_by_a_fresh_one() -> None:
