@@ -580,15 +580,21 @@ class Agent(Aggregate):
 
     def origin_of(self, event_id: str | None, digest: str | None, created_at: int | None) -> str:
         """Who wrote a head the relays hold for this agent (a ``HeadOrigin``, or "" for
-        none), judged from the engrams sealed for it and its last confirmed publish.
+        none), judged from the engrams sealed for it and its last confirmed publish
+        (for an imported agent never published, its import).
         Needs the agent's history: a handle from :meth:`at_version` knows none."""
         if event_id is None:
             return ""
+        since = self.published_at
+        if since is None and self.origin == "imported":
+            # An agent taken over (its key imported) was written for before: what
+            # the tool it came from wrote until then is old, not a new idea of
+            # another writer's to wait for a person over.
+            since = int(self.created_on.timestamp())
         origin = classify_head(
             ours=event_id in self.sealed,
             digest_sealed_before=digest is not None and digest in self.sealed.values(),
-            after_last_publish=self.published_at is None
-            or (created_at is not None and created_at >= self.published_at),
+            after_last_publish=since is None or (created_at is not None and created_at >= since),
         )
         return origin.value
 

@@ -82,7 +82,8 @@ class HeadOrigin(enum.StrEnum):
 
     OURS = "ours"  # an engram this fleet sealed for the agent (its id is in the log)
     # Another writer's copy of something old: a persona version this fleet sealed
-    # for the agent before, or older than its last confirmed publish.
+    # for the agent before, or older than its last confirmed publish (for an
+    # imported agent never published here: older than its import).
     STALE = "stale"
     # Another writer's new content: a version this fleet never sealed for the
     # agent, newer than its last confirmed publish (or with none yet).

@@ -85,3 +85,21 @@ def test_a_sealed_event_is_kept_for_resending_until_it_is_published() -> None:
     assert a.unsettled == {"e" * 64: sealed}
     a.record_published("e" * 64, D1, S, ["wss://relay.example"], [])
     assert a.unsettled == {}
+
+
+@pytest.mark.parametrize(
+    ("origin", "head_age", "expected"),
+    [
+        # what the tool an agent was taken over from wrote before the import is old
+        ("imported", -60, "stale"),
+        ("imported", 60, "foreign"),
+        # an agent made here has no such past: another writer's head is new to it
+        ("created", -60, "foreign"),
+    ],
+)
+def test_a_head_written_before_an_agent_was_imported_is_stale_not_another_writers_new_idea(
+    origin: str, head_age: int, expected: str
+) -> None:
+    agent = Agent("ab" * 32, "writer", "cd" * 32, "Ann", origin, "test")
+    created = int(agent.created_on.timestamp())
+    assert agent.origin_of("ef" * 32, "01" * 32, created + head_age) == expected
