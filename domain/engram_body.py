@@ -1,22 +1,32 @@
-"""NIP-AE engram bodies, and the persona engram carried at ``mem/persona``.
+"""NIP-AE engram bodies: every rule a body must meet, in one room.
 
-A body is the plaintext inside a ``kind:30174`` event. The persona engram is a
-memory body whose ``value`` is itself JSON text: the persona's canonical
-members, then ``provenance`` (which persona version this is), then
-``env_vars``. Readers accept members they do not know, so later versions can
-add provenance (as ``secrets_digest`` is added here) without breaking them.
+A body is the plaintext inside a ``kind:30174`` event. Writing one
+(:func:`encode_memory_body`, :func:`encode_persona`) and reading one
+(:func:`decode_body`, *Head selection* rules 3-5) both happen here, and so
+does the one check of NIP-44's plaintext cap (:func:`body_utf8`) and of the
+relay's event size (:func:`check_relay_size`). A body built here is valid by
+construction and is handed on as an :class:`EncodedBody` (text and UTF-8
+bytes), so the sealing adapter pads it without parsing it again; text from
+elsewhere goes through :func:`decode_body` first.
+
+The persona engram is a memory body whose ``value`` is itself JSON text: the
+persona's canonical members, then ``provenance`` (which persona version this
+is), then ``env_vars``. Readers accept members they do not know, so later
+versions can add provenance (as ``secrets_digest`` is added here) without
+breaking them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from domain import strictjson
 from domain.engram_size import (
     MAX_EVENT_BYTES,
-    NIP44_MAX_PLAINTEXT_BYTES,
+    MAX_PLAINTEXT_BYTES,
     max_engram_body_bytes,
     sealed_engram_message_size,
 )
@@ -24,7 +34,17 @@ from domain.errors import InvalidEngramBody, InvalidPersona, TooLarge
 from domain.persona import PERSONA_KIND, PersonaContent, validate_env_vars
 from domain.slugs import CORE_SLUG, PERSONA_ENGRAM_SLUG, is_engram_slug, is_persona_slug
 
-MAX_PLAINTEXT_BYTES = NIP44_MAX_PLAINTEXT_BYTES  # applied to the whole body
+# Prefilter for JSON escapes that may decode to a lone surrogate (\ud800-\udfff).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class BodyRuleBroken(InvalidEngramBody):
+    """A body breaks NIP-AE *Head selection* rule ``rule`` (3: JSON, 4: slug, 5: shape)."""
+
+    def __init__(self, rule: int, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,44 +71,104 @@ class CoreBody:
 Body = MemoryBody | CoreBody
 
 
-def encode_memory_body(slug: str, value: str | None) -> str:
-    """Serialize a memory body, refusing one NIP-44 could not carry."""
-    text = strictjson.dumps_compact({"slug": slug, "value": value})
-    _check_size(text)
-    return text
+@dataclass(frozen=True, slots=True)
+class EncodedBody:
+    """A body that meets every rule, as text and as its UTF-8 bytes.
+
+    Made only by this module's encoders (valid by construction) or by
+    :func:`checked_body` (parsed once). ``text`` may hold secrets (``env_vars``)
+    and stays out of ``repr``.
+    """
+
+    slug: str
+    text: str = field(repr=False)
+    utf8: bytes = field(repr=False)
 
 
-def _check_size(text: str) -> None:
-    size = len(text.encode("utf-8"))
+def body_utf8(text: str) -> bytes:
+    """The body's UTF-8 bytes; the one check of NIP-44's cap on a body (never truncated)."""
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BodyRuleBroken(3, "body is not valid Unicode (lone surrogate)") from exc
+    check_plaintext_size(len(raw), what="engram body")
+    return raw
+
+
+def check_plaintext_size(size: int, *, what: str) -> None:
+    """Refuse ``size`` bytes past :data:`MAX_PLAINTEXT_BYTES` (NIP-44; NIP-AP copies the cap)."""
     if size > MAX_PLAINTEXT_BYTES:
         raise TooLarge(
-            f"engram body is {size} bytes; NIP-44 carries at most {MAX_PLAINTEXT_BYTES}. "
-            "Shorten the persona (system_prompt, name_pool) or its env_vars."
+            f"{what} is {size} bytes; NIP-44 and NIP-AP allow at most {MAX_PLAINTEXT_BYTES}. "
+            "Shorten the content (for a persona: system_prompt, name_pool or env_vars)."
         )
 
 
-def decode_body(text: str) -> Body:
-    """Parse a decrypted body per NIP-AE rules 3 and 5 (strict JSON, right shape)."""
+def memory_body(slug: str, value: str | None) -> EncodedBody:
+    """A memory body for ``slug``, refusing one NIP-44 could not carry or a reader would not."""
+    if not is_engram_slug(slug):
+        raise BodyRuleBroken(4, f"body slug {slug!r} does not match the NIP-AE slug grammar")
+    text = strictjson.dumps_compact({"slug": slug, "value": value})
+    return EncodedBody(slug, text, body_utf8(text))
+
+
+def encode_memory_body(slug: str, value: str | None) -> str:
+    """Serialize a memory body, refusing one NIP-44 could not carry."""
+    return memory_body(slug, value).text
+
+
+def checked_body(text: str) -> EncodedBody:
+    """Text from elsewhere checked as a reader would (rules 3-5) and against the cap."""
+    raw = body_utf8(text)
+    return EncodedBody(decode_body(text).slug, text, raw)
+
+
+def decode_body(text: str, *, derives_to_d: Callable[[str], bool] | None = None) -> Body:
+    """Parse a decrypted body per NIP-AE rules 3-5, in that order, with one parse.
+
+    ``derives_to_d`` (rule 4) says whether a slug derives to the event's ``d``
+    tag; the derivation needs the conversation key, which the caller holds.
+    Raises :class:`BodyRuleBroken` naming the first rule broken.
+    """
     try:
         obj = strictjson.loads(text)
     except strictjson.StrictJSONError as exc:
-        raise InvalidEngramBody(f"engram body is not strict JSON: {exc}") from exc
+        raise BodyRuleBroken(3, f"body is not strict JSON: {exc}") from exc
     if not isinstance(obj, dict):
-        raise InvalidEngramBody("engram body is not a JSON object")
+        raise BodyRuleBroken(3, "body is not a JSON object")
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(obj):
+        # Other parsers (serde_json among them) refuse such text outright.
+        raise BodyRuleBroken(3, "body escapes a lone surrogate, which is not Unicode text")
     slug = obj.get("slug")
     if not isinstance(slug, str) or not is_engram_slug(slug):
-        raise InvalidEngramBody(f"engram body has no valid slug: {slug!r}")
+        raise BodyRuleBroken(4, f"body slug {slug!r} does not match the NIP-AE slug grammar")
+    if derives_to_d is not None and not derives_to_d(slug):
+        raise BodyRuleBroken(4, f"body slug {slug!r} does not derive to the event's d tag")
     if slug == CORE_SLUG:
         profile = obj.get("profile")
         if not isinstance(profile, str):
-            raise InvalidEngramBody("core body needs a string 'profile'")
+            raise BodyRuleBroken(5, "core body needs a string 'profile'")
         return CoreBody(profile=profile)
     if "value" not in obj:
-        raise InvalidEngramBody("memory body needs a 'value' (string or null)")
+        raise BodyRuleBroken(5, "memory body needs a 'value' (string or null)")
     value = obj["value"]
     if value is not None and not isinstance(value, str):
-        raise InvalidEngramBody("memory body 'value' must be a string or null")
+        raise BodyRuleBroken(5, "memory body 'value' must be a string or null")
     return MemoryBody(slug=slug, value=value)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,18 +220,23 @@ def encode_persona_value(engram: PersonaEngram) -> str:
     return strictjson.dumps_compact(members)
 
 
+def encode_persona(engram: PersonaEngram) -> EncodedBody:
+    """The ``mem/persona`` memory body; raises :class:`TooLarge` past the cap."""
+    return memory_body(PERSONA_ENGRAM_SLUG, encode_persona_value(engram))
+
+
 def encode_persona_body(engram: PersonaEngram) -> str:
-    """The full memory body for ``mem/persona``; raises :class:`TooLarge` past the cap."""
-    return encode_memory_body(PERSONA_ENGRAM_SLUG, encode_persona_value(engram))
+    """The text of :func:`encode_persona`."""
+    return encode_persona(engram).text
 
 
-def check_relay_size(body: str, *, created_at: int) -> None:
+def check_relay_size(body: EncodedBody | str, *, created_at: int) -> None:
     """Refuse a body whose sealed engram relays would not accept (see :mod:`domain.engram_size`).
 
     The message says how large the event would be, the limit, and how long
     the body may be.
     """
-    size = len(body.encode("utf-8"))
+    size = len(body.utf8) if isinstance(body, EncodedBody) else len(body.encode("utf-8"))
     message = sealed_engram_message_size(size, created_at=created_at)
     if message > MAX_EVENT_BYTES:
         raise TooLarge(

@@ -11,7 +11,9 @@ plaintext to a fixed length, so the event's size follows from the body's
 UTF-8 length, the tags and the width of ``created_at`` alone (the test suite
 checks it against events really sealed).
 
-:data:`MAX_EVENT_BYTES` is the one place the relay limit lives.
+:data:`MAX_EVENT_BYTES` is the one place the relay limit lives, and
+:data:`MAX_PLAINTEXT_BYTES` the one place of NIP-44's plaintext cap (checked
+for bodies by :func:`domain.engram_body.body_utf8`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from domain import strictjson
 ENGRAM_KIND = 30174
 MAX_EVENT_BYTES = 65_536  # of the EVENT message, see the module docstring
 EVENT_MESSAGE_OVERHEAD = len('["EVENT",]')  # the compact frame around an event's JSON
-NIP44_MAX_PLAINTEXT_BYTES = 65_535
+MAX_PLAINTEXT_BYTES = 65_535  # NIP-44 v2; the one place the cap lives
 _NIP44_OVERHEAD = 1 + 32 + 2 + 32  # version byte, nonce, length prefix, MAC
 _HEX64 = "0" * 64
 # An engram's tags: the d tag (64 hex) and the owner's p tag (64 hex).
@@ -90,7 +92,7 @@ def sealed_engram_message_size(plaintext_bytes: int, *, created_at: int) -> int:
 
 def max_engram_body_bytes(*, created_at: int, limit: int = MAX_EVENT_BYTES) -> int:
     """The longest body (UTF-8 bytes) whose engram message fits ``limit``; 0 if none does."""
-    low, high = 0, NIP44_MAX_PLAINTEXT_BYTES
+    low, high = 0, MAX_PLAINTEXT_BYTES
     while low < high:  # the size never shrinks as the body grows
         mid = (low + high + 1) // 2
         if sealed_engram_message_size(mid, created_at=created_at) <= limit:

@@ -16,26 +16,33 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from adapters.nostr.errors import DecryptionError, NostrError
-from adapters.nostr.event import Event, InvalidEvent, Reason, UnsignedEvent, why_invalid
+from adapters.nostr.event import (
+    Discarded,
+    Event,
+    InvalidEvent,
+    Reason,
+    UnsignedEvent,
+    why_invalid,
+)
 from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.nostr.nip44 import ConversationKey, pad
-from domain import strictjson
 from domain.engram_body import (
-    MAX_PLAINTEXT_BYTES,
     Body,
+    BodyRuleBroken,
+    EncodedBody,
     MemoryBody,
+    checked_body,
     decode_body,
-    encode_memory_body,
+    memory_body,
 )
 from domain.engram_size import ENGRAM_KIND as ENGRAM_KIND
-from domain.errors import InvalidEngramBody, TooLarge
-from domain.slugs import engram_slug, is_engram_slug
+from domain.errors import InvalidEngramBody
+from domain.slugs import engram_slug
 
 if TYPE_CHECKING:
     from adapters.ports import Signer
@@ -47,8 +54,6 @@ ALT_TEXT = "encrypted agent memory record"
 DEFAULT_MAX_AHEAD = 3600
 _D_TAG_PREFIX = b"agent-memory/v1/d-tag\x00"
 _D_TAG_CACHE_LIMIT = 4096
-# Prefilter for JSON escapes that may decode to a lone surrogate (\ud800-\udfff).
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def derive_d_tag(conv_key: ConversationKey | bytes, slug: str) -> str:
@@ -123,10 +128,10 @@ class ClockPoisoned(NostrError):
 class PreparedBody:
     """A body checked and padded once, ready to be sealed for any number of agents.
 
-    Build it with :func:`prepare_body`, which checks it. The persona engram's
-    body is the same for every agent of a persona version, so checking,
-    encoding and padding it once saves that per seal. ``text`` may hold
-    secrets (``env_vars``) and stays out of ``repr``.
+    Build it with :func:`prepare_body`. The persona engram's body is the same
+    for every agent of a persona version, so checking, encoding and padding it
+    once saves that per seal. ``text`` may hold secrets (``env_vars``) and
+    stays out of ``repr``.
     """
 
     slug: str
@@ -134,33 +139,26 @@ class PreparedBody:
     padded: bytes = field(repr=False)
 
 
-def prepare_body(text: str) -> PreparedBody:
-    """Check a body as a reader would (rules 3-5) and pad it for NIP-44.
+def prepare_body(body: str | EncodedBody) -> PreparedBody:
+    """Pad a body for NIP-44; text from elsewhere is first checked as a reader would.
 
-    Raises :class:`domain.errors.TooLarge` past 65,535 UTF-8 bytes (never
-    truncates) and :class:`domain.errors.InvalidEngramBody` for a body a reader
-    would discard.
+    An :class:`domain.engram_body.EncodedBody` was built valid and is not
+    parsed again. Text raises :class:`domain.errors.TooLarge` past the cap
+    (never truncated) and :class:`domain.errors.InvalidEngramBody` for a body
+    a reader would discard.
     """
-    try:
-        raw = text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidEngramBody("engram body is not valid Unicode (lone surrogate)") from exc
-    if len(raw) > MAX_PLAINTEXT_BYTES:
-        raise TooLarge(
-            f"engram body is {len(raw)} bytes; NIP-44 carries at most {MAX_PLAINTEXT_BYTES}. "
-            "Shorten the content (for a persona: system_prompt, name_pool or env_vars)."
-        )
-    try:
-        body = _read_body(text)
-    except InvalidEngram as exc:
-        raise InvalidEngramBody(f"refusing to seal an invalid body: {exc.message}") from exc
-    return PreparedBody(body.slug, text, pad(raw))
+    if isinstance(body, str):
+        try:
+            body = checked_body(body)
+        except BodyRuleBroken as exc:
+            raise InvalidEngramBody(f"refusing to seal an invalid body: {exc.message}") from exc
+    return PreparedBody(body.slug, body.text, pad(body.utf8))
 
 
 def seal(
     agent: Signer,
     conversation: Conversation,
-    body: str | PreparedBody,
+    body: str | EncodedBody | PreparedBody,
     created_at: int,
     *,
     nonce: bytes | None = None,
@@ -222,10 +220,9 @@ def validate(conversation: Conversation, event: Event, slug: str | None = None) 
             3, f"content does not decrypt under the conversation key: {exc}", event.id
         ) from exc
     try:
-        body = _read_body(text, conversation, d_tag)
-    except InvalidEngram as exc:
-        exc.event_id = event.id
-        raise
+        body = decode_body(text, derives_to_d=lambda found: conversation.d_tag(found) == d_tag)
+    except BodyRuleBroken as exc:
+        raise InvalidEngram(exc.rule, exc.message, event.id) from exc
     if slug is not None and body.slug != slug:
         raise InvalidEngram(4, f"event is the record of {body.slug!r}, not of {slug!r}", event.id)
     return ValidEngram(event, body)
@@ -269,59 +266,13 @@ def _check_signature(event: Event) -> None:
         raise InvalidEngram(2, "signature does not verify", event.id)
 
 
-def _read_body(
-    text: str, conversation: Conversation | None = None, d_tag: str | None = None
-) -> Body:
-    """Rules 3-5 over decrypted text; rule 4's ``d`` check only when a ``d`` tag is given."""
-    try:
-        obj = strictjson.loads(text)
-    except strictjson.StrictJSONError as exc:
-        raise InvalidEngram(3, f"body is not strict JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise InvalidEngram(3, "body is not a JSON object")
-    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(obj):
-        # Other parsers (serde_json among them) refuse such text outright.
-        raise InvalidEngram(3, "body escapes a lone surrogate, which is not Unicode text")
-    slug = obj.get("slug")
-    if not isinstance(slug, str) or not is_engram_slug(slug):
-        raise InvalidEngram(4, f"body slug {slug!r} does not match the NIP-AE slug grammar")
-    if conversation is not None and d_tag is not None and conversation.d_tag(slug) != d_tag:
-        raise InvalidEngram(4, f"body slug {slug!r} does not derive to the event's d tag")
-    try:
-        return decode_body(text)
-    except InvalidEngramBody as exc:
-        raise InvalidEngram(5, str(exc)) from exc
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(item) for item in value)
-    return False
-
-
-@dataclass(frozen=True, slots=True)
-class Discarded:
-    """A candidate that failed validation, and why."""
-
-    event: Event
-    error: InvalidEngram
-
-
 @dataclass(frozen=True, slots=True)
 class HeadSelection:
     """The head of one slug over a set of candidates, and what was set aside."""
 
     head: ValidEngram | None
     superseded: tuple[ValidEngram, ...]
-    discarded: tuple[Discarded, ...]
+    discarded: tuple[Discarded[InvalidEngram], ...]
 
 
 def select_head(
@@ -334,7 +285,7 @@ def select_head(
     forged signature is discarded without hiding a valid copy of the same id.
     """
     valid: dict[str, ValidEngram] = {}
-    discarded: list[Discarded] = []
+    discarded: list[Discarded[InvalidEngram]] = []
     seen: set[Event] = set()
     for event in candidates:
         if event in seen:
@@ -375,7 +326,7 @@ def next_created_at(
 
 def tombstone_body(slug: str) -> PreparedBody:
     """The NIP-AE tombstone of a memory slug: ``{"slug": slug, "value": null}``."""
-    return prepare_body(encode_memory_body(slug, None))
+    return prepare_body(memory_body(slug, None))
 
 
 def deletion_request(agent: Signer, tombstone: Event, *, aux: bytes | None = None) -> Event:

@@ -14,7 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -195,3 +195,19 @@ def verify(event: Event) -> None:
         raise InvalidEvent(reason, f"id {event.id} does not match the event's serialization")
     if reason is Reason.BAD_SIGNATURE:
         raise InvalidEvent(reason, f"signature of {event.id} does not verify")
+
+
+_Why = TypeVar("_Why", bound=NostrError)
+
+
+@dataclass(frozen=True, slots=True)
+class Discarded(Generic[_Why]):
+    """An event set aside when choosing a head, and why (the error names the rule it broke).
+
+    Engram and persona head selection both report them, each with its own
+    error type (:class:`adapters.nostr.engram.InvalidEngram`,
+    :class:`adapters.nostr.persona_event.InvalidPersonaEvent`).
+    """
+
+    event: Event
+    error: _Why

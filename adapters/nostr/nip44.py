@@ -18,11 +18,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 from adapters.nostr.errors import DecryptionError, EncryptionError
 from adapters.nostr.keys import PublicKey, SecretKey
-from domain.engram_size import NIP44_MAX_PLAINTEXT_BYTES, nip44_padded_len
+from domain.engram_size import MAX_PLAINTEXT_BYTES, nip44_padded_len
 
 VERSION = 2
 MIN_PLAINTEXT = 1
-MAX_PLAINTEXT = NIP44_MAX_PLAINTEXT_BYTES
 _SALT = b"nip44-v2"
 _MIN_PAYLOAD_CHARS, _MAX_PAYLOAD_CHARS = 132, 87472
 _MIN_RAW, _MAX_RAW = 99, 65603
@@ -167,9 +166,11 @@ calc_padded_len = nip44_padded_len
 
 def pad(plaintext: bytes) -> bytes:
     size = len(plaintext)
-    if not MIN_PLAINTEXT <= size <= MAX_PLAINTEXT:
+    # The cipher's own precondition; bodies meet it, checked with a message for
+    # the user, before they get here (domain.engram_body.body_utf8).
+    if not MIN_PLAINTEXT <= size <= MAX_PLAINTEXT_BYTES:
         raise EncryptionError(
-            f"NIP-44 encrypts 1 to {MAX_PLAINTEXT} bytes of plaintext, got {size}"
+            f"NIP-44 encrypts 1 to {MAX_PLAINTEXT_BYTES} bytes of plaintext, got {size}"
         )
     return size.to_bytes(2, "big") + plaintext + bytes(calc_padded_len(size) - size)
 

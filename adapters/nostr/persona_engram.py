@@ -24,7 +24,7 @@ from domain.engram_body import (
     MemoryBody,
     PersonaEngram,
     decode_persona_value,
-    encode_persona_body,
+    encode_persona,
 )
 from domain.errors import InvalidEngramBody
 from domain.slugs import PERSONA_ENGRAM_SLUG
@@ -34,8 +34,11 @@ if TYPE_CHECKING:
 
 
 def prepare_persona_body(engram: PersonaEngram) -> PreparedBody:
-    """Encode, check and pad a persona engram body once for all the agents of a version."""
-    return prepare_body(encode_persona_body(engram))
+    """Encode, check and pad a persona engram body once for all the agents of a version.
+
+    The body is built valid, so it is padded without being parsed again.
+    """
+    return prepare_body(encode_persona(engram))
 
 
 def seal_persona_engram(

@@ -20,10 +20,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from adapters.nostr.errors import NostrError
-from adapters.nostr.event import Event, InvalidEvent, Reason, UnsignedEvent, why_invalid
+from adapters.nostr.event import (
+    Discarded,
+    Event,
+    InvalidEvent,
+    Reason,
+    UnsignedEvent,
+    why_invalid,
+)
 from adapters.nostr.keys import PublicKey
-from domain.engram_body import MAX_PLAINTEXT_BYTES
-from domain.errors import InvalidPersona, TooLarge
+from domain.engram_body import check_plaintext_size
+from domain.errors import InvalidPersona
 from domain.persona import PERSONA_KIND, PersonaContent, parse_public_content
 from domain.slugs import is_persona_slug, persona_slug
 
@@ -84,12 +91,7 @@ def build_persona_event(
     """
     persona_slug(slug)
     body = content.public_json()
-    size = len(body.encode("utf-8"))
-    if size > MAX_PLAINTEXT_BYTES:
-        raise TooLarge(
-            f"persona {slug!r} is {size} bytes of JSON; NIP-AP allows at most "
-            f"{MAX_PLAINTEXT_BYTES}. Shorten its system_prompt or name_pool."
-        )
+    check_plaintext_size(len(body.encode("utf-8")), what=f"persona {slug!r} as JSON")
     tags: list[tuple[str, ...]] = [("d", slug)]
     if alt:
         tags.append(("alt", ALT_TEXT))
@@ -155,14 +157,6 @@ def _parse_content(event: Event, slug: str) -> PersonaContent:
 
 
 @dataclass(frozen=True, slots=True)
-class Discarded:
-    """An event set aside by head selection, and why."""
-
-    event: Event
-    error: InvalidPersonaEvent
-
-
-@dataclass(frozen=True, slots=True)
 class PersonaSelection:
     """The head of one persona address over a set of events.
 
@@ -173,9 +167,9 @@ class PersonaSelection:
     """
 
     head: ValidPersona | None
-    unusable_head: Discarded | None
+    unusable_head: Discarded[InvalidPersonaEvent] | None
     superseded: tuple[Event, ...]
-    discarded: tuple[Discarded, ...]
+    discarded: tuple[Discarded[InvalidPersonaEvent], ...]
 
 
 def select_persona_head(
@@ -190,7 +184,7 @@ def select_persona_head(
     means nothing.
     """
     candidates: dict[str, tuple[Event, str]] = {}
-    discarded: list[Discarded] = []
+    discarded: list[Discarded[InvalidPersonaEvent]] = []
     seen: set[Event] = set()
     for event in events:
         if event in seen:

@@ -16,8 +16,8 @@ import pytest
 
 from adapters.cli.personas import MAX_DEFINITION_BYTES
 from adapters.nostr.keys import SecretKey
-from domain.engram_body import MAX_PLAINTEXT_BYTES, PersonaEngram, Provenance, encode_persona_body
-from domain.engram_size import max_engram_body_bytes
+from domain.engram_body import PersonaEngram, Provenance, encode_persona_body
+from domain.engram_size import MAX_PLAINTEXT_BYTES, max_engram_body_bytes
 from domain.persona import PersonaContent
 from tests.e2e.conftest import WRITER
 from tests.e2e.harness import Cli, assert_one_error_line

@@ -28,7 +28,8 @@ from adapters.nostr.errors import NostrError
 from adapters.nostr.event import Event, compute_id, sign_event, why_invalid
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.signer import KeySigner
-from domain.engram_body import MAX_PLAINTEXT_BYTES, CoreBody, MemoryBody, encode_memory_body
+from domain.engram_body import CoreBody, MemoryBody, encode_memory_body
+from domain.engram_size import MAX_PLAINTEXT_BYTES
 from domain.errors import InvalidEngramBody, InvalidSlug, TooLarge
 
 AGENT = SecretKey.from_hex("11" * 32)

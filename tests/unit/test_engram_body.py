@@ -7,7 +7,7 @@ import json
 import pytest
 
 from domain.engram_body import (
-    MAX_PLAINTEXT_BYTES,
+    BodyRuleBroken,
     CoreBody,
     MemoryBody,
     PersonaEngram,
@@ -19,6 +19,7 @@ from domain.engram_body import (
     encode_persona_body,
     encode_persona_value,
 )
+from domain.engram_size import MAX_PLAINTEXT_BYTES
 from domain.errors import InvalidEngramBody, TooLarge
 from domain.persona import PersonaContent
 
@@ -174,3 +175,33 @@ def test_a_persona_too_big_for_an_engram_is_refused_not_truncated() -> None:
     engram = PersonaEngram(big, Provenance(OWNER, "p", big.digest()))
     with pytest.raises(TooLarge, match="Shorten"):
         encode_persona_body(engram)
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ('{"slug":"mem/a","value":"x","value":"y"}', 3),
+        ("[1]", 3),
+        ('{"slug":"mem/a","value":"\\ud800"}', 3),
+        ('{"slug":"Mem/a","value":"x"}', 4),
+        ('{"value":"x"}', 4),
+        ('{"slug":"mem/a","value":1}', 5),
+        ('{"slug":"mem/a"}', 5),
+        ('{"slug":"core"}', 5),
+    ],
+)
+def test_decode_body_names_the_first_nip_ae_rule_a_body_breaks(text: str, rule: int) -> None:
+    with pytest.raises(BodyRuleBroken) as info:
+        decode_body(text)
+    assert info.value.rule == rule
+
+
+def test_a_slug_that_does_not_derive_to_the_d_tag_breaks_rule_4_before_the_shape() -> None:
+    with pytest.raises(BodyRuleBroken) as info:
+        decode_body('{"slug":"mem/a","value":1}', derives_to_d=lambda slug: False)
+    assert info.value.rule == 4
+
+
+def test_a_memory_body_with_a_slug_outside_the_grammar_is_not_built() -> None:
+    with pytest.raises(InvalidEngramBody, match="grammar"):
+        encode_memory_body("Mem/a", "x")

@@ -16,7 +16,6 @@ from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_eng
 from adapters.nostr.signer import KeySigner
 from adapters.relay.messages import event_frame
 from domain.engram_body import (
-    MAX_PLAINTEXT_BYTES,
     PersonaEngram,
     Provenance,
     check_relay_size,
@@ -25,6 +24,7 @@ from domain.engram_body import (
 from domain.engram_size import (
     ENGRAM_TAGS,
     MAX_EVENT_BYTES,
+    MAX_PLAINTEXT_BYTES,
     max_engram_body_bytes,
     sealed_engram_message_size,
     sealed_engram_size,

@@ -13,7 +13,8 @@ from adapters.nostr.persona_engram import (
     seal_persona_engram,
 )
 from adapters.nostr.signer import KeySigner
-from domain.engram_body import PersonaEngram, Provenance, encode_memory_body
+from domain import strictjson
+from domain.engram_body import PersonaEngram, Provenance, encode_memory_body, encode_persona_body
 from domain.errors import InvalidEngramBody
 from domain.persona import PersonaContent, secrets_digest
 from domain.slugs import PERSONA_ENGRAM_SLUG
@@ -107,3 +108,37 @@ def test_the_persona_secrets_stay_out_of_reprs() -> None:
     )
     for text in (repr(prepared), repr(head), repr(ENGRAM)):
         assert "ghp_secret" not in text
+
+
+def test_a_persona_body_is_padded_without_being_parsed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    expected = encode_persona_body(ENGRAM)
+
+    def no_parse(text: str | bytes) -> object:
+        raise AssertionError("a body built valid was parsed again")
+
+    monkeypatch.setattr(strictjson, "loads", no_parse)
+    prepared = prepare_persona_body(ENGRAM)
+    assert prepared.text == expected
+    assert prepared.slug == PERSONA_ENGRAM_SLUG
+
+
+def test_text_from_elsewhere_is_still_checked_before_sealing() -> None:
+    with pytest.raises(InvalidEngramBody, match="refusing to seal"):
+        prepare_body('{"slug":"mem/persona","value":1}')
+
+
+def test_engram_and_persona_head_selection_report_the_same_discarded_type() -> None:
+    from adapters.nostr.event import Discarded
+    from adapters.nostr.persona_event import select_persona_head
+
+    agent = AGENTS[0]
+    conv = Conversation.for_agent(agent, OWNER.public_key)
+    not_an_engram = seal_persona_engram(KeySigner(agent), conv, prepare_persona_body(ENGRAM), T0)
+    engram_side = select_head(
+        Conversation.for_agent(AGENTS[1], OWNER.public_key), PERSONA_ENGRAM_SLUG, [not_an_engram]
+    )
+    persona_side = select_persona_head([not_an_engram])
+    assert [type(d) for d in engram_side.discarded] == [Discarded]
+    assert [type(d) for d in persona_side.discarded] == [Discarded]
