@@ -2,7 +2,7 @@
 
 Reads buzz's app data (:mod:`adapters.buzz.appdata`), the keyring item of
 its keys when an agent's key is not in the file (:mod:`adapters.buzz.keyring`),
-and records the import all or nothing (:mod:`adapters.buzz.importer`). No
+and records the import all or nothing (:mod:`adapters.usecases.import_buzz`). No
 key is ever printed, in text or ``--json``.
 """
 
@@ -12,19 +12,18 @@ from pathlib import Path
 
 from adapters.buzz import keyring as buzz_keyring
 from adapters.buzz.appdata import APP_IDENTIFIER, default_app_data_dir, read_app_data
-from adapters.buzz.importer import (
+from adapters.cli.output import Context, Subcommands, add_json_flag
+from adapters.usecases.import_buzz import (
     CREATE,
     MOVE,
     SKIP,
     UNCHANGED,
     UPDATE,
     ImportPlan,
-    carry_out,
     count,
+    import_buzz,
     plan_doc,
-    plan_import,
 )
-from adapters.cli.output import Context, Subcommands, add_json_flag
 
 # How many agents the text report lists one by one; --json lists them all.
 LIST_UP_TO = 20
@@ -80,9 +79,7 @@ def run_import_buzz(ctx: Context) -> int:
         return buzz_keyring.read_secrets(service)
 
     with ctx.fleet() as fleet:
-        plan = plan_import(fleet, data, secrets)
-        if not args.dry_run:
-            carry_out(fleet, plan)
+        plan = import_buzz(fleet, data, secrets, dry_run=args.dry_run)
     if ctx.json:
         ctx.emit_json(plan_doc(plan, dry_run=args.dry_run))
         return 0

@@ -1,7 +1,8 @@
 """``import buzz``: bring a buzz desktop's personas and agents into a fleet, all or nothing.
 
-:func:`plan_import` reads nothing but what it is given (the checked app data,
-a way to read buzz's keyring item, the fleet) and decides every step before
+:func:`import_buzz` is the use case. :func:`plan_import` reads nothing but
+what it is given (the checked app data, a way to read buzz's keyring item,
+the fleet) and decides every step before
 anything is written; a record fleetsync cannot take raises
 :class:`adapters.buzz.appdata.BuzzDataError` naming the file and the record.
 :func:`carry_out` then stores the keys the fleet lacks and records every
@@ -179,6 +180,16 @@ def plan_import(fleet: Fleet, data: BuzzAppData, secrets: SecretsReader) -> Impo
         tuple(aggregates),
         changes,
     )
+
+
+def import_buzz(
+    fleet: Fleet, data: BuzzAppData, secrets: SecretsReader, *, dry_run: bool
+) -> ImportPlan:
+    """Plan the import of ``data`` and, unless ``dry_run``, carry it out; returns the plan."""
+    plan = plan_import(fleet, data, secrets)
+    if not dry_run:
+        carry_out(fleet, plan)
+    return plan
 
 
 def carry_out(fleet: Fleet, plan: ImportPlan) -> None:
