@@ -1,25 +1,17 @@
-"""``fleetsync agent create|import|list|move|retire``.
+"""``fleetsync agent create|import|list|move|retire``: their arguments and output.
 
-An agent's key pair is stored in the key store *before* its creation event is
-saved: a key without an agent is harmless, an agent without its key could never
-sign its engrams. Everything that can be checked (slug, persona, count, name,
-duplicate agent) is checked before either is written.
-
-Retiring is the mirror image: the agent is retired, its engram tombstoned (the
-key signs the tombstone), and only then, with ``--destroy-key``, the key
-destroyed; a tombstone that cannot be confirmed keeps the key (exit 2).
-
-Names follow :mod:`domain.names`: ``--name`` and the persona's ``name_pool``
-obey the same rule, and a name a live agent of the persona already has is
-refused unless ``--force``.
+What each does is :mod:`adapters.usecases.agents`: keys stored before agents,
+everything checked before either is written; retired, tombstoned, and only then,
+with ``--destroy-key``, the key destroyed (a tombstone that cannot be confirmed
+keeps the key: exit 2). Names follow :mod:`domain.names`: ``--name`` and the
+persona's ``name_pool`` obey the same rule, and a name a live agent of the
+persona already has is refused unless ``--force``.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
-from adapters.bootstrap import Fleet
 from adapters.cli.output import Context, Subcommands, add_json_flag, add_yes_flag
 from adapters.cli.publish import (
     PUBLISH_EPILOG,
@@ -30,19 +22,20 @@ from adapters.cli.publish import (
     publication_doc,
 )
 from adapters.cli.setup import read_secret_key
-from adapters.nostr.keys import PublicKey, SecretKey
-from adapters.usecases.apply import NOT_PUBLISHED, Publication, publish
-from adapters.usecases.filters import resolve_agent
-from domain.aggregates import Agent, AgentRetired
-from domain.application import AgentExists, NewAgent, UnknownAgent
-from domain.errors import InvalidInput
-from domain.names import check_name, check_unique, pick_names
-from domain.planner import Status
+from adapters.usecases.agents import (
+    AgentsAdded,
+    NewAgentShown,
+    check_count,
+    create_agents,
+    import_agent,
+    list_agents,
+    move_agent,
+    retire_agent,
+)
+from domain.names import check_name
 from domain.slugs import persona_slug
-from projections.view import FleetView
 
 EXIT_NOT_DONE = 2  # a retire whose key had to be kept: its tombstone is still due
-MAX_COUNT = 100_000
 # Agents a create lists one by one unless asked (--list); more are summarised.
 LIST_UP_TO = 10
 AGENT_HELP = "the agent: its name, short id (8+ hex characters of its key), hex key or npub"
@@ -157,49 +150,29 @@ def register(commands: Subcommands) -> None:
 # -- argument checks -------------------------------------------------------------------
 
 
-def check_count(count: int) -> int:
-    if not 1 <= count <= MAX_COUNT:
-        raise InvalidInput(f"--count must be between 1 and {MAX_COUNT}, not {count}")
-    return count
-
-
-def new_names(
-    view: FleetView, count: int, *, name: str | None, pool: Sequence[str], slug: str, force: bool
-) -> list[str]:
-    """Names for new agents of persona ``slug``: ``--name`` as given (unique among the
-    persona's live agents unless ``force``), else picked to avoid every name in the fleet.
-    """
-    if name is not None and count == 1:
-        live = {a.name for a in view.agents(persona=slug, include_retired=False)}
-        return [check_unique(name, live, slug, force=force)]
-    taken = {a.name for a in view.agents()}
-    return pick_names(count, name=name, pool=pool, slug=slug, taken=taken)
-
-
 # -- commands --------------------------------------------------------------------------
 
 
-def _agent_doc(agent: Agent) -> dict[str, object]:
+def _agent_doc(agent: NewAgentShown) -> dict[str, object]:
     return {
         "pubkey": agent.pubkey,
-        "npub": PublicKey.from_hex(agent.pubkey).npub(),
+        "npub": agent.npub,
         "name": agent.name,
-        "persona": agent.persona_slug,
+        "persona": agent.persona,
         "origin": agent.origin,
     }
 
 
-def _print_agents(
-    ctx: Context, agents: Sequence[Agent], verb: str, publication: Publication
-) -> int:
+def _print_agents(ctx: Context, added: AgentsAdded, verb: str) -> int:
     """The agents created (all with --json or --list, else up to LIST_UP_TO), then
     what was published for them, as ``apply`` reports it; returns the exit code."""
+    agents, publication = added.agents, added.publication
     docs = [_agent_doc(a) for a in agents]
     if ctx.json:
         ctx.emit_json({"agents": docs, "publish": publication_doc(publication)})
         return publication_code(publication)
     listed = bool(getattr(ctx.args, "list", False)) or len(docs) <= LIST_UP_TO
-    slug = agents[0].persona_slug
+    slug = agents[0].persona
     if listed:
         ctx.out(f"{verb} {len(agents):,} agent(s) of persona {slug!r}:")
         ctx.table(["NAME", "PUBKEY", "NPUB"], [(d["name"], d["pubkey"], d["npub"]) for d in docs])
@@ -213,69 +186,44 @@ def _print_agents(
 
 
 def run_create(ctx: Context) -> int:
+    # Checked before the store is opened: bad input writes nothing.
     slug = persona_slug(ctx.args.persona)
     count = check_count(ctx.args.count)
     name = check_name(ctx.args.name, "--name") if ctx.args.name is not None else None
     with ctx.fleet() as fleet:
-        persona = fleet.app.get_persona(slug)  # unknown or deleted: fail before any key exists
-        names = new_names(
-            fleet.view(),
+        added = create_agents(
+            fleet,
+            slug,
             count,
             name=name,
-            pool=persona.content.get("name_pool") or [],
-            slug=slug,
             force=ctx.args.force,
+            publish_now=not ctx.args.no_apply,
+            progress=progress_for(ctx),
         )
-        keys = [SecretKey.generate() for _ in range(count)]
-        fleet.keystore.put_many(keys)
-        agents = fleet.app.create_agents(
-            [NewAgent(k.public_key.hex, slug, n) for k, n in zip(keys, names, strict=True)],
-            ctx.settings.actor,
-        )
-        publication = (
-            NOT_PUBLISHED
-            if ctx.args.no_apply
-            else publish(fleet, progress=progress_for(ctx), only=[a.pubkey for a in agents])
-        )
-    return _print_agents(ctx, agents, "created", publication)
+    return _print_agents(ctx, added, "created")
 
 
 def run_import(ctx: Context) -> int:
     slug = persona_slug(ctx.args.persona)
     name = check_name(ctx.args.name, "--name") if ctx.args.name is not None else None
     key = read_secret_key(ctx, ctx.args.nsec)
-    pubkey = key.public_key.hex
     with ctx.fleet() as fleet:
-        if pubkey == fleet.owner.public_key.hex:
-            raise InvalidInput("that is the owner's key; an agent needs a key pair of its own")
-        persona = fleet.app.get_persona(slug)
-        try:
-            fleet.app.get_agent(pubkey)
-        except UnknownAgent:
-            pass
-        else:
-            raise AgentExists(f"agent {pubkey} already exists; see 'fleetsync agent list'")
-        pool = persona.content.get("name_pool") or []
-        name = new_names(fleet.view(), 1, name=name, pool=pool, slug=slug, force=ctx.args.force)[0]
-        fleet.keystore.put(key)
-        agents = fleet.app.create_agents(
-            [NewAgent(pubkey, slug, name)], ctx.settings.actor, origin="imported"
+        added = import_agent(
+            fleet,
+            key,
+            slug,
+            name=name,
+            force=ctx.args.force,
+            publish_now=not ctx.args.no_apply,
+            progress=progress_for(ctx),
         )
-        publication = (
-            NOT_PUBLISHED
-            if ctx.args.no_apply
-            else publish(fleet, progress=progress_for(ctx), only=[pubkey])
-        )
-    return _print_agents(ctx, agents, "imported", publication)
+    return _print_agents(ctx, added, "imported")
 
 
 def run_list(ctx: Context) -> int:
     slug = persona_slug(ctx.args.persona) if ctx.args.persona else None
     with ctx.fleet() as fleet:
-        view = fleet.view()
-        if slug is not None and view.persona(slug) is None:
-            fleet.app.get_persona(slug)  # raises the usual "no persona" error
-        rows = view.agents(persona=slug, include_retired=ctx.args.all)
+        rows = list_agents(fleet, slug, include_retired=ctx.args.all)
     if ctx.json:
         ctx.emit_json(
             [
@@ -318,48 +266,26 @@ def run_list(ctx: Context) -> int:
 def run_move(ctx: Context) -> int:
     slug = persona_slug(ctx.args.persona)
     with ctx.fleet() as fleet:
-        pubkey = resolve_agent(fleet.view(), ctx.args.agent)
-        agent = fleet.app.get_agent(pubkey)
-        if agent.persona_slug != slug:
-            live = {a.name for a in fleet.view().agents(persona=slug, include_retired=False)}
-            check_unique(agent.name, live, slug, force=ctx.args.force)
-        fleet.app.move_agent(pubkey, slug, ctx.settings.actor)
+        moved = move_agent(fleet, ctx.args.agent, slug, force=ctx.args.force)
     if ctx.json:
-        ctx.emit_json({"pubkey": pubkey, "persona": slug})
+        ctx.emit_json({"pubkey": moved.pubkey, "persona": moved.persona})
     else:
-        ctx.out(f"agent {pubkey} now follows persona {slug!r}")
+        ctx.out(f"agent {moved.pubkey} now follows persona {moved.persona!r}")
     return 0
 
 
 def run_retire(ctx: Context) -> int:
-    destroy = ctx.args.destroy_key
-    actor = ctx.settings.actor
+    destroy = bool(ctx.args.destroy_key)
     with ctx.fleet() as fleet:
-        pubkey = resolve_agent(fleet.view(), ctx.args.agent)
-        agent = fleet.app.get_agent(pubkey)
-        if agent.retired and not destroy:
-            raise AgentRetired(f"agent {pubkey} is already retired")
-        if destroy and agent.key_destroyed:
-            raise InvalidInput(f"the key of agent {pubkey} is already destroyed")
-        if destroy:
-            ctx.confirm(
-                f"destroying the secret key of agent {pubkey} ({agent.name!r}) cannot be "
-                "undone: it can never sign again"
-            )
-        # Retired first, tombstoned next, key destroyed last: a crash in between
-        # leaves a retired agent with its key (safe, and rerunning finishes the
-        # job), never a live agent without one, nor an engram holding the
-        # persona's secrets that nobody can sign a tombstone for any more.
-        if not agent.retired:
-            fleet.app.retire_agent(pubkey, actor)
-        if not ctx.args.no_apply or destroy:
-            _tombstone_now(ctx, fleet, pubkey)
-        row = fleet.view().agent(pubkey)
-        due = row is not None and row.status == Status.TOMBSTONE_DUE
-        if destroy and not due:
-            fleet.keystore.destroy(pubkey)
-            fleet.app.record_key_destroyed(pubkey, actor)
-    destroyed = bool(destroy) and not due
+        result = retire_agent(
+            fleet,
+            ctx.args.agent,
+            destroy_key=destroy,
+            confirm=ctx.confirm,
+            publish_now=not ctx.args.no_apply,
+            progress=progress_for(ctx),
+        )
+    pubkey, destroyed, due = result.pubkey, result.key_destroyed, result.tombstone_due
     if ctx.json:
         ctx.emit_json(
             {"pubkey": pubkey, "retired": True, "key_destroyed": destroyed, "tombstone_due": due}
@@ -381,12 +307,3 @@ def run_retire(ctx: Context) -> int:
         )
         return EXIT_NOT_DONE
     return 0
-
-
-def _tombstone_now(ctx: Context, fleet: Fleet, pubkey: str) -> None:
-    """Tombstone a just-retired agent's engram now, best effort: the caller reads the
-    agent's status afterwards and says whether it is done (apply catches up)."""
-    view = fleet.view()
-    row = view.agent(pubkey)
-    if row is not None and row.status == Status.TOMBSTONE_DUE:
-        publish(fleet, progress=progress_for(ctx), only=[pubkey])

@@ -17,6 +17,8 @@ checked (its key must give the npub on its line; the owner line must be this
 home's owner) before anything is stored. Keys of agents the log knows are put
 back into the key store; agents it does not know are created (as imported)
 only with ``--persona``. A second import of the same file changes nothing.
+Which keys are written and what an import stores is
+:mod:`adapters.usecases.keys`; the file format is this module's.
 """
 
 from __future__ import annotations
@@ -24,19 +26,22 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.cli.output import Context, Subcommands, add_json_flag, read_bounded
-from adapters.errors import PermanentAdapterError
 from adapters.keystore import ROLE_AGENT, ROLE_OWNER
 from adapters.nostr import nip49
 from adapters.nostr.errors import InvalidKey
 from adapters.nostr.keys import PublicKey, SecretKey
-from adapters.usecases.filters import resolve_agent
-from domain.application import NewAgent
-from domain.errors import InvalidInput
+from adapters.usecases.keys import (
+    BackupError,
+    BackupLine,
+    ExportedKey,
+    check_log_n,
+    export_keys,
+    import_keys,
+)
 from domain.slugs import persona_slug
 
 # The setting's name, for messages (adapters.settings reads it).
@@ -44,21 +49,6 @@ PASSPHRASE_ENV = "FLEETSYNC_BACKUP_PASSPHRASE"  # noqa: S105
 HEADER = "# fleetsync key backup"
 # A backup file holds a line per agent; a bound keeps a wrong file from being read whole.
 MAX_BACKUP_BYTES = 64 * 1024 * 1024
-
-
-class BackupError(PermanentAdapterError):
-    """A key backup cannot be written or read as asked."""
-
-
-@dataclass(frozen=True, slots=True)
-class BackupLine:
-    """One key of a backup, decrypted."""
-
-    number: int
-    role: str
-    key: SecretKey
-    persona: str | None
-    name: str | None
 
 
 def register(commands: Subcommands) -> None:
@@ -123,57 +113,35 @@ def register(commands: Subcommands) -> None:
 
 def run_export(ctx: Context) -> int:
     args = ctx.args
-    if not 1 <= args.log_n <= nip49.MAX_LOG_N:
-        raise InvalidInput(f"--log-n must be between 1 and {nip49.MAX_LOG_N}, not {args.log_n}")
-    slug = persona_slug(args.persona) if args.persona else None
+    check_log_n(args.log_n)
+    if args.persona:
+        persona_slug(args.persona)  # bad input is refused before the store is opened
     output = Path(args.output) if args.output else None
     if output is not None and output.exists():
         raise BackupError(f"{output} exists; choose a new file (backups are never overwritten)")
-    with ctx.fleet() as fleet:
-        view = fleet.view()
-        wanted = {resolve_agent(view, a) for a in args.agent} if args.agent else None
-        if slug is not None and view.persona(slug) is None:
-            fleet.app.get_persona(slug)  # raises the usual "no persona" error
-        rows = [
-            r
-            for r in view.agents(persona=slug, include_retired=True)
-            if wanted is None or r.pubkey in wanted
-        ]
-        if wanted is not None:
-            missing = wanted - {r.pubkey for r in rows}
-            if missing:
-                raise InvalidInput(f"no such agent: {', '.join(sorted(missing))}")
-        keys = fleet.keystore.get_many([r.pubkey for r in rows])
-        owner = None if args.no_owner else fleet.owner
     plaintext = bool(args.print_plaintext_keys)
-    password = None if plaintext else _password(ctx, confirm=True)
-
-    def seal(key: SecretKey) -> str:
-        if password is None:
-            return key.nsec()
-        return nip49.encrypt(key, password, log_n=args.log_n)
-
-    entries: list[dict[str, str | None]] = []
-    if owner is not None:
-        entries.append(_entry(ROLE_OWNER, owner, seal(owner), None, None))
-    skipped = []
-    for row in rows:
-        key = keys.get(row.pubkey)
-        if key is None:
-            skipped.append(row.pubkey)  # destroyed at retirement, or never stored here
-            continue
-        entries.append(_entry(ROLE_AGENT, key, seal(key), row.persona_slug, row.name))
+    with ctx.fleet() as fleet:
+        result = export_keys(
+            fleet,
+            password=None if plaintext else lambda: _password(ctx, confirm=True),
+            agents=args.agent,
+            persona=args.persona,
+            owner=not args.no_owner,
+            log_n=args.log_n,
+        )
+    entries = [_entry(k) for k in result.keys]
+    skipped = list(result.skipped)
     if ctx.json and output is None:
         ctx.emit_json(
             {
                 "format": "plaintext-nsec" if plaintext else "nip49-ncryptsec",
-                "log_n": None if plaintext else args.log_n,
+                "log_n": result.log_n,
                 "keys": entries,
                 "skipped_without_key": skipped,
             }
         )
         return 0
-    text = _render(entries, None if plaintext else args.log_n)
+    text = _render(entries, result.log_n)
     if output is None:
         ctx.stdout.write(text)
     else:
@@ -198,82 +166,32 @@ def run_import(ctx: Context) -> int:
         password = _password(ctx, confirm=False)
     lines = [_open_line(line, password) for line in raw_lines]
     with ctx.fleet() as fleet:
-        owner = fleet.owner.public_key.hex
-        view = fleet.view()
-        restored: list[SecretKey] = []
-        created: list[BackupLine] = []
-        unchanged = 0
-        for line in lines:
-            pubkey = line.key.public_key.hex
-            if line.role == ROLE_OWNER:
-                if pubkey != owner:
-                    raise BackupError(
-                        f"line {line.number}: the backup's owner {line.key.public_key.npub()} "
-                        "is not this home's owner; import it into a home initialised with "
-                        "that owner key"
-                    )
-                unchanged += 1
-                continue
-            if pubkey == owner:
-                raise BackupError(f"line {line.number}: the owner's key is listed as an agent")
-            known = view.agent(pubkey) is not None
-            if fleet.keystore.is_destroyed(pubkey):
-                raise BackupError(
-                    f"line {line.number}: the key of agent {pubkey} was destroyed when it was "
-                    "retired; it is not stored again"
-                )
-            if known and fleet.keystore.has(pubkey):
-                unchanged += 1
-            elif known:
-                restored.append(line.key)
-            elif slug is None:
-                raise BackupError(
-                    f"line {line.number}: agent {pubkey} is not in this fleet; "
-                    "add --persona SLUG to create the agents the home does not know"
-                )
-            else:
-                created.append(line)
-        if created:
-            fleet.app.get_persona(slug or "")  # an unknown persona fails before any write
-        # Keys first, agents after: a key without an agent is harmless, an agent
-        # without its key could never publish.
-        fleet.keystore.put_many([*restored, *(line.key for line in created)])
-        if created:
-            names = [line.name or f"{slug}-{line.key.public_key.hex[:8]}" for line in created]
-            fleet.app.create_agents(
-                [
-                    NewAgent(line.key.public_key.hex, slug or "", name)
-                    for line, name in zip(created, names, strict=True)
-                ],
-                ctx.settings.actor,
-                origin="imported",
-            )
-    result = {
-        "restored": [k.public_key.hex for k in restored],
-        "created": [line.key.public_key.hex for line in created],
-        "unchanged": unchanged,
-    }
+        result = import_keys(fleet, lines, persona=slug)
     if ctx.json:
-        ctx.emit_json(result)
+        ctx.emit_json(
+            {
+                "restored": list(result.restored),
+                "created": list(result.created),
+                "unchanged": result.unchanged,
+            }
+        )
     else:
         ctx.out(
-            f"restored {len(restored)} agent key(s), created {len(created)} agent(s), "
-            f"{unchanged} already here"
-            + ("; 'fleetsync apply' publishes their engrams" if created else "")
+            f"restored {len(result.restored)} agent key(s), created {len(result.created)} "
+            f"agent(s), {result.unchanged} already here"
+            + ("; 'fleetsync apply' publishes their engrams" if result.created else "")
         )
     return 0
 
 
-def _entry(
-    role: str, key: SecretKey, secret: str, persona: str | None, name: str | None
-) -> dict[str, str | None]:
+def _entry(key: ExportedKey) -> dict[str, str | None]:
     return {
-        "role": role,
-        "pubkey": key.public_key.hex,
-        "npub": key.public_key.npub(),
-        "persona": persona,
-        "name": name,
-        "secret": secret,
+        "role": key.role,
+        "pubkey": key.pubkey,
+        "npub": key.npub,
+        "persona": key.persona,
+        "name": key.name,
+        "secret": key.secret,
     }
 
 

@@ -1,14 +1,14 @@
-"""``fleetsync persona save|list|show|delete``.
+"""``fleetsync persona save|list|show|delete``: their arguments and output.
 
-Secrets (``env_vars``) are read from the definition file and sealed by the
-application; they are never printed: ``show`` lists their names only.
+What each does is :mod:`adapters.usecases.personas`. Secrets (``env_vars``) are
+read from the definition file and sealed by the application; they are never
+printed: ``show`` lists their names only.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from adapters.bootstrap import Fleet
 from adapters.cli.output import (
     Context,
     Subcommands,
@@ -25,13 +25,10 @@ from adapters.cli.publish import (
     publication_code,
     publication_doc,
 )
-from adapters.errors import AdapterError
-from adapters.usecases.apply import NOT_PUBLISHED, Publication, publish
+from adapters.usecases.personas import delete_persona, list_personas, save_persona, show_persona
 from domain.errors import InvalidPersona
 from domain.persona import parse_definition
 from domain.slugs import persona_slug
-from projections.audit import persona_history
-from projections.errors import ProjectionError
 
 # Far above what can be saved (an engram body is at most 40,960 bytes, see
 # domain.engram_size) even with generous JSON escapes and indentation; the
@@ -120,17 +117,10 @@ def run_save(ctx: Context) -> int:
     slug = persona_slug(ctx.args.slug)
     definition = parse_definition(read_definition_text(ctx, ctx.args.file))
     with ctx.fleet() as fleet:
-        saved = fleet.app.save_persona(slug, definition, ctx.settings.actor)
-        agents = 0
-        publication = Publication(skipped="persona unchanged")
-        if saved.changed:
-            agents = _agent_count(fleet, slug)
-            if not agents:
-                publication = Publication(skipped="no agents follow it")
-            elif ctx.args.no_apply:
-                publication = NOT_PUBLISHED
-            else:
-                publication = publish(fleet, progress=progress_for(ctx), persona=slug)
+        result = save_persona(
+            fleet, slug, definition, publish_now=not ctx.args.no_apply, progress=progress_for(ctx)
+        )
+    saved, agents, publication = result.saved, result.agents, result.publication
     if ctx.json:
         ctx.emit_json(
             {
@@ -153,22 +143,9 @@ def run_save(ctx: Context) -> int:
     return print_publication(ctx, publication, "the persona is saved")
 
 
-def _agent_count(fleet: Fleet, slug: str) -> int:
-    """How many live agents follow ``slug``; only a hint, so a view failure is not fatal.
-
-    The persona is already saved when this runs: failing the command now would
-    report an error for a change that was recorded.
-    """
-    try:
-        row = fleet.view().persona(slug)
-    except (AdapterError, ProjectionError):
-        return 0
-    return row.agent_count if row is not None else 0
-
-
 def run_list(ctx: Context) -> int:
     with ctx.fleet() as fleet:
-        rows = [r for r in fleet.view().personas() if ctx.args.all or not r.deleted]
+        rows = list_personas(fleet, include_deleted=ctx.args.all)
     if ctx.json:
         ctx.emit_json(
             [
@@ -212,11 +189,8 @@ def run_list(ctx: Context) -> int:
 def run_show(ctx: Context) -> int:
     slug = persona_slug(ctx.args.slug)
     with ctx.fleet() as fleet:
-        persona = fleet.app.get_persona(slug, include_deleted=True)
-        definition = fleet.app.persona_definition(persona)
-        history = persona_history(fleet.log(), slug) if ctx.args.history else None
-    members = definition.content.public_members()
-    env_names = sorted(definition.env_vars)
+        persona = show_persona(fleet, slug, history=ctx.args.history)
+    members, env_names, history = persona.members, list(persona.env_names), persona.history
     if ctx.json:
         doc: dict[str, Any] = {
             "slug": slug,
@@ -254,7 +228,7 @@ def run_show(ctx: Context) -> int:
     if env_names:
         ctx.out(f"env_vars:       {', '.join(f'{n} (hidden)' for n in env_names)}")
     ctx.out("system_prompt:")
-    for line in definition.content.system_prompt.splitlines() or [""]:
+    for line in str(members["system_prompt"]).splitlines() or [""]:
         ctx.out(f"  {line}")
     if history is not None:
         ctx.out()
@@ -279,19 +253,14 @@ def run_show(ctx: Context) -> int:
 def run_delete(ctx: Context) -> int:
     slug = persona_slug(ctx.args.slug)
     with ctx.fleet() as fleet:
-        fleet.app.get_persona(slug)  # unknown or already deleted: say so before asking
-        row = fleet.view().persona(slug)
-        live = row.agent_count if row is not None else 0
-        if live:
-            ctx.confirm(
-                f"persona {slug!r} has {live} live agent(s); deleting it leaves them without "
-                "a persona and tombstones their engrams on the relays"
-            )
-        fleet.app.delete_persona(slug, ctx.settings.actor)
-        # Its agents' engrams are tombstoned now, through apply (best effort).
-        publication = None
-        if live and not ctx.args.no_apply:
-            publication = publish(fleet, progress=progress_for(ctx), persona=slug)
+        result = delete_persona(
+            fleet,
+            slug,
+            confirm=ctx.confirm,
+            publish_now=not ctx.args.no_apply,
+            progress=progress_for(ctx),
+        )
+    publication = result.publication
     if ctx.json:
         ctx.emit_json(
             {

@@ -14,7 +14,8 @@ when it has nothing else to report: changes pending is 2).
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from adapters.cli.agents import AGENT_HELP
@@ -26,7 +27,7 @@ from adapters.cli.output import (
     filters_of,
     short,
 )
-from adapters.usecases.filters import resolve
+from adapters.usecases import reports as queries
 from domain.errors import InvalidInput
 from domain.planner import Action, Assessment, PublishCommand, Status
 from projections.audit import (
@@ -34,11 +35,8 @@ from projections.audit import (
     AsOf,
     AuditEntry,
     PersonaAudit,
-    audit_agent,
-    audit_persona,
 )
 from projections.rows import RelayRow
-from projections.view import FleetView
 
 EXIT_CHANGES_PENDING = 2
 
@@ -86,21 +84,6 @@ def register(commands: Subcommands) -> None:
     audit.set_defaults(func=run_audit)
 
 
-def check_filters(ctx: Context, view: FleetView) -> tuple[str | None, str | None]:
-    """The --agent / --persona filters, resolved against the view (unknown is an error)."""
-    scope = resolve(view, filters_of(ctx))
-    return scope.agent, scope.persona
-
-
-def relay_reads(view: FleetView) -> tuple[list[RelayRow], list[RelayRow]]:
-    """The configured relays, and those whose word the log lacks: the last reading
-    could not read them, or none ever did (only counted while there are live agents)."""
-    relays = view.relays()
-    if not any(p.agent_count for p in view.personas()):
-        return relays, []
-    return relays, [r for r in relays if not r.verified]
-
-
 def _when(at: str | None) -> str:
     return f"{at[:19]} UTC" if at else "never"
 
@@ -117,7 +100,7 @@ def describe_read(relay: RelayRow) -> str:
     return f"{relay.url}: read {_when(relay.read_at)} ({relay.read_agents} agent(s))"
 
 
-def read_docs(relays: list[RelayRow]) -> list[dict[str, Any]]:
+def read_docs(relays: Sequence[RelayRow]) -> list[dict[str, Any]]:
     return [
         {
             "url": r.url,
@@ -131,7 +114,7 @@ def read_docs(relays: list[RelayRow]) -> list[dict[str, Any]]:
     ]
 
 
-def unverified_note(unverified: list[RelayRow]) -> str:
+def unverified_note(unverified: Sequence[RelayRow]) -> str:
     urls = ", ".join(r.url for r in unverified)
     return (
         f"not verified: the log's word is not checked against {urls}; "
@@ -141,19 +124,9 @@ def unverified_note(unverified: list[RelayRow]) -> str:
 
 def run_plan(ctx: Context) -> int:
     with ctx.fleet() as fleet:
-        view = fleet.view()
-        agent, slug = check_filters(ctx, view)
-        policy = fleet.settings.foreign_heads
-        commands, rows = view.plan_with_rows(persona=slug, agent=agent, foreign_heads=policy)
-        # Conflicts get no command, but their agents are not in sync: they wait for a person.
-        planned = {c.pubkey for c in commands}
-        conflicts = [
-            item.agent.pubkey
-            for item in view.assessments(slug, agent, [Status.CONFLICT], foreign_heads=policy)
-            if item.status is Status.CONFLICT and item.agent.pubkey not in planned
-        ]
-        position = view.position
-        relays, unverified = relay_reads(view)
+        result = queries.plan(fleet, filters_of(ctx))
+    commands, rows, conflicts = result.commands, result.rows, result.conflicts
+    position, relays, unverified = result.position, result.relays, result.unverified
     docs: list[dict[str, Any]] = []
     for command in commands:
         row = rows[command.pubkey]
@@ -185,7 +158,7 @@ def run_plan(ctx: Context) -> int:
                 "position": position,
                 "changes": len(docs),
                 "commands": docs,
-                "conflicts": conflicts,
+                "conflicts": list(conflicts),
                 "verified": not unverified,
                 "relay_reads": read_docs(relays),
             }
@@ -228,7 +201,7 @@ def run_plan(ctx: Context) -> int:
     return exit_code
 
 
-def _basis(position: int, relays: list[RelayRow]) -> str:
+def _basis(position: int, relays: Sequence[RelayRow]) -> str:
     """What a plan is based on: the log, as of the relays' last readings."""
     if not relays:
         return f"log position {position}; no relays configured"
@@ -245,18 +218,11 @@ def _action(command: PublishCommand) -> str:
 
 def run_status(ctx: Context) -> int:
     with ctx.fleet() as fleet:
-        view = fleet.view()
-        _, slug = check_filters(ctx, view)
-        personas = [p for p in view.personas() if slug is None or p.slug == slug]
-        agents = view.agents(persona=slug)
-        relays, unverified = relay_reads(view)
-        position = view.position
+        result = queries.status(fleet, filters_of(ctx))
+    personas, by_persona, totals = result.personas, result.counts, result.totals
+    position, relays, unverified = result.position, result.relays, result.unverified
     exit_code = EXIT_UNVERIFIED if unverified else 0
-    by_persona: dict[str, Counter[str]] = {}
-    for row in agents:
-        by_persona.setdefault(row.persona_slug, Counter())[row.status] += 1
     statuses = [s.value for s in Status]
-    totals: Counter[str] = Counter(row.status for row in agents)
     if ctx.json:
         ctx.emit_json(
             {
@@ -332,23 +298,6 @@ def parse_as_of(text: str | None) -> AsOf:
     return when if when.tzinfo is not None else when.astimezone()
 
 
-def check_as_of(as_of: AsOf, end: int, now: datetime) -> AsOf:
-    """Refuse an ``--as-of`` the log cannot answer yet: past its last position, or a future time.
-
-    A later position or time would be answered as of now, silently; asking for
-    it is a typo or a wrong log.
-    """
-    if isinstance(as_of, int) and as_of > end:
-        raise InvalidInput(
-            f"--as-of {as_of} is beyond the end of the log (its last position is {end})"
-        )
-    if isinstance(as_of, datetime) and as_of > now:
-        raise InvalidInput(
-            f"--as-of {as_of.isoformat()} is in the future (it is now {now.isoformat()})"
-        )
-    return as_of
-
-
 def _as_of_doc(as_of: AsOf) -> str | int | None:
     return as_of.isoformat() if isinstance(as_of, datetime) else as_of
 
@@ -378,18 +327,10 @@ def _assessment_doc(assessment: Assessment | None) -> dict[str, Any] | None:
 def run_audit(ctx: Context) -> int:
     as_of = parse_as_of(ctx.args.as_of)
     with ctx.fleet() as fleet:
-        check_as_of(as_of, fleet.log().max_position(), datetime.now(UTC))
-        view = fleet.view()
-        agent, slug = check_filters(ctx, view)
-        if agent is not None:
-            result = audit_agent(fleet.log(), agent, as_of, fleet.settings.foreign_heads)
-            return _print_agent_audit(ctx, result, as_of)
-        assert slug is not None  # argparse requires --agent or --persona
-        # Agents that followed the persona earlier and moved on count at an earlier
-        # time, so a historical question considers every agent.
-        members = view.agents(persona=slug if as_of is None else None)
-        persona_audit = audit_persona(fleet.log(), slug, [a.pubkey for a in members], as_of)
-    return _print_persona_audit(ctx, persona_audit, as_of)
+        result = queries.audit(fleet, filters_of(ctx), as_of)
+    if isinstance(result, AgentAudit):
+        return _print_agent_audit(ctx, result, as_of)
+    return _print_persona_audit(ctx, result, as_of)
 
 
 def _print_agent_audit(ctx: Context, audit: AgentAudit, as_of: AsOf) -> int:

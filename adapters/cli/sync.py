@@ -21,6 +21,7 @@ from adapters.cli.publish import confirmed_line, print_report, progress_for
 from adapters.cli.reports import run_plan
 from adapters.relay.urls import canonical_url
 from adapters.usecases.apply import ApplyRequest, apply, refresh
+from adapters.usecases.relays import add_relay, list_relays, remove_relay
 
 
 def register(commands: Subcommands) -> None:
@@ -91,9 +92,8 @@ def register(commands: Subcommands) -> None:
 def run_relay_add(ctx: Context) -> int:
     url = canonical_url(ctx.args.url)
     with ctx.fleet() as fleet:
-        added = fleet.app.add_relay(url, ctx.settings.actor)
-        # Every live agent's current engram belongs on it too (the next apply sends it).
-        lacking = sum(p.agent_count for p in fleet.view().personas()) if added else 0
+        result = add_relay(fleet, url)
+    added, lacking = result.added, result.lacking
     if ctx.json:
         ctx.emit_json({"relay": url, "added": added})
     elif not added:
@@ -111,7 +111,7 @@ def run_relay_add(ctx: Context) -> int:
 def run_relay_remove(ctx: Context) -> int:
     url = canonical_url(ctx.args.url)
     with ctx.fleet() as fleet:
-        fleet.app.remove_relay(url, ctx.settings.actor)
+        remove_relay(fleet, url)
     if ctx.json:
         ctx.emit_json({"relay": url, "removed": True})
     else:
@@ -121,7 +121,7 @@ def run_relay_remove(ctx: Context) -> int:
 
 def run_relay_list(ctx: Context) -> int:
     with ctx.fleet() as fleet:
-        urls = fleet.app.relay_urls()
+        urls = list(list_relays(fleet))
     if ctx.json:
         ctx.emit_json({"relays": urls})
     elif urls:

@@ -12,6 +12,7 @@ from adapters.bootstrap import Fleet, apply_lock, bootstrap, init
 from adapters.cli.main import main
 from adapters.nostr.keys import SecretKey
 from adapters.settings import Settings
+from adapters.usecases.agents import create_agents, list_agents, move_agent, retire_agent
 from adapters.usecases.apply import (
     NO_RELAYS,
     ApplyRequest,
@@ -21,8 +22,20 @@ from adapters.usecases.apply import (
     refresh,
 )
 from adapters.usecases.filters import Filters
+from adapters.usecases.keys import BackupLine, export_keys, import_keys
+from adapters.usecases.personas import (
+    delete_persona,
+    list_personas,
+    save_persona,
+    show_persona,
+)
+from adapters.usecases.relays import add_relay, list_relays, remove_relay
+from adapters.usecases.reports import audit as audit_of
+from adapters.usecases.reports import plan, status
 from domain.application import NewAgent, UnknownPersona
 from domain.persona import PersonaContent, PersonaDefinition
+from domain.planner import Status
+from projections.audit import AgentAudit, PersonaAudit
 from projections.view import FleetView
 from tests.e2e.harness import base_environ
 
@@ -146,3 +159,144 @@ def test_refresh_reads_every_live_agent_and_counts_what_it_confirmed(fleet: Flee
     result = refresh(fleet)
     assert (result.agents, result.observed, result.verified) == (AGENTS, 0, True)
     assert result.read == tuple(fleet.app.relay_urls())
+
+
+# -- personas, agents, relays and the read side, as a library --------------------------
+
+
+class Refused(Exception):
+    """What a confirm callback raises to refuse."""
+
+
+def refuse(what: str) -> None:
+    raise Refused(what)
+
+
+def test_a_saved_persona_is_published_to_its_agents_at_once(fleet: Fleet) -> None:
+    apply(fleet, ApplyRequest())
+    edited = PersonaDefinition(WRITER.content, {"KEY": "two"})
+    result = save_persona(fleet, "writer", edited)
+    assert result.saved.changed
+    assert result.saved.revision == 2
+    assert result.agents == AGENTS
+    assert result.publication.report is not None
+    assert result.publication.report.summary()["published"] == AGENTS
+    again = save_persona(fleet, "writer", edited)
+    assert not again.saved.changed
+    assert again.publication == Publication(skipped="persona unchanged")
+
+
+def test_a_save_asked_not_to_publish_leaves_the_plan_to_apply(fleet: Fleet) -> None:
+    result = save_persona(fleet, "writer", PersonaDefinition(WRITER.content, {}), publish_now=False)
+    assert result.publication.skipped == "--no-apply"
+    assert len(plan(fleet).commands) == AGENTS
+
+
+def test_a_shown_persona_names_its_secrets_and_never_holds_their_values(fleet: Fleet) -> None:
+    save_persona(fleet, "writer", PersonaDefinition(WRITER.content, {"KEY": "s3cret-v4lue"}))
+    shown = show_persona(fleet, "writer", history=True)
+    assert shown.env_names == ("KEY",)
+    assert "s3cret-v4lue" not in repr(shown)
+    assert shown.history is not None
+    assert [v.change for v in shown.history] == ["created", "secrets"]
+    assert [p.slug for p in list_personas(fleet)] == ["writer"]
+
+
+def test_deleting_a_persona_with_live_agents_asks_first_and_a_refusal_changes_nothing(
+    fleet: Fleet,
+) -> None:
+    with pytest.raises(Refused):
+        delete_persona(fleet, "writer", confirm=refuse)
+    assert not show_persona(fleet, "writer").deleted
+    asked: list[str] = []
+    result = delete_persona(fleet, "writer", confirm=asked.append, publish_now=False)
+    assert result.live == AGENTS
+    assert result.publication is None
+    assert "3 live agent(s)" in asked[0]
+    assert list_personas(fleet) == ()
+    assert [p.slug for p in list_personas(fleet, include_deleted=True)] == ["writer"]
+
+
+def test_created_agents_are_published_and_only_they(fleet: Fleet) -> None:
+    added = create_agents(fleet, "writer", 2, name="scout")
+    assert [a.name for a in added.agents] == ["scout-1", "scout-2"]
+    assert all(a.npub.startswith("npub1") for a in added.agents)
+    report = added.publication.report
+    assert report is not None
+    assert sorted(o.pubkey for o in report.outcomes) == sorted(a.pubkey for a in added.agents)
+    assert len(plan(fleet).commands) == AGENTS  # the others wait for an apply
+    assert len(list_agents(fleet, "writer")) == AGENTS + 2
+
+
+def test_a_moved_agent_follows_its_new_persona(fleet: Fleet) -> None:
+    save_persona(fleet, "reader", PersonaDefinition(WRITER.content, {}))
+    moved = move_agent(fleet, "w0", "reader")
+    assert [a.pubkey for a in list_agents(fleet, "reader")] == [moved.pubkey]
+
+
+def test_retiring_with_the_key_destroyed_tombstones_first_then_destroys_the_key(
+    fleet: Fleet,
+) -> None:
+    apply(fleet, ApplyRequest())
+    with pytest.raises(Refused):
+        retire_agent(fleet, "w1", destroy_key=True, confirm=refuse)
+    result = retire_agent(fleet, "w1", destroy_key=True, confirm=lambda what: None)
+    assert (result.key_destroyed, result.tombstone_due) == (True, False)
+    assert fleet.keystore.get_many([result.pubkey]) == {}
+    rows = {a.pubkey: a for a in list_agents(fleet, include_retired=True)}
+    assert rows[result.pubkey].retired
+
+
+def test_relays_are_kept_in_canonical_form_and_an_added_one_counts_the_agents_it_lacks(
+    fleet: Fleet,
+) -> None:
+    added = add_relay(fleet, "WSS://Relay.Example.com:443/")
+    assert added.url == "wss://relay.example.com"
+    assert (added.added, added.lacking) == (True, AGENTS)
+    assert add_relay(fleet, "wss://relay.example.com").added is False
+    remove_relay(fleet, "wss://relay.example.com/")
+    assert "wss://relay.example.com" not in list_relays(fleet)
+
+
+def test_plan_and_status_agree_with_what_an_apply_then_does(fleet: Fleet) -> None:
+    before = plan(fleet, Filters(persona="writer"))
+    assert len(before.commands) == AGENTS
+    assert set(before.rows) == {c.pubkey for c in before.commands}
+    assert before.unverified == before.relays  # never read yet
+    apply(fleet, ApplyRequest())
+    after = plan(fleet)
+    assert after.commands == ()
+    assert after.unverified == ()
+    counts = status(fleet)
+    assert counts.totals == {Status.IN_SYNC.value: AGENTS}
+    assert counts.counts["writer"] == counts.totals
+
+
+def test_an_audit_is_of_the_agent_or_the_persona_the_filters_name(fleet: Fleet) -> None:
+    apply(fleet, ApplyRequest())
+    agent = audit_of(fleet, Filters(agent="w2"))
+    assert isinstance(agent, AgentAudit)
+    assert [e.what for e in agent.entries][-1] == "published"
+    persona = audit_of(fleet, Filters(persona="writer"), as_of=1)
+    assert isinstance(persona, PersonaAudit)
+    assert [v.revision for v in persona.versions] == []  # position 1 is the relay added
+
+
+def test_an_exported_backup_imported_again_changes_nothing(fleet: Fleet) -> None:
+    asked: list[int] = []
+
+    def password() -> str:
+        asked.append(1)
+        return "backup password"
+
+    exported = export_keys(fleet, password=password, persona="writer", log_n=4)
+    assert asked == [1]
+    assert [k.role for k in exported.keys] == ["owner"] + ["agent"] * AGENTS
+    assert all(k.secret.startswith("ncryptsec1") for k in exported.keys)
+    plain = export_keys(fleet, password=None, owner=False)
+    lines = [
+        BackupLine(n, k.role, SecretKey.parse(k.secret), k.persona, k.name)
+        for n, k in enumerate(plain.keys, 1)
+    ]
+    result = import_keys(fleet, lines)
+    assert (result.restored, result.created, result.unchanged) == ((), (), AGENTS)
