@@ -24,6 +24,7 @@ hides them).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Mapping
@@ -33,7 +34,7 @@ from typing import Any
 
 from adapters.errors import PermanentAdapterError
 from adapters.nostr.errors import InvalidKey
-from adapters.nostr.keys import PublicKey, SecretKey
+from adapters.nostr.keys import PublicKey, SecretKey, verify_schnorr
 from domain import strictjson
 
 APP_IDENTIFIER = "xyz.block.buzz.app"
@@ -375,7 +376,7 @@ def _agent(path: Path, index: int, record: dict[str, Any]) -> BuzzAgent:
 
 
 def _auth_tag(text: str | None, where: str, pubkey: str) -> tuple[str, ...] | None:
-    """The stored NIP-OA tag, checked for shape only (its signature is checked on import)."""
+    """The stored NIP-OA tag: its shape, and its owner's signature over this agent."""
     if not text:
         return None
     try:
@@ -393,7 +394,20 @@ def _auth_tag(text: str | None, where: str, pubkey: str) -> tuple[str, ...] | No
         )
     if tag[1] == pubkey:
         raise BuzzDataError(f"{where}: auth_tag is the agent attesting itself")
+    owner, conditions, signature = tag[1], tag[2], tag[3]
+    if not (_is_lower_hex(owner, 64) and _is_lower_hex(signature, 128)):
+        raise BuzzDataError(
+            f"{where}: auth_tag needs a 64 and a 128 lowercase hex owner key and signature"
+        )
+    # NIP-OA: the owner signs SHA-256("nostr:agent-auth:<agent hex>:<conditions>").
+    digest = hashlib.sha256(f"nostr:agent-auth:{pubkey}:{conditions}".encode()).digest()
+    if not verify_schnorr(bytes.fromhex(owner), digest, bytes.fromhex(signature)):
+        raise BuzzDataError(f"{where}: auth_tag's signature does not verify for this agent")
     return tuple(tag)
+
+
+def _is_lower_hex(text: str, length: int) -> bool:
+    return len(text) == length and all(ch in "0123456789abcdef" for ch in text)
 
 
 def _team(path: Path, index: int, record: dict[str, Any]) -> BuzzTeam:

@@ -364,6 +364,10 @@ BAD_RECORDS: dict[str, tuple[Break, str]] = {
         lambda rs: _agent(rs, "Ann").update(auth_tag='["auth","x"]'),
         r"record \d+ \(name 'Ann'\): auth_tag must be a NIP-OA tag",
     ),
+    "auth tag signed for another agent": (
+        lambda rs: _agent(rs, "Ann").update(auth_tag=_agent(rs, "Lep")["auth_tag"]),
+        r"record \d+ \(name 'Ann'\): auth_tag's signature does not verify for this agent",
+    ),
     "auth tag not JSON": (
         lambda rs: _agent(rs, "Ann").update(auth_tag="[auth"),
         r"record \d+ \(name 'Ann'\): auth_tag is not JSON",
