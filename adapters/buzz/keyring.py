@@ -24,6 +24,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from adapters.errors import PermanentAdapterError
 from adapters.nostr.errors import InvalidKey
@@ -69,6 +70,28 @@ def read_secrets(service: str = SERVICE, *, platform: str | None = None) -> Buzz
             f"{where} does not exist, so the agents without a private_key_nsec have no key here"
         )
     return parse_secrets(value, where)
+
+
+LEGACY_IDENTITY_FILE = "identity.key"
+
+
+def read_identity(app_data: Path, service: str = SERVICE) -> SecretKey:
+    """buzz's owner identity: the keyring item's ``identity``, else the legacy
+    ``identity.key`` file buzz kept in its app-data directory before (hex or nsec)."""
+    try:
+        identity = read_secrets(service).identity
+        problem = f"buzz's keyring item (service {service!r}) has no identity"
+    except BuzzKeyringError as exc:
+        identity, problem = None, str(exc)
+    if identity is not None:
+        return identity
+    legacy = app_data / LEGACY_IDENTITY_FILE
+    if not legacy.is_file():
+        raise BuzzKeyringError(f"{problem}, and there is no {legacy}")
+    try:
+        return SecretKey.parse(legacy.read_text(encoding="utf-8", errors="replace"))
+    except InvalidKey:
+        raise BuzzKeyringError(f"{legacy} does not hold a key (hex or nsec)") from None
 
 
 def parse_secrets(value: str, where: str) -> BuzzSecrets:

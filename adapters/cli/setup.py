@@ -12,13 +12,17 @@ from __future__ import annotations
 import getpass
 import os
 from dataclasses import replace
+from pathlib import Path
 
 from adapters.bootstrap import init
+from adapters.buzz.appdata import default_app_data_dir
+from adapters.buzz.keyring import read_identity
 from adapters.cli.output import Context, Subcommands, add_json_flag
 from adapters.errors import PermanentAdapterError
 from adapters.nostr import nip49
 from adapters.nostr.keys import SecretKey
 from adapters.vault import KDF_ARGON2ID, KEY_FILE, VaultError
+from domain.errors import InvalidInput
 
 # The setting's name, for messages (adapters.settings reads it).
 NCRYPTSEC_PASSWORD_ENV = "FLEETSYNC_BACKUP_PASSPHRASE"  # noqa: S105
@@ -41,6 +45,15 @@ def register(commands: Subcommands) -> None:
         help="use an existing owner key (nsec, hex, or a NIP-49 ncryptsec whose password "
         f"comes from ${NCRYPTSEC_PASSWORD_ENV} or a prompt) instead of generating one; "
         "'-' reads it from stdin, which keeps it out of shell history",
+    )
+    parser.add_argument(
+        "--owner-from-buzz",
+        nargs="?",
+        const="",
+        metavar="APP_DATA_DIR",
+        help="use the buzz desktop's identity as the owner key: from buzz's OS keyring item "
+        "(service buzz-desktop, user secrets), else the identity.key file of its app-data "
+        "directory (default: buzz's own); then 'import buzz' keeps buzz's engrams",
     )
     add_json_flag(parser)
     parser.set_defaults(func=run_init)
@@ -102,7 +115,12 @@ def _ask_ncryptsec_password() -> str:
 
 
 def run_init(ctx: Context) -> int:
+    if ctx.args.owner_nsec and ctx.args.owner_from_buzz is not None:
+        raise InvalidInput("give --owner-nsec or --owner-from-buzz, not both")
     owner = read_secret_key(ctx, ctx.args.owner_nsec) if ctx.args.owner_nsec else None
+    if ctx.args.owner_from_buzz is not None:
+        app_data = ctx.args.owner_from_buzz
+        owner = read_identity(Path(app_data) if app_data else default_app_data_dir(ctx.environ))
     settings = ctx.settings
     if settings.passphrase is None and ctx.interactive() and ctx.args.owner_nsec != "-":
         settings = replace(settings, passphrase=_new_passphrase(ctx))

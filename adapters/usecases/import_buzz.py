@@ -157,7 +157,7 @@ def plan_import(fleet: Fleet, data: BuzzAppData, secrets: SecretsReader) -> Impo
             f"buzz's owner identity ({shown}) is not this home's owner "
             f"({PublicKey.from_hex(owner).npub()}): apply writes every engram anew under "
             "this owner; to keep buzz's engrams, import into a home made with "
-            "'fleetsync init --owner-nsec' and buzz's identity key"
+            "'fleetsync init --owner-from-buzz'"
         )
     teams = tuple(
         TeamReport(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from adapters.nostr.keys import SecretKey
-from tests.e2e.harness import Cli, Result, assert_one_error_line
+from tests.e2e.harness import Cli, Result, assert_one_error_line, base_environ
 from tests.support.buzz_appdata import (
     BuzzAgentSpec,
     BuzzPersonaSpec,
@@ -459,3 +459,42 @@ def test_a_seed_persona_without_a_system_prompt_is_refused_naming_it(
         rf"{path}: record 2 \(id '{WRITER_ID}'\): system_prompt is required",
     )
     assert cli.snapshot() == before
+
+
+# -- the owner: buzz's identity ---------------------------------------------------------
+
+
+def test_init_takes_buzz_identity_from_its_keyring_item_as_the_owner(
+    fleet: Fleet, tmp_path: Path, bus: str, keyring_item: Callable[[str], None]
+) -> None:
+    keyring_item(keyring_value(fleet.owner, fleet.agents))
+    env = base_environ(DBUS_SESSION_BUS_ADDRESS=bus)
+    result = Cli(tmp_path / "fresh", env)("init", "--owner-from-buzz", "--json")
+    assert result.code == 0, result
+    assert json.loads(result.stdout)["owner_pubkey"] == fleet.owner.public_key.hex
+    assert fleet.owner.nsec() not in result.stdout + result.stderr
+    # Then the import notes no other owner.
+    fresh = Cli(tmp_path / "fresh", env)
+    doc = imported(fresh, fleet.unified(tmp_path / "buzz"), bus=bus)
+    assert not any("not this home's owner" in note for note in doc["notes"])
+
+
+def test_init_takes_buzz_identity_from_the_legacy_identity_key_file_without_a_keyring(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    root = fleet.seed(tmp_path / "buzz")
+    (root / "identity.key").write_text(fleet.owner.secret_hex() + "\n", encoding="utf-8")
+    env = base_environ(DBUS_SESSION_BUS_ADDRESS=NO_BUS)
+    result = Cli(tmp_path / "fresh", env)("init", "--owner-from-buzz", str(root), "--json")
+    assert result.code == 0, result
+    assert json.loads(result.stdout)["owner_pubkey"] == fleet.owner.public_key.hex
+
+
+def test_init_from_buzz_without_an_identity_anywhere_creates_no_home(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    root = fleet.seed(tmp_path / "buzz")
+    env = base_environ(DBUS_SESSION_BUS_ADDRESS=NO_BUS)
+    result = Cli(tmp_path / "fresh", env)("init", "--owner-from-buzz", str(root))
+    assert_one_error_line(result, r"cannot be read .*and there is no .*identity\.key")
+    assert not (tmp_path / "fresh").exists()
