@@ -498,3 +498,17 @@ def test_init_from_buzz_without_an_identity_anywhere_creates_no_home(
     result = Cli(tmp_path / "fresh", env)("init", "--owner-from-buzz", str(root))
     assert_one_error_line(result, r"cannot be read .*and there is no .*identity\.key")
     assert not (tmp_path / "fresh").exists()
+
+
+def test_a_team_record_that_is_not_what_buzz_writes_is_refused_naming_it(
+    cli: Cli, fleet: Fleet, tmp_path: Path
+) -> None:
+    fleet.teams[0]["persona_ids"] = "pollinators"
+    root = fleet.unified(tmp_path / "buzz")
+    before = cli.snapshot()
+    path = root / "agents" / "teams.json"
+    assert_one_error_line(
+        run_import(cli, root),
+        rf"{path}: record 1 \(id 'pollinators'\): persona_ids must be an array of persona ids",
+    )
+    assert cli.snapshot() == before
