@@ -18,6 +18,9 @@ Resolution order, first found wins:
 - another writer's new engram as an agent's head: ``$FLEETSYNC_FOREIGN_HEADS``,
   ``conflict`` (the default: it waits for ``apply --overwrite-conflicts``) or
   ``self-heal`` (the next apply writes the persona's version over it).
+- legacy persona-pack teams (``team import|sync DIR``): ``$FLEETSYNC_LEGACY_TEAM_SYNC``,
+  on by default as buzz's seed gated them (``0``/``false``/``no``/``off`` turns them off;
+  ``buzz-team-snapshot`` files and ``team pull`` replace them).
 
 Store URLs: ``sqlite:///absolute/path`` or SQLAlchemy's ``sqlite:////absolute/path``
 (a relative path such as ``sqlite:events.sqlite`` is taken relative to the home),
@@ -218,6 +221,8 @@ class Settings:
     backup_passphrase: str | None = field(default=None, repr=False)
     # Another writer's new engram as an agent's head: a conflict, or written over.
     foreign_heads: ForeignHeads = ForeignHeads.CONFLICT
+    # Legacy persona-pack directories (team import|sync DIR), as buzz's seed gated them.
+    legacy_team_sync: bool = True
     # Where the store URL came from: "--store", "FLEETSYNC_STORE_URL", the home's
     # record (see adapters.home) or "default"; error messages name it.
     store_source: str = "default"
@@ -257,6 +262,7 @@ class Settings:
                 env, "FLEETSYNC_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, 1
             ),
             store_source=source,
+            legacy_team_sync=_bool_setting(env, "FLEETSYNC_LEGACY_TEAM_SYNC", default=True),
         )
 
 
@@ -299,6 +305,21 @@ def _int_setting(env: Mapping[str, str], name: str, default: int, minimum: int) 
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _bool_setting(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be one of {', '.join(_TRUE + _FALSE)}, not {raw!r}")
 
 
 def _foreign_heads(env: Mapping[str, str]) -> ForeignHeads:

@@ -47,22 +47,35 @@ class Persona(Aggregate):
     """A persona definition owned by the fleet's owner, addressed by slug."""
 
     class Created(Aggregate.Created):
-        class_version = 1
+        class_version = 2
         slug: str
         content: dict[str, Any]
         digest: str
         secrets_digest: str
         sealed_env_vars: str
         actor: str
+        # What brought this version in, when not the owner's own file: a relay
+        # event ({"kind": "relay", "event_id", "relay", "created_at"}) or a team
+        # ({"kind": "team", "team", "source"}). Version 1 had none.
+        cause: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause"] = None
 
     class Saved(Aggregate.Event):
-        class_version = 1
+        class_version = 2
         slug: str
         content: dict[str, Any]
         digest: str
         secrets_digest: str
         sealed_env_vars: str
         actor: str
+        cause: dict[str, Any] | None  # as in Created
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause"] = None
 
     class Deleted(Aggregate.Event):
         class_version = 1
@@ -82,6 +95,7 @@ class Persona(Aggregate):
         secrets_digest: str,
         sealed_env_vars: str,
         actor: str,
+        cause: dict[str, Any] | None = None,
     ) -> None:
         self.slug = slug
         self.revision = 0
@@ -97,11 +111,12 @@ class Persona(Aggregate):
         secrets_digest: str,
         sealed_env_vars: str,
         actor: str,
+        cause: dict[str, Any] | None = None,
     ) -> bool:
         """Record a new version; identical content (and secrets) records nothing."""
         if not self.differs_from(digest, secrets_digest):
             return False
-        self._save(self.slug, content, digest, secrets_digest, sealed_env_vars, actor)
+        self._save(self.slug, content, digest, secrets_digest, sealed_env_vars, actor, cause)
         return True
 
     @event(Saved)
@@ -113,6 +128,7 @@ class Persona(Aggregate):
         secrets_digest: str,
         sealed_env_vars: str,
         actor: str,
+        cause: dict[str, Any] | None,
     ) -> None:
         self._take_version(content, digest, secrets_digest, sealed_env_vars)
 

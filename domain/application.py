@@ -35,6 +35,7 @@ from domain.persona import (
 )
 from domain.ports import SecretsVault
 from domain.slugs import persona_slug
+from domain.teams import TeamDefinition, Teams, UnknownTeam, teams_id
 
 
 class UnknownPersona(PermanentDomainError):
@@ -60,6 +61,18 @@ class PersonaSaved:
     revision: int
     digest: str
     secrets_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class TeamSaved:
+    team: str
+    changed: bool  # the team itself (name, description, instructions, members)
+    personas: tuple[PersonaSaved, ...]
+    deleted: tuple[str, ...]  # personas deleted because they left the team
+
+    @property
+    def recorded(self) -> bool:
+        return self.changed or bool(self.deleted) or any(p.changed for p in self.personas)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,15 +145,18 @@ class FleetApplication(Application[Any]):
         actor: str,
         *,
         now: int | None = None,
+        cause: dict[str, Any] | None = None,
     ) -> PersonaSaved:
         """Record a new version of a persona, if it differs from the current one.
 
         Refused before anything is recorded: a definition breaking the owner's
         rules (:func:`domain.persona.check_owner_definition`), and one whose
         engram NIP-44 could not carry or relays would not accept (``now``, the
-        engram's ``created_at``, defaults to the clock).
+        engram's ``created_at``, defaults to the clock). ``cause`` says what
+        brought the version in when it is not the owner's own file (a relay
+        event, a team); the audit shows it.
         """
-        persona, saved = self.persona_version(slug, definition, actor, now=now)
+        persona, saved = self.persona_version(slug, definition, actor, now=now, cause=cause)
         if saved.changed:
             self.save(persona)
         return saved
@@ -152,6 +168,7 @@ class FleetApplication(Application[Any]):
         actor: str,
         *,
         now: int | None = None,
+        cause: dict[str, Any] | None = None,
     ) -> tuple[Persona, PersonaSaved]:
         """:meth:`save_persona` without the save: the persona aggregate, with the new
         version pending when it differs, for a caller that records many in one
@@ -176,9 +193,9 @@ class FleetApplication(Application[Any]):
         members = content.public_members()
         sealed = self.vault.seal(canonical_env_json(definition.env_vars).encode("utf-8"))
         if persona is None:
-            persona = Persona(slug, members, digest, env_digest, sealed, actor)
+            persona = Persona(slug, members, digest, env_digest, sealed, actor, cause)
         else:
-            persona.save(members, digest, env_digest, sealed, actor)
+            persona.save(members, digest, env_digest, sealed, actor, cause)
         return persona, PersonaSaved(slug, True, persona.revision, digest, env_digest)
 
     def record_all(self, aggregates: Sequence[Aggregate]) -> None:
@@ -193,6 +210,65 @@ class FleetApplication(Application[Any]):
                 "another command changed these personas or agents at the same time; "
                 "nothing was recorded, run it again"
             ) from exc
+
+    def find_persona(self, slug: str) -> Persona | None:
+        """The persona ``slug`` (deleted or not), or None if none was ever saved."""
+        return self._find_persona(persona_slug(slug))
+
+    # -- teams --------------------------------------------------------------------
+
+    def teams(self) -> Teams:
+        """Every team (an empty :class:`Teams` when none was ever saved)."""
+        try:
+            teams: Teams = self.repository.get(teams_id())
+        except AggregateNotFoundError:
+            teams = Teams()
+        return teams
+
+    def get_team(self, team: str) -> TeamDefinition:
+        found = self.teams().get(team)
+        if found is None:
+            raise UnknownTeam(f"no team {team!r}; see 'fleetsync team list'")
+        return found
+
+    def save_team(
+        self,
+        definition: TeamDefinition,
+        personas: Sequence[tuple[str, PersonaDefinition]],
+        actor: str,
+        *,
+        delete: Sequence[str] = (),
+    ) -> TeamSaved:
+        """Record a team and its personas in one transaction: all of it, or nothing.
+
+        Every persona is checked (and refused, with nothing recorded) before
+        anything is saved; ``delete`` names personas that left the team and
+        that no agent follows any more. Identical content records nothing.
+        """
+        cause = {"kind": "team", "team": definition.team, "source": definition.source}
+        pending: list[Aggregate] = []
+        saved: list[PersonaSaved] = []
+        for slug, persona_definition in personas:
+            persona, result = self.persona_version(slug, persona_definition, actor, cause=cause)
+            saved.append(result)
+            pending.append(persona)
+        deleted: list[str] = []
+        for slug in delete:
+            gone = self._find_persona(slug)
+            if gone is not None and not gone.deleted:
+                gone.delete(actor)
+                pending.append(gone)
+                deleted.append(slug)
+        teams = self.teams()
+        team_changed = teams.save(definition, actor)
+        pending.append(teams)
+        self.record_all(pending)
+        return TeamSaved(definition.team, team_changed, tuple(saved), tuple(deleted))
+
+    def remove_team(self, team: str, actor: str) -> None:
+        teams = self.teams()
+        teams.remove(team, actor)
+        self.save(teams)
 
     def delete_persona(self, slug: str, actor: str) -> None:
         persona = self.get_persona(slug)

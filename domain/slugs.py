@@ -49,3 +49,20 @@ def engram_slug(slug: str) -> str:
             "(segments of a-z, 0-9, '_' and '-', at most 255 bytes in all)"
         )
     return slug
+
+
+def buzz_d_tag(text: str) -> str:
+    """A persona slug from a buzz persona id or team persona name, as buzz's
+    ``normalize_d_tag`` makes its ``kind:30175`` ``d`` tag: ASCII-lowercase; every
+    character outside ``[a-z0-9_-]`` (non-ASCII included) becomes ``-``; ``a`` is
+    prepended when the result does not start with ``[a-z0-9]``; cut to 64 bytes.
+
+    ``builtin:fizz`` gives ``builtin-fizz``, ``Lep`` ``lep``, ``_ops`` ``a_ops``.
+    """
+    mapped = "".join(
+        c if ("a" <= c <= "z" or "0" <= c <= "9" or c in "_-") else "-"
+        for c in (ch.lower() if ch.isascii() else ch for ch in text)
+    )
+    if not mapped or not ("a" <= mapped[0] <= "z" or "0" <= mapped[0] <= "9"):
+        mapped = "a" + mapped
+    return mapped[:64]

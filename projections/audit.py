@@ -65,6 +65,7 @@ class PersonaVersion:
     deleted: bool
     # created | content | secrets | content+secrets | saved | restored | deleted
     change: str
+    cause: dict[str, Any] | None = None  # what brought the version in (describe_cause)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +89,30 @@ def _short(digest: str | None) -> str:
     return digest[:12] if digest else "-"
 
 
+def describe_cause(cause: dict[str, Any] | None) -> str:
+    """What brought a persona version in, for people ("" for the owner's own save)."""
+    if not cause:
+        return ""
+    if cause.get("kind") == "relay":
+        return (
+            f"kind:30175 event {cause.get('event_id')} (created_at {cause.get('created_at')}) "
+            f"read from {cause.get('relay')}"
+        )
+    if cause.get("kind") == "team":
+        return f"team {cause.get('team')} from {cause.get('source')}"
+    return str(cause)
+
+
 def _describe(record: LogRecord, state: dict[str, Any]) -> tuple[str, str]:
     name = record.topic.rsplit(":", 1)[-1]
     s = state
     match name:
         case "Persona.Created" | "Persona.Saved":
+            cause = describe_cause(s.get("cause"))
             return "persona saved", (
                 f"persona {s['slug']} now {_short(s['digest'])} "
                 f"(secrets {_short(s['secrets_digest'])}) by {s['actor']}"
+                + (f", from {cause}" if cause else "")
             )
         case "Persona.Deleted":
             return "persona deleted", f"persona {s['slug']} deleted by {s['actor']}"
@@ -335,6 +352,7 @@ def persona_versions(records: Iterable[LogRecord], as_of: AsOf = None) -> list[P
                 secrets,
                 kind == "Deleted",
                 change,
+                None if kind == "Deleted" else state.get("cause"),
             )
         )
     return versions

@@ -22,6 +22,7 @@ from adapters.cli.publish import (
     publication_doc,
 )
 from adapters.cli.setup import read_secret_key
+from adapters.cli.teams import add_team_flag
 from adapters.usecases.agents import (
     AgentsAdded,
     NewAgentShown,
@@ -105,6 +106,7 @@ def register(commands: Subcommands) -> None:
 
     listing = sub.add_parser("list", help="list agents and their reconcile status")
     listing.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
+    add_team_flag(listing, "agents")
     listing.add_argument("--all", action="store_true", help="include retired agents")
     add_json_flag(listing)
     listing.set_defaults(func=run_list)
@@ -223,7 +225,7 @@ def run_import(ctx: Context) -> int:
 def run_list(ctx: Context) -> int:
     slug = persona_slug(ctx.args.persona) if ctx.args.persona else None
     with ctx.fleet() as fleet:
-        rows = list_agents(fleet, slug, include_retired=ctx.args.all)
+        rows = list_agents(fleet, slug, include_retired=ctx.args.all, team=ctx.args.team)
     if ctx.json:
         ctx.emit_json(
             [

@@ -43,6 +43,7 @@ from adapters.cli.personas import register as register_personas
 from adapters.cli.reports import register as register_reports
 from adapters.cli.setup import register as register_setup
 from adapters.cli.sync import register as register_sync
+from adapters.cli.teams import register as register_teams
 from adapters.errors import AdapterError
 from domain.errors import DomainError
 from domain.text import escape
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     register_setup(commands)
     register_personas(commands)
+    register_teams(commands)
     register_agents(commands)
     register_reports(commands)
     register_sync(commands)

@@ -132,10 +132,12 @@ class Context:
 
 
 def filters_of(ctx: Context) -> Filters:
-    """The ``--persona`` / ``--agent`` filters a command was given (if it has them)."""
+    """The ``--persona`` / ``--agent`` / ``--team`` filters a command was given (if it
+    has them)."""
     return Filters(
         persona=getattr(ctx.args, "persona", None) or None,
         agent=getattr(ctx.args, "agent", None) or None,
+        team=getattr(ctx.args, "team", None) or None,
     )
 
 

@@ -211,6 +211,7 @@ def run_show(ctx: Context) -> int:
                     "change": v.change,
                     "digest": v.digest,
                     "secrets_digest": v.secrets_digest,
+                    "cause": v.cause,
                 }
                 for v in history
             ]

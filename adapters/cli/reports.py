@@ -27,6 +27,7 @@ from adapters.cli.output import (
     filters_of,
     short,
 )
+from adapters.cli.teams import add_team_flag
 from adapters.usecases import reports as queries
 from domain.errors import InvalidInput
 from domain.planner import Action, Assessment, PublishCommand, Status
@@ -35,6 +36,7 @@ from projections.audit import (
     AsOf,
     AuditEntry,
     PersonaAudit,
+    describe_cause,
 )
 from projections.rows import RelayRow
 
@@ -50,6 +52,7 @@ def register(commands: Subcommands) -> None:
     )
     plan.add_argument("--agent", metavar="AGENT", help=f"only this agent ({AGENT_HELP})")
     plan.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
+    add_team_flag(plan, "agents")
     add_json_flag(plan)
     plan.set_defaults(func=run_plan)
 
@@ -61,6 +64,7 @@ def register(commands: Subcommands) -> None:
         "take in what the relays hold now.",
     )
     status.add_argument("--persona", metavar="SLUG", help="only this persona")
+    add_team_flag(status, "the personas")
     add_json_flag(status)
     status.set_defaults(func=run_status)
 
@@ -391,6 +395,7 @@ def _print_persona_audit(ctx: Context, audit: PersonaAudit, as_of: AsOf) -> int:
                         "digest": v.digest,
                         "secrets_digest": v.secrets_digest,
                         "deleted": v.deleted,
+                        "cause": v.cause,
                     }
                     for v in audit.versions
                 ],
@@ -413,7 +418,7 @@ def _print_persona_audit(ctx: Context, audit: PersonaAudit, as_of: AsOf) -> int:
         return 0
     ctx.out(f"persona {audit.slug!r}{when}: {len(audit.versions)} event(s)")
     ctx.table(
-        ["REV", "POS", "AT", "BY", "CHANGE", "DIGEST", "SECRETS"],
+        ["REV", "POS", "AT", "BY", "CHANGE", "DIGEST", "SECRETS", "CAUSE"],
         [
             (
                 v.revision,
@@ -423,6 +428,7 @@ def _print_persona_audit(ctx: Context, audit: PersonaAudit, as_of: AsOf) -> int:
                 "deleted" if v.deleted else "saved",
                 short(v.digest),
                 short(v.secrets_digest),
+                describe_cause(v.cause),
             )
             for v in audit.versions
         ],

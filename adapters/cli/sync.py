@@ -19,6 +19,7 @@ from adapters.cli.agents import AGENT_HELP
 from adapters.cli.output import EXIT_UNVERIFIED, Context, Subcommands, add_json_flag, filters_of
 from adapters.cli.publish import confirmed_line, print_report, progress_for
 from adapters.cli.reports import run_plan
+from adapters.cli.teams import add_team_flag
 from adapters.relay.urls import canonical_url
 from adapters.usecases.apply import ApplyRequest, apply, refresh
 from adapters.usecases.relays import add_relay, list_relays, remove_relay
@@ -57,6 +58,7 @@ def register(commands: Subcommands) -> None:
     )
     apply.add_argument("--agent", metavar="AGENT", help=f"only this agent ({AGENT_HELP})")
     apply.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
+    add_team_flag(apply, "agents")
     apply.add_argument("--dry-run", action="store_true", help="only show the plan")
     apply.add_argument("--quiet", action="store_true", help="no progress bar")
     apply.add_argument(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from adapters.bootstrap import Fleet
 from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.usecases.apply import NOT_PUBLISHED, ProgressDisplay, Publication, publish
-from adapters.usecases.filters import resolve_agent
+from adapters.usecases.filters import Filters, resolve, resolve_agent
 from adapters.usecases.personas import Confirm
 from domain.aggregates import Agent, AgentRetired
 from domain.application import AgentExists, NewAgent, UnknownAgent
@@ -160,15 +160,21 @@ def import_agent(
 
 
 def list_agents(
-    fleet: Fleet, persona: str | None = None, *, include_retired: bool = False
+    fleet: Fleet,
+    persona: str | None = None,
+    *,
+    include_retired: bool = False,
+    team: str | None = None,
 ) -> tuple[AgentRow, ...]:
-    """The agents (of ``persona``), with their reconcile status; an unknown persona is an
-    error."""
+    """The agents (of ``persona``, of ``team``'s personas), with their reconcile status;
+    an unknown persona or team is an error."""
     slug = persona_slug(persona) if persona else None
     view = fleet.view()
     if slug is not None and view.persona(slug) is None:
         fleet.app.get_persona(slug)  # raises the usual "no persona" error
-    return tuple(view.agents(persona=slug, include_retired=include_retired))
+    scope = resolve(view, Filters(persona=slug, team=team), fleet.app.teams)
+    rows = view.agents(persona=slug, include_retired=include_retired)
+    return tuple(row for row in rows if scope.covers(row.persona_slug))
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,14 +57,19 @@ def apply(
 ) -> ApplyReport:
     """Refresh, plan, publish and confirm what ``request`` asks for; returns the report."""
     view = fleet.view()
-    scope = resolve(view, request.filters)
+    scope = resolve(view, request.filters, fleet.app.teams)
+    only = request.only
+    if scope.team is not None:
+        # Retired agents too: their engrams' tombstones are part of an apply.
+        members = [a.pubkey for a in view.agents() if scope.covers(a.persona_slug)]
+        only = tuple(members if only is None else (p for p in only if p in set(members)))
 
     async def run() -> ApplyReport:
         async with fleet.reconciler(progress, ack_all=request.ack_all, view=view) as reconciler:
             return await reconciler.apply(
                 persona=scope.persona,
                 agent=scope.agent,
-                only=request.only,
+                only=only,
                 refresh=request.refresh,
                 overwrite_conflicts=request.overwrite_conflicts,
             )

@@ -3,12 +3,15 @@
 Every command that filters (``plan``, ``apply``, ``status``, ``refresh``,
 ``audit``, ``agent list``) takes a :class:`Filters` and resolves it with
 :func:`resolve`: a filter naming nothing is a typo, never an empty success.
+A team (``--team``) narrows to the agents of its personas; a ``--persona``
+outside the team is an error too.
 An agent is named by its hex public key or npub, by its name, or by its short
 id (see :func:`resolve_agent`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from adapters.nostr.errors import InvalidKey
@@ -16,6 +19,7 @@ from adapters.nostr.keys import PublicKey
 from domain.application import UnknownAgent, UnknownPersona
 from domain.errors import InvalidInput
 from domain.slugs import persona_slug
+from domain.teams import Teams, UnknownTeam, team_id
 from projections.rows import AgentRow
 from projections.view import FleetView
 
@@ -27,10 +31,12 @@ MAX_CANDIDATES = 10  # candidates an ambiguous name's error lists
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """The filters as given: a persona slug, an agent (name, short id, hex key or npub)."""
+    """The filters as given: a persona slug, an agent (name, short id, hex key or npub),
+    a team id."""
 
     persona: str | None = None
     agent: str | None = None
+    team: str | None = None
 
 
 # No filter: every agent.
@@ -39,25 +45,42 @@ EVERYONE = Filters()
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Filters resolved: the persona's slug and the agent's public key (lower hex)."""
+    """Filters resolved: the persona's slug, the agent's public key (lower hex), and
+    the slugs of the team's personas (None: no team filter)."""
 
     persona: str | None = None
     agent: str | None = None
+    team: frozenset[str] | None = None
+
+    def covers(self, slug: str) -> bool:
+        """Whether agents of persona ``slug`` are in the team filter (if there is one)."""
+        return self.team is None or slug in self.team
 
 
 class AmbiguousAgent(InvalidInput):
     """A name or short id that more than one agent answers to."""
 
 
-def resolve(view: FleetView, filters: Filters) -> Scope:
-    """``filters`` checked against the view: an unknown persona or agent is an error."""
+def resolve(view: FleetView, filters: Filters, teams: Callable[[], Teams] | None = None) -> Scope:
+    """``filters`` checked against the view (and ``teams``, which a team filter needs):
+    an unknown persona, agent or team is an error."""
     agent = resolve_agent(view, filters.agent) if filters.agent else None
     slug = persona_slug(filters.persona) if filters.persona else None
     if agent is not None and view.agent(agent) is None:
         raise UnknownAgent(f"no agent {agent}; see 'fleetsync agent list'")
     if slug is not None and view.persona(slug) is None:
         raise UnknownPersona(f"no persona {slug!r}; see 'fleetsync persona list'")
-    return Scope(persona=slug, agent=agent)
+    members = None
+    if filters.team:
+        if teams is None:
+            raise ValueError("a team filter needs the teams to resolve it")
+        found = teams().get(team_id(filters.team))
+        if found is None:
+            raise UnknownTeam(f"no team {filters.team!r}; see 'fleetsync team list'")
+        members = frozenset(found.personas)
+        if slug is not None and slug not in members:
+            raise InvalidInput(f"persona {slug!r} is not in team {filters.team!r}")
+    return Scope(persona=slug, agent=agent, team=members)
 
 
 def resolve_agent(view: FleetView, text: str) -> str:

@@ -45,11 +45,12 @@ class Plan:
 
 def plan(fleet: Fleet, filters: Filters = EVERYONE) -> Plan:
     view = fleet.view()
-    scope = resolve(view, filters)
+    scope = resolve(view, filters, fleet.app.teams)
     policy = fleet.settings.foreign_heads
     commands, rows = view.plan_with_rows(
         persona=scope.persona, agent=scope.agent, foreign_heads=policy
     )
+    commands = [c for c in commands if scope.covers(c.persona_slug)]
     # Conflicts get no command, but their agents are not in sync: they wait for a person.
     planned = {c.pubkey for c in commands}
     conflicts = tuple(
@@ -57,7 +58,9 @@ def plan(fleet: Fleet, filters: Filters = EVERYONE) -> Plan:
         for item in view.assessments(
             scope.persona, scope.agent, [Status.CONFLICT], foreign_heads=policy
         )
-        if item.status is Status.CONFLICT and item.agent.pubkey not in planned
+        if item.status is Status.CONFLICT
+        and item.agent.pubkey not in planned
+        and scope.covers(item.agent.persona_slug)
     )
     relays, unverified = relay_reads(view)
     return Plan(view.position, tuple(commands), rows, conflicts, relays, unverified)
@@ -77,9 +80,12 @@ class FleetStatus:
 
 def status(fleet: Fleet, filters: Filters = EVERYONE) -> FleetStatus:
     view = fleet.view()
-    slug = resolve(view, filters).persona
-    personas = tuple(p for p in view.personas() if slug is None or p.slug == slug)
-    agents = view.agents(persona=slug)
+    scope = resolve(view, filters, fleet.app.teams)
+    slug = scope.persona
+    personas = tuple(
+        p for p in view.personas() if (slug is None or p.slug == slug) and scope.covers(p.slug)
+    )
+    agents = [a for a in view.agents(persona=slug) if scope.covers(a.persona_slug)]
     relays, unverified = relay_reads(view)
     counts: dict[str, Counter[str]] = {}
     for row in agents:

@@ -9,7 +9,7 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
 import projections.fold as fold_module
-from domain import aggregates
+from domain import aggregates, teams
 from domain.application import NewAgent
 from domain.versioning import upcast
 from projections.fold import Fold
@@ -19,7 +19,7 @@ from tests.fleet_support import definition, make_fleet, pubkey
 
 def _event_classes() -> list[type[Any]]:
     found = []
-    for aggregate in (aggregates.Persona, aggregates.Agent, aggregates.RelayList):
+    for aggregate in (aggregates.Persona, aggregates.Agent, aggregates.RelayList, teams.Teams):
         for key, value in vars(aggregate).items():
             # "Event" is the base eventsourcing derives per aggregate; it is never stored.
             if isinstance(value, type) and issubclass(value, Aggregate.Event) and key != "Event":
@@ -32,7 +32,8 @@ def test_every_event_class_declares_its_version_and_the_upcasts_to_reach_it() ->
     assert len(classes) >= 16
     for cls in classes:
         # eventsourcing re-derives nested event classes, so look along the MRO for ours.
-        declared = [k for k in cls.__mro__ if k.__module__ == aggregates.__name__]
+        ours = (aggregates.__name__, teams.__name__)
+        declared = [k for k in cls.__mro__ if k.__module__ in ours]
         assert any("class_version" in vars(k) for k in declared), f"{cls.__qualname__} unversioned"
         for v in range(1, cls.class_version):
             assert hasattr(cls, f"upcast_v{v}_v{v + 1}"), f"{cls.__qualname__} misses an upcast"

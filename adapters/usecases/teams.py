@@ -1,0 +1,196 @@
+"""The team use cases: bringing a team in, listing, showing and removing teams.
+
+Bringing a team in (:func:`bring_in`): a legacy persona pack, a
+``buzz-team-snapshot`` or a ``kind:30176`` team event (read by
+:mod:`adapters.teams`) becomes persona saves and a team version, in one
+transaction, then the changed personas are published to their agents.
+
+The rules, whatever the source (:func:`bring_in`):
+
+- **import** records a team not recorded yet. Run again on the same input it
+  records nothing; on an input that has changed since, it refuses and points
+  at ``team sync`` (buzz: "already installed ... use sync").
+- **sync** brings a recorded team up to date, as buzz's ``sync_team_from_dir``
+  did: its personas' public content is updated (their ``env_vars`` are kept,
+  as buzz kept them), new personas are added, and a persona that left the
+  team leaves its member list; it is deleted as well when no live agent
+  follows it and no other team has it (buzz deleted it only when no agent
+  used it).
+- A persona slug already saved outside the team is never taken over: the
+  input is refused, naming the persona.
+- Every persona is checked before anything is recorded: a bad input records
+  nothing (:meth:`domain.application.FleetApplication.save_team`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from adapters.bootstrap import Fleet
+from adapters.errors import PermanentAdapterError
+from adapters.usecases.apply import NOT_PUBLISHED, ProgressDisplay, Publication, publish
+from domain.application import TeamSaved
+from domain.errors import InvalidInput
+from domain.persona import PersonaDefinition
+from domain.teams import TeamDefinition, team_id
+
+
+class Mode(enum.StrEnum):
+    IMPORT = "import"
+    SYNC = "sync"
+
+
+class TeamRefused(PermanentAdapterError):
+    """The team cannot be brought in as asked; nothing was recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class TeamInput:
+    """A team and its personas (slug, definition), read from a pack, snapshot or event."""
+
+    team: TeamDefinition
+    personas: tuple[tuple[str, PersonaDefinition], ...]
+    what: str  # how to name the input in messages: the pack directory, the file
+    notes: tuple[str, ...] = ()  # what the input held that was left out, for the user
+
+
+@dataclass(frozen=True, slots=True)
+class TeamReport:
+    team: str
+    mode: Mode
+    saved: TeamSaved
+    kept: tuple[str, ...]  # personas that left the team but are still followed
+
+    @property
+    def added(self) -> list[str]:
+        return [p.slug for p in self.saved.personas if p.changed and p.revision == 1]
+
+    @property
+    def updated(self) -> list[str]:
+        return [p.slug for p in self.saved.personas if p.changed and p.revision > 1]
+
+    @property
+    def unchanged(self) -> list[str]:
+        return [p.slug for p in self.saved.personas if not p.changed]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamBroughtIn:
+    report: TeamReport
+    agents: int  # live agents of the personas whose content changed
+    publication: Publication
+
+
+def bring_in(
+    fleet: Fleet,
+    given: TeamInput,
+    mode: Mode,
+    *,
+    publish_now: bool = True,
+    progress: ProgressDisplay | None = None,
+) -> TeamBroughtIn:
+    """Record ``given`` as ``mode`` says (see the module docstring), then publish the
+    changed personas to their agents unless ``publish_now`` is false."""
+    report = record_team(fleet, given, mode, fleet.settings.actor)
+    changed = [p.slug for p in report.saved.personas if p.changed]
+    agents = _agents_of(fleet, changed)
+    if not changed:
+        publication = Publication(skipped="nothing changed")
+    elif not agents:
+        publication = Publication(skipped="no agents follow them")
+    elif not publish_now:
+        publication = NOT_PUBLISHED
+    else:
+        publication = publish(fleet, only=agents, progress=progress)
+    return TeamBroughtIn(report, len(agents), publication)
+
+
+def _agents_of(fleet: Fleet, slugs: list[str]) -> list[str]:
+    if not slugs:
+        return []
+    view = fleet.view()
+    return [a.pubkey for slug in slugs for a in view.agents(persona=slug, include_retired=False)]
+
+
+def list_teams(fleet: Fleet) -> tuple[TeamDefinition, ...]:
+    teams = fleet.app.teams()
+    return tuple(found for t in sorted(teams.teams) if (found := teams.get(t)) is not None)
+
+
+def show_team(fleet: Fleet, team: str) -> TeamDefinition:
+    return fleet.app.get_team(team_id(team))
+
+
+def remove_team(fleet: Fleet, team: str) -> str:
+    ident = team_id(team)
+    fleet.app.remove_team(ident, fleet.settings.actor)
+    return ident
+
+
+def record_team(fleet: Fleet, given: TeamInput, mode: Mode, actor: str) -> TeamReport:
+    """Record ``given`` as ``mode`` says, without publishing."""
+    app = fleet.app
+    team = given.team
+    teams = app.teams()
+    current = teams.get(team.team)
+    if mode is Mode.SYNC and current is None:
+        raise TeamRefused(
+            f"no team {team.team!r} to sync; bring it in first with 'fleetsync team import'"
+        )
+    personas: list[tuple[str, PersonaDefinition]] = []
+    for slug, definition in given.personas:
+        existing = app.find_persona(slug)
+        owners = teams.teams_of(slug)
+        if existing is not None and not existing.deleted and team.team not in owners:
+            where = f"team {owners[0]!r}" if owners else "no team"
+            raise TeamRefused(
+                f"{given.what}: persona {slug!r} is already saved here (in {where}), not as "
+                f"part of team {team.team!r}; it is not taken over. Delete or rename it first"
+            )
+        if mode is Mode.SYNC and existing is not None and not existing.deleted:
+            # buzz's sync updates the public content only; the secrets stay as they are.
+            definition = PersonaDefinition(
+                definition.content, app.persona_definition(existing).env_vars
+            )
+        try:  # checked here to name the persona; save_team checks again, atomically
+            app.persona_version(slug, definition, actor)
+        except InvalidInput as exc:
+            raise TeamRefused(f"{given.what}: persona {slug!r}: {exc}") from None
+        personas.append((slug, definition))
+    delete: list[str] = []
+    kept: list[str] = []
+    if current is not None:
+        for slug in current.personas:
+            if slug in team.personas:
+                continue
+            still_followed = _live_agents(fleet, slug) > 0
+            in_other_team = [t for t in teams.teams_of(slug) if t != team.team]
+            (kept if still_followed or in_other_team else delete).append(slug)
+    if mode is Mode.IMPORT and current is not None and _would_change(fleet, team, personas):
+        raise TeamRefused(
+            f"team {team.team!r} is already imported and {given.what} differs from it; "
+            "'fleetsync team sync' brings the changes in"
+        )
+    saved = app.save_team(team, personas, actor, delete=delete if mode is Mode.SYNC else ())
+    return TeamReport(team.team, mode, saved, tuple(kept))
+
+
+def _would_change(
+    fleet: Fleet, team: TeamDefinition, personas: Sequence[tuple[str, PersonaDefinition]]
+) -> bool:
+    app = fleet.app
+    current = app.teams().get(team.team)
+    if current is None or current.members() != team.members():
+        return True
+    for slug, definition in personas:
+        _, saved = app.persona_version(slug, definition, "check")
+        if saved.changed:
+            return True
+    return False
+
+
+def _live_agents(fleet: Fleet, slug: str) -> int:
+    row = fleet.view().persona(slug)
+    return row.agent_count if row is not None else 0
