@@ -2,68 +2,58 @@
 
 :func:`init` creates a fleetsync home (vault, key store with the owner key,
 event store); :func:`bootstrap` opens one and returns a :class:`Fleet` holding
-the application, the vault, the key store and the owner key. The CLI calls
-these and nothing else to get at the store; tests call them with settings of
-their own. Apart from :mod:`adapters.settings`, this is the only module that
-decides anything from the environment: the eventsourcing environment is built
-here, explicitly, so nothing the user happens to export (``CIPHER_KEY``,
+the application, the vault, the key store and the owner key, and building the
+fleet view and the reconciler when a command asks. The CLI calls these and
+nothing else to get at the store; tests call them with settings of their own.
+What a home holds and how it is created or upgraded is :mod:`adapters.provision`
+(with :mod:`adapters.home`); the apply lock is :mod:`adapters.locking`; store
+errors are translated by :mod:`adapters.store.errors`.
+
+Apart from :mod:`adapters.settings`, this is the only module that decides
+anything from the environment: the eventsourcing environment is built here,
+explicitly, so nothing the user happens to export (``CIPHER_KEY``,
 ``PERSISTENCE_MODULE``, ...) changes how the store is read.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters import home as homes
-from adapters.errors import AdapterError, PermanentAdapterError, TemporaryAdapterError
-from adapters.home import (
-    HomeMismatch,
-    HomeNotEmpty,
-    HomeRecord,
-    Observed,
-    check_agreement,
-    create_private,
-    is_writable,
-    read_home_record,
-    write_home_record,
-)
-from adapters.keystore import KEYS_FILE, ROLE_OWNER, KeyStore
+from adapters.errors import PermanentAdapterError
+from adapters.home import is_writable, view_file
+from adapters.keystore import KEYS_FILE, KeyStore
+from adapters.locking import LOCK_FILE, apply_lock
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.signer import KeySigner
 from adapters.ports import Signer
+from adapters.provision import (
+    InitResult,
+    agree,
+    check_store_exists,
+    create_home,
+    store_read_only,
+)
 from adapters.relay import RelayPool
 from adapters.settings import Settings, StoreConfig
 from adapters.store import identity
 from adapters.store.errors import (
-    StoreBusy,
-    StoreDamaged,
-    StoreError,
+    is_damaged,
     read_only_error,
-    sqlite_error,
     store_errors,
 )
 from adapters.store.eventlog import RecorderEventLog, SQLiteEventLog
 from adapters.store.loader import AgentLoader
-from adapters.store.viewstore import SQLiteViewStore, view_position
+from adapters.store.viewstore import SQLiteViewStore, view_damage, view_error
 from adapters.store.writer import writer_for
 from adapters.sync.engine import Reconciler
 from adapters.sync.gateway import PoolGateway
 from adapters.sync.report import Progress
-from adapters.vault import (
-    KEY_FILE,
-    VAULT_FILE,
-    NotInitialised,
-    Vault,
-    create_vault,
-    open_vault,
-)
+from adapters.vault import NotInitialised, Vault, open_vault
 from domain.application import FleetApplication
 from domain.ports import EventLog
 from projections.memory import MemoryViewStore
@@ -73,21 +63,7 @@ TRANSCODER_TOPIC = "adapters.store.transcoder:OrjsonTranscoder"
 _APP_PREFIX = FleetApplication.name.upper() + "_"
 
 
-__all__ = [
-    "AlreadyInitialised",
-    "ApplyRunning",
-    "Fleet",
-    "HomeMismatch",
-    "HomeNotEmpty",
-    "InitResult",
-    "NoRelays",
-    "StoreBusy",
-    "StoreError",
-    "apply_lock",
-    "bootstrap",
-    "init",
-    "store_errors",
-]
+__all__ = ["Fleet", "NoRelays", "bootstrap", "eventsourcing_env", "init"]
 
 Notice = Callable[[str], None]
 
@@ -98,47 +74,6 @@ def _no_notice(message: str) -> None:
 
 class NoRelays(PermanentAdapterError):
     """Publishing needs at least one configured relay."""
-
-
-class ApplyRunning(TemporaryAdapterError):
-    """Another fleetsync process is applying to this home right now."""
-
-
-@contextlib.contextmanager
-def apply_lock(home: Path) -> Iterator[None]:
-    """An exclusive lock on ``HOME/apply.lock``; the OS releases it if we die."""
-    path = home / "apply.lock"
-    create_private(path)
-    try:
-        handle = open(path, "a+b")  # noqa: SIM115 (closed by the with below)
-    except OSError as exc:
-        if not is_writable(home) or not os.access(path, os.W_OK):
-            raise read_only_error(f"the home {home}", path) from exc
-        raise
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ApplyRunning(
-                "another fleetsync apply is running on this home; wait for it and retry"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-class AlreadyInitialised(PermanentAdapterError):
-    """``init`` was asked to create a home that already exists."""
-
-
-@dataclass(frozen=True, slots=True)
-class InitResult:
-    home: Path
-    owner_pubkey: str
-    owner_npub: str
-    secrets: str  # "argon2id" (passphrase) or "key-file"
-    store: str  # a printable description, never a password
 
 
 @dataclass
@@ -166,8 +101,8 @@ class Fleet:
             try:
                 self._view.catch_up()
             except sqlite3.DatabaseError as exc:
-                if not _damaged(exc):
-                    raise _view_error(exc, view_file(self.settings)) from exc
+                if not is_damaged(exc):
+                    raise view_error(exc, view_file(self.settings)) from exc
                 # Damage found while folding: drop the file and fold the log again.
                 self._view = self._open_view(damaged=str(exc))
                 self._view.catch_up()
@@ -193,7 +128,7 @@ class Fleet:
         path = view_file(self.settings)
         read_only = self.read_only or (path.exists() and not os.access(path, os.W_OK))
         if damaged is None and not read_only:
-            damaged = _view_damage(path)
+            damaged = view_damage(path)
         if damaged is not None and not read_only:
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
@@ -205,7 +140,7 @@ class Fleet:
         try:
             view_store = SQLiteViewStore(path, home_id=self.home_id, read_only=read_only)
         except sqlite3.Error as exc:
-            raise _view_error(exc, path) from exc
+            raise view_error(exc, path) from exc
         self._closers.append(view_store.close)
         return FleetView(self.log(), view_store)
 
@@ -249,7 +184,7 @@ class Fleet:
         sqlite_path = store.sqlite_path if store.kind == "sqlite" else None
         loader = AgentLoader(self.app, sqlite_path)
         if self.read_only:
-            raise read_only_error(f"the home {settings.home}", settings.home / "apply.lock")
+            raise read_only_error(f"the home {settings.home}", settings.home / LOCK_FILE)
         with apply_lock(settings.home):
             writer = writer_for(self.app, sqlite_path, settings.lock_timeout)
             try:
@@ -285,43 +220,6 @@ class Fleet:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def view_file(settings: Settings) -> Path:
-    """Where the fleet view of ``settings.store`` is kept (derived data, rebuilt at will).
-
-    One file per store, so switching ``--store`` never reads a view folded from
-    another store's log (their positions mean different things).
-    """
-    store = settings.store
-    default = settings.home / "events.sqlite"
-    if store.kind == "sqlite" and store.sqlite_path == default:
-        return settings.home / "view.sqlite"
-    tag = hashlib.sha256(store.describe().encode("utf-8")).hexdigest()[:12]
-    return settings.home / f"view-{tag}.sqlite"
-
-
-def _damaged(exc: sqlite3.Error) -> bool:
-    """Is this SQLite's word for a damaged file (as opposed to a lock, or a full disk)?"""
-    text = str(exc).lower()
-    return not isinstance(exc, sqlite3.OperationalError) and (
-        "malformed" in text or "not a database" in text or "corrupt" in text
-    )
-
-
-def _view_damage(path: Path) -> str | None:
-    """What SQLite finds wrong with the stored view; None when sound (or absent)."""
-    if not path.exists() or path.stat().st_size == 0:
-        return None
-    problem = identity.integrity_problem(path)
-    if problem is None or "locked" in problem or "busy" in problem:
-        return None
-    # quick_check's first finding reads "*** in database main *** Page 8: ...".
-    return problem.replace("*** in database main ***", "").strip()
-
-
-def _view_error(exc: sqlite3.Error, path: Path) -> AdapterError:
-    return sqlite_error(exc, f"the fleet view {path}", path)
 
 
 def eventsourcing_env(settings: Settings, *, read_only: bool = False) -> dict[str, str]:
@@ -383,90 +281,15 @@ def _open_app(
         )
 
 
-def _store_read_only(settings: Settings) -> bool:
-    """Whether the event store cannot be written (a read-only disk, or permissions)."""
-    store = settings.store
-    if store.kind != "sqlite" or store.sqlite_path is None:
-        return False
-    path = store.sqlite_path
-    return not is_writable(path.parent) or (path.exists() and not os.access(path, os.W_OK))
+def _create_event_store(settings: Settings, vault: Vault, owner_pubkey: str) -> None:
+    """Opening the application once makes the event store's tables."""
+    _open_app(settings, vault, owner_pubkey).close()
 
 
 def init(settings: Settings, owner: SecretKey | None = None) -> InitResult:
-    """Create a fleetsync home: vault, key store with the owner key, event store, record.
-
-    ``owner`` imports an existing owner identity; without it a key is generated.
-    Refuses a directory that holds anything and an event store that already
-    holds a log; on failure, removes what it created, so a retry starts clean.
-    The home's identity is written into the key store, the event store and
-    ``home.json`` (with the store URL, without its password).
-    """
-    home = settings.home
-    existing = [
-        name
-        for name in (VAULT_FILE, KEY_FILE, KEYS_FILE, homes.HOME_FILE)
-        if (home / name).exists()
-    ]
-    if home.is_dir() and existing:
-        raise AlreadyInitialised(
-            f"{home} is already a fleetsync home ({', '.join(existing)} exist); "
-            "refusing to overwrite it. Use another --home, or remove it yourself."
-        )
-    store = settings.store
-    events_path = store.sqlite_path if store.kind == "sqlite" else None
-    if events_path is not None and events_path.exists() and events_path.stat().st_size > 0:
-        raise AlreadyInitialised(
-            f"the event store {events_path} already exists; refusing to reuse it for a new home"
-        )
-    if store.kind == "postgres":
-        found = identity.probe(store, settings.connect_timeout)
-        if found.home_id is not None or found.events > 0:
-            raise AlreadyInitialised(
-                f"the event store {store.describe()} already holds a fleetsync log; refusing "
-                "to reuse it for a new home (give another database or ?schema=NAME)"
-            )
-    owner_key = owner if owner is not None else SecretKey.generate()
-    home_id = homes.new_home_id()
-    made_home = homes.prepare_home_dir(home)
-    created: list[Path] = [
-        home / name for name in (VAULT_FILE, KEY_FILE, KEYS_FILE, homes.HOME_FILE)
-    ]
-    try:
-        vault = create_vault(
-            home,
-            passphrase=settings.passphrase,
-            opslimit=settings.argon2_opslimit,
-            memlimit=settings.argon2_memlimit,
-        )
-        with KeyStore.create(home / KEYS_FILE, vault, lock_timeout=settings.lock_timeout) as ks:
-            ks.put(owner_key, role=ROLE_OWNER)
-            ks.set_home_id(home_id)
-        if events_path is not None:
-            created.extend(
-                Path(f"{events_path}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")
-            )
-            events_path.parent.mkdir(parents=True, exist_ok=True)
-            # SQLite gives its -wal/-shm files the main file's mode: start it private.
-            create_private(events_path)
-        app = _open_app(settings, vault.bound_to(owner_key), owner_key.public_key.hex)
-        app.close()
-        identity.record(store, home_id, settings.connect_timeout)
-        write_home_record(home, HomeRecord(home_id=home_id, store=store.recorded_url(home)))
-    except BaseException:
-        for path in created:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        if made_home:
-            with contextlib.suppress(OSError):
-                home.rmdir()
-        raise
-    return InitResult(
-        home=home,
-        owner_pubkey=owner_key.public_key.hex,
-        owner_npub=owner_key.public_key.npub(),
-        secrets=vault.source,
-        store=store.describe(),
-    )
+    """Create a fleetsync home (:func:`adapters.provision.create_home`), its event store
+    made with this module's eventsourcing environment."""
+    return create_home(settings, owner, _create_event_store)
 
 
 def bootstrap(
@@ -490,15 +313,11 @@ def bootstrap(
     try:
         owner = keystore.owner()
         bound = vault.bound_to(owner)
-        store = settings.store
-        path = store.sqlite_path if store.kind == "sqlite" else None
-        if path is not None and not path.exists():
-            # eventsourcing would create an empty store and report an empty fleet.
-            raise StoreError(f"the event store {path} does not exist; check {_named_by(settings)}")
+        check_store_exists(settings)
         home_read_only = not is_writable(settings.home)
-        store_read_only = _store_read_only(settings)
-        home_id = _agree(settings, keystore, read_only=home_read_only or store_read_only)
-        app = _open_app(settings, bound, owner.public_key.hex, read_only=store_read_only)
+        store_cannot_write = store_read_only(settings)
+        home_id = agree(settings, keystore, read_only=home_read_only or store_cannot_write)
+        app = _open_app(settings, bound, owner.public_key.hex, read_only=store_cannot_write)
     except BaseException:
         keystore.close()
         raise
@@ -508,58 +327,8 @@ def bootstrap(
         vault=bound,
         keystore=keystore,
         owner=owner,
-        env=eventsourcing_env(settings, read_only=store_read_only),
+        env=eventsourcing_env(settings, read_only=store_cannot_write),
         home_id=home_id,
-        read_only=home_read_only or store_read_only,
+        read_only=home_read_only or store_cannot_write,
         notice=tell,
     )
-
-
-def _named_by(settings: Settings) -> str:
-    if settings.store_source == "default":
-        return "--store / FLEETSYNC_STORE_URL"
-    return settings.store_source
-
-
-def _agree(settings: Settings, keystore: KeyStore, *, read_only: bool) -> str | None:
-    """Check that the home's files belong together; upgrade a home from before identities.
-
-    Returns the home's identity (None for an in-memory store). Raises
-    :class:`HomeMismatch` before anything is written when they do not agree.
-    """
-    store = settings.store
-    if store.kind == "memory":
-        return None
-    home = settings.home
-    record = read_home_record(home)
-    found = identity.probe(store, settings.connect_timeout)
-    view = view_file(settings)
-    seen = Observed(
-        home=home,
-        record_id=record.home_id if record is not None else None,
-        keys_id=keystore.home_id(),
-        store_id=found.home_id,
-        store=store.describe(),
-        store_events=found.events,
-        agent_keys=keystore.agent_key_count(),
-        view_position=view_position(view),
-        view_file=view,
-    )
-    agreement = check_agreement(seen)
-    if not agreement.upgrade or read_only:
-        # A home nobody can write keeps working as it is; it is upgraded when it can be.
-        return agreement.home_id
-    if agreement.write_store:
-        path = store.sqlite_path if store.kind == "sqlite" else None
-        if path is not None and (problem := identity.integrity_problem(path)) is not None:
-            raise StoreDamaged(
-                f"the event store {path} is damaged ({problem}); restore it from a backup. "
-                "Nothing was changed."
-            )
-        identity.record(store, agreement.home_id, settings.connect_timeout)
-    if agreement.write_keys:
-        keystore.set_home_id(agreement.home_id)
-    if agreement.write_record:
-        url = record.store if record is not None else store.recorded_url(home)
-        write_home_record(home, HomeRecord(home_id=agreement.home_id, store=url))
-    return agreement.home_id

@@ -1,4 +1,4 @@
-"""The fleetsync home as a whole: provisioning it, its record, and whether its files agree.
+"""The fleetsync home as a whole: its files, its record, and whether its files agree.
 
 A home is a directory holding the vault (``vault.json``, maybe ``master.key``),
 the key store (``keys.sqlite``), usually the event store (``events.sqlite``),
@@ -19,19 +19,25 @@ of a longer log).
 Every file fleetsync creates in the home is private (0600) whatever the umask:
 :func:`create_private` makes it so before SQLite or anyone else opens it
 (SQLite gives its -wal and -shm files the mode of the database file).
+Creating a home and upgrading an old one is :mod:`adapters.provision`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adapters.errors import PermanentAdapterError
+
+if TYPE_CHECKING:  # adapters.settings reads home.json through this module
+    from adapters.settings import Settings
 
 HOME_FILE = "home.json"
 _FORMAT_VERSION = 1
@@ -123,6 +129,20 @@ def write_home_record(home: Path, record: HomeRecord) -> None:
 
 
 # -- provisioning ------------------------------------------------------------------------
+
+
+def view_file(settings: Settings) -> Path:
+    """Where the fleet view of ``settings.store`` is kept (derived data, rebuilt at will).
+
+    One file per store, so switching ``--store`` never reads a view folded from
+    another store's log (their positions mean different things).
+    """
+    store = settings.store
+    default = settings.home / "events.sqlite"
+    if store.kind == "sqlite" and store.sqlite_path == default:
+        return settings.home / "view.sqlite"
+    tag = hashlib.sha256(store.describe().encode("utf-8")).hexdigest()[:12]
+    return settings.home / f"view-{tag}.sqlite"
 
 
 def prepare_home_dir(home: Path) -> bool:

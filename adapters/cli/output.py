@@ -28,9 +28,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TextIO, TypeAlias
 
-from adapters.bootstrap import Fleet, bootstrap, store_errors
+from adapters.bootstrap import Fleet, bootstrap
 from adapters.errors import PermanentAdapterError
 from adapters.settings import Settings
+from adapters.store.errors import store_errors
 from adapters.usecases.filters import Filters
 from domain.text import escape
 

@@ -94,6 +94,14 @@ def translate(
     return sqlite_error(exc, where, path)
 
 
+def is_damaged(exc: sqlite3.Error) -> bool:
+    """Is this SQLite's word for a damaged file (as opposed to a lock, or a full disk)?"""
+    text = str(exc).lower()
+    return not isinstance(exc, sqlite3.OperationalError) and (
+        "malformed" in text or "not a database" in text or "corrupt" in text
+    )
+
+
 def sqlite_error(exc: BaseException, where: str, path: Path | None) -> AdapterError:
     """The adapter error for an SQLite failure on the file ``path`` (described as ``where``)."""
     text = str(exc)

@@ -29,8 +29,10 @@ from typing import Any
 
 import orjson
 
+from adapters.errors import AdapterError
 from adapters.home import create_private, tighten
-from adapters.store.identity import sqlite_uri
+from adapters.store.errors import sqlite_error
+from adapters.store.identity import integrity_problem, sqlite_uri
 from domain.ids import agent_id as agent_id_of
 from projections.errors import ProjectionConflict
 from projections.rows import (
@@ -422,6 +424,22 @@ def view_position(path: Path) -> int:
     except sqlite3.Error:
         return 0  # a damaged view is rebuilt anyway; it proves nothing
     return int(row[0]) if row else 0
+
+
+def view_damage(path: Path) -> str | None:
+    """What SQLite finds wrong with a stored view file; None when sound, absent or locked."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    problem = integrity_problem(path)
+    if problem is None or "locked" in problem or "busy" in problem:
+        return None
+    # quick_check's first finding reads "*** in database main *** Page 8: ...".
+    return problem.replace("*** in database main ***", "").strip()
+
+
+def view_error(exc: sqlite3.Error, path: Path) -> AdapterError:
+    """The adapter error for an SQLite failure on the view file ``path``."""
+    return sqlite_error(exc, f"the fleet view {path}", path)
 
 
 def _chunk_record(chunk_id: int, slug: str, rows: list[Any]) -> tuple[int, str, int, str, bytes]:

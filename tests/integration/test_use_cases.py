@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bootstrap import Fleet, apply_lock, bootstrap, init
+from adapters.bootstrap import Fleet, bootstrap, init
 from adapters.cli.main import main
+from adapters.locking import apply_lock
 from adapters.nostr.keys import SecretKey
 from adapters.settings import Settings
 from adapters.usecases.agents import create_agents, list_agents, move_agent, retire_agent

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bootstrap import eventsourcing_env, view_file
-from adapters.home import HomeRecord, write_home_record
+from adapters.bootstrap import eventsourcing_env
+from adapters.home import HomeRecord, view_file, write_home_record
 from adapters.settings import Settings, SettingsError, parse_store_url
 from domain.planner import ForeignHeads
 
