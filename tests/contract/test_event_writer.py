@@ -21,6 +21,7 @@ from adapters.store.writer import ApplicationWriter, SQLiteEventWriter, writer_f
 from domain.aggregates import Agent
 from domain.application import FleetApplication, NewAgent
 from tests.fleet_support import definition, make_fleet, pubkey
+from tests.support.examples import examples
 
 AGENTS = 4
 
@@ -80,7 +81,9 @@ batches = st.lists(
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(batches=batches, rows_per_insert=st.integers(1, 5))
 def test_the_writer_stores_the_same_rows_at_the_same_positions_as_save_aggregates(

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from domain.application import UnknownPersona
 from projections.audit import audit_persona, persona_history
 from tests.fleet_support import definition, make_fleet
+from tests.support.examples import examples
 
 # A step: save (prompt, secret) or delete.
 Step = tuple[str, str | None] | None
@@ -51,7 +52,7 @@ def test_a_history_as_of_a_position_is_the_history_cut_there() -> None:
     assert persona_history(view.log, "writer", as_of=cut) == persona_history(view.log, "writer")[:1]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(steps=steps)
 def test_show_history_and_the_persona_audit_list_the_same_versions_the_persona_went_through(
     steps: list[Step],

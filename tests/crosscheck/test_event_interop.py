@@ -28,6 +28,7 @@ from tests.crosscheck.strategies import (
     persona_slugs,
     secret_keys,
 )
+from tests.support.examples import examples
 from tests.support.sdk import (
     sdk_nip44_decrypt,
     sdk_nip44_encrypt,
@@ -35,7 +36,9 @@ from tests.support.sdk import (
     sdk_verify_event_json,
 )
 
-PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 timestamps = st.integers(min_value=0, max_value=2**32)
 
 

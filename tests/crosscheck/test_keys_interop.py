@@ -6,6 +6,7 @@ from hypothesis import given, settings
 
 from adapters.nostr.keys import PublicKey, SecretKey
 from tests.crosscheck.strategies import secret_keys
+from tests.support.examples import examples
 from tests.support.sdk import (
     sdk_hex_from_bech32,
     sdk_keys,
@@ -15,7 +16,7 @@ from tests.support.sdk import (
 )
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(key=secret_keys)
 def test_public_keys_and_nip19_strings_match_nostr_sdk(key: SecretKey) -> None:
     assert sdk_public_key(key.secret_hex()) == key.public_key.hex

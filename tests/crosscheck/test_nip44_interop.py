@@ -13,9 +13,12 @@ from adapters.nostr import nip44
 from adapters.nostr.errors import DecryptionError
 from adapters.nostr.keys import SecretKey
 from tests.crosscheck.strategies import awkward_text, control_chars, secret_keys
+from tests.support.examples import examples
 from tests.support.sdk import sdk_nip44_decrypt, sdk_nip44_encrypt
 
-PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 plaintexts = st.one_of(awkward_text(min_size=1), st.text(control_chars, min_size=1))
 
 

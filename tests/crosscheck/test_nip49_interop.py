@@ -8,19 +8,20 @@ from hypothesis import strategies as st
 from adapters.nostr import nip49
 from adapters.nostr.keys import SecretKey
 from tests.crosscheck.strategies import secret_keys
+from tests.support.examples import examples
 from tests.support.sdk import sdk_ncryptsec, sdk_ncryptsec_decrypt
 
 passwords = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=24)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(key=secret_keys, password=passwords)
 def test_nostr_sdk_opens_our_ncryptsec(key: SecretKey, password: str) -> None:
     text = nip49.encrypt(key, password, log_n=4)
     assert sdk_ncryptsec_decrypt(text, password) == key.secret_hex()
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(key=secret_keys, password=passwords)
 def test_we_open_nostr_sdks_ncryptsec(key: SecretKey, password: str) -> None:
     text = sdk_ncryptsec(key.secret_hex(), password, 4)

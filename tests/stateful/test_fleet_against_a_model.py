@@ -35,6 +35,7 @@ from domain.application import FleetApplication, NewAgent
 from domain.planner import Action, ForeignHeads, HeadOrigin, PublishCommand
 from projections.view import FleetView
 from tests.fleet_support import definition, make_fleet, pubkey, replayed, snapshot
+from tests.support.examples import examples
 
 SLUGS = ("alpha", "beta", "gamma")
 PROMPTS = ("be brief", "be kind", "be precise")
@@ -394,14 +395,14 @@ class SQLiteFleetMachine(FleetMachine):
 
 TestFleetOnMemory = FleetMachine.TestCase
 TestFleetOnMemory.settings = settings(
-    max_examples=200,
+    max_examples=examples(200),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestFleetOnSQLite = SQLiteFleetMachine.TestCase
 TestFleetOnSQLite.settings = settings(
-    max_examples=40,
+    max_examples=examples(40),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -31,6 +31,7 @@ from domain.engram_size import (
 )
 from domain.errors import TooLarge
 from domain.persona import PersonaContent
+from tests.support.examples import examples
 
 AGENT = SecretKey.from_hex("11" * 32)
 OWNER = SecretKey.from_hex("22" * 32)
@@ -49,7 +50,7 @@ def _body_of(size: int, fill: str) -> str:
     return encode_memory_body("mem/notes", text)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     size=st.integers(WRAPPER, MAX_PLAINTEXT_BYTES),
     fill=st.sampled_from(["x", "\u00e9", "\u65e5", "\U0001f680", '"', "\\"]),
@@ -71,7 +72,7 @@ def test_the_computed_size_is_the_size_of_the_sealed_event(
         assert sealed_engram_message_size(size, created_at=created_at) == len(frame)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(prompt=st.text(max_size=3000), created_at=CREATED_AT)
 def test_a_persona_engram_is_as_large_as_computed(prompt: str, created_at: int) -> None:
     content = PersonaContent(display_name="Writer", system_prompt=prompt)

@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 from adapters.nostr import nip44
 from adapters.nostr.errors import DecryptionError
 from adapters.nostr.keys import SecretKey
+from tests.support.examples import examples
 
 KEY = bytes(range(32))
 
 
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 @given(nonce=st.binary(min_size=32, max_size=32), key=st.binary(min_size=32, max_size=32))
 def test_message_keys_match_a_plain_hkdf_expand(nonce: bytes, key: bytes) -> None:
     t1 = hmac.digest(key, nonce + b"\x01", hashlib.sha256)
@@ -26,7 +27,7 @@ def test_message_keys_match_a_plain_hkdf_expand(nonce: bytes, key: bytes) -> Non
     assert nip44.ConversationKey(key).message_keys(nonce) == (okm[:32], okm[32:44], okm[44:76])
 
 
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 @given(text=st.text(min_size=1), nonce=st.binary(min_size=32, max_size=32))
 def test_the_cached_key_encrypts_exactly_like_the_plain_function(text: str, nonce: bytes) -> None:
     cached = nip44.ConversationKey(KEY)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from adapters.nostr import bech32, nip49
 from adapters.nostr.keys import SecretKey
 from tests.crosscheck.strategies import secret_keys
+from tests.support.examples import examples
 
 # NIP-49, "Test Data": decrypted with password 'nostr' (log_n 16).
 SPEC_NCRYPTSEC = (
@@ -50,7 +51,7 @@ def test_the_same_inputs_with_the_same_salt_and_nonce_give_the_spec_layout() -> 
     assert len(payload[43:]) == 48  # 32 key bytes and a 16-byte tag
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(key=secret_keys, password=st.text(max_size=40), security=st.sampled_from([0, 1, 2]))
 def test_any_key_and_password_round_trip(key: SecretKey, password: str, security: int) -> None:
     text = nip49.encrypt(key, password, log_n=FAST, key_security=security)
