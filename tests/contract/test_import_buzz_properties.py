@@ -27,6 +27,7 @@ from tests.support.buzz_appdata import (
     write_seed_tree,
     write_unified_tree,
 )
+from tests.support.examples import examples
 
 NAMES = st.sampled_from(["Ann", "Bob", "Cy", "Dee", "Eve", "Fay"])
 WORDS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=30)
@@ -112,7 +113,9 @@ def _new_home(tmp: Path) -> Path:
     return home
 
 
-PROPERTY = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @PROPERTY
