@@ -177,6 +177,17 @@ class Agent(Aggregate):
         class_version = 1
         actor: str
 
+    class Attested(Aggregate.Event):
+        """The owner's NIP-OA attestation of this agent, the ``auth`` tag a
+        membership relay admits it by: ``minted`` by fleetsync or ``imported``
+        (brought in from another tool), it replaces any earlier one; ``withdrawn``
+        (``tag`` None) when the agent is retired, so it is presented no more."""
+
+        class_version = 1
+        tag: list[str] | None  # ["auth", owner hex, conditions, sig hex]
+        origin: str  # minted | imported | withdrawn
+        actor: str
+
     class EngramSealed(Aggregate.Event):
         """A publish was decided (why, and which log events caused it) and its engram
         signed; stored before anything is sent, so every retry resends this event."""
@@ -357,6 +368,8 @@ class Agent(Aggregate):
         self.origin = origin
         self.retired = False
         self.key_destroyed = False
+        # the owner's NIP-OA ``auth`` tag for this agent, if one was minted or imported
+        self.attestation: list[str] | None = None
         # event id -> signed event, for every sealed engram not yet settled
         self.unsettled: dict[str, dict[str, Any]] = {}
         # event id -> persona digest, for every engram ever sealed for this agent
@@ -388,6 +401,7 @@ class Agent(Aggregate):
         agent.persona_slug = persona_slug
         agent.retired = False
         agent.key_destroyed = False
+        agent.attestation = None
         agent.unsettled = {}
         agent.sealed = {}
         agent.published_at = None
@@ -417,6 +431,27 @@ class Agent(Aggregate):
     def retire(self, actor: str) -> None:
         self._require_live()
         self._retire(actor)
+        if self.attestation is not None:
+            self._attest(None, "withdrawn", actor)
+
+    def attest(self, tag: list[str], origin: str, actor: str) -> bool:
+        """Keep the owner's attestation ``tag`` (checked by the caller: the domain
+        has no signatures); the same tag again records nothing."""
+        self._require_live()
+        if origin not in ("minted", "imported"):
+            raise InvalidInput(f"an attestation is minted or imported, not {origin!r}")
+        if len(tag) != 4 or tag[0] != "auth" or not all(isinstance(t, str) for t in tag):
+            raise InvalidInput("an attestation is an ['auth', owner, conditions, sig] tag")
+        if tag[1] == self.pubkey:
+            raise InvalidInput("an agent cannot attest itself (NIP-OA self-attestation)")
+        if self.attestation == list(tag):
+            return False
+        self._attest(list(tag), origin, actor)
+        return True
+
+    @event(Attested)
+    def _attest(self, tag: list[str] | None, origin: str, actor: str) -> None:
+        self.attestation = tag
 
     @event(Retired)
     def _retire(self, actor: str) -> None:

@@ -80,6 +80,9 @@ class NewAgent:
     pubkey: str
     persona_slug: str
     name: str
+    # The owner's NIP-OA ``auth`` tag for it, checked by the caller, and where it came from.
+    attestation: tuple[str, ...] | None = None
+    attestation_origin: str = "minted"
 
 
 class FleetApplication(Application[Any]):
@@ -309,9 +312,10 @@ class FleetApplication(Application[Any]):
             if new.pubkey in seen or self._find_agent(new.pubkey) is not None:
                 raise AgentExists(f"agent {new.pubkey} already exists")
             seen.add(new.pubkey)
-            created.append(
-                Agent(new.pubkey, new.persona_slug, self.owner_pubkey, new.name, origin, actor)
-            )
+            agent = Agent(new.pubkey, new.persona_slug, self.owner_pubkey, new.name, origin, actor)
+            if new.attestation is not None:
+                agent.attest(list(new.attestation), new.attestation_origin, actor)
+            created.append(agent)
         try:
             self.save(*created)
         except IntegrityError as exc:  # a concurrent writer created one first
@@ -342,6 +346,14 @@ class FleetApplication(Application[Any]):
         agent.retire(actor)
         self.save(agent)
         return agent
+
+    def attest_agent(self, pubkey: str, tag: list[str], origin: str, actor: str) -> bool:
+        """Keep (or replace) an agent's owner attestation; False when it is the same."""
+        agent = self.get_agent(pubkey)
+        changed = agent.attest(tag, origin, actor)
+        if changed:
+            self.save(agent)
+        return changed
 
     def record_key_destroyed(self, pubkey: str, actor: str) -> None:
         agent = self.get_agent(pubkey)

@@ -126,6 +126,13 @@ def _describe(record: LogRecord, state: dict[str, Any]) -> tuple[str, str]:
             return "agent retired", f"retired by {s['actor']}"
         case "Agent.KeyDestroyed":
             return "key destroyed", f"secret key destroyed by {s['actor']}"
+        case "Agent.Attested":
+            if s["tag"] is None:
+                return "attestation withdrawn", f"owner attestation withdrawn by {s['actor']}"
+            return "attested", (
+                f"owner {_short(s['tag'][1])} attestation {s['origin']} by {s['actor']}"
+                + (f" (conditions {s['tag'][2]})" if s["tag"][2] else "")
+            )
         case "Agent.EngramSealed":
             ev = s["event"]
             return "engram sealed", (

@@ -297,6 +297,13 @@ class Fold:
         if row is not None:
             row.key_destroyed = True
 
+    def _agent_attested(
+        self, position: int, originator_id: str, version: int, state: dict[str, Any]
+    ) -> None:
+        # Nothing the view shows, but the agent's version moves: an apply records
+        # its publication events at the version the view knows.
+        self._touch_agent(originator_id, version)
+
     def _engram_sealed(
         self, position: int, originator_id: str, version: int, state: dict[str, Any]
     ) -> None:
@@ -535,6 +542,7 @@ _HANDLERS: dict[str, Callable[[Fold, int, str, int, dict[str, Any]], None]] = {
     _PREFIX + "Agent.Moved": Fold._agent_moved,
     _PREFIX + "Agent.Retired": Fold._agent_retired,
     _PREFIX + "Agent.KeyDestroyed": Fold._agent_key_destroyed,
+    _PREFIX + "Agent.Attested": Fold._agent_attested,
     _PREFIX + "Agent.EngramSealed": Fold._engram_sealed,
     _PREFIX + "Agent.RelaysAnswered": Fold._answered,
     _PREFIX + "Agent.Published": Fold._published,

@@ -1,4 +1,4 @@
-"""``fleetsync agent create|import|list|move|retire``: their arguments and output.
+"""``fleetsync agent create|import|list|move|retire|attest``: their arguments and output.
 
 What each does is :mod:`adapters.usecases.agents`: keys stored before agents,
 everything checked before either is written; retired, tombstoned, and only then,
@@ -26,6 +26,7 @@ from adapters.cli.teams import add_team_flag
 from adapters.usecases.agents import (
     AgentsAdded,
     NewAgentShown,
+    attest_agent,
     check_count,
     create_agents,
     import_agent,
@@ -43,7 +44,7 @@ AGENT_HELP = "the agent: its name, short id (8+ hex characters of its key), hex 
 
 
 def register(commands: Subcommands) -> None:
-    agent = commands.add_parser("agent", help="create, import, list, move and retire agents")
+    agent = commands.add_parser("agent", help="create, import, list, move, retire and attest agents")
     sub = agent.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
 
     create = sub.add_parser(
@@ -147,6 +148,18 @@ def register(commands: Subcommands) -> None:
     add_yes_flag(retire, "destroy the key")
     add_json_flag(retire)
     retire.set_defaults(func=run_retire)
+
+    attest = sub.add_parser(
+        "attest",
+        help="mint a fresh owner attestation (NIP-OA) for an agent",
+        description="Sign a new NIP-OA attestation of the agent with the owner key and keep "
+        "it in the log in place of the one it had: the 'auth' tag a buzz relay that admits "
+        "members' agents asks for. Agents get one when they are created or imported; "
+        "retiring an agent withdraws it.",
+    )
+    attest.add_argument("agent", metavar="AGENT", help=AGENT_HELP)
+    add_json_flag(attest)
+    attest.set_defaults(func=run_attest)
 
 
 # -- argument checks -------------------------------------------------------------------
@@ -273,6 +286,16 @@ def run_move(ctx: Context) -> int:
         ctx.emit_json({"pubkey": moved.pubkey, "persona": moved.persona})
     else:
         ctx.out(f"agent {moved.pubkey} now follows persona {moved.persona!r}")
+    return 0
+
+
+def run_attest(ctx: Context) -> int:
+    with ctx.fleet() as fleet:
+        done = attest_agent(fleet, ctx.args.agent)
+    if ctx.json:
+        ctx.emit_json({"pubkey": done.pubkey, "owner": done.owner, "conditions": done.conditions})
+    else:
+        ctx.out(f"agent {done.pubkey} has a fresh attestation by owner {done.owner}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Agent use cases: create, import, list, move and retire.
+"""Agent use cases: create, import, list, move, retire and attest.
 
 An agent's key pair is stored in the key store *before* its creation event is
 saved: a key without an agent is harmless, an agent without its key could never
@@ -14,6 +14,11 @@ tombstone that cannot be confirmed keeps the key.
 Names follow :mod:`domain.names`: a given name and the persona's ``name_pool``
 obey the same rule, and a name a live agent of the persona already has is
 refused unless forced.
+
+Every agent created or imported gets the owner's NIP-OA attestation (the
+``auth`` tag a membership relay admits it by), kept in the log;
+:func:`attest_agent` mints a fresh one in its place (rotation, or an agent
+older than attestations). Retiring an agent withdraws it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from adapters.attestation import MINTED, mint_tag
 from adapters.bootstrap import Fleet
 from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.usecases.apply import NOT_PUBLISHED, ProgressDisplay, Publication, publish
@@ -115,7 +121,10 @@ def create_agents(
     keys = [SecretKey.generate() for _ in range(count)]
     fleet.keystore.put_many(keys)
     agents = fleet.app.create_agents(
-        [NewAgent(k.public_key.hex, slug, n) for k, n in zip(keys, names, strict=True)],
+        [
+            NewAgent(k.public_key.hex, slug, n, mint_tag(fleet.owner, k.public_key.hex))
+            for k, n in zip(keys, names, strict=True)
+        ],
         fleet.settings.actor,
     )
     publication = (
@@ -153,7 +162,9 @@ def import_agent(
     name = new_names(fleet.view(), 1, name=name, pool=pool, slug=slug, force=force)[0]
     fleet.keystore.put(key)
     agents = fleet.app.create_agents(
-        [NewAgent(pubkey, slug, name)], fleet.settings.actor, origin="imported"
+        [NewAgent(pubkey, slug, name, mint_tag(fleet.owner, pubkey))],
+        fleet.settings.actor,
+        origin="imported",
     )
     publication = publish(fleet, only=[pubkey], progress=progress) if publish_now else NOT_PUBLISHED
     return AgentsAdded(_shown(agents), publication)
@@ -251,3 +262,20 @@ def _tombstone_now(fleet: Fleet, pubkey: str, progress: ProgressDisplay | None) 
     row = fleet.view().agent(pubkey)
     if row is not None and row.status == Status.TOMBSTONE_DUE:
         publish(fleet, only=[pubkey], progress=progress)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAttested:
+    """A fresh owner attestation kept for an agent."""
+
+    pubkey: str
+    owner: str
+    conditions: str
+
+
+def attest_agent(fleet: Fleet, agent: str) -> AgentAttested:
+    """Mint a fresh NIP-OA attestation of ``agent`` by the owner, in place of its old one."""
+    pubkey = resolve_agent(fleet.view(), agent)
+    tag = mint_tag(fleet.owner, pubkey)
+    fleet.app.attest_agent(pubkey, list(tag), MINTED, fleet.settings.actor)
+    return AgentAttested(pubkey, tag[1], tag[2])

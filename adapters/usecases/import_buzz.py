@@ -37,6 +37,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from adapters.attestation import IMPORTED, MINTED, checked_import, mint_tag
 from adapters.bootstrap import Fleet
 from adapters.buzz.appdata import (
     BuzzAgent,
@@ -50,7 +51,7 @@ from adapters.nostr.keys import PublicKey, SecretKey
 from domain import strictjson
 from domain.aggregates import Agent
 from domain.application import UnknownAgent
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidInput
 from domain.names import check_name
 from domain.persona import DEFINITION_MEMBERS, PersonaDefinition, parse_definition
 
@@ -274,6 +275,7 @@ def _agent_step(
     key, key_from = (None, KEY_HERE) if here else _key_of(agent, secrets)
     if existing is None:
         created = Agent(agent.pubkey, slug, fleet.owner.public_key.hex, name, ORIGIN, actor)
+        created.attest(*_attestation(fleet, agent), actor)
         step = AgentStep(
             agent.pubkey, name, slug, CREATE, key_from, missing, agent.auth_tag, key=key
         )
@@ -300,6 +302,19 @@ def _agent_step(
         key,
     )
     return step, existing
+
+
+def _attestation(fleet: Fleet, agent: BuzzAgent) -> tuple[list[str], str]:
+    """buzz's own attestation of the agent when it is this fleet's owner's and verifies;
+    else one minted now (a tag by another owner cannot speak for this one)."""
+    if agent.auth_tag is not None:
+        try:
+            tag = checked_import(agent.auth_tag, agent.pubkey, fleet.owner.public_key.hex)
+        except InvalidInput:
+            pass
+        else:
+            return list(tag), IMPORTED
+    return list(mint_tag(fleet.owner, agent.pubkey)), MINTED
 
 
 def _key_of(agent: BuzzAgent, secrets: _LazySecrets) -> tuple[SecretKey, str]:

@@ -34,7 +34,8 @@ def test_creating_three_agents_names_them_from_the_name_pool(cli: Cli, writer_fi
         cli.ok("agent", "create", "--persona", "writer", "--count", "3", "--json").stdout
     )["agents"]
     assert [a["name"] for a in created] == ["Ann", "Bob", "Ann-2"]
-    assert cli.snapshot().max_position == before + 3
+    # each agent: its creation and its owner attestation
+    assert cli.snapshot().max_position == before + 6
     listed = agents(cli)
     assert {a["pubkey"] for a in listed} == {a["pubkey"] for a in created}
     assert {a["status"] for a in listed} == {"never-published"}
@@ -152,3 +153,32 @@ def test_agents_created_by_concurrent_processes_are_all_recorded(
     assert len(listed) == 100
     keys = key_rows(cli)
     assert all(keys[str(a["pubkey"])][2] for a in listed)
+
+
+def _attested(cli: Cli, pubkey: str) -> list[dict[str, object]]:
+    doc = json.loads(cli.ok("audit", "--agent", pubkey, "--json").stdout)
+    return [e for e in doc["entries"] if e["what"] in ("attested", "attestation withdrawn")]
+
+
+def test_a_new_agent_is_attested_by_the_owner_and_agent_attest_replaces_it(
+    cli: Cli, writer_file: Path
+) -> None:
+    from adapters.nostr.nip_oa import Attestation
+
+    cli.ok("persona", "save", "writer", str(writer_file))
+    (agent,) = json.loads(
+        cli.ok("agent", "create", "--persona", "writer", "--no-apply", "--json").stdout
+    )["agents"]
+    pubkey = str(agent["pubkey"])
+    (first,) = _attested(cli, pubkey)
+    tag = first["details"]["tag"]  # type: ignore[index]
+    Attestation.from_tag(tag).verify(pubkey)
+    rotated = json.loads(cli.ok("agent", "attest", "Ann", "--json").stdout)
+    assert rotated["pubkey"] == pubkey
+    assert rotated["owner"] == tag[1]
+    entries = _attested(cli, pubkey)
+    assert len(entries) == 2
+    assert entries[1]["details"]["tag"] != tag  # type: ignore[index]
+    cli.ok("agent", "retire", pubkey, "--no-apply")
+    assert _attested(cli, pubkey)[-1]["what"] == "attestation withdrawn"
+    assert_one_error_line(cli("agent", "attest", pubkey), "retired")

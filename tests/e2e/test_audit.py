@@ -14,7 +14,7 @@ def _two_versions_and_an_agent(cli: Cli, writer_file: Path) -> dict[str, object]
     (agent,) = json.loads(cli.ok("agent", "create", "--persona", "writer", "--json").stdout)[
         "agents"
     ]
-    cli.ok(  # position 3
+    cli.ok(  # position 4 (3 is the agent's owner attestation)
         "persona",
         "save",
         "writer",
@@ -29,12 +29,14 @@ def test_an_agent_audit_lists_its_persona_versions_and_its_own_events(
 ) -> None:
     agent = _two_versions_and_an_agent(cli, writer_file)
     doc = json.loads(cli.ok("audit", "--agent", str(agent["pubkey"]), "--json").stdout)
-    assert [e["position"] for e in doc["entries"]] == [1, 2, 3]
+    assert [e["position"] for e in doc["entries"]] == [1, 2, 3, 4]
     assert [e["what"] for e in doc["entries"]] == [
         "persona saved",
         "agent created",
+        "attested",
         "persona saved",
     ]
+    assert "attestation minted" in doc["entries"][2]["summary"]
     assert doc["persona"] == "writer"
     assert doc["assessment"]["status"] == "never-published"
     assert doc["assessment"]["digest"] == doc["persona_digest"]
@@ -71,7 +73,7 @@ def test_as_of_a_time_answers_what_was_true_then(cli: Cli, writer_file: Path) ->
     doc = json.loads(
         cli.ok("audit", "--agent", str(agent["pubkey"]), "--as-of", now, "--json").stdout
     )
-    assert len(doc["entries"]) == 3
+    assert len(doc["entries"]) == 4
 
 
 def test_a_persona_audit_lists_its_versions_and_the_agents_that_follow_it(
@@ -79,7 +81,7 @@ def test_a_persona_audit_lists_its_versions_and_the_agents_that_follow_it(
 ) -> None:
     agent = _two_versions_and_an_agent(cli, writer_file)
     doc = json.loads(cli.ok("audit", "--persona", "writer", "--json").stdout)
-    assert [(v["revision"], v["position"]) for v in doc["versions"]] == [(1, 1), (2, 3)]
+    assert [(v["revision"], v["position"]) for v in doc["versions"]] == [(1, 1), (2, 4)]
     assert [a["pubkey"] for a in doc["agents"]] == [agent["pubkey"]]
     assert doc["carriers"] == {"none": [agent["pubkey"]]}
     then = json.loads(cli.ok("audit", "--persona", "writer", "--as-of", "1", "--json").stdout)

@@ -77,6 +77,34 @@ def sdk_sign_event(
     return event.as_json()
 
 
+@dataclass(frozen=True)
+class SdkEvent:
+    """An event as nostr-sdk reads it, after checking its id and signature."""
+
+    pubkey: str
+    kind: int
+    created_at: int
+    tags: list[list[str]]
+    content: str
+
+
+def sdk_read_event(event_json: str) -> SdkEvent | None:
+    """The event nostr-sdk parses from ``event_json``, or None unless its id and sig verify."""
+    try:
+        event = ns.Event.from_json(event_json)
+        if not event.verify():
+            return None
+    except ns.NostrSdkError:
+        return None
+    return SdkEvent(
+        pubkey=event.author().to_hex(),
+        kind=event.kind().as_u16(),
+        created_at=event.created_at().as_secs(),
+        tags=[list(tag.to_vec()) for tag in event.tags()],
+        content=event.content(),
+    )
+
+
 def sdk_nsec(sec_hex: str) -> str:
     """NIP-19 ``nsec1...`` encoding of a hex secret key."""
     return ns.SecretKey.parse(sec_hex).to_bech32()
