@@ -44,7 +44,9 @@ AGENT_HELP = "the agent: its name, short id (8+ hex characters of its key), hex 
 
 
 def register(commands: Subcommands) -> None:
-    agent = commands.add_parser("agent", help="create, import, list, move, retire and attest agents")
+    agent = commands.add_parser(
+        "agent", help="create, import, list, move, retire and attest agents"
+    )
     sub = agent.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
 
     create = sub.add_parser(

@@ -512,3 +512,41 @@ def test_a_team_record_that_is_not_what_buzz_writes_is_refused_naming_it(
         rf"{path}: record 1 \(id 'pollinators'\): persona_ids must be an array of persona ids",
     )
     assert cli.snapshot() == before
+
+
+def _attestations(cli: Cli, pubkey: str) -> list[dict[str, Any]]:
+    doc = json.loads(cli.ok("audit", "--agent", pubkey, "--json").stdout)
+    return [e for e in doc["entries"] if e["what"] == "attested"]
+
+
+def test_buzz_attestations_by_the_same_owner_are_kept_and_the_others_minted_anew(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    from adapters.nostr.nip_oa import Attestation
+
+    cli = Cli(tmp_path / "home")
+    cli.ok("init", "--owner-nsec", "-", stdin=fleet.owner.nsec())
+    root = fleet.seed(tmp_path / "buzz")
+    imported(cli, root)
+    records = json.loads((root / "agents" / "managed-agents.json").read_text())
+    stored = {r["pubkey"]: r["auth_tag"] for r in records}
+    for spec in fleet.agents:
+        (entry,) = _attestations(cli, spec.pubkey)
+        tag = entry["details"]["tag"]
+        Attestation.from_tag(tag).verify(spec.pubkey)
+        assert tag[1] == fleet.owner.public_key.hex
+        if spec.owner is not None:  # buzz had one: that very tag is kept
+            assert entry["details"]["origin"] == "imported"
+            assert json.dumps(tag, separators=(",", ":")) == stored[spec.pubkey]
+        else:  # made before NIP-OA in buzz: fleetsync mints one
+            assert entry["details"]["origin"] == "minted"
+
+
+def test_buzz_attestations_by_another_owner_are_replaced_by_this_owners(
+    cli: Cli, fleet: Fleet, tmp_path: Path
+) -> None:
+    imported(cli, fleet.seed(tmp_path / "buzz"))
+    ann = next(a for a in fleet.agents if a.name == "Ann")
+    (entry,) = _attestations(cli, ann.pubkey)
+    assert entry["details"]["origin"] == "minted"
+    assert entry["details"]["tag"][1] != fleet.owner.public_key.hex

@@ -42,10 +42,10 @@ def test_retiring_an_agent_withdraws_its_attestation() -> None:
     agent.attest(list(mint_tag(OWNER, key.public_key.hex)), "imported", "me")
     agent.retire("me")
     assert agent.attestation is None
-    events = agent.collect_events()
-    assert type(events[-1]).__name__ == "Attested"
-    assert events[-1].tag is None
-    assert events[-1].origin == "withdrawn"
+    last = agent.collect_events()[-1]
+    assert isinstance(last, Agent.Attested)
+    assert last.tag is None
+    assert last.origin == "withdrawn"
     with pytest.raises(AgentRetired):
         agent.attest(list(mint_tag(OWNER, key.public_key.hex)), "minted", "me")
 
