@@ -36,6 +36,7 @@ from adapters.errors import PermanentAdapterError
 from adapters.nostr.errors import InvalidKey
 from adapters.nostr.keys import PublicKey, SecretKey, verify_schnorr
 from domain import strictjson
+from domain.slugs import buzz_d_tag
 
 APP_IDENTIFIER = "xyz.block.buzz.app"
 AGENTS_DIR = "agents"
@@ -45,7 +46,6 @@ TEAMS_FILE = "teams.json"
 # A bound so a wrong file (a device, a log) is never read whole; far above what
 # buzz writes (data-URI avatars are the bulk of it).
 MAX_FILE_BYTES = 256 * 1024 * 1024
-D_TAG_MAX_BYTES = 64
 ERA_SEED = "seed"  # personas.json beside the agent store
 ERA_UNIFIED = "unified"  # personas folded into managed-agents.json
 
@@ -125,27 +125,6 @@ def default_app_data_dir(
         xdg = env.get("XDG_DATA_HOME")
         base = Path(xdg) if xdg and Path(xdg).is_absolute() else user_home / ".local" / "share"
     return base / APP_IDENTIFIER
-
-
-def normalize_d_tag(text: str) -> str:
-    """buzz's ``normalize_d_tag`` (reference §4.5): the persona slug buzz publishes under.
-
-    ASCII-lowercase; every character outside ``[a-z0-9_-]`` becomes ``-``; an
-    ``a`` is put in front of a result not starting with ``[a-z0-9]``; at most 64 bytes.
-    """
-    out = "".join(ch if ch in _D_TAG_CHARS else "-" for ch in _ascii_lower(text))
-    if not out or out[0] not in _D_TAG_FIRST:
-        out = "a" + out
-    return out[:D_TAG_MAX_BYTES]
-
-
-_D_TAG_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
-_D_TAG_CHARS = _D_TAG_FIRST | {"_", "-"}
-
-
-def _ascii_lower(text: str) -> str:
-    # Rust's to_ascii_lowercase: only A-Z change (str.lower would fold "Ä" to "ä").
-    return "".join(chr(ord(ch) + 32) if "A" <= ch <= "Z" else ch for ch in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +292,7 @@ def _persona(
         record, "source_pack_persona_slug", where
     )
     # persona_d_tag (reference §4.5): the team slug, else the id, normalised.
-    slug = normalize_d_tag(team_slug or ident)
+    slug = buzz_d_tag(team_slug or ident)
     return BuzzPersona(
         where,
         ident,

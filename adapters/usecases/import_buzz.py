@@ -13,8 +13,9 @@ nothing.
 What an import does, and does not:
 
 - a persona is saved under the slug buzz publishes it under (its
-  ``normalize_d_tag``); members fleetsync's persona does not have are named
-  in the report as not carried, never dropped unsaid;
+  ``normalize_d_tag``, :func:`domain.slugs.buzz_d_tag`); members fleetsync's
+  persona does not have are named in the report as not carried, never dropped
+  unsaid;
 - an agent keeps its key pair (the key comes from ``private_key_nsec``, else
   from buzz's keyring item) and is created as ``imported``; an agent already
   here moves to the persona buzz links it to, and is otherwise left as it is
@@ -44,7 +45,6 @@ from adapters.buzz.appdata import (
     BuzzAppData,
     BuzzDataError,
     BuzzPersona,
-    normalize_d_tag,
 )
 from adapters.buzz.keyring import BuzzSecrets
 from adapters.nostr.keys import PublicKey, SecretKey
@@ -54,6 +54,7 @@ from domain.application import UnknownAgent
 from domain.errors import DomainError, InvalidInput
 from domain.names import check_name
 from domain.persona import DEFINITION_MEMBERS, PersonaDefinition, parse_definition
+from domain.slugs import buzz_d_tag
 
 CREATE = "create"
 UPDATE = "update"
@@ -263,7 +264,7 @@ def _agent_step(
     slug = slug_of.get(agent.persona_id)
     missing = slug is None
     if slug is None:
-        slug = normalize_d_tag(agent.persona_id)
+        slug = buzz_d_tag(agent.persona_id)
     try:
         existing: Agent | None = fleet.app.get_agent(agent.pubkey)
     except UnknownAgent:

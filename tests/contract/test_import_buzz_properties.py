@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.bootstrap import Fleet, bootstrap, init
-from adapters.buzz.appdata import BuzzDataError, normalize_d_tag, read_app_data
+from adapters.buzz.appdata import BuzzDataError, read_app_data
 from adapters.buzz.keyring import BuzzKeyringError, BuzzSecrets
 from adapters.nostr.keys import SecretKey
 from adapters.settings import Settings
 from adapters.usecases.import_buzz import import_buzz
+from domain.slugs import buzz_d_tag
 from tests.support.buzz_appdata import (
     BuzzAgentSpec,
     BuzzPersonaSpec,
@@ -66,7 +67,7 @@ def buzz_homes(draw: st.DrawFn) -> tuple[str, list[BuzzPersonaSpec], list[BuzzAg
             persona_specs(),
             min_size=1,
             max_size=4,
-            unique_by=lambda p: normalize_d_tag(p.source_team_persona_slug or p.id),
+            unique_by=lambda p: buzz_d_tag(p.source_team_persona_slug or p.id),
         )
     )
     links = [p.id for p in personas] + ["gone-persona"]

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.buzz.appdata import default_app_data_dir, normalize_d_tag
+from adapters.buzz.appdata import default_app_data_dir
 from adapters.buzz.keyring import BuzzKeyringError, parse_secrets
 from adapters.nostr.keys import SecretKey
-from domain.slugs import is_persona_slug
+from domain.slugs import buzz_d_tag, is_persona_slug
 
 
 @pytest.mark.parametrize(
@@ -29,14 +29,14 @@ from domain.slugs import is_persona_slug
     ],
 )
 def test_buzz_d_tags_are_normalised_as_buzz_normalises_them(text: str, slug: str) -> None:
-    assert normalize_d_tag(text) == slug
+    assert buzz_d_tag(text) == slug
 
 
 @given(st.text(min_size=1, max_size=80))
 def test_a_normalised_d_tag_is_always_a_valid_persona_slug_and_stays_as_it_is(text: str) -> None:
-    slug = normalize_d_tag(text)
+    slug = buzz_d_tag(text)
     assert is_persona_slug(slug)
-    assert normalize_d_tag(slug) == slug
+    assert buzz_d_tag(slug) == slug
 
 
 def test_the_default_directory_follows_tauri_per_operating_system(tmp_path: Path) -> None:
