@@ -21,6 +21,8 @@ Resolution order, first found wins:
 - legacy persona-pack teams (``team import|sync DIR``): ``$FLEETSYNC_LEGACY_TEAM_SYNC``,
   on by default as buzz's seed gated them (``0``/``false``/``no``/``off`` turns them off;
   ``buzz-team-snapshot`` files and ``team pull`` replace them).
+- ``persona save|delete`` also publish the public ``kind:30175`` persona event (or its
+  NIP-09 deletion) as the owner: ``$FLEETSYNC_PUBLISH_PERSONAS``, off by default.
 
 Store URLs: ``sqlite:///absolute/path`` or SQLAlchemy's ``sqlite:////absolute/path``
 (a relative path such as ``sqlite:events.sqlite`` is taken relative to the home),
@@ -223,6 +225,8 @@ class Settings:
     foreign_heads: ForeignHeads = ForeignHeads.CONFLICT
     # Legacy persona-pack directories (team import|sync DIR), as buzz's seed gated them.
     legacy_team_sync: bool = True
+    # persona save|delete also publish the owner's kind:30175 (or its NIP-09 deletion).
+    publish_personas: bool = False
     # Where the store URL came from: "--store", "FLEETSYNC_STORE_URL", the home's
     # record (see adapters.home) or "default"; error messages name it.
     store_source: str = "default"
@@ -263,6 +267,7 @@ class Settings:
             ),
             store_source=source,
             legacy_team_sync=_bool_setting(env, "FLEETSYNC_LEGACY_TEAM_SYNC", default=True),
+            publish_personas=_bool_setting(env, "FLEETSYNC_PUBLISH_PERSONAS", default=False),
         )
 
 

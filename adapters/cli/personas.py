@@ -7,9 +7,11 @@ printed: ``show`` lists their names only.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from adapters.cli.output import (
+    EXIT_UNVERIFIED,
     Context,
     Subcommands,
     add_json_flag,
@@ -25,10 +27,13 @@ from adapters.cli.publish import (
     publication_code,
     publication_doc,
 )
+from adapters.owner_events import OwnerPublication
+from adapters.usecases.persona_events import pull_personas
 from adapters.usecases.personas import delete_persona, list_personas, save_persona, show_persona
 from domain.errors import InvalidPersona
 from domain.persona import parse_definition
 from domain.slugs import persona_slug
+from domain.text import escape
 
 # Far above what can be saved (an engram body is at most 40,960 bytes, see
 # domain.engram_size) even with generous JSON escapes and indentation; the
@@ -91,6 +96,22 @@ def register(commands: Subcommands) -> None:
     add_json_flag(delete)
     delete.set_defaults(func=run_delete)
 
+    pull = sub.add_parser(
+        "pull",
+        help="take in the owner's kind:30175 persona events from the relays",
+        description="Read the owner's kind:30175 persona events from every relay, keep the "
+        "newest valid one per slug, and record each that is new here, or was edited "
+        "elsewhere (in buzz) after the version saved here, as a persona save whose cause is "
+        "that event ('audit --persona SLUG' shows it). Events with a bad envelope or "
+        "signature, and a newest event with unusable content, are set aside with their "
+        "reason. env_vars stay as saved here. Pulling again records nothing. Exit 3 when a "
+        "relay could not be read.",
+        epilog=PUBLISH_EPILOG,
+    )
+    add_publish_flags(pull, "its agents' engrams")
+    add_json_flag(pull)
+    pull.set_defaults(func=run_pull)
+
 
 def read_definition_text(ctx: Context, source: str) -> str:
     """The text of FILE, or of stdin for '-', read up to :data:`MAX_DEFINITION_BYTES`.
@@ -121,6 +142,7 @@ def run_save(ctx: Context) -> int:
             fleet, slug, definition, publish_now=not ctx.args.no_apply, progress=progress_for(ctx)
         )
     saved, agents, publication = result.saved, result.agents, result.publication
+    event = result.persona_event
     if ctx.json:
         ctx.emit_json(
             {
@@ -131,16 +153,20 @@ def run_save(ctx: Context) -> int:
                 "secrets_digest": saved.secrets_digest,
                 "agents": agents,
                 "publish": publication_doc(publication),
+                "persona_event": event.doc() if event is not None else None,
             }
         )
-        return publication_code(publication)
+        return combined(publication_code(publication), persona_event_code(event))
     if not saved.changed:
         ctx.out(f"persona {slug!r} unchanged (revision {saved.revision})")
-        return 0
+        print_persona_event(ctx, event)
+        return persona_event_code(event)
     ctx.out(f"saved persona {slug!r}: revision {saved.revision}, digest {saved.digest}")
+    print_persona_event(ctx, event)
     if agents:
         ctx.out(f"{agents:,} agent(s) follow it")
-    return print_publication(ctx, publication, "the persona is saved")
+    code = print_publication(ctx, publication, "the persona is saved")
+    return combined(code, persona_event_code(event))
 
 
 def run_list(ctx: Context) -> int:
@@ -261,17 +287,116 @@ def run_delete(ctx: Context) -> int:
             publish_now=not ctx.args.no_apply,
             progress=progress_for(ctx),
         )
-    publication = result.publication
+    publication, event = result.publication, result.persona_event
     if ctx.json:
         ctx.emit_json(
             {
                 "slug": slug,
                 "deleted": True,
                 "tombstones": publication_doc(publication) if publication is not None else None,
+                "persona_event": event.doc() if event is not None else None,
             }
         )
-        return publication_code(publication) if publication is not None else 0
+        code = publication_code(publication) if publication is not None else 0
+        return combined(code, persona_event_code(event))
     ctx.out(f"deleted persona {slug!r}; its history is kept ('persona show --history')")
+    print_persona_event(ctx, event)
     if publication is None:
-        return 0
-    return print_publication(ctx, publication, "the persona is deleted")
+        return persona_event_code(event)
+    code = print_publication(ctx, publication, "the persona is deleted")
+    return combined(code, persona_event_code(event))
+
+
+def persona_event_code(event: OwnerPublication | None) -> int:
+    """0 when the owner's event is read back from every relay (or no setting asked for
+    it), 2 when some relay does not hold it (the change stands: saving again retries)."""
+    return 0 if event is None or event.published else 2
+
+
+def combined(*codes: int) -> int:
+    """The exit code of a command whose parts each have one: not in sync (2) first."""
+    return 2 if 2 in codes else max(codes)
+
+
+def print_persona_event(ctx: Context, event: OwnerPublication | None) -> None:
+    """How the owner's kind:30175 (or its deletion) fared; never "published" unless
+    every relay returned it when read back."""
+    if event is None:
+        return
+    what = "deletion request" if event.kind == 5 else "persona event (kind:30175)"
+    if event.error is not None:
+        _warn(ctx, f"the {what} was not published: {event.error}")
+        return
+    for url in event.unchanged:
+        ctx.out(f"{what}: {url} already holds this content")
+    for relay in event.relays:
+        if relay.held:
+            extra = ""
+            if relay.still_served:
+                extra = " (it still serves the persona: honouring a deletion is its policy)"
+            ctx.out(f"{what} {event.event_id} published on {relay.relay}, read back{extra}")
+        else:
+            said = f"{relay.answer}" + (f": {relay.message}" if relay.message else "")
+            ctx.out(f"{what} {event.event_id} NOT read back from {relay.relay} ({said})")
+    if not event.published:
+        _warn(ctx, f"the {what} is not on every relay yet; run the command again to retry")
+
+
+def _warn(ctx: Context, text: str) -> None:
+    err = ctx.stderr if ctx.stderr is not None else sys.stderr
+    # The text may quote a relay: escape what a terminal would obey.
+    err.write(f"fleetsync: warning: {escape(text)}\n")
+
+
+def run_pull(ctx: Context) -> int:
+    with ctx.fleet() as fleet:
+        result = pull_personas(fleet, publish_now=not ctx.args.no_apply, progress=progress_for(ctx))
+    unverified = 0 if result.verified else EXIT_UNVERIFIED
+    code = combined(publication_code(result.publication), unverified)
+    if ctx.json:
+        ctx.emit_json(
+            {
+                "taken": [
+                    {
+                        "slug": t.slug,
+                        "event_id": t.event_id,
+                        "created_at": t.created_at,
+                        "revision": t.revision,
+                        "reason": t.reason,
+                    }
+                    for t in result.taken
+                ],
+                "skipped": [
+                    {"slug": s.slug, "event_id": s.event_id, "reason": s.reason}
+                    for s in result.skipped
+                ],
+                "read": list(result.read),
+                "unreadable": result.unreadable,
+                "verified": result.verified,
+                "agents": result.agents,
+                "publish": publication_doc(result.publication),
+            }
+        )
+        return code
+    for url, why in result.unreadable.items():
+        ctx.out(f"relay {url} could not be read: {why}")
+    for t in result.taken:
+        ctx.out(
+            f"took in persona {t.slug!r} from event {t.event_id} (created_at {t.created_at}): "
+            f"revision {t.revision}, {t.reason}"
+        )
+    for s in result.skipped:
+        where = f"persona {s.slug!r}" if s.slug is not None else "an event"
+        ctx.out(f"skipped {where} ({s.event_id}): {s.reason}")
+    ctx.out(
+        f"{len(result.taken)} persona(s) taken in, {len(result.skipped)} event(s) skipped "
+        f"(relays read: {', '.join(result.read) or 'none'})"
+    )
+    if not result.verified:
+        ctx.out("not verified: a relay could not be read, so what it holds is unknown")
+    if result.agents:
+        ctx.out(f"{result.agents:,} agent(s) follow the personas taken in")
+        return combined(
+            print_publication(ctx, result.publication, "the personas are saved"), unverified
+        )
+    return code

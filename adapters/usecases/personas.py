@@ -14,7 +14,12 @@ from typing import Any
 
 from adapters.bootstrap import Fleet
 from adapters.errors import AdapterError
+from adapters.owner_events import OwnerPublication
 from adapters.usecases.apply import NOT_PUBLISHED, ProgressDisplay, Publication, publish
+from adapters.usecases.persona_events import (
+    publish_persona_deletion_event,
+    publish_persona_event,
+)
 from domain.application import PersonaSaved
 from domain.persona import PersonaDefinition
 from domain.slugs import persona_slug
@@ -34,6 +39,8 @@ class PersonaSave:
     saved: PersonaSaved
     agents: int
     publication: Publication
+    # The owner's kind:30175 (FLEETSYNC_PUBLISH_PERSONAS); None when the setting is off.
+    persona_event: OwnerPublication | None = None
 
 
 def save_persona(
@@ -47,8 +54,13 @@ def save_persona(
     """Record a new version of persona ``slug`` (nothing if identical); publish it to
     its agents right away unless ``publish_now`` is false."""
     saved = fleet.app.save_persona(persona_slug(slug), definition, fleet.settings.actor)
+    # Unchanged too: a relay that missed the last publish gets it now (nothing is sent
+    # where the head carries the content already).
+    persona_event = (
+        publish_persona_event(fleet, saved.slug) if fleet.settings.publish_personas else None
+    )
     if not saved.changed:
-        return PersonaSave(saved, 0, Publication(skipped="persona unchanged"))
+        return PersonaSave(saved, 0, Publication(skipped="persona unchanged"), persona_event)
     agents = _agent_count(fleet, saved.slug)
     if not agents:
         publication = Publication(skipped="no agents follow it")
@@ -56,7 +68,7 @@ def save_persona(
         publication = NOT_PUBLISHED
     else:
         publication = publish(fleet, persona=saved.slug, progress=progress)
-    return PersonaSave(saved, agents, publication)
+    return PersonaSave(saved, agents, publication, persona_event)
 
 
 def _agent_count(fleet: Fleet, slug: str) -> int:
@@ -117,6 +129,8 @@ class PersonaDeletion:
     slug: str
     live: int
     publication: Publication | None
+    # The NIP-09 deletion of its kind:30175 (FLEETSYNC_PUBLISH_PERSONAS); None when off.
+    persona_event: OwnerPublication | None = None
 
 
 def delete_persona(
@@ -139,8 +153,11 @@ def delete_persona(
             "a persona and tombstones their engrams on the relays"
         )
     fleet.app.delete_persona(slug, fleet.settings.actor)
+    persona_event = (
+        publish_persona_deletion_event(fleet, slug) if fleet.settings.publish_personas else None
+    )
     # Its agents' engrams are tombstoned now, through apply (best effort).
     publication = None
     if live and publish_now:
         publication = publish(fleet, persona=slug, progress=progress)
-    return PersonaDeletion(slug, live, publication)
+    return PersonaDeletion(slug, live, publication, persona_event)

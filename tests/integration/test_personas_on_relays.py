@@ -1,0 +1,184 @@
+"""Personas on real relays: ``persona save|delete`` publishing the owner's ``kind:30175``
+(and its NIP-09 deletion) with ``FLEETSYNC_PUBLISH_PERSONAS``, and ``persona pull``
+taking in what buzz (here: nostr-sdk, signing as the owner) wrote on the relay.
+
+What is on the relay is checked with nostr-sdk, not with our own client.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.harness import Fleetsync
+from tests.support.relays import start_nostr_relay, start_rust_relay
+from tests.support.sdk import sdk_fetch_events, sdk_public_key, sdk_publish, sdk_sign_event
+
+pytestmark = pytest.mark.integration
+
+SECRET = "sk-persona-relay-secret-value"
+WRITER = {
+    "display_name": "Writer",
+    "system_prompt": "Write.",
+    "model": "gpt-x",
+    "env_vars": {"OPENAI_API_KEY": SECRET},
+}
+
+
+@pytest.fixture(params=["nostr-relay", "rust-relay"])
+def relay_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    relay = start_nostr_relay(tmp_path) if request.param == "nostr-relay" else start_rust_relay()
+    with relay:
+        yield relay.url
+
+
+def home(tmp_path: Path, url: str, *, publish: bool) -> Fleetsync:
+    fs = Fleetsync(tmp_path / "home")
+    if publish:
+        fs.environ["FLEETSYNC_PUBLISH_PERSONAS"] = "1"
+    fs("init")
+    fs("relay", "add", url)
+    return fs
+
+
+def personas_on(url: str, owner: str) -> list[dict[str, Any]]:
+    found = sdk_fetch_events(url, {"kinds": [30175], "authors": [owner]})
+    return [json.loads(e) for e in found]
+
+
+def relay_edit(url: str, secret: str, slug: str, content: dict[str, Any], at: int) -> str:
+    """What buzz does when the persona is edited there: the owner signs a new head."""
+    event = sdk_sign_event(secret, 30175, [["d", slug]], json.dumps(content), at)
+    assert sdk_publish(url, event).accepted
+    return str(json.loads(event)["id"])
+
+
+def test_saving_publishes_the_public_persona_as_the_owner_without_env_vars(
+    relay_url: str, tmp_path: Path
+) -> None:
+    fs = home(tmp_path, relay_url, publish=True)
+    saved = fs.save("writer", WRITER, tmp_path)
+    owner = sdk_public_key(fs.owner_secret())
+    event = saved["persona_event"]
+    assert event["published"] is True
+    assert [r["read_back"] for r in event["relays"]] == [True]
+    (on_relay,) = personas_on(relay_url, owner)
+    assert on_relay["id"] == event["event_id"]
+    assert on_relay["tags"] == [["d", "writer"]]
+    assert "env_vars" not in on_relay["content"]
+    assert SECRET not in on_relay["content"]
+    assert json.loads(on_relay["content"])["display_name"] == "Writer"
+    # Saving the same definition again sends nothing: the head carries it already.
+    again = fs.save("writer", WRITER, tmp_path)
+    assert again["persona_event"]["event_id"] is None
+    assert again["persona_event"]["published"] is True
+    assert len(personas_on(relay_url, owner)) == 1
+
+
+def test_an_edit_is_dated_after_the_relays_head_even_when_that_is_in_the_future(
+    relay_url: str, tmp_path: Path
+) -> None:
+    fs = home(tmp_path, relay_url, publish=True)
+    secret = fs.owner_secret()
+    future = int(time.time()) + 300
+    relay_edit(relay_url, secret, "writer", {"display_name": "W", "system_prompt": "x"}, future)
+    saved = fs.save("writer", WRITER, tmp_path)
+    assert saved["persona_event"]["created_at"] == future + 1
+    assert saved["persona_event"]["published"] is True
+
+
+def test_without_the_setting_nothing_is_published(relay_url: str, tmp_path: Path) -> None:
+    fs = home(tmp_path, relay_url, publish=False)
+    assert fs.save("writer", WRITER, tmp_path)["persona_event"] is None
+    assert personas_on(relay_url, sdk_public_key(fs.owner_secret())) == []
+
+
+def test_deleting_publishes_a_nip09_deletion_read_back_from_the_relay(
+    relay_url: str, tmp_path: Path
+) -> None:
+    fs = home(tmp_path, relay_url, publish=True)
+    fs.save("writer", WRITER, tmp_path)
+    owner = sdk_public_key(fs.owner_secret())
+    deleted = fs.json("persona", "delete", "writer", "--yes")
+    event = deleted["persona_event"]
+    assert event["published"] is True
+    (deletion,) = [json.loads(e) for e in sdk_fetch_events(relay_url, {"kinds": [5]})]
+    assert deletion["id"] == event["event_id"]
+    assert deletion["pubkey"] == owner
+    assert deletion["tags"] == [["a", f"30175:{owner}:writer"], ["k", "30175"]]
+
+
+def test_persona_pull_after_a_kind_30175_edit_on_the_relay_moves_its_agents(
+    relay_url: str, tmp_path: Path
+) -> None:
+    fs = home(tmp_path, relay_url, publish=True)
+    fs.save("writer", WRITER, tmp_path)
+    fs.save("reviewer", {"display_name": "Rev", "system_prompt": "Review."}, tmp_path)
+    fs("agent", "create", "--persona", "writer", "--count", "2")
+    fs("agent", "create", "--persona", "reviewer")
+    assert fs("plan").startswith("nothing to do")
+    secret = fs.owner_secret()
+    edited = {"display_name": "Writer", "system_prompt": "Write, as buzz says.", "model": "gpt-y"}
+    event_id = relay_edit(relay_url, secret, "writer", edited, int(time.time()) + 2)
+
+    pulled = fs.json("persona", "pull")
+    assert [(t["slug"], t["event_id"]) for t in pulled["taken"]] == [("writer", event_id)]
+    assert pulled["publish"]["summary"]["published"] == 2  # only the writer's agents move
+    shown = fs.json("persona", "show", "writer")
+    assert shown["content"]["system_prompt"] == "Write, as buzz says."
+    assert shown["env_vars"] == ["OPENAI_API_KEY"]  # the secrets stay as saved here
+    audit = fs.json("audit", "--persona", "writer")
+    cause = audit["versions"][-1]["cause"]
+    assert cause["kind"] == "relay"
+    assert cause["event_id"] == event_id
+    assert cause["relay"] == relay_url.rstrip("/")
+    assert event_id in fs("audit", "--persona", "writer")
+    statuses = {a["persona"]: a["status"] for a in fs.json("agent", "list")}
+    assert statuses == {"writer": "in-sync", "reviewer": "in-sync"}
+
+    # Pulling again records nothing.
+    again = fs.json("persona", "pull")
+    assert again["taken"] == []
+    assert {s["reason"] for s in again["skipped"]} == {"already this version"}
+
+
+def test_pull_takes_in_a_persona_new_here_and_skips_a_malformed_one(
+    relay_url: str, tmp_path: Path
+) -> None:
+    fs = home(tmp_path, relay_url, publish=False)
+    secret = fs.owner_secret()
+    now = int(time.time())
+    relay_edit(relay_url, secret, "fresh", {"display_name": "F", "system_prompt": "Hi."}, now)
+    relay_edit(relay_url, secret, "broken", {"system_prompt": "no name"}, now)
+    leaky = {"display_name": "L", "system_prompt": "x", "env_vars": {"K": "v"}}
+    relay_edit(relay_url, secret, "leaky", leaky, now)
+    pulled = fs.json("persona", "pull")
+    assert [t["slug"] for t in pulled["taken"]] == ["fresh"]
+    reasons = {s["slug"]: s["reason"] for s in pulled["skipped"]}
+    assert "display_name" in reasons["broken"]
+    assert "env_vars" in reasons["leaky"]
+    assert [p["slug"] for p in fs.json("persona", "list")] == ["fresh"]
+
+
+def test_pull_never_undoes_a_newer_local_edit(relay_url: str, tmp_path: Path) -> None:
+    fs = home(tmp_path, relay_url, publish=False)
+    secret = fs.owner_secret()
+    old = int(time.time()) - 600
+    relay_edit(relay_url, secret, "writer", {"display_name": "Old", "system_prompt": "o"}, old)
+    fs.save("writer", WRITER, tmp_path)
+    pulled = fs.json("persona", "pull")
+    assert pulled["taken"] == []
+    assert "older than the version saved here" in pulled["skipped"][0]["reason"]
+    assert fs.json("persona", "show", "writer")["content"]["display_name"] == "Writer"
+
+
+def test_pull_with_an_unreachable_relay_exits_3_and_says_so(tmp_path: Path) -> None:
+    fs = home(tmp_path, "ws://127.0.0.1:9", publish=False)
+    fs.environ["FLEETSYNC_RELAY_TIMEOUT"] = "1"
+    code, out, _ = fs.run("persona", "pull")
+    assert code == 3, out
+    assert "could not be read" in out
