@@ -13,6 +13,7 @@ from adapters.nostr.event import Event, sign_event
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.persona_event import select_persona_head
 from domain.persona_pull import LocalPersona, PullAction, RelayHead, decide, newest
+from tests.support.examples import examples
 
 SLUGS = st.sampled_from(["writer", "reviewer", "a_ops"])
 HEADS = st.builds(
@@ -22,6 +23,8 @@ HEADS = st.builds(
     created_at=st.integers(1_700_000_000, 1_700_000_050),
     digest=st.sampled_from(["d1", "d2", "d3"]),
 )
+# An event id names one event: two heads with one id are the same event.
+HEAD_LISTS = st.lists(HEADS, max_size=12, unique_by=lambda h: h.event_id)
 LOCAL = st.dictionaries(
     SLUGS,
     st.builds(
@@ -33,7 +36,7 @@ LOCAL = st.dictionaries(
 )
 
 
-@given(st.lists(HEADS, max_size=12), st.randoms())
+@given(HEAD_LISTS, st.randoms())
 def test_the_head_per_slug_does_not_depend_on_the_order_events_arrive_in(
     heads: list[RelayHead], rng: random.Random
 ) -> None:
@@ -42,7 +45,7 @@ def test_the_head_per_slug_does_not_depend_on_the_order_events_arrive_in(
     assert newest(shuffled) == newest(heads)
 
 
-@given(st.lists(HEADS, max_size=12))
+@given(HEAD_LISTS)
 def test_the_head_is_the_newest_and_ties_go_to_the_lowest_id(heads: list[RelayHead]) -> None:
     for slug, head in newest(heads).items():
         same = [h for h in heads if h.slug == slug]
@@ -54,7 +57,7 @@ def test_the_head_is_the_newest_and_ties_go_to_the_lowest_id(heads: list[RelayHe
         )
 
 
-@given(st.lists(HEADS, max_size=12), LOCAL, st.integers(1_700_000_050, 1_700_000_100))
+@given(HEAD_LISTS, LOCAL, st.integers(1_700_000_050, 1_700_000_100))
 def test_pulling_again_after_taking_heads_in_takes_nothing(
     heads: list[RelayHead], local: dict[str, LocalPersona], now: int
 ) -> None:
@@ -65,7 +68,7 @@ def test_pulling_again_after_taking_heads_in_takes_nothing(
     assert all(d.action is PullAction.SKIP for d in decide(heads, after))
 
 
-@given(st.lists(HEADS, max_size=12), LOCAL)
+@given(HEAD_LISTS, LOCAL)
 def test_a_head_not_newer_than_the_local_change_is_never_taken(
     heads: list[RelayHead], local: dict[str, LocalPersona]
 ) -> None:
@@ -88,7 +91,7 @@ def _event(slug: str, created_at: int, prompt: str, *, content: str | None = Non
     return sign_event(_KEY, created_at=created_at, kind=30175, tags=[("d", slug)], content=body)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, 5), st.sampled_from(["a", "b", "c"]), st.booleans()),
