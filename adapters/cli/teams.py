@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from adapters.cli.output import Context, Subcommands, add_json_flag
+from adapters.cli.output import EXIT_UNVERIFIED, Context, Subcommands, add_json_flag
 from adapters.cli.publish import (
     PUBLISH_EPILOG,
     add_publish_flags,
@@ -34,6 +34,7 @@ from adapters.usecases.teams import (
     TeamReport,
     bring_in,
     list_teams,
+    pull_teams,
     remove_team,
     show_team,
 )
@@ -89,6 +90,19 @@ def register(commands: Subcommands) -> None:
     add_publish_flags(sync, "changed personas' engrams")
     add_json_flag(sync)
     sync.set_defaults(func=run_sync)
+
+    pull = sub.add_parser(
+        "pull",
+        help="follow the owner's buzz teams (kind:30176) on the relays",
+        description="Read the owner's kind:30176 team events from every relay and record "
+        "the newest valid one of each team as its version: name, description, "
+        "instructions and member personas (buzz persona ids, taken as the slugs buzz makes "
+        "of them; one naming no persona here is left out and reported: 'persona pull' "
+        "first). Events with a bad envelope, signature or content are set aside with their "
+        "reason. Pulling again records nothing. Exit 3 when a relay could not be read.",
+    )
+    add_json_flag(pull)
+    pull.set_defaults(func=run_pull)
 
     listing = sub.add_parser("list", help="list teams and their personas")
     add_json_flag(listing)
@@ -204,6 +218,59 @@ def _print_report(ctx: Context, report: TeamReport, given: TeamInput) -> None:
         )
     for note in given.notes:
         ctx.out(f"  note: {note}")
+
+
+def run_pull(ctx: Context) -> int:
+    with ctx.fleet() as fleet:
+        result = pull_teams(fleet)
+    code = 0 if result.verified else EXIT_UNVERIFIED
+    if ctx.json:
+        ctx.emit_json(
+            {
+                "teams": [
+                    {
+                        "team": p.team,
+                        "event_id": p.event_id,
+                        "changed": p.changed,
+                        "personas": list(p.personas),
+                        "left_out": list(p.left_out),
+                    }
+                    for p in result.pulled
+                ],
+                "skipped": [
+                    {"team": s.team, "event_id": s.event_id, "reason": s.reason}
+                    for s in result.skipped
+                ],
+                "read": list(result.read),
+                "unreadable": result.unreadable,
+                "verified": result.verified,
+            }
+        )
+        return code
+    for url, why in result.unreadable.items():
+        ctx.out(f"relay {url} could not be read: {why}")
+    for p in result.pulled:
+        state = "recorded" if p.changed else "unchanged"
+        ctx.out(
+            f"team {p.team!r} from event {p.event_id}: {state}, personas "
+            f"{', '.join(p.personas) or '(none)'}"
+        )
+        if p.left_out:
+            ctx.out(
+                f"  left out (no such persona here; 'fleetsync persona pull' first): "
+                f"{', '.join(p.left_out)}"
+            )
+    for s in result.skipped:
+        where = f"team {s.team!r}" if s.team is not None else "an event"
+        ctx.out(f"skipped {where} ({s.event_id}): {s.reason}")
+    changed = sum(1 for p in result.pulled if p.changed)
+    ctx.out(
+        f"{changed} team(s) recorded, {len(result.pulled) - changed} unchanged, "
+        f"{len(result.skipped)} event(s) skipped (relays read: {', '.join(result.read) or 'none'})"
+    )
+    if not result.verified:
+        ctx.out("not verified: a relay could not be read, so what it holds is unknown")
+    return code
 
 
 def run_list(ctx: Context) -> int:

@@ -24,16 +24,22 @@ The rules, whatever the source (:func:`bring_in`):
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from adapters.bootstrap import Fleet
+from adapters.bootstrap import Fleet, NoRelays
 from adapters.errors import PermanentAdapterError
+from adapters.nostr.signer import KeySigner
+from adapters.nostr.team_event import TEAM_KIND, SetAside, select_team_heads
+from adapters.owner_events import OwnerRead, read_owner_events
+from adapters.relay import RelayPool
 from adapters.usecases.apply import NOT_PUBLISHED, ProgressDisplay, Publication, publish
 from domain.application import TeamSaved
 from domain.errors import InvalidInput
 from domain.persona import PersonaDefinition
+from domain.slugs import buzz_d_tag
 from domain.teams import TeamDefinition, team_id
 
 
@@ -112,6 +118,96 @@ def _agents_of(fleet: Fleet, slugs: list[str]) -> list[str]:
         return []
     view = fleet.view()
     return [a.pubkey for slug in slugs for a in view.agents(persona=slug, include_retired=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamPulled:
+    team: str
+    event_id: str
+    changed: bool
+    personas: tuple[str, ...]
+    left_out: tuple[str, ...]  # persona ids naming no persona here
+
+
+@dataclass(frozen=True, slots=True)
+class TeamPull:
+    pulled: tuple[TeamPulled, ...]
+    skipped: tuple[SetAside, ...]
+    read: tuple[str, ...]
+    unreadable: dict[str, str]
+
+    @property
+    def verified(self) -> bool:
+        return not self.unreadable
+
+
+def pull_teams(fleet: Fleet) -> TeamPull:
+    """Follow the owner's ``kind:30176`` team events: the newest valid head of each team
+    is recorded as that team's version (nothing when it is the version recorded).
+
+    The event's ``persona_ids`` are buzz's persona ids; each names the persona whose
+    slug buzz makes of it (:func:`domain.slugs.buzz_d_tag`), and one naming no persona
+    here is left out and reported ('persona pull' first brings the owner's personas).
+    What an older client's event leaves out (``instructions``, ``persona_ids``) keeps
+    the value recorded here.
+    """
+    owner = KeySigner(fleet.owner)
+    timeout = fleet.settings.relay_timeout
+    urls = fleet.app.relay_urls()
+    if not urls:
+        raise NoRelays("no relays configured; add one with 'fleetsync relay add URL'")
+
+    async def read() -> OwnerRead:
+        pool = RelayPool(urls, connect_timeout=timeout)
+        try:
+            return await read_owner_events(pool, owner, TEAM_KIND, timeout=timeout)
+        finally:
+            await pool.close()
+
+    found = asyncio.run(read())
+    selection = select_team_heads(found.events, owner.public_key)
+    skipped = list(selection.discarded) + list(selection.unusable)
+    pulled: list[TeamPulled] = []
+    app = fleet.app
+    for head in selection.heads:
+        try:
+            ident = team_id(head.team)
+        except InvalidInput as exc:
+            skipped.append(SetAside(head.team, head.event.id, str(exc)))
+            continue
+        current = app.teams().get(ident)
+        content = head.content
+        left_out: list[str] = []
+        if content.persona_ids is None:
+            personas = current.personas if current is not None else ()
+        else:
+            kept: list[str] = []
+            for buzz_id in content.persona_ids:
+                slug = buzz_d_tag(buzz_id)
+                persona = app.find_persona(slug)
+                if persona is None or persona.deleted:
+                    left_out.append(buzz_id)
+                elif slug not in kept:
+                    kept.append(slug)
+            personas = tuple(kept)
+        instructions = content.instructions
+        if not content.instructions_given and current is not None:
+            instructions = current.instructions
+        try:
+            definition = TeamDefinition(
+                ident,
+                content.name,
+                content.description,
+                instructions,
+                personas,
+                f"relay:{head.event.id}",
+            )
+        except InvalidInput as exc:
+            skipped.append(SetAside(head.team, head.event.id, str(exc)))
+            continue
+        saved = app.save_team(definition, (), fleet.settings.actor)
+        pulled.append(TeamPulled(ident, head.event.id, saved.changed, personas, tuple(left_out)))
+    return TeamPull(tuple(pulled), tuple(skipped), found.answered, dict(found.unreadable))
 
 
 def list_teams(fleet: Fleet) -> tuple[TeamDefinition, ...]:

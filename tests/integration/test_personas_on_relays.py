@@ -182,3 +182,80 @@ def test_pull_with_an_unreachable_relay_exits_3_and_says_so(tmp_path: Path) -> N
     code, out, _ = fs.run("persona", "pull")
     assert code == 3, out
     assert "could not be read" in out
+
+
+def team_event(url: str, secret: str, d: str, content: dict[str, Any] | str, at: int) -> str:
+    """A buzz team event (kind:30176) as the owner signs it."""
+    text = content if isinstance(content, str) else json.dumps(content, separators=(",", ":"))
+    event = sdk_sign_event(secret, 30176, [["d", d]], text, at)
+    assert sdk_publish(url, event).accepted
+    return str(json.loads(event)["id"])
+
+
+UUID = "0b9f3f0e-3c1a-4d1e-8f3a-2b1c0d9e8f7a"
+
+
+def test_team_pull_records_the_newest_team_event_and_pulling_again_records_nothing(
+    relay_url: str, tmp_path: Path
+) -> None:
+    fs = home(tmp_path, relay_url, publish=False)
+    fs.save("writer", WRITER, tmp_path)
+    fs.save(UUID, {"display_name": "U", "system_prompt": "u"}, tmp_path)
+    secret = fs.owner_secret()
+    now = int(time.time())
+    team_event(
+        relay_url,
+        secret,
+        UUID,
+        {"name": "Old", "instructions": None, "persona_ids": ["writer"]},
+        now - 10,
+    )
+    newest = team_event(
+        relay_url,
+        secret,
+        UUID,
+        {
+            "name": "Crew",
+            "instructions": "Be brief.",
+            "persona_ids": ["writer", UUID.upper(), "ghost"],
+        },
+        now,
+    )
+    team_event(relay_url, secret, "builtin-team:welcome", "{not json", now)
+
+    pulled = fs.json("team", "pull")
+    (crew,) = pulled["teams"]
+    assert (crew["team"], crew["event_id"], crew["changed"]) == (UUID, newest, True)
+    assert crew["personas"] == ["writer", UUID]
+    assert crew["left_out"] == ["ghost"]
+    assert [s["team"] for s in pulled["skipped"]] == ["builtin-team:welcome"]
+    shown = fs.json("team", "show", UUID)
+    assert shown["name"] == "Crew"
+    assert shown["instructions"] == "Be brief."
+    assert shown["source"] == f"relay:{newest}"
+    assert [a["slug"] for a in fs.json("status", "--team", UUID)["personas"]] == [UUID, "writer"]
+
+    again = fs.json("team", "pull")
+    assert [t["changed"] for t in again["teams"]] == [False]
+
+
+def test_an_older_clients_team_event_keeps_the_members_and_instructions_recorded_here(
+    relay_url: str, tmp_path: Path
+) -> None:
+    fs = home(tmp_path, relay_url, publish=False)
+    fs.save("writer", WRITER, tmp_path)
+    secret = fs.owner_secret()
+    now = int(time.time())
+    team_event(
+        relay_url,
+        secret,
+        "crew",
+        {"name": "Crew", "instructions": "Keep.", "persona_ids": ["writer"]},
+        now - 5,
+    )
+    fs("team", "pull")
+    team_event(relay_url, secret, "crew", {"name": "Crew Renamed"}, now)
+    (crew,) = fs.json("team", "pull")["teams"]
+    assert crew["personas"] == ["writer"]
+    shown = fs.json("team", "show", "crew")
+    assert (shown["name"], shown["instructions"]) == ("Crew Renamed", "Keep.")
