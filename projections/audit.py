@@ -100,6 +100,8 @@ def describe_cause(cause: dict[str, Any] | None) -> str:
         )
     if cause.get("kind") == "team":
         return f"team {cause.get('team')} from {cause.get('source')}"
+    if cause.get("kind") == "buzz":
+        return f"import buzz from {cause.get('source')}"
     return str(cause)
 
 

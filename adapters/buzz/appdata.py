@@ -138,6 +138,7 @@ class BuzzPersona:
     builtin: bool = False
     active: bool = True
     team: str | None = None
+    file: str = ""  # the file it was read from
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,9 @@ class BuzzTeam:
     name: str
     persona_ids: tuple[str, ...]
     builtin: bool
+    description: str | None = None
+    instructions: str | None = None  # since buzz detached directory teams (#1846)
+    file: str = ""  # the teams.json it was read from
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +267,7 @@ def _seed_persona(path: Path, index: int, record: dict[str, Any]) -> BuzzPersona
     members = _members(record, _SEED_MEMBERS, where)
     _required_str(record, "display_name", where)
     _required_str(record, "system_prompt", where)
-    return _persona(record, where, ident, members)
+    return _persona(path, record, where, ident, members)
 
 
 def _definition(path: Path, index: int, record: dict[str, Any]) -> BuzzPersona:
@@ -279,11 +283,11 @@ def _definition(path: Path, index: int, record: dict[str, Any]) -> BuzzPersona:
         "system_prompt": prompt if prompt is not None else "",
         **members,
     }
-    return _persona(record, where, ident, members)
+    return _persona(path, record, where, ident, members)
 
 
 def _persona(
-    record: dict[str, Any], where: str, ident: str, members: dict[str, Any]
+    path: Path, record: dict[str, Any], where: str, ident: str, members: dict[str, Any]
 ) -> BuzzPersona:
     team = _optional_str(record, "source_team", where) or _optional_str(
         record, "source_pack", where
@@ -301,6 +305,7 @@ def _persona(
         builtin=_bool(record, "is_builtin", where, default=False),
         active=_bool(record, "is_active", where, default=True),
         team=team,
+        file=str(path),
     )
 
 
@@ -397,7 +402,14 @@ def _team(path: Path, index: int, record: dict[str, Any]) -> BuzzTeam:
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise BuzzDataError(f"{where}: persona_ids must be an array of persona ids")
     return BuzzTeam(
-        where, ident, name, tuple(ids), _bool(record, "is_builtin", where, default=False)
+        where,
+        ident,
+        name,
+        tuple(ids),
+        _bool(record, "is_builtin", where, default=False),
+        _optional_str(record, "description", where),
+        _optional_str(record, "instructions", where),
+        str(path),
     )
 
 

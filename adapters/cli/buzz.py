@@ -129,7 +129,8 @@ def _print(ctx: Context, plan: ImportPlan, *, dry_run: bool) -> None:
     for team in plan.teams:
         members = ", ".join(team.personas) or "no persona"
         gone = f"; {len(team.missing)} persona(s) gone in buzz" if team.missing else ""
-        ctx.out(f"team {team.name!r} ({team.id}): {members}{gone}")
+        action = team.action if team.action == UNCHANGED else f"{would}{team.action}"
+        ctx.out(f"team {team.name!r} ({team.id}, {action}): {members}{gone}")
     for note in plan.notes:
         ctx.note(note)
     if dry_run:

@@ -24,8 +24,8 @@ What an import does, and does not:
   persona's slug, which no persona here holds: it shows ``persona-deleted``,
   as buzz shows it orphaned; an agent linked to no persona at all is skipped
   and named in the report (fleetsync keeps agents in step with a persona);
-- teams are read for the personas they group, and reported; team semantics
-  are ``fleetsync team ...``'s;
+- each team of ``teams.json`` is recorded as a fleetsync team of the
+  personas imported with it (members buzz no longer has are named, not kept);
 - nothing is deleted or retired, and nothing is published: ``plan`` shows
   what ``apply`` would write.
 """
@@ -45,6 +45,7 @@ from adapters.buzz.appdata import (
     BuzzAppData,
     BuzzDataError,
     BuzzPersona,
+    BuzzTeam,
 )
 from adapters.buzz.keyring import BuzzSecrets
 from adapters.nostr.keys import PublicKey, SecretKey
@@ -55,6 +56,7 @@ from domain.errors import DomainError, InvalidInput
 from domain.names import check_name
 from domain.persona import DEFINITION_MEMBERS, PersonaDefinition, parse_definition
 from domain.slugs import buzz_d_tag
+from domain.teams import TeamDefinition, Teams
 
 CREATE = "create"
 UPDATE = "update"
@@ -97,6 +99,7 @@ class AgentStep:
 class TeamReport:
     id: str
     name: str
+    action: str  # create | update | unchanged
     personas: tuple[str, ...]  # slugs
     missing: tuple[str, ...]  # buzz ids of member personas buzz no longer has
 
@@ -161,15 +164,9 @@ def plan_import(fleet: Fleet, data: BuzzAppData, secrets: SecretsReader) -> Impo
             "this owner; to keep buzz's engrams, import into a home made with "
             "'fleetsync init --owner-from-buzz'"
         )
-    teams = tuple(
-        TeamReport(
-            team.id,
-            team.name,
-            tuple(slug_of[i] for i in team.persona_ids if i in slug_of),
-            tuple(i for i in team.persona_ids if i not in slug_of),
-        )
-        for team in data.teams
-    )
+    teams_aggregate = fleet.app.teams()
+    teams = tuple(_team_step(teams_aggregate, team, slug_of, actor) for team in data.teams)
+    aggregates.append(teams_aggregate)
     changes = any(s.key is not None for s in agent_steps) or any(
         agg.pending_events for agg in aggregates
     )
@@ -215,7 +212,9 @@ def _persona_step(fleet: Fleet, persona: BuzzPersona, actor: str) -> tuple[Perso
     try:
         # The same parse and rules as 'persona save' of a definition file.
         definition = parse_definition(strictjson.dumps_compact(carried))
-        aggregate, saved = fleet.app.persona_version(persona.slug, definition, actor)
+        aggregate, saved = fleet.app.persona_version(
+            persona.slug, definition, actor, cause={"kind": "buzz", "source": persona.file}
+        )
     except DomainError as exc:
         raise BuzzDataError(f"{persona.where}: {exc}") from None
     if not saved.changed:
@@ -228,6 +227,26 @@ def _persona_step(fleet: Fleet, persona: BuzzPersona, actor: str) -> tuple[Perso
         persona.slug, persona.id, action, dropped, persona.builtin, persona.team, definition
     )
     return step, aggregate
+
+
+# -- teams ------------------------------------------------------------------------------
+
+
+def _team_step(teams: Teams, team: BuzzTeam, slug_of: dict[str, str], actor: str) -> TeamReport:
+    """A team of teams.json as a fleetsync team of the personas imported with it (the
+    members buzz no longer has are left out, and named)."""
+    slugs = tuple(dict.fromkeys(slug_of[i] for i in team.persona_ids if i in slug_of))
+    missing = tuple(i for i in team.persona_ids if i not in slug_of)
+    try:
+        definition = TeamDefinition(
+            team.id, team.name, team.description, team.instructions, slugs, f"buzz:{team.file}"
+        )
+    except DomainError as exc:
+        raise BuzzDataError(f"{team.where}: {exc}") from None
+    current = teams.get(team.id)
+    changed = teams.save(definition, actor)
+    action = UNCHANGED if not changed else CREATE if current is None else UPDATE
+    return TeamReport(team.id, team.name, action, slugs, missing)
 
 
 # -- agents -----------------------------------------------------------------------------
@@ -368,7 +387,13 @@ def plan_doc(plan: ImportPlan, *, dry_run: bool) -> dict[str, Any]:
             for s in plan.agents
         ],
         "teams": [
-            {"id": t.id, "name": t.name, "personas": list(t.personas), "missing": list(t.missing)}
+            {
+                "id": t.id,
+                "name": t.name,
+                "action": t.action,
+                "personas": list(t.personas),
+                "missing": list(t.missing),
+            }
             for t in plan.teams
         ],
         "notes": list(plan.notes),

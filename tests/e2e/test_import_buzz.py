@@ -131,8 +131,17 @@ def test_a_seed_era_home_is_imported_with_every_agent_keeping_its_key(
     assert agents["Orphan"]["persona_missing"] is True
     assert {a["key_from"] for a in doc["agents"]} == {"file"}
     assert doc["teams"] == [
-        {"id": "pollinators", "name": "Pollinators", "personas": ["lep"], "missing": [GONE_ID]}
+        {
+            "id": "pollinators",
+            "name": "Pollinators",
+            "action": "create",
+            "personas": ["lep"],
+            "missing": [GONE_ID],
+        }
     ]
+    teams = json.loads(cli.ok("team", "list", "--json").stdout)
+    assert [(t["team"], t["personas"]) for t in teams] == [("pollinators", ["lep"])]
+    assert teams[0]["source"] == f"buzz:{root / 'agents' / 'teams.json'}"
     # Same npub, same key, now in the sealed key store.
     keys = plaintext_keys(cli)
     assert keys == {a.pubkey: a.key.nsec() for a in fleet.agents}
@@ -151,6 +160,9 @@ def test_the_imported_personas_carry_buzz_content_and_secrets(
     assert shown["content"]["system_prompt"] == "You write clearly."
     assert shown["content"]["name_pool"] == ["Ann", "Bob"]
     assert shown["env_vars"] == ["OPENAI_API_KEY"]
+    history = json.loads(cli.ok("persona", "show", WRITER_ID, "--history", "--json").stdout)
+    causes = [v["cause"] for v in history["history"]]
+    assert causes == [{"kind": "buzz", "source": str(tmp_path / "buzz/agents/personas.json")}]
     fizz_shown = json.loads(cli.ok("persona", "show", "builtin-fizz", "--json").stdout)
     assert fizz_shown["content"]["avatar_url"].startswith("data:image/png;base64,")
 
