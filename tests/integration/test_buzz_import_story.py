@@ -1,6 +1,7 @@
 """The buzz take-over story (issue 13): a buzz home of 20 agents whose engrams buzz
 wrote on a real relay is imported; ``apply`` publishes nothing and ``plan`` has
-nothing to do; one persona edited moves only its agents.
+nothing to do; one persona edited moves only its agents, and so does an edit
+buzz publishes as a ``kind:30175`` that ``persona pull`` takes in.
 
 The engrams are written as the seed's ``fleet_update.rs`` wrote them
 (fleet-update-behaviour.md, "The engram body"): the content members in the
@@ -23,6 +24,7 @@ import pytest
 from adapters.nostr.engram import Conversation, seal
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.signer import KeySigner
+from domain.slugs import buzz_d_tag
 from tests.integration.harness import Fleetsync
 from tests.support.buzz_appdata import (
     BuzzAgentSpec,
@@ -31,7 +33,7 @@ from tests.support.buzz_appdata import (
     team_record,
     write_seed_tree,
 )
-from tests.support.sdk import sdk_publish
+from tests.support.sdk import sdk_publish, sdk_sign_event
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +161,17 @@ def test_a_buzz_home_whose_engrams_buzz_wrote_is_taken_over_without_a_republish(
     writers = {a.pubkey for a in agents if a.persona_id == WRITER_ID}
     assert {c["agent"] for c in moved["commands"]} == writers
     assert fs.json("apply")["summary"]["published"] == len(writers)
+
+    # An edit in buzz: the owner's new kind:30175 head, pulled, moves that persona's agents.
+    other = personas[-1]
+    d_tag = buzz_d_tag(other.source_team_persona_slug or other.id)
+    content = {"display_name": other.display_name, "system_prompt": "Edited in buzz."}
+    edit = sdk_sign_event(
+        owner.secret_hex(), 30175, [["d", d_tag]], _compact(content), int(time.time()) + 2
+    )
+    assert sdk_publish(any_relay_url, edit).accepted
+    pulled = fs.json("persona", "pull")
+    assert [t["slug"] for t in pulled["taken"]] == [d_tag]
+    followers = sum(1 for a in agents if a.persona_id == other.id)
+    assert pulled["publish"]["summary"]["published"] == followers
+    assert fs.json("plan")["changes"] == 0
