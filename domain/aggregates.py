@@ -23,13 +23,12 @@ clear: ``sealed_env_vars`` is ciphertext from the vault port.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 from domain.errors import InvalidInput, PermanentDomainError
 from domain.ids import agent_id, persona_id, relay_list_id
@@ -390,23 +389,28 @@ class Agent(Aggregate):
         records its events on this handle, and the store takes them only at the
         next version (its unique (id, version) refuses them if the agent has moved
         on since), so a decision made on stale facts is never carried out. The
-        handle knows nothing of earlier seals (``unsettled`` is empty: a resend
-        needs the agent itself), nor its owner, name or origin; it is for
-        recording, not reading. ``id`` is the agent's aggregate id as the view
-        holds it (``agent_id(pubkey)``; deriving it again costs more than parsing).
+        handle is the agent as its creation alone would make it, created at
+        ``version``: it knows nothing of earlier seals (``unsettled`` is empty: a
+        resend needs the agent itself), nor its owner, name or origin (empty); it
+        is for recording, not reading. ``id`` is the agent's aggregate id as the
+        view holds it (``agent_id(pubkey)``; deriving it again costs more than parsing).
         """
-        agent = object.__new__(cls)
-        agent.__base_init__(id, version, _UNKNOWN_TIME)
-        agent.pubkey = pubkey
-        agent.persona_slug = persona_slug
-        agent.retired = False
-        agent.key_destroyed = False
-        agent.attestation = None
-        agent.unsettled = {}
-        agent.sealed = {}
-        agent.published_at = None
-        agent.published_event = None
-        agent.tombstone = None
+        attributes: dict[str, Any] = {
+            "originator_topic": get_topic(cls),
+            "originator_id": id,
+            "originator_version": version,
+            "timestamp": _UNKNOWN_TIME,
+            "pubkey": pubkey,
+            "persona_slug": persona_slug,
+            "owner_pubkey": "",
+            "name": "",
+            "origin": "",
+            "actor": "",
+        }
+        created = cls.Created(**attributes)
+        # Mutating a creation event builds the aggregate as replay does, recording nothing.
+        agent = created.mutate(None)
+        assert isinstance(agent, cls)
         return agent
 
     def drop_tombstone(self, event_id: str) -> None:
@@ -470,9 +474,9 @@ class Agent(Aggregate):
         self.key_destroyed = True
 
     # The publication events an apply records for every engram (sealed, answered,
-    # published, failed, conflict) are classes with their own ``apply``, recorded
-    # through ``_record``: the @event decorator's argument coercion and filtering,
-    # then trigger_event's dataclass construction, cost more than the event itself.
+    # published, failed, conflict, observed) are classes with their own ``apply``,
+    # triggered by name: the @event decorator's argument binding cost more than
+    # the event itself.
 
     def record_sealed(
         self,
@@ -486,7 +490,7 @@ class Agent(Aggregate):
         self._require_live()
         if event.get("pubkey") != self.pubkey:
             raise InvalidInput("a sealed engram must be authored by its agent")
-        self._record(
+        self.trigger_event(
             self.EngramSealed,
             event=event,
             persona_slug=persona_slug,
@@ -508,7 +512,7 @@ class Agent(Aggregate):
             raise InvalidInput(f"the key of agent {self.pubkey} is destroyed: it cannot sign")
         if event.get("pubkey") != self.pubkey or deletion.get("pubkey") != self.pubkey:
             raise InvalidInput("a tombstone and its deletion request must be authored by the agent")
-        self._record(
+        self.trigger_event(
             self.TombstoneSealed, event=event, deletion=deletion, reasons=reasons, causes=causes
         )
 
@@ -520,7 +524,7 @@ class Agent(Aggregate):
         answers: list[dict[str, str]],
         deletion_answers: list[dict[str, str]],
     ) -> None:
-        self._record(
+        self.trigger_event(
             self.Tombstoned,
             event_id=event_id,
             deletion_id=deletion_id,
@@ -530,7 +534,7 @@ class Agent(Aggregate):
         )
 
     def record_answers(self, event_id: str, answers: list[dict[str, str]]) -> None:
-        self._record(self.RelaysAnswered, event_id=event_id, answers=answers)
+        self.trigger_event(self.RelaysAnswered, event_id=event_id, answers=answers)
 
     def record_published(
         self,
@@ -543,7 +547,7 @@ class Agent(Aggregate):
         held_by: list[str] | None = None,
     ) -> None:
         """``held_by``: the relays the read found it on (default: ``relays``)."""
-        self._record(
+        self.trigger_event(
             self.Published,
             event_id=event_id,
             digest=digest,
@@ -555,7 +559,7 @@ class Agent(Aggregate):
         )
 
     def record_failed(self, event_id: str, reason: str) -> None:
-        self._record(self.PublishFailed, event_id=event_id, reason=reason)
+        self.trigger_event(self.PublishFailed, event_id=event_id, reason=reason)
 
     def record_conflict(
         self,
@@ -565,7 +569,7 @@ class Agent(Aggregate):
         head_created_at: int | None,
         reason: str,
     ) -> None:
-        self._record(
+        self.trigger_event(
             self.ConflictDetected,
             event_id=event_id,
             digest=digest,
@@ -573,29 +577,6 @@ class Agent(Aggregate):
             head_created_at=head_created_at,
             reason=reason,
         )
-
-    def _record(self, event_class: type[Aggregate.Event], **attrs: Any) -> None:
-        """``trigger_event``, built the way eventsourcing's mapper rebuilds a stored event.
-
-        One ``__dict__`` for the new event instead of a frozen dataclass's
-        ``__init__`` (a guarded ``setattr`` per field); then, as in
-        ``trigger_event``, the event mutates the aggregate (its ``apply`` is the
-        one replay runs) and joins the pending events. ``attrs`` must name the
-        event's own fields, all of them, in declaration order: nothing else checks
-        them here, and the order is the stored JSON's.
-        """
-        if tuple(attrs) != _own_fields(event_class):
-            raise TypeError(f"{event_class.__qualname__} takes {_own_fields(event_class)}")
-        state = {
-            "originator_id": self.id,
-            "originator_version": self.version + 1,
-            "timestamp": event_class.create_timestamp(),
-        }
-        state.update(attrs)
-        new_event = object.__new__(event_class)
-        object.__setattr__(new_event, "__dict__", state)
-        new_event.mutate(self)
-        self._pending_events.append(new_event)
 
     def record_observed(
         self,
@@ -611,23 +592,17 @@ class Agent(Aggregate):
         """``held_by``: the relays holding the head (default: ``relays``, none if missing)."""
         if held_by is None:
             held_by = list(relays) if state != "missing" else []
-        self._observed(
-            head_event_id, head_created_at, digest, secrets_digest, state, relays, origin, held_by
+        self.trigger_event(
+            self.HeadObserved,
+            head_event_id=head_event_id,
+            head_created_at=head_created_at,
+            digest=digest,
+            secrets_digest=secrets_digest,
+            state=state,
+            relays=relays,
+            origin=origin,
+            held_by=held_by,
         )
-
-    @event(HeadObserved)
-    def _observed(
-        self,
-        head_event_id: str | None,
-        head_created_at: int | None,
-        digest: str | None,
-        secrets_digest: str | None,
-        state: str,
-        relays: list[str],
-        origin: str,
-        held_by: list[str],
-    ) -> None:
-        pass
 
     def origin_of(self, event_id: str | None, digest: str | None, created_at: int | None) -> str:
         """Who wrote a head the relays hold for this agent (a ``HeadOrigin``, or "" for
@@ -648,13 +623,6 @@ class Agent(Aggregate):
             after_last_publish=since is None or (created_at is not None and created_at >= since),
         )
         return origin.value
-
-
-@cache
-def _own_fields(event_class: type[Aggregate.Event]) -> tuple[str, ...]:
-    """An event class's fields after the three every aggregate event has."""
-    inherited = {"originator_id", "originator_version", "timestamp"}
-    return tuple(f.name for f in dataclasses.fields(event_class) if f.name not in inherited)
 
 
 class RelayList(Aggregate):

@@ -8,13 +8,13 @@ what happened.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 
 from domain import strictjson
 from domain.aggregates import Agent, Persona, RelayList
@@ -100,44 +100,6 @@ class FleetApplication(Application[Any]):
         super().__init__(env)
         self.vault = vault
         self.owner_pubkey = owner_pubkey
-
-    def save_aggregates(self, aggregates: Iterable[Aggregate]) -> None:
-        """Store the pending events of many aggregates in one transaction.
-
-        The same mapper, recorder and transaction as ``save``, without what
-        ``save`` does per argument and per event that an apply has no use for:
-        it tests each argument against eventsourcing's runtime-checkable
-        protocols (about 15 us an aggregate, a tenth of an apply's own time) and
-        wraps every stored event in a notification object for its return value.
-        Snapshots, the aggregate cache and ``save``'s notification hooks are not
-        used by this application; were snapshots or the cache ever enabled,
-        ``save`` runs instead.
-        """
-        aggregates = list(aggregates)
-        if not self.can_store_directly:
-            self.save(*aggregates)
-            return
-        stored = self.stored_events(aggregates)
-        if stored:
-            self.recorder.insert_events(stored)
-
-    @property
-    def can_store_directly(self) -> bool:
-        """Is writing :meth:`stored_events` all that saving these aggregates takes?
-
-        True unless snapshots or the aggregate cache are enabled: ``save`` keeps
-        those up to date, a direct write would not.
-        """
-        return self.snapshots is None and self.repository.cache is None
-
-    def stored_events(self, aggregates: Iterable[Aggregate]) -> list[StoredEvent]:
-        """Collect the aggregates' pending events, mapped as the recorder stores them.
-
-        No I/O: whoever calls this writes the result (all of it, in one
-        transaction) or the events are lost; see :meth:`save_aggregates`.
-        """
-        to_stored = self.mapper.to_stored_event
-        return [to_stored(event) for agg in aggregates for event in agg.collect_events()]
 
     # -- personas -----------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from adapters.nostr.keys import SecretKey
 from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_engram
 from adapters.nostr.signer import KeySigner
 from adapters.store.eventlog import SQLiteEventLog
+from adapters.store.internals import EVENTS_TABLE_SQLITE, SELECT_AFTER
 from adapters.store.viewstore import SQLiteViewStore
 from domain.aggregates import Agent
 from domain.application import FleetApplication, NewAgent
@@ -121,7 +122,7 @@ def add_one_apply(db: Path) -> None:
     rows = [
         (UUID(oid), orjson.loads(state))
         for oid, state in conn.execute(
-            "SELECT originator_id, state FROM stored_events WHERE topic = ? ORDER BY rowid",
+            f"SELECT originator_id, state FROM {EVENTS_TABLE_SQLITE} WHERE topic = ? ORDER BY rowid",
             (AGENT_CREATED,),
         )
     ]
@@ -165,10 +166,7 @@ def raw_read(db: Path) -> tuple[float, int]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     loads = orjson.loads
     n = 0
-    for _rowid, _oid, _ver, _topic, state in conn.execute(
-        "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
-        "ORDER BY rowid"
-    ):
+    for _rowid, _oid, _ver, _topic, state in conn.execute(SELECT_AFTER, (0,)):
         loads(state)
         n += 1
     conn.close()
@@ -184,10 +182,7 @@ def bare_loop(db: Path) -> float:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     loads = orjson.loads
     kept: dict[str, list[object]] = {}
-    for rowid, oid, _ver, topic, state in conn.execute(
-        "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
-        "ORDER BY rowid"
-    ):
+    for rowid, oid, _ver, topic, state in conn.execute(SELECT_AFTER, (0,)):
         s = loads(state)
         if topic == AGENT_CREATED:
             kept[oid] = [oid, s["pubkey"], s["name"], s["persona_slug"], s["owner_pubkey"], rowid]

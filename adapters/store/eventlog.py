@@ -2,9 +2,9 @@
 
 Two implementations of :class:`domain.ports.EventLog`: one over any
 eventsourcing recorder (in-memory, PostgreSQL), and a fast one that reads the
-SQLite file with plain ``sqlite3``, skipping the per-row objects the recorder
-builds. Either way the state bytes are decoded with orjson, the format
-:class:`adapters.store.transcoder.OrjsonTranscoder` wrote.
+SQLite recorder's table with plain ``sqlite3``, skipping the per-row objects the
+recorder builds. Either way the state is decoded without the mapper, as
+:mod:`adapters.store.internals` says it is stored.
 """
 
 from __future__ import annotations
@@ -13,13 +13,18 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from itertools import chain
 from pathlib import Path
-from typing import Any
-from uuid import UUID
 
-import orjson
 from eventsourcing.persistence import ApplicationRecorder
 
 from adapters.store.identity import sqlite_uri
+from adapters.store.internals import (
+    SELECT_AFTER,
+    SELECT_AFTER_LIMIT,
+    SELECT_AGGREGATE,
+    SELECT_MAX_POSITION,
+    decode_state,
+    log_id,
+)
 from domain.ports import LogRecord, RecordFields
 
 
@@ -35,7 +40,7 @@ class RecorderEventLog:
         )
         return [
             LogRecord(
-                n.id, _hex(n.originator_id), n.originator_version, n.topic, orjson.loads(n.state)
+                n.id, log_id(n.originator_id), n.originator_version, n.topic, decode_state(n.state)
             )
             for n in rows
         ]
@@ -63,15 +68,12 @@ class RecorderEventLog:
 
 _SCAN_CHUNK = 2000  # rows read and decoded at a time by a scan
 
-_COLUMNS = "rowid, originator_id, originator_version, topic, state"  # a LogRecord's fields
-
 
 class SQLiteEventLog:
     """A fast event log straight over eventsourcing's SQLite file (read-only use)."""
 
-    def __init__(self, path: Path, table: str = "stored_events") -> None:
+    def __init__(self, path: Path) -> None:
         self._path = path
-        self._table = table
         self._conn: sqlite3.Connection | None = None
 
     def _connection(self) -> sqlite3.Connection:
@@ -88,11 +90,8 @@ class SQLiteEventLog:
     def read(self, after: int, limit: int) -> Sequence[LogRecord]:
         if not self._path.exists():
             return []
-        cursor = self._connection().execute(
-            f"SELECT {_COLUMNS} FROM {self._table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
-            (after, limit),
-        )
-        loads = orjson.loads
+        cursor = self._connection().execute(SELECT_AFTER_LIMIT, (after, limit))
+        loads = decode_state
         return [
             LogRecord(pos, oid, ver, topic, loads(state)) for pos, oid, ver, topic, state in cursor
         ]
@@ -100,30 +99,23 @@ class SQLiteEventLog:
     def scan(self, after: int) -> Iterator[RecordFields]:
         if not self._path.exists():
             return iter(())
-        cursor = self._connection().execute(
-            f"SELECT {_COLUMNS} FROM {self._table} WHERE rowid > ? ORDER BY rowid",
-            (after,),
-        )
+        cursor = self._connection().execute(SELECT_AFTER, (after,))
         # The chunks are chained in C, so a record costs no Python frame of ours.
         return chain.from_iterable(_decoded_chunks(cursor))
 
     def stream(self, originator_id: str) -> Sequence[LogRecord]:
         if not self._path.exists():
             return []
-        cursor = self._connection().execute(
-            f"SELECT {_COLUMNS} FROM {self._table} "
-            "WHERE originator_id = ? ORDER BY originator_version",
-            (originator_id,),
-        )
+        cursor = self._connection().execute(SELECT_AGGREGATE, (originator_id,))
         return [
-            LogRecord(pos, oid, ver, topic, orjson.loads(state))
+            LogRecord(pos, oid, ver, topic, decode_state(state))
             for pos, oid, ver, topic, state in cursor
         ]
 
     def max_position(self) -> int:
         if not self._path.exists():
             return 0
-        row = self._connection().execute(f"SELECT MAX(rowid) FROM {self._table}").fetchone()
+        row = self._connection().execute(SELECT_MAX_POSITION).fetchone()
         return int(row[0] or 0)
 
 
@@ -133,11 +125,7 @@ def _decoded_chunks(cursor: sqlite3.Cursor) -> Iterator[Iterator[RecordFields]]:
     ``zip`` and ``map`` run in C, and ``zip`` recycles its result tuple when the
     consumer unpacks it at once, as the fold does.
     """
-    loads = orjson.loads
+    loads = decode_state
     while rows := cursor.fetchmany(_SCAN_CHUNK):
         positions, originators, versions, topics, states = zip(*rows, strict=True)
         yield zip(positions, originators, versions, topics, map(loads, states), strict=True)
-
-
-def _hex(originator_id: Any) -> str:
-    return originator_id.hex if isinstance(originator_id, UUID) else UUID(str(originator_id)).hex

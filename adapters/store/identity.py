@@ -25,10 +25,13 @@ from typing import Any
 
 from adapters.settings import StoreConfig
 from adapters.store.errors import StoreDamaged, StoreError, postgres_error, sqlite_error
+from adapters.store.internals import (
+    EVENTS_TABLE_POSTGRES,
+    EVENTS_TABLE_SQLITE,
+    SELECT_MAX_POSITION,
+)
 
 IDENTITY_TABLE = "fleetsync_home"
-EVENTS_TABLE_SQLITE = "stored_events"
-EVENTS_TABLE_POSTGRES = "fleetsync_events"  # eventsourcing: the application's name + "_events"
 _KEY = "home_id"
 
 
@@ -161,7 +164,7 @@ def _probe_sqlite(path: Path) -> StoreState:
             events = 0
             if EVENTS_TABLE_SQLITE in tables:
                 # The last rowid reads the rightmost page: a file cut short fails here.
-                row = conn.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE_SQLITE}").fetchone()
+                row = conn.execute(SELECT_MAX_POSITION).fetchone()
                 events = int(row[0] or 0)
     except sqlite3.Error as exc:
         raise sqlite_error(exc, where, path) from exc

@@ -3,9 +3,9 @@
 eventsourcing's repository reads one aggregate per call, each in its own
 transaction; loading the agents of a batch that way was a large share of an
 apply (``scripts/bench apply``). Over SQLite this reads all their stored events in a few
-queries and rebuilds each aggregate with the application's own mapper (so
-upcasting and topics work exactly as in ``repository.get``). Other stores fall
-back to the repository.
+queries (on the table :mod:`adapters.store.internals` describes) and rebuilds
+each aggregate with the application's own mapper (so upcasting and topics work
+exactly as in ``repository.get``). Other stores fall back to the repository.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 
 from adapters.store.identity import sqlite_uri
+from adapters.store.internals import select_aggregates, stored_id
 from domain.aggregates import Agent
 from domain.application import FleetApplication, UnknownAgent
 from domain.ids import agent_id
@@ -41,8 +42,8 @@ class AgentLoader:
         if self.path is None:
             return {pubkey: self.app.get_agent(pubkey) for pubkey in pubkeys}
         ids = {pubkey: agent_id(pubkey) for pubkey in pubkeys}
-        hexes = {pubkey: uuid.hex for pubkey, uuid in ids.items()}
-        # The stored id is the UUID's hex; the stored events get the UUID itself
+        hexes = {pubkey: stored_id(uuid) for pubkey, uuid in ids.items()}
+        # The stored events get the UUID itself
         # back from here rather than parsing it again, row by row.
         uuids = {hexes[pubkey]: uuid for pubkey, uuid in ids.items()}
         events: dict[str, list[Any]] = {oid: [] for oid in uuids}
@@ -50,12 +51,7 @@ class AgentLoader:
         wanted = list(uuids)
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
-            rows = self._connection().execute(
-                "SELECT originator_id, originator_version, topic, state FROM stored_events "
-                f"WHERE originator_id IN ({', '.join('?' * len(chunk))}) "
-                "ORDER BY originator_id, originator_version",
-                chunk,
-            )
+            rows = self._connection().execute(select_aggregates(len(chunk)), chunk)
             for oid, version, topic, state in rows:
                 stored = StoredEvent(uuids[oid], version, topic, state)
                 events[oid].append(to_domain_event(stored))

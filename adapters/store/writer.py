@@ -15,9 +15,10 @@ to get it again (up to a 5 ms switch interval while the loop is busy sealing),
 and hundreds of one-row statements would make a write last longer than a batch.
 
 The rows are exactly what eventsourcing's SQLite application recorder writes
-(same table, columns and encodings, the rowid being the log position), mapped
-by the application's own mapper. Other stores, or an application that keeps
-snapshots or an aggregate cache, go through :class:`ApplicationWriter`.
+(same table, columns and encodings, the rowid being the log position): they
+are made and inserted by :mod:`adapters.store.internals`, which holds what
+that takes of the library's private parts. Other stores, or an application
+that keeps snapshots or an aggregate cache, go through :class:`ApplicationWriter`.
 """
 
 from __future__ import annotations
@@ -27,9 +28,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
@@ -40,9 +39,15 @@ from eventsourcing.persistence import (
 )
 
 from adapters.store.identity import sqlite_uri
+from adapters.store.internals import (
+    ROW_WIDTH,
+    can_store_directly,
+    insert_rows,
+    save_aggregates,
+    stored_rows,
+)
 from domain.application import FleetApplication
 
-_COLUMNS = 4
 # Rows per INSERT statement (fewer if the build allows fewer bound parameters).
 _MAX_ROWS_PER_INSERT = 250
 
@@ -54,7 +59,7 @@ class ApplicationWriter:
         self.app = app
 
     async def save(self, aggregates: Iterable[Aggregate]) -> None:
-        self.app.save_aggregates(aggregates)
+        save_aggregates(self.app, aggregates)
 
     def close(self) -> None:
         pass
@@ -76,7 +81,7 @@ class SQLiteEventWriter:
         # every commit, which is what "the seal is stored before it is sent" needs.
         self._conn.execute("PRAGMA synchronous = FULL")
         limit = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self._rows_per_insert = max(1, min(_MAX_ROWS_PER_INSERT, limit // _COLUMNS))
+        self._rows_per_insert = max(1, min(_MAX_ROWS_PER_INSERT, limit // ROW_WIDTH))
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="fleetsync-writer")
         self._turn: asyncio.Lock | None = None
 
@@ -86,16 +91,16 @@ class SQLiteEventWriter:
 
     async def save(self, aggregates: Iterable[Aggregate]) -> None:
         """Store the aggregates' pending events in one transaction; return once durable."""
-        stored = self.app.stored_events(aggregates)
-        if not stored:
+        rows = stored_rows(self.app, aggregates)
+        if not rows:
             return
         statements: list[tuple[str, list[object]]] = []
-        for start in range(0, len(stored), self._rows_per_insert):
-            chunk = stored[start : start + self._rows_per_insert]
+        for start in range(0, len(rows), self._rows_per_insert):
+            chunk = rows[start : start + self._rows_per_insert]
             params: list[object] = []
-            for s in chunk:
-                params += (_id(s.originator_id), s.originator_version, s.topic, s.state)
-            statements.append((_insert(len(chunk)), params))
+            for row in chunk:
+                params += row
+            statements.append((insert_rows(len(chunk)), params))
         if self._turn is None:
             self._turn = asyncio.Lock()
         # One connection, one transaction at a time: a save queues behind the one
@@ -127,21 +132,6 @@ class SQLiteEventWriter:
                 raise
 
 
-@lru_cache(maxsize=8)
-def _insert(rows: int) -> str:
-    """An INSERT of ``rows`` rows in one statement."""
-    values = ", ".join(["(?, ?, ?, ?)"] * rows)
-    return (
-        "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
-        f"VALUES {values}"
-    )
-
-
-def _id(originator_id: UUID | str) -> str:
-    """The stored form of an aggregate id, as the recorder writes it."""
-    return originator_id.hex if isinstance(originator_id, UUID) else originator_id
-
-
 @contextmanager
 def _translated() -> Iterator[None]:
     """sqlite3's errors as eventsourcing's, as the application's recorder raises them."""
@@ -160,7 +150,7 @@ def _translated() -> Iterator[None]:
 def writer_for(
     app: FleetApplication, sqlite_path: Path | None, lock_timeout: float
 ) -> ApplicationWriter | SQLiteEventWriter:
-    """The fastest writer that stores exactly what ``app.save_aggregates`` would."""
-    if sqlite_path is not None and app.can_store_directly:
+    """The fastest writer that stores exactly what ``save_aggregates`` would."""
+    if sqlite_path is not None and can_store_directly(app):
         return SQLiteEventWriter(app, sqlite_path, lock_timeout)
     return ApplicationWriter(app)

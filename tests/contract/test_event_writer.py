@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.store.eventlog import SQLiteEventLog
+from adapters.store.internals import save_aggregates
 from adapters.store.writer import ApplicationWriter, SQLiteEventWriter, writer_for
 from domain.aggregates import Agent
 from domain.application import FleetApplication, NewAgent
@@ -103,9 +104,9 @@ def test_the_writer_stores_the_same_rows_at_the_same_positions_as_save_aggregate
                 record(mine[n], step, kind)
             # The very same events (timestamps included) go through both paths.
             for n in mine:
-                other[n]._pending_events = copy.deepcopy(mine[n]._pending_events)
+                other[n].pending_events[:] = copy.deepcopy(mine[n].pending_events)
             asyncio.run(writer.save(mine.values()))
-            theirs.save_aggregates(other.values())
+            save_aggregates(theirs, other.values())
         assert stored_rows(base / "ours" / "events.sqlite") == stored_rows(
             base / "theirs" / "events.sqlite"
         )

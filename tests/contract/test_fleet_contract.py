@@ -9,6 +9,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from adapters.store.internals import save_aggregates
 from domain.aggregates import Agent
 from domain.application import AgentExists, FleetApplication, NewAgent, UnknownPersona
 from domain.errors import InvalidSlug, TooLarge
@@ -194,7 +195,7 @@ class FleetContract:
             agent.record_answers("e" * 64, [])
         second.record_published("e" * 64, "d", "s", ["ws://r"], [])
         before = view.log.max_position()
-        app.save_aggregates([first, second])
+        save_aggregates(app, [first, second])
         assert view.log.max_position() == before + 5
         assert first.collect_events() == []
         assert second.collect_events() == []
@@ -210,10 +211,10 @@ class FleetContract:
         fresh = app.get_agent(pubkey(2))
         fresh.record_answers("e" * 64, [])
         first.record_answers("e" * 64, [])
-        app.save_aggregates([first])
+        save_aggregates(app, [first])
         before = view.log.max_position()
         with pytest.raises(IntegrityError):
-            app.save_aggregates([fresh, stale])
+            save_aggregates(app, [fresh, stale])
         assert view.log.max_position() == before
 
     def test_a_command_is_recorded_at_the_version_it_was_planned_at_or_not_at_all(
@@ -238,9 +239,9 @@ class FleetContract:
 
         before = view.log.max_position()
         with pytest.raises(IntegrityError):
-            app.save_aggregates([sealed(first), sealed(second)])
+            save_aggregates(app, [sealed(first), sealed(second)])
         assert view.log.max_position() == before, "nothing of the batch is stored"
-        app.save_aggregates([sealed(first)])
+        save_aggregates(app, [sealed(first)])
         assert app.get_agent(first.pubkey).unsettled == {
             "e" * 64: {"id": "e" * 64, "pubkey": first.pubkey}
         }
