@@ -19,10 +19,13 @@ fast path equal to the library's own slow one, over random histories):
 - what ``Application.save`` does besides recording the events: it checks each
   argument against runtime protocols and wraps each stored event in a
   notification for its return value, and keeps snapshots and the aggregate
-  cache up to date, which this application does not use.
+  cache up to date, which this application does not use;
+- an aggregate's own attributes (``_id``, ``_version``, ``_pending_events``...),
+  which :func:`agent_at_version` sets without running a creation event.
 
 Its users: the apply's event writer and agent loader (:mod:`adapters.store.writer`,
-:mod:`adapters.store.loader`), the read side's event log
+:mod:`adapters.store.loader`), its sealing (:mod:`adapters.sync.sealing`, the
+handles it records new seals on), the read side's event log
 (:mod:`adapters.store.eventlog`), the store's identity probe
 (:mod:`adapters.store.identity`) and ``scripts/bench plan``.
 """
@@ -40,6 +43,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 from adapters.store.transcoder import OrjsonTranscoder
+from domain.aggregates import Agent
 
 EVENTS_TABLE_SQLITE = "stored_events"
 EVENTS_TABLE_POSTGRES = "fleetsync_events"  # FleetApplication.name + "_events"
@@ -68,6 +72,39 @@ def log_id(originator_id: Any) -> str:
     if isinstance(originator_id, UUID):
         return originator_id.hex
     return UUID(str(originator_id)).hex
+
+
+# -- handles ---------------------------------------------------------------------------
+
+
+def _handle_template() -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The attributes of a handle from ``Agent.at_version``, and those holding a
+    container (each handle gets its own)."""
+    state = dict(vars(Agent.at_version(UUID(int=0), "", "", 1)))
+    return state, tuple(name for name, value in state.items() if isinstance(value, dict | list))
+
+
+_HANDLE, _HANDLE_CONTAINERS = _handle_template()
+
+
+def agent_at_version(id: UUID, pubkey: str, persona_slug: str, version: int) -> Agent:
+    """``Agent.at_version(id, pubkey, persona_slug, version)``, without its creation event.
+
+    An apply makes one handle per new seal, and building and mutating a creation
+    event took longer than recording the seal on it. The handle's attributes are
+    those ``Agent.at_version`` gives, taken from one made at import, the way
+    eventsourcing rebuilds an aggregate from a snapshot.
+    """
+    state = _HANDLE.copy()
+    for name in _HANDLE_CONTAINERS:
+        state[name] = state[name].copy()
+    state["_id"] = id
+    state["_version"] = version
+    state["pubkey"] = pubkey
+    state["persona_slug"] = persona_slug
+    agent = object.__new__(Agent)
+    object.__setattr__(agent, "__dict__", state)
+    return agent
 
 
 # -- writing ---------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from adapters.nostr.persona_engram import prepare_persona_body, seal_persona_eng
 from adapters.nostr.signer import KeySigner
 from adapters.ports import KeySource, Signer
 from adapters.relay.answers import Answer
+from adapters.store.internals import agent_at_version
 from adapters.sync.heads import SEALS_PER_YIELD, HeadReader
 from adapters.sync.report import AgentOutcome
 from domain.aggregates import Agent
@@ -139,7 +140,8 @@ class Sealer:
         signers, conversations = opened
         self.reader.adopt(conversations)
         # Only a resend needs the agent's history (the sealed event it holds); a new
-        # seal is recorded at the version the plan was made at (Agent.at_version).
+        # seal is recorded at the version the plan was made at (Agent.at_version, as
+        # the store's agent_at_version makes it).
         resent = self.load([c.pubkey for c in commands if c.resend_event_id is not None])
         for n, command in enumerate(commands, 1):
             if n % SEALS_PER_YIELD == 0:
@@ -147,7 +149,7 @@ class Sealer:
             conv = self.reader.conversation(command.pubkey)
             agent = resent.get(command.pubkey)
             if agent is None:
-                agent = Agent.at_version(
+                agent = agent_at_version(
                     UUID(command.agent_id),
                     command.pubkey,
                     command.persona_slug,

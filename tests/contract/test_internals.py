@@ -2,8 +2,9 @@
 path, over random histories of a small fleet.
 
 The fast paths write and read the library's storage around its public API
-(the rows made without the mapper, the direct save, the bulk loader, the
-SQLite log and its decoding without the mapper); if an eventsourcing upgrade
+(the handles made without a creation event, the rows made without the
+mapper, the direct save, the bulk loader, the SQLite log and its decoding
+without the mapper); if an eventsourcing upgrade
 changes what they lean on, these tests are where it shows.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from hypothesis import given, settings
@@ -22,6 +24,7 @@ from hypothesis import strategies as st
 
 from adapters.store.eventlog import RecorderEventLog, SQLiteEventLog
 from adapters.store.internals import (
+    agent_at_version,
     decode_state,
     log_id,
     save_aggregates,
@@ -289,3 +292,35 @@ def test_the_sqlite_log_reads_what_the_recorder_reads_and_the_mapper_decodes(
 def _stored_state(app: FleetApplication, position: int) -> bytes:
     (notification,) = app.recorder.select_notifications(start=position, limit=1)
     return notification.state
+
+
+@given(
+    id_=st.uuids(),
+    key=st.integers(0, 2**256 - 1),
+    slug=st.sampled_from(SLUGS),
+    version=st.integers(1, 2**31),
+    steps=histories,
+)
+def test_a_handle_made_without_a_creation_event_is_the_one_at_version_makes(
+    id_: UUID, key: int, slug: str, version: int, steps: list[Step]
+) -> None:
+    fast = agent_at_version(id_, pubkey(key), slug, version)
+    slow = Agent.at_version(id_, pubkey(key), slug, version)
+    assert type(fast) is Agent
+    assert vars(fast) == vars(slow)
+    for kind, n, x in steps:
+        if kind not in {"save", "delete", "relay"}:
+            take_step_on(fast, (kind, n, x))
+            take_step_on(slow, (kind, n, x))
+    assert [_state(e) | {"timestamp": None} for e in fast.collect_events()] == [
+        _state(e) | {"timestamp": None} for e in slow.collect_events()
+    ]
+    fast.modified_on = slow.modified_on  # the last event's timestamp
+    assert vars(fast) == vars(slow)
+    # Every handle has containers of its own.
+    other = agent_at_version(id_, pubkey(key), slug, version)
+    assert all(
+        vars(other)[name] is not value
+        for name, value in vars(fast).items()
+        if isinstance(value, dict | list)
+    )
