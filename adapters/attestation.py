@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.nip_oa import Attestation, InvalidAttestation, mint
+from adapters.nostr.signer import KeySigner
 from domain.application import FleetApplication
 from domain.errors import InvalidInput
 
@@ -29,7 +30,7 @@ IMPORTED = "imported"
 
 def mint_tag(owner: SecretKey, agent_pubkey: str) -> tuple[str, ...]:
     """The owner's attestation of an agent, with empty conditions as buzz mints them."""
-    return mint(owner, agent_pubkey).tag()
+    return mint(KeySigner(owner), agent_pubkey).tag()
 
 
 def checked_import(

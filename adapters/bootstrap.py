@@ -24,13 +24,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapters.attestation import Attestations
 from adapters.errors import PermanentAdapterError
 from adapters.home import is_writable, view_file
 from adapters.keystore import KEYS_FILE, KeyStore
 from adapters.locking import LOCK_FILE, apply_lock
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.signer import KeySigner
-from adapters.ports import Signer
+from adapters.ports import Signer, Transport
 from adapters.provision import (
     InitResult,
     agree,
@@ -39,6 +40,8 @@ from adapters.provision import (
     store_read_only,
 )
 from adapters.relay import RelayPool
+from adapters.relay.bridge import BridgeTransport, is_bridge_url
+from adapters.relay.client import RelayConnection
 from adapters.settings import Settings, StoreConfig
 from adapters.store import identity
 from adapters.store.errors import (
@@ -173,7 +176,7 @@ class Fleet:
         gateway = PoolGateway(
             # One bound for every wait on a relay; a relay silent that long is given up
             # for the rest of the command (see adapters.relay.client).
-            RelayPool(urls, connect_timeout=settings.relay_timeout),
+            RelayPool(urls, transport_for=self._transport_for),
             window=settings.relay_window,
             timeout=settings.relay_timeout,
             query_timeout=settings.relay_timeout,
@@ -206,6 +209,19 @@ class Fleet:
                 loader.close()
                 writer.close()
                 await gateway.close()
+
+    def _transport_for(self, url: str) -> Transport:
+        """The wire a configured relay URL names: an ``http(s)://`` URL is a buzz
+        relay's HTTP bridge, a ``ws(s)://`` one a websocket relay."""
+        timeout = self.settings.relay_timeout
+        if is_bridge_url(url):
+            return BridgeTransport(
+                url,
+                connect_timeout=timeout,
+                concurrency=self.settings.relay_window,
+                attestations=Attestations(self.app, self.owner).for_agent,
+            )
+        return RelayConnection(url, connect_timeout=timeout)
 
     def close(self) -> None:
         try:

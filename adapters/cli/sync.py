@@ -22,7 +22,7 @@ from adapters.cli.reports import run_plan
 from adapters.cli.teams import add_team_flag
 from adapters.relay.urls import canonical_url
 from adapters.usecases.apply import ApplyRequest, apply, refresh
-from adapters.usecases.relays import add_relay, list_relays, remove_relay
+from adapters.usecases.relays import add_relay, describe_relays, remove_relay
 
 
 def register(commands: Subcommands) -> None:
@@ -30,11 +30,17 @@ def register(commands: Subcommands) -> None:
     relay_commands = relay.add_subparsers(dest="relay_command", metavar="COMMAND", required=True)
     add = relay_commands.add_parser(
         "add",
-        help="add a relay (ws:// or wss:// URL)",
+        help="add a relay (ws:// or wss:// URL; http:// or https:// for a buzz HTTP bridge)",
         description="Add a relay to the list every engram is written to and read from. "
-        "Adding one already configured changes nothing.",
+        "The scheme says the wire: ws:// or wss:// is a websocket relay, http:// or "
+        "https:// a buzz relay's HTTP bridge (POST /events and /query, NIP-98 on every "
+        "request). Adding one already configured changes nothing.",
     )
-    add.add_argument("url", metavar="URL", help="the relay's ws:// or wss:// URL")
+    add.add_argument(
+        "url",
+        metavar="URL",
+        help="the relay's ws:// or wss:// URL, or its bridge's http:// or https:// base URL",
+    )
     add_json_flag(add)
     add.set_defaults(func=run_relay_add)
     remove = relay_commands.add_parser(
@@ -46,7 +52,9 @@ def register(commands: Subcommands) -> None:
     remove.add_argument("url", metavar="URL", help="the relay's URL, as 'relay list' shows it")
     add_json_flag(remove)
     remove.set_defaults(func=run_relay_remove)
-    listing = relay_commands.add_parser("list", help="the configured relays")
+    listing = relay_commands.add_parser(
+        "list", help="the configured relays, each with its wire and how it authenticates"
+    )
     add_json_flag(listing)
     listing.set_defaults(func=run_relay_list)
 
@@ -123,12 +131,18 @@ def run_relay_remove(ctx: Context) -> int:
 
 def run_relay_list(ctx: Context) -> int:
     with ctx.fleet() as fleet:
-        urls = list(list_relays(fleet))
+        shown = describe_relays(fleet)
     if ctx.json:
-        ctx.emit_json({"relays": urls})
-    elif urls:
-        for url in urls:
-            ctx.out(url)
+        ctx.emit_json(
+            {
+                "relays": [r.url for r in shown],
+                "wires": [{"url": r.url, "kind": r.kind, "auth": r.auth} for r in shown],
+            }
+        )
+    elif shown:
+        width = max(len(r.url) for r in shown)
+        for r in shown:
+            ctx.out(f"{r.url:<{width}}  {r.kind:<11}  {r.auth}")
     else:
         ctx.out("no relays configured; add one with 'fleetsync relay add URL'")
     return 0

@@ -14,28 +14,32 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from typing import TYPE_CHECKING
 
-from adapters.nostr.event import Event, sign_event
-from adapters.nostr.keys import SecretKey
+from adapters.nostr.event import Event, UnsignedEvent
+
+if TYPE_CHECKING:
+    from adapters.ports import Signer
 
 KIND_HTTP_AUTH = 27235
 
 
 def http_auth_event(
-    secret: SecretKey, url: str, method: str, body: bytes, *, created_at: int
+    signer: Signer, url: str, method: str, body: bytes, *, created_at: int
 ) -> Event:
     """A fresh NIP-98 event authorizing ``method url`` with exactly ``body``."""
-    return sign_event(
-        secret,
-        created_at=created_at,
-        kind=KIND_HTTP_AUTH,
-        tags=(
-            ("u", url),
-            ("method", method.upper()),
-            ("payload", hashlib.sha256(body).hexdigest()),
-            ("nonce", secrets.token_hex(16)),
-        ),
-        content="",
+    return signer.sign(
+        UnsignedEvent(
+            created_at=created_at,
+            kind=KIND_HTTP_AUTH,
+            tags=(
+                ("u", url),
+                ("method", method.upper()),
+                ("payload", hashlib.sha256(body).hexdigest()),
+                ("nonce", secrets.token_hex(16)),
+            ),
+            content="",
+        )
     )
 
 
@@ -45,7 +49,7 @@ def authorization(event: Event) -> str:
 
 
 def authorization_header(
-    secret: SecretKey, url: str, method: str, body: bytes, *, created_at: int
+    signer: Signer, url: str, method: str, body: bytes, *, created_at: int
 ) -> str:
     """Sign a fresh NIP-98 event for one request and wrap it as a header value."""
-    return authorization(http_auth_event(secret, url, method, body, created_at=created_at))
+    return authorization(http_auth_event(signer, url, method, body, created_at=created_at))

@@ -22,12 +22,16 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 
 from adapters.nostr.errors import NostrError
 from adapters.nostr.event import Event, why_invalid
-from adapters.nostr.keys import SecretKey, verify_schnorr
+from adapters.nostr.keys import verify_schnorr
+
+if TYPE_CHECKING:
+    from adapters.ports import Signer
 
 DOMAIN_SEPARATOR = "nostr:agent-auth:"
 _HEX64 = re.compile("[0-9a-f]{64}").fullmatch
@@ -147,14 +151,15 @@ class Attestation:
         return all(clause.holds(kind, created_at) for clause in parse_conditions(self.conditions))
 
 
-def mint(owner: SecretKey, agent_pubkey: str, conditions: str = "") -> Attestation:
-    """The owner's attestation of ``agent_pubkey`` under ``conditions``."""
+def mint(owner: Signer, agent_pubkey: str, conditions: str = "") -> Attestation:
+    """The owner's attestation of ``agent_pubkey`` under ``conditions``, signed through
+    the owner's signer."""
     parse_conditions(conditions)
     if _HEX64(agent_pubkey) is None:
         raise InvalidAttestation("the agent key is not 64 lowercase hex characters")
     if owner.public_key.hex == agent_pubkey:
         raise InvalidAttestation("the owner key equals the agent key (self-attestation)")
-    sig = owner.sign_schnorr(signed_message(agent_pubkey, conditions)).hex()
+    sig = owner.sign_digest(signed_message(agent_pubkey, conditions)).hex()
     return Attestation(owner.public_key.hex, conditions, sig)
 
 

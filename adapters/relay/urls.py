@@ -18,7 +18,8 @@ from typing import Final
 
 from adapters.relay.errors import InvalidRelayUrl
 
-_DEFAULT_PORTS: Final = {"ws": 80, "wss": 443}
+# ws/wss: a websocket relay; http/https: a buzz relay's HTTP bridge (adapters.relay.bridge).
+_DEFAULT_PORTS: Final = {"ws": 80, "wss": 443, "http": 80, "https": 443}
 # Characters a DNS name or IPv4 literal can hold; non-ASCII letters are allowed too
 # (an internationalized name as written), compared after lowercasing.
 _HOST_PUNCTUATION: Final = frozenset("-._~")
@@ -26,7 +27,8 @@ _FORBIDDEN: Final = frozenset(" \t\r\n\\\x00")
 
 
 def canonical_url(url: str) -> str:
-    """The NIP-AE canonical form of a ``ws://`` / ``wss://`` URL.
+    """The NIP-AE canonical form of a ``ws://`` / ``wss://`` URL (or of a buzz HTTP
+    bridge's ``http://`` / ``https://`` URL, under the same rules).
 
     Surrounding whitespace is ignored (lists are often hand-edited); anything
     that is not a usable relay URL raises :class:`InvalidRelayUrl` saying what to fix.
@@ -44,7 +46,8 @@ def canonical_url(url: str) -> str:
     scheme = scheme.lower()
     if not sep or scheme not in _DEFAULT_PORTS:
         raise InvalidRelayUrl(
-            f"relay URL {text!r} must start with ws:// or wss:// (Nostr relays are websockets)"
+            f"relay URL {text!r} must start with ws:// or wss:// (a Nostr relay's websocket), "
+            "or http:// or https:// (a buzz relay's HTTP bridge)"
         )
     cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
     authority, tail = rest[:cut], rest[cut:]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.nip98 import authorization_header, http_auth_event
 from adapters.nostr.nip_oa import Attestation, mint
+from adapters.nostr.signer import KeySigner
 from tests.crosscheck.strategies import secret_keys
 from tests.support.buzz_relay import OaInvalid, mint_oa_tag, verify_oa_tag
 from tests.support.sdk import sdk_read_event
@@ -28,7 +29,7 @@ urls = st.sampled_from(
 def test_rust_nostr_reads_our_nip98_event_with_the_tags_a_bridge_checks(
     secret: SecretKey, url: str, body: bytes, created_at: int
 ) -> None:
-    header = authorization_header(secret, url, "post", body, created_at=created_at)
+    header = authorization_header(KeySigner(secret), url, "post", body, created_at=created_at)
     assert header.startswith("Nostr ")
     event = sdk_read_event(base64.b64decode(header[6:], validate=True).decode("utf-8"))
     assert event is not None, "nostr-sdk did not verify the NIP-98 event"
@@ -45,8 +46,8 @@ def test_rust_nostr_reads_our_nip98_event_with_the_tags_a_bridge_checks(
 
 def test_two_nip98_events_for_the_same_request_in_the_same_second_differ() -> None:
     secret = SecretKey.generate()
-    first = http_auth_event(secret, "http://h/events", "POST", b"{}", created_at=1)
-    second = http_auth_event(secret, "http://h/events", "POST", b"{}", created_at=1)
+    first = http_auth_event(KeySigner(secret), "http://h/events", "POST", b"{}", created_at=1)
+    second = http_auth_event(KeySigner(secret), "http://h/events", "POST", b"{}", created_at=1)
     assert first.id != second.id
 
 
@@ -63,7 +64,7 @@ def test_the_buzz_double_verifies_our_attestations_and_we_verify_its(
 ) -> None:
     if owner == agent:
         return
-    ours = mint(owner, agent.public_key.hex, conditions)
+    ours = mint(KeySigner(owner), agent.public_key.hex, conditions)
     assert verify_oa_tag(ours.to_json(), agent.public_key.hex, 1) == owner.public_key.hex
     theirs = Attestation.from_tag(mint_oa_tag(owner, agent.public_key.hex, conditions))
     theirs.verify(agent.public_key.hex)
@@ -78,5 +79,5 @@ def test_the_buzz_double_verifies_our_attestations_and_we_verify_its(
 
 def test_the_compact_json_is_what_buzz_stores_as_auth_tag() -> None:
     owner, agent = SecretKey.generate(), SecretKey.generate()
-    attestation = mint(owner, agent.public_key.hex)
+    attestation = mint(KeySigner(owner), agent.public_key.hex)
     assert attestation.to_json() == json.dumps(list(attestation.tag()), separators=(",", ":"))

@@ -16,6 +16,7 @@ from adapters.nostr.nip_oa import (
     signed_message,
     verify_event,
 )
+from adapters.nostr.signer import KeySigner
 
 OWNER = SecretKey.from_hex("00" * 31 + "01")
 AGENT = SecretKey.from_hex("00" * 31 + "02")
@@ -69,7 +70,7 @@ def test_the_spec_signed_event_example_carries_a_verified_attestation() -> None:
 
 
 def test_a_minted_attestation_verifies_for_its_agent_only() -> None:
-    attestation = mint(OWNER, AGENT_HEX, CONDITIONS)
+    attestation = mint(KeySigner(OWNER), AGENT_HEX, CONDITIONS)
     attestation.verify(AGENT_HEX)
     assert attestation.owner == OWNER_HEX
     assert attestation.conditions == CONDITIONS
@@ -80,9 +81,9 @@ def test_a_minted_attestation_verifies_for_its_agent_only() -> None:
 
 def test_minting_refuses_self_attestation_and_bad_conditions() -> None:
     with pytest.raises(InvalidAttestation, match="self-attestation"):
-        mint(OWNER, OWNER_HEX)
+        mint(KeySigner(OWNER), OWNER_HEX)
     with pytest.raises(InvalidAttestation, match="malformed"):
-        mint(OWNER, AGENT_HEX, "kind=01")
+        mint(KeySigner(OWNER), AGENT_HEX, "kind=01")
 
 
 def _event_with(tags: list[list[str]], *, secret: SecretKey = AGENT) -> Event:
@@ -90,7 +91,7 @@ def _event_with(tags: list[list[str]], *, secret: SecretKey = AGENT) -> Event:
 
 
 def test_an_event_with_two_auth_tags_has_no_valid_attestation() -> None:
-    tag = list(mint(OWNER, AGENT_HEX).tag())
+    tag = list(mint(KeySigner(OWNER), AGENT_HEX).tag())
     assert verify_event(_event_with([tag, tag])) is None
 
 
@@ -145,7 +146,11 @@ def test_a_well_formed_tag_on_an_event_with_a_bad_signature_gives_no_provenance(
 
 
 def test_every_clause_is_evaluated_against_the_event() -> None:
-    tag = list(mint(OWNER, AGENT_HEX, "kind=1&created_at<1713957000&created_at>1713956000").tag())
+    tag = list(
+        mint(
+            KeySigner(OWNER), AGENT_HEX, "kind=1&created_at<1713957000&created_at>1713956000"
+        ).tag()
+    )
     assert verify_event(_event_with([tag])) is not None
     late = sign_event(AGENT, created_at=1713957000, kind=1, tags=[tag], content="x")
     with pytest.raises(InvalidAttestation, match="conditions"):
@@ -175,7 +180,7 @@ conditions_strings = st.lists(clauses, max_size=4).map("&".join)
 def test_any_change_to_the_signature_or_conditions_breaks_a_minted_attestation(
     conditions: str, flip: int
 ) -> None:
-    attestation = mint(OWNER, AGENT_HEX, conditions)
+    attestation = mint(KeySigner(OWNER), AGENT_HEX, conditions)
     attestation.verify(AGENT_HEX)
     digit = attestation.sig[flip]
     other = "0" if digit != "0" else "1"

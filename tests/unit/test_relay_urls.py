@@ -45,7 +45,7 @@ def test_canonicalization_is_idempotent() -> None:
     [
         ("", "empty"),
         ("   ", "empty"),
-        ("https://relay.example.com", "ws:// or wss://"),
+        ("ftp://relay.example.com", "ws:// or wss://"),
         ("relay.example.com", "ws:// or wss://"),
         ("wss:relay.example.com", "ws:// or wss://"),
         ("wss://", "no host"),
@@ -86,7 +86,7 @@ def test_dedupe_keeps_the_first_written_form_of_each_relay() -> None:
 
 def test_dedupe_refuses_a_list_with_a_malformed_url() -> None:
     with pytest.raises(InvalidRelayUrl):
-        dedupe(["wss://relay.example.com", "http://nope"])
+        dedupe(["wss://relay.example.com", "ftp://nope"])
 
 
 def test_an_invalid_relay_url_is_a_permanent_adapter_error() -> None:
@@ -94,3 +94,14 @@ def test_an_invalid_relay_url_is_a_permanent_adapter_error() -> None:
 
     with pytest.raises(PermanentAdapterError):
         canonical_url("ftp://x")
+
+
+def test_a_buzz_bridge_url_is_canonical_under_the_same_rules() -> None:
+    assert canonical_url("HTTPS://Relay.Example.com:443/") == "https://relay.example.com"
+    assert canonical_url("http://127.0.0.1:80") == "http://127.0.0.1"
+    assert canonical_url("http://127.0.0.1:3000") == "http://127.0.0.1:3000"
+    # The bridge and the websocket of one relay are two entries: two wires.
+    assert dedupe(["wss://relay.example.com", "https://relay.example.com"]) == [
+        "wss://relay.example.com",
+        "https://relay.example.com",
+    ]

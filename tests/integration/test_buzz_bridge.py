@@ -1,0 +1,176 @@
+"""fleetsync over a buzz relay's HTTP bridge (the buzz double): the apply story, and what
+the bridge answers when it refuses, limits or breaks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.nostr.keys import SecretKey
+from tests.integration.harness import Fleetsync
+from tests.support.buzz_relay import BuzzRelay, HttpAnswer
+
+pytestmark = pytest.mark.integration
+
+WRITER = {"display_name": "Writer", "system_prompt": "Write.", "env_vars": {"KEY": "one"}}
+
+
+def _fleet(tmp_path: Path, relay: BuzzRelay, count: int = 3) -> tuple[Fleetsync, list[str]]:
+    fs = Fleetsync(tmp_path / "home")
+    fs("init")
+    fs("relay", "add", relay.http_url)
+    fs.save("writer", WRITER, tmp_path, "--no-apply")
+    fs("agent", "create", "--persona", "writer", "--count", str(count), "--no-apply")
+    return fs, sorted(a["pubkey"] for a in fs.json("agent", "list"))
+
+
+def _heads(relay: BuzzRelay, agents: list[str]) -> dict[str, Any]:
+    heads = {}
+    for agent in agents:
+        found = [e for e in relay.events.values() if e["kind"] == 30174 and e["pubkey"] == agent]
+        heads[agent] = max(found, key=lambda e: e["created_at"]) if found else None
+    return heads
+
+
+def test_the_apply_story_over_the_bridge_publishes_confirms_and_moves_only_what_changed(
+    buzz_double: BuzzRelay, tmp_path: Path
+) -> None:
+    fs, agents = _fleet(tmp_path, buzz_double)
+    first = fs.json("apply")
+    assert first["summary"]["published"] == 3
+    heads = _heads(buzz_double, agents)
+    assert all(heads[a] is not None for a in agents)
+    # Every request was signed for itself: NIP-98 by the event's author for writes,
+    # by the owner for the read-back; nothing was refused.
+    assert {status for _, status in buzz_double.http_requests} == {200}
+    assert fs.json("apply")["summary"]["unchanged"] == 3
+    fs("plan")  # exit 0: in sync, read over the bridge
+    edited = {**WRITER, "system_prompt": "Write better."}
+    fs.save("writer", edited, tmp_path, "--no-apply")
+    second = fs.json("apply")
+    assert second["summary"]["published"] == 3
+    assert {a: h["id"] for a, h in _heads(buzz_double, agents).items()} != {
+        a: h["id"] for a, h in heads.items()
+    }
+    fs("refresh")  # exit 0: the bridge was read in full
+    fs("status")  # exit 0: every agent in sync as of that reading
+
+
+def test_a_relay_list_mixing_the_bridge_and_a_websocket_relay_converges_on_both(
+    buzz_double: BuzzRelay, rust_relay_url: str, tmp_path: Path
+) -> None:
+    fs, agents = _fleet(tmp_path, buzz_double, count=2)
+    fs("relay", "add", rust_relay_url)
+    result = fs.json("apply")
+    assert result["summary"]["published"] == 2
+    assert all(_heads(buzz_double, agents).values())
+    assert fs.json("apply")["summary"]["unchanged"] == 2
+
+
+def test_a_rate_limit_without_retry_after_is_waited_out_from_the_body(
+    buzz_double: BuzzRelay, tmp_path: Path
+) -> None:
+    fs, _ = _fleet(tmp_path, buzz_double, count=1)
+    buzz_double.faults.http_answers.append(
+        HttpAnswer.error(429, "rate-limited: quota exceeded; retry in 1s")
+    )
+    assert fs.json("apply")["summary"]["published"] == 1
+    assert [s for _, s in buzz_double.http_requests].count(429) == 1
+
+
+def test_a_server_error_every_time_is_temporary_and_nothing_is_marked_published(
+    buzz_double: BuzzRelay, tmp_path: Path
+) -> None:
+    fs, _ = _fleet(tmp_path, buzz_double, count=1)
+    buzz_double.faults.http_answers.extend([HttpAnswer.error(500, "internal server error")] * 40)
+    code, out, _ = fs.run("--json", "apply")
+    assert code != 0
+    doc = json.loads(out)
+    assert doc["summary"]["published"] == 0
+    buzz_double.faults.http_answers.clear()
+    assert fs.json("apply")["summary"]["published"] == 1
+
+
+def test_a_garbage_body_with_200_is_never_a_success(buzz_double: BuzzRelay, tmp_path: Path) -> None:
+    fs, agents = _fleet(tmp_path, buzz_double, count=1)
+    buzz_double.faults.http_answers.extend([HttpAnswer.garbage(200)] * 40)
+    code, out, _ = fs.run("--json", "apply")
+    assert code != 0
+    assert json.loads(out)["summary"]["published"] == 0
+    assert _heads(buzz_double, agents)[agents[0]] is None
+
+
+def test_an_agent_of_a_member_is_admitted_by_its_attestation_on_a_closed_relay(
+    tmp_path: Path,
+) -> None:
+    with BuzzRelay(require_relay_membership=True, allow_nip_oa_auth=True).serving() as relay:
+        fs = Fleetsync(tmp_path / "home")
+        fs("init")
+        relay.members.add(SecretKey.from_hex(fs.owner_secret()).public_key.hex)
+        fs("relay", "add", relay.http_url)
+        fs.save("writer", WRITER, tmp_path, "--no-apply")
+        fs("agent", "create", "--persona", "writer", "--count", "2", "--no-apply")
+        agents = sorted(a["pubkey"] for a in fs.json("agent", "list"))
+        assert fs.json("apply")["summary"]["published"] == 2
+        assert all(_heads(relay, agents).values())
+        # Writes sent before the relay asked were refused for want of membership, and
+        # sent again with the owner's attestation in x-auth-tag.
+        statuses = [s for path, s in relay.http_requests if path == "/events"]
+        assert 1 <= statuses.count(403) <= 2
+        assert statuses.count(200) == 2
+        assert set(relay.owner_links) <= set(agents)
+
+
+def test_a_closed_relay_refusing_the_owner_is_a_permanent_failure_naming_agent_and_relay(
+    tmp_path: Path,
+) -> None:
+    with BuzzRelay(require_relay_membership=True, allow_nip_oa_auth=True).serving() as relay:
+        fs, agents = _fleet(tmp_path, relay, count=1)
+        code, out, err = fs.run("apply")
+        assert code != 0
+        text = out + err
+        assert agents[0] in text or agents[0][:16] in text
+        assert "relay_membership_required" in text or "not a relay member" in text
+
+
+def test_http_200_with_accepted_false_is_a_refusal(buzz_double: BuzzRelay, tmp_path: Path) -> None:
+    fs, agents = _fleet(tmp_path, buzz_double, count=1)
+    refusal = b'{"event_id":"x","accepted":false,"message":"blocked: not today"}'
+    buzz_double.faults.http_answers.extend([HttpAnswer(200, refusal)] * 10)
+    code, out, err = fs.run("apply")
+    assert code != 0
+    assert "blocked: not today" in out + err
+    assert _heads(buzz_double, agents)[agents[0]] is None
+
+
+def test_a_skewed_clock_is_named_as_clock_skew(buzz_double: BuzzRelay, tmp_path: Path) -> None:
+    fs, _ = _fleet(tmp_path, buzz_double, count=1)
+    buzz_double.faults.clock_skew = 300
+    code, out, err = fs.run("apply")
+    assert code != 0
+    assert "clock skew" in out + err
+    buzz_double.faults.clock_skew = 0
+    assert fs.json("apply")["summary"]["published"] == 1
+
+
+def test_relay_list_shows_each_relays_wire_and_authentication(
+    buzz_double: BuzzRelay, tmp_path: Path
+) -> None:
+    fs = Fleetsync(tmp_path / "home")
+    fs("init")
+    fs("relay", "add", buzz_double.http_url)
+    fs("relay", "add", buzz_double.url)
+    doc = fs.json("relay", "list")
+    assert doc["relays"] == [buzz_double.http_url, buzz_double.url]
+    assert [(w["url"], w["kind"]) for w in doc["wires"]] == [
+        (buzz_double.http_url, "http-bridge"),
+        (buzz_double.url, "websocket"),
+    ]
+    assert "NIP-98" in doc["wires"][0]["auth"]
+    assert "NIP-42" in doc["wires"][1]["auth"]
+    text = fs("relay", "list")
+    assert "http-bridge" in text
+    assert "websocket" in text
