@@ -176,7 +176,7 @@ class Fleet:
         gateway = PoolGateway(
             # One bound for every wait on a relay; a relay silent that long is given up
             # for the rest of the command (see adapters.relay.client).
-            RelayPool(urls, transport_for=self._transport_for),
+            self.relay_pool(urls),
             window=settings.relay_window,
             timeout=settings.relay_timeout,
             query_timeout=settings.relay_timeout,
@@ -209,6 +209,10 @@ class Fleet:
                 loader.close()
                 writer.close()
                 await gateway.close()
+
+    def relay_pool(self, urls: list[str]) -> RelayPool:
+        """A pool over ``urls``, each relay reached over the wire its URL names."""
+        return RelayPool(urls, transport_for=self._transport_for)
 
     def _transport_for(self, url: str) -> Transport:
         """The wire a configured relay URL names: an ``http(s)://`` URL is a buzz

@@ -55,7 +55,7 @@ def _with_pool(fleet: Fleet, work: Callable[[RelayPool, KeySigner], Awaitable[T]
         raise NoRelays("no relays configured; add one with 'fleetsync relay add URL'")
 
     async def run() -> T:
-        pool = RelayPool(urls, connect_timeout=fleet.settings.relay_timeout)
+        pool = fleet.relay_pool(urls)
         try:
             return await work(pool, KeySigner(fleet.owner))
         finally:

@@ -34,7 +34,6 @@ from adapters.errors import PermanentAdapterError
 from adapters.nostr.signer import KeySigner
 from adapters.nostr.team_event import TEAM_KIND, SetAside, select_team_heads
 from adapters.owner_events import OwnerRead, read_owner_events
-from adapters.relay import RelayPool
 from adapters.usecases.apply import NOT_PUBLISHED, ProgressDisplay, Publication, publish
 from domain.application import TeamSaved
 from domain.errors import InvalidInput
@@ -158,7 +157,7 @@ def pull_teams(fleet: Fleet) -> TeamPull:
         raise NoRelays("no relays configured; add one with 'fleetsync relay add URL'")
 
     async def read() -> OwnerRead:
-        pool = RelayPool(urls, connect_timeout=timeout)
+        pool = fleet.relay_pool(urls)
         try:
             return await read_owner_events(pool, owner, TEAM_KIND, timeout=timeout)
         finally:
