@@ -13,7 +13,9 @@ deletion, it is reported.
 relay, keeps the newest valid head per slug (events whose envelope or
 signature is bad are set aside, each with its reason; a newest head whose
 content is unusable is reported and its slug left alone, never replaced by an
-older version), and records each head :mod:`domain.persona_pull` takes in as a
+older version; a head the owner asked to delete with NIP-09 is not taken in,
+nor deleted here: that tombstones its agents, so ``persona delete`` does it),
+and records each head :mod:`domain.persona_pull` takes in as a
 persona save whose cause is that event (id, created_at, the relays that
 returned it): a persona edited in buzz moves its agents. The persona's
 ``env_vars`` stay as saved here (relay content never carries them). Pulling
@@ -30,11 +32,13 @@ from typing import TypeVar
 
 from adapters.bootstrap import Fleet, NoRelays
 from adapters.errors import AdapterError
-from adapters.nostr.event import Event
+from adapters.nostr.event import Event, why_invalid
 from adapters.nostr.persona_event import select_persona_head
 from adapters.nostr.signer import KeySigner
 from adapters.owner_events import (
+    DELETION_KIND,
     OwnerPublication,
+    OwnerRead,
     publish_persona,
     publish_persona_deletion,
     read_owner_events,
@@ -88,7 +92,7 @@ def publish_persona_deletion_event(fleet: Fleet, slug: str) -> OwnerPublication:
             fleet, lambda pool, owner: publish_persona_deletion(pool, owner, slug, timeout=timeout)
         )
     except AdapterError as exc:
-        return OwnerPublication(5, slug, None, None, (), error=str(exc))
+        return OwnerPublication(DELETION_KIND, slug, None, None, (), error=str(exc))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +130,16 @@ def pull_personas(
 ) -> PersonaPull:
     """Take in the owner's persona heads from the relays (see the module docstring)."""
     timeout = fleet.settings.relay_timeout
-    read = _with_pool(
-        fleet, lambda pool, owner: read_owner_events(pool, owner, PERSONA_KIND, timeout=timeout)
-    )
+
+    async def both(pool: RelayPool, owner: KeySigner) -> tuple[OwnerRead, OwnerRead]:
+        return await asyncio.gather(
+            read_owner_events(pool, owner, PERSONA_KIND, timeout=timeout),
+            read_owner_events(pool, owner, DELETION_KIND, timeout=timeout),
+        )
+
+    read, deletions = _with_pool(fleet, both)
     heads, contents, skipped = _heads(fleet, read.events)
+    heads = _not_deleted(fleet, heads, deletions.events, skipped)
     app = fleet.app
     local: dict[str, LocalPersona] = {}
     for slug in {h.slug for h in heads}:
@@ -187,6 +197,41 @@ def pull_personas(
         len(agents),
         publication,
     )
+
+
+def _not_deleted(
+    fleet: Fleet, heads: list[RelayHead], deletions: tuple[Event, ...], skipped: list[Skipped]
+) -> list[RelayHead]:
+    """``heads`` without those the owner asked to delete (NIP-09, an ``a`` tag naming the
+    address, dated no earlier than the head); each left out is reported. The persona
+    here is not deleted: that tombstones its agents, so a person decides
+    (``persona delete``)."""
+    owner = fleet.owner.public_key.hex
+    latest: dict[str, Event] = {}
+    for deletion in deletions:
+        if deletion.kind != DELETION_KIND or deletion.pubkey != owner or why_invalid(deletion):
+            continue
+        for tag in deletion.tags:
+            prefix = f"{PERSONA_KIND}:{owner}:"
+            if len(tag) >= 2 and tag[0] == "a" and tag[1].startswith(prefix):
+                slug = tag[1][len(prefix) :]
+                if slug not in latest or deletion.created_at > latest[slug].created_at:
+                    latest[slug] = deletion
+    kept = []
+    for head in heads:
+        request = latest.get(head.slug)
+        if request is not None and request.created_at >= head.created_at:
+            skipped.append(
+                Skipped(
+                    head.slug,
+                    head.event_id,
+                    f"the owner asked to delete it (NIP-09 request {request.id}); not taken "
+                    "in, and not deleted here ('fleetsync persona delete' does that)",
+                )
+            )
+        else:
+            kept.append(head)
+    return kept
 
 
 def _heads(

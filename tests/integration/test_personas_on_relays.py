@@ -259,3 +259,22 @@ def test_an_older_clients_team_event_keeps_the_members_and_instructions_recorded
     assert crew["personas"] == ["writer"]
     shown = fs.json("team", "show", "crew")
     assert (shown["name"], shown["instructions"]) == ("Crew Renamed", "Keep.")
+
+
+def test_pull_does_not_take_in_a_persona_the_owner_asked_to_delete(
+    relay_url: str, tmp_path: Path
+) -> None:
+    fs = home(tmp_path, relay_url, publish=False)
+    secret = fs.owner_secret()
+    owner = sdk_public_key(secret)
+    now = int(time.time())
+    head = relay_edit(relay_url, secret, "gone", {"display_name": "G", "system_prompt": "g"}, now)
+    tags = [["a", f"30175:{owner}:gone"], ["k", "30175"]]
+    assert sdk_publish(relay_url, sdk_sign_event(secret, 5, tags, "", now)).accepted
+    pulled = fs.json("persona", "pull")
+    assert pulled["taken"] == []
+    if personas_on(relay_url, owner):  # a relay that keeps serving it: we still do not take it
+        (skip,) = pulled["skipped"]
+        assert skip["event_id"] == head
+        assert "NIP-09" in skip["reason"]
+    assert fs.json("persona", "list") == []
