@@ -42,6 +42,7 @@ from adapters.provision import (
 from adapters.relay import RelayPool
 from adapters.relay.bridge import BridgeTransport, is_bridge_url
 from adapters.relay.client import RelayConnection
+from adapters.relay.identities import IdentityBoundRelay
 from adapters.settings import Settings, StoreConfig
 from adapters.store import identity
 from adapters.store.errors import (
@@ -216,7 +217,8 @@ class Fleet:
 
     def _transport_for(self, url: str) -> Transport:
         """The wire a configured relay URL names: an ``http(s)://`` URL is a buzz
-        relay's HTTP bridge, a ``ws(s)://`` one a websocket relay."""
+        relay's HTTP bridge, a ``ws(s)://`` one a websocket relay (one socket, or one
+        per identity once the relay shows it binds one identity per socket)."""
         timeout = self.settings.relay_timeout
         if is_bridge_url(url):
             return BridgeTransport(
@@ -225,7 +227,11 @@ class Fleet:
                 concurrency=self.settings.relay_window,
                 attestations=Attestations(self.app, self.owner).for_agent,
             )
-        return RelayConnection(url, connect_timeout=timeout)
+
+        def websocket(written: str) -> RelayConnection:
+            return RelayConnection(written, connect_timeout=timeout)
+
+        return IdentityBoundRelay(url, websocket)
 
     def close(self) -> None:
         try:

@@ -38,6 +38,7 @@ import contextlib
 import itertools
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -46,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Final
 import aiohttp
 
 from adapters.nostr.event import Event
+from adapters.nostr.nip42 import auth_event
 from adapters.relay.answers import Answer, QueryResult, SubscriptionResult
 from adapters.relay.errors import (
     CannotConnect,
@@ -64,8 +66,10 @@ from adapters.relay.messages import (
     Notice,
     OkMessage,
     RelayMessage,
+    auth_frame,
     close_frame,
     parse_frame,
+    prefix_of,
     req_frame,
 )
 from adapters.relay.publishing import (
@@ -138,6 +142,8 @@ class RelayConnection:
         self._retry = retry or RetryPolicy()
         self._max_subscriptions = max_subscriptions
         self._session: aiohttp.ClientSession | None = None
+        # (socket generation, challenge, pubkey) a read was authenticated as (NIP-42)
+        self._read_auth: tuple[int, str, str] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._ack_now: Callable[[], None] = _nothing
         self._ack_due = False
@@ -476,9 +482,11 @@ class RelayConnection:
         whichever is later); past it the relay is given up. Raises
         :class:`RelayError` only when no connection could be opened at all.
 
-        ``reader`` is the identity to read as (:class:`adapters.ports.Transport`);
-        this client does not answer a read's ``CLOSED auth-required:`` with AUTH
-        yet (issue 12): such a subscription is reported cut short.
+        ``reader`` is the identity to read as (:class:`adapters.ports.Transport`):
+        a subscription the relay closes with ``auth-required:`` is answered with a
+        NIP-42 AUTH as ``reader`` on this socket (once per socket), then asked
+        again; if the AUTH is refused, the subscription is reported cut short
+        with the relay's reason.
         """
         await self.connect()
         gate = asyncio.Semaphore(self._max_subscriptions)
@@ -487,7 +495,28 @@ class RelayConnection:
             async with gate:
                 return await self._subscribe(filter_, timeout)
 
-        answers = await asyncio.gather(*(one(f) for f in filters))
+        answers = list(await asyncio.gather(*(one(f) for f in filters)))
+        refused = [
+            i
+            for i, (result, _) in enumerate(answers)
+            if result.closed is not None and prefix_of(result.closed) == "auth-required"
+        ]
+        if refused and reader is not None:
+            why = await self._authenticate_reader(reader, timeout)
+            if why is None:
+                again = await asyncio.gather(*(one(answers[i][0].filter) for i in refused))
+                for i, answer in zip(refused, again, strict=True):
+                    answers[i] = answer
+            else:
+                for i in refused:
+                    result, received = answers[i]
+                    closed = f"{result.closed} (AUTH as {reader.public_key.hex}: {why})"
+                    answers[i] = (
+                        SubscriptionResult(
+                            result.filter, result.count, False, closed, result.skipped
+                        ),
+                        received,
+                    )
         seen: set[str] = set()
         events: list[Event] = []
         for _, received in answers:
@@ -496,6 +525,36 @@ class RelayConnection:
                     seen.add(event.id)
                     events.append(event)
         return QueryResult(self._url, tuple(events), tuple(result for result, _ in answers))
+
+    async def _authenticate_reader(self, reader: Signer, timeout: float) -> str | None:
+        """NIP-42 AUTH as ``reader`` on the current socket; None once the relay said
+        OK (now, or earlier on this socket), else why not."""
+        async with self._publish_lock:
+            generation, challenge = self._generation, self._challenge
+            if challenge is None:
+                return "the relay sent no AUTH challenge"
+            # A fresh challenge on the same socket forgets the identity (NIP-42).
+            if self._read_auth == (generation, challenge, reader.public_key.hex):
+                return None
+            auth = auth_event(reader, self._url, challenge, int(time.time()))
+            self.discard_answers()  # late OKs of earlier calls: nobody waits for them
+            logger.info("authenticating to %s as %s to read (NIP-42)", self._url, auth.pubkey)
+            try:
+                await self.send_text(auth_frame(auth))
+            except RelayError as exc:
+                return str(exc)
+            while True:
+                heard = await self.next_answer(timeout)
+                if heard is None:
+                    return f"no answer to AUTH within {timeout:g} s"
+                if isinstance(heard, Lost):
+                    return heard.reason
+                if heard.ok.event_id != auth.id:
+                    continue
+                if heard.ok.accepted:
+                    self._read_auth = (generation, challenge, reader.public_key.hex)
+                    return None
+                return heard.ok.message or "AUTH refused"
 
     async def _subscribe(
         self, filter_: Mapping[str, Any], timeout: float

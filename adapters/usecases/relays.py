@@ -17,7 +17,10 @@ from adapters.relay.urls import canonical_url
 
 WEBSOCKET = "websocket"
 HTTP_BRIDGE = "http-bridge"
-WEBSOCKET_AUTH = "NIP-42 when the relay refuses a write: as the event's author (agent)"
+WEBSOCKET_AUTH = (
+    "NIP-42 when the relay asks: writes as each event's author (agent), reads as the "
+    "owner; one socket per identity on a relay that binds one (buzz)"
+)
 BRIDGE_AUTH = (
     "NIP-98 on every request: writes signed by each event's author (agent), reads by the "
     "owner; the owner's NIP-OA attestation in x-auth-tag when the relay wants membership"

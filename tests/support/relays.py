@@ -155,12 +155,15 @@ def start_rust_relay(
     startup_timeout: float = STARTUP_TIMEOUT,
     lmdb: bool = False,
     port: int | None = None,
+    nip42: str | None = None,
 ) -> RelayProcess:
     """Start rust-nostr's ``LocalRelay`` (in-memory) on a free loopback port (or on
     ``port``: a fresh, empty relay at the URL a stopped one had).
 
     The in-memory store keeps at most 75,000 events; ``lmdb`` stores them in an
     LMDB database in the relay's work directory instead, for runs past that.
+
+    ``nip42`` (``read``, ``write`` or ``both``) makes it require NIP-42 AUTH for those.
 
     ``rate_limit`` is EVENTs per minute per connection; ``None`` keeps nostr-sdk's
     default of 60, which answers ``OK false "rate-limited: slow down"`` beyond that.
@@ -176,6 +179,8 @@ def start_rust_relay(
             args += ["--rate-limit", str(rate_limit)]
         if lmdb:
             args += ["--lmdb", str(workdir / "lmdb")]
+        if nip42 is not None:
+            args += ["--nip42", nip42]
         log = (workdir / "relay.log").open("wb")
         process = _spawn(args, workdir, subprocess.PIPE, log)
         relay = RelayProcess(f"ws://{LOOPBACK}:{chosen}", process, workdir, log)

@@ -1,6 +1,7 @@
 """Run rust-nostr's in-memory ``LocalRelay`` (from the ``nostr-sdk`` wheel) as its own process.
 
-Usage: ``python run_local_relay.py PORT [--rate-limit N] [--max-reqs N] [--lmdb DIR]``
+Usage: ``python run_local_relay.py PORT [--rate-limit N] [--max-reqs N] [--lmdb DIR]
+[--nip42 read|write|both]``
 
 Prints the relay URL as one line on stdout once it accepts connections, then serves
 until stdin reaches EOF (the parent closed the pipe or died) or the process is signalled.
@@ -37,11 +38,16 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="DIR",
         help="store events in LMDB under DIR (the default in-memory store keeps at most 75,000)",
     )
+    parser.add_argument(
+        "--nip42",
+        choices=("read", "write", "both"),
+        help="require NIP-42 authentication for reads, writes or both",
+    )
     return parser.parse_args(argv)
 
 
 async def _start(
-    port: int, rate_limit: int | None, max_reqs: int, lmdb: str | None
+    port: int, rate_limit: int | None, max_reqs: int, lmdb: str | None, nip42: str | None = None
 ) -> nostr_sdk.LocalRelay:
     # The generated bindings annotate every method except a few zero-argument __init__s.
     builder = nostr_sdk.LocalRelayBuilder()  # type: ignore[no-untyped-call]
@@ -52,6 +58,9 @@ async def _start(
         builder = builder.rate_limit(
             nostr_sdk.RateLimit(max_reqs=max_reqs, notes_per_minute=rate_limit)
         )
+    if nip42 is not None:
+        mode = getattr(nostr_sdk.LocalRelayBuilderNip42Mode, nip42.upper())
+        builder = builder.nip42(nostr_sdk.LocalRelayBuilderNip42(mode=mode))
     relay = builder.build()
     # run() only spawns the server on the library's own runtime and returns once it is
     # bound, so the relay keeps serving after this coroutine and its event loop finish.
@@ -61,7 +70,7 @@ async def _start(
 
 def main(argv: list[str]) -> int:
     args = _parse_args(argv)
-    relay = asyncio.run(_start(args.port, args.rate_limit, args.max_reqs, args.lmdb))
+    relay = asyncio.run(_start(args.port, args.rate_limit, args.max_reqs, args.lmdb, args.nip42))
     url = asyncio.run(relay.url())
     print(str(url), flush=True)
     # Blocking on stdin ties our lifetime to the parent's: EOF means it is gone.

@@ -1,0 +1,167 @@
+"""A websocket relay that binds one identity per socket (buzz), as one
+:class:`adapters.ports.Transport`.
+
+NIP-42 lets a client authenticate several pubkeys on one socket; buzz binds the
+first identity that authenticates and accepts an event only from it
+(``invalid: event pubkey does not match authenticated identity``; a second
+AUTH answers ``auth-required: already authenticated``; reference §1.1, §1.5).
+:class:`IdentityBoundRelay` starts as a plain websocket client, one socket for
+everything, which costs an open relay nothing more. The first time the relay
+answers in a way that says "one identity per socket", it switches for the rest
+of the command: every author's events go over a socket of their own (opened,
+authenticated as that author, used, closed), at most ``max_open`` at once, so
+a 10,000-agent apply never holds more than that many sockets; reads go over a
+socket of the reader's own. The events it refused that way are sent again,
+identical, on their author's socket.
+
+:attr:`IdentityBoundRelay.connections` counts the sockets opened (each one is a
+websocket handshake, and at most one NIP-42 handshake).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from adapters.nostr.event import Event
+from adapters.relay.answers import Answer, QueryResult
+from adapters.relay.client import RelayConnection
+from adapters.relay.errors import RelayError
+from domain.verdict import Outcome
+
+if TYPE_CHECKING:
+    from adapters.ports import Signer, SignerLookup
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_OPEN: Final = 8
+# What buzz answers when a socket already speaks for another identity.
+_ONE_IDENTITY_SIGNS: Final = (
+    "does not match authenticated identity",
+    "already authenticated",
+)
+
+
+def binds_one_identity(answer: Answer) -> bool:
+    """Whether a refusal says the socket is bound to another identity."""
+    return not answer.stored and any(sign in answer.message for sign in _ONE_IDENTITY_SIGNS)
+
+
+class IdentityBoundRelay:
+    """Implements :class:`adapters.ports.Transport` over :class:`RelayConnection`s."""
+
+    def __init__(
+        self,
+        url: str,
+        open_connection: Callable[[str], RelayConnection],
+        *,
+        max_open: int = DEFAULT_MAX_OPEN,
+    ) -> None:
+        self._open_connection = open_connection
+        self._url = url.strip()
+        self._shared = self._new()
+        self.canonical_url = self._shared.canonical_url
+        self._max_open = max(1, max_open)
+        self._per_identity = False
+        self._reader: RelayConnection | None = None
+        self.connections = 1  # the shared socket (opened on first use)
+
+    def _new(self) -> RelayConnection:
+        return self._open_connection(self._url)
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def per_identity(self) -> bool:
+        """Whether the relay was found to bind one identity per socket."""
+        return self._per_identity
+
+    async def publish_many(
+        self,
+        events: Sequence[Event],
+        *,
+        window: int,
+        timeout: float,
+        signers: SignerLookup | None = None,
+    ) -> dict[str, Answer]:
+        if not self._per_identity:
+            answers = await self._shared.publish_many(
+                events, window=window, timeout=timeout, signers=signers
+            )
+            bound = [e for e in events if binds_one_identity(answers[e.id])]
+            if not bound:
+                return answers
+            logger.info(
+                "%s binds one identity per socket: each author gets its own from now on",
+                self._url,
+            )
+            await self._switch()
+            again = await self._per_author(bound, window, timeout, signers)
+            return {**answers, **again}
+        return await self._per_author(events, window, timeout, signers)
+
+    async def _switch(self) -> None:
+        self._per_identity = True
+        # The shared socket speaks for whoever authenticated first: reads get their own.
+        await self._shared.close()
+
+    async def _per_author(
+        self,
+        events: Sequence[Event],
+        window: int,
+        timeout: float,
+        signers: SignerLookup | None,
+    ) -> dict[str, Answer]:
+        by_author: dict[str, list[Event]] = {}
+        for event in events:
+            by_author.setdefault(event.pubkey, []).append(event)
+        gate = asyncio.Semaphore(self._max_open)
+        failures: list[RelayError] = []
+
+        async def one(mine: list[Event]) -> dict[str, Answer]:
+            async with gate:
+                connection = self._new()
+                self.connections += 1
+                try:
+                    return await connection.publish_many(
+                        mine, window=window, timeout=timeout, signers=signers
+                    )
+                except RelayError as exc:
+                    failures.append(exc)
+                    return {
+                        e.id: Answer(self.canonical_url, e.id, Outcome.TEMPORARY, "", str(exc), 0)
+                        for e in mine
+                    }
+                finally:
+                    await connection.close()
+
+        results = await asyncio.gather(*(one(mine) for mine in by_author.values()))
+        if failures and len(failures) == len(by_author):
+            raise failures[0]
+        merged: dict[str, Answer] = {}
+        for result in results:
+            merged.update(result)
+        return merged
+
+    async def query(
+        self,
+        filters: Sequence[Mapping[str, Any]],
+        *,
+        timeout: float,
+        reader: Signer | None = None,
+    ) -> QueryResult:
+        if not self._per_identity:
+            return await self._shared.query(filters, timeout=timeout, reader=reader)
+        if self._reader is None:
+            self._reader = self._new()
+            self.connections += 1
+        return await self._reader.query(filters, timeout=timeout, reader=reader)
+
+    async def close(self) -> None:
+        await self._shared.close()
+        if self._reader is not None:
+            await self._reader.close()
