@@ -50,8 +50,11 @@ if TYPE_CHECKING:
 DELETION_KIND = 5  # NIP-09 deletion request
 ALT_TEXT = "encrypted agent memory record"
 # A head this far ahead of the writer's clock is more likely a broken clock
-# than a real write; NIP-AE leaves the threshold to the implementation.
-DEFAULT_MAX_AHEAD = 3600
+# than a real write; NIP-AE leaves the threshold to the implementation. buzz
+# refuses events more than 900 s from its clock (reference §1.5), so a write at
+# head + 1 must stay inside that: 840 s leaves 60 s for the two clocks to differ
+# (buzz's own auth window). A head further ahead is a conflict, not a write.
+DEFAULT_MAX_AHEAD = 840
 _D_TAG_PREFIX = b"agent-memory/v1/d-tag\x00"
 _D_TAG_CACHE_LIMIT = 4096
 

@@ -69,6 +69,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from eventsourcing.domain import Aggregate
 
+from adapters.nostr.engram import DEFAULT_MAX_AHEAD
 from adapters.nostr.keys import SecretKey
 from adapters.ports import AgentSource, EventWriter, KeySource, RelayGateway
 from adapters.store.writer import ApplicationWriter
@@ -115,7 +116,7 @@ class Reconciler:
         *,
         clock: Callable[[], float] = time.time,
         batch_size: int = 1000,
-        max_ahead: int = 3600,
+        max_ahead: int = DEFAULT_MAX_AHEAD,
         ack_all: bool = False,
         foreign_heads: ForeignHeads = ForeignHeads.CONFLICT,
         progress: Progress | None = None,

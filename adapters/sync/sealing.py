@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from adapters.nostr.engram import (
+    DEFAULT_MAX_AHEAD,
     ClockPoisoned,
     Conversation,
     PreparedBody,
@@ -96,7 +97,7 @@ class Sealer:
         load: Callable[[Sequence[str]], dict[str, Agent]],
         *,
         clock: Callable[[], float] = time.time,
-        max_ahead: int = 3600,
+        max_ahead: int = DEFAULT_MAX_AHEAD,
     ) -> None:
         self.app = app
         self.owner = owner

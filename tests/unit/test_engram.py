@@ -545,3 +545,12 @@ def test_the_poison_threshold_is_a_parameter() -> None:
     assert next_created_at(T0, T0 + 60, max_ahead=60) == T0 + 61
     with pytest.raises(ClockPoisoned):
         next_created_at(T0, T0 + 61, max_ahead=60)
+
+
+def test_a_head_that_would_push_a_write_past_buzzs_900_s_window_is_clock_poisoned() -> None:
+    # buzz refuses events more than 900 s from its clock: head + 1 must stay inside it.
+    assert next_created_at(T0, T0 + 840) == T0 + 841
+    with pytest.raises(ClockPoisoned):
+        next_created_at(T0, T0 + 841)
+    with pytest.raises(ClockPoisoned):
+        next_created_at(T0, T0 + 900)
