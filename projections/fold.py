@@ -16,6 +16,7 @@ from domain.planner import HeadOrigin, assess
 from domain.ports import RecordFields
 from domain.versioning import upcast
 from projections.rows import (
+    AGENT_COLUMNS,
     CREATED_POSITION,
     NEW_TAIL,
     PERSONA_SLUG,
@@ -62,6 +63,11 @@ class ViewStore(Protocol):
         ...
 
 
+# What the fold computes, by revision: bump it when a column comes out differently
+# from the same log (the columns and their types name the rest of a stored view's
+# layout by themselves: rows.ROW_LAYOUT), so views folded by older rules are rebuilt.
+RULES = 1
+
 _PREFIX = "domain.aggregates:"
 
 
@@ -83,6 +89,23 @@ def _class_versions() -> dict[str, int]:
                 versions[get_topic(value)] = value.class_version
     return versions
 
+
+# The columns a new agent's row starts with, as Fold.apply lists them.
+NEW_COLUMNS = (
+    "agent_id",
+    "pubkey",
+    "name",
+    "persona_slug",
+    "owner_pubkey",
+    "origin",
+    "created_at",
+    "created_position",
+    "assigned_position",
+    "status",
+    "reasons",
+)
+if AGENT_COLUMNS[: len(NEW_COLUMNS)] != NEW_COLUMNS or len(NEW_COLUMNS) != REASONS + 1:
+    raise TypeError("Fold.apply builds a new agent's row in an order AgentRow no longer has")
 
 _VERSIONS = _class_versions()
 # Topics whose event class is still at version 1: their state is current as stored.
@@ -184,8 +207,9 @@ class Fold:
                 # dirty and settle() judges it again.
                 judged = blank.get(slug)
                 status, reasons = judged if judged is not None else ("", "")
-                # The columns in AGENT_COLUMNS order. A list display, not a call:
-                # the cheapest way to build the one row per agent a replay makes.
+                # The columns in AGENT_COLUMNS order (NEW_COLUMNS, then NEW_TAIL). A
+                # list display, not a call: the cheapest way to build the one row per
+                # agent a replay makes.
                 agents[originator_id] = row = AgentRow(
                     [
                         originator_id,

@@ -1,11 +1,15 @@
 """The rows of the fleet view: one per persona, one per agent, one per relay.
 
 Rows are mutable while a batch of events is folded into them, then written
-out; their ``facts()`` are the immutable inputs the pure planner takes.
+out; their ``facts()`` are the immutable inputs the pure planner takes. The
+rows' declared columns and types are also what the stored view's schema
+version is derived from (:data:`ROW_LAYOUT`, :func:`layout_version`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import operator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -64,8 +68,18 @@ class AgentRow(list[Any]):
     A list rather than a dataclass because a full replay builds one row per
     agent and writes them all: a list is built, copied and encoded by orjson
     (as a JSON array) at C speed, where turning a thirty-field object into
-    values cost more than folding the event that made it. The columns are
-    declared below in storage order; each becomes a property over its index.
+    values cost more than folding the event that made it.
+
+    The annotations below are the row's one declaration: its columns in
+    storage order, each becoming a property over its index, and with their
+    types the stored view's layout (:data:`ROW_LAYOUT`). Every fact the planner
+    takes is a column under the fact's own name and type (a
+    :class:`domain.planner.HeadFacts` field ``f`` as ``head_f``, ``None`` until
+    there is a head), so :meth:`facts` is derived from the names; a fact without
+    its column, or a column of another type than its fact, fails at import. (The
+    fact columns are written out, not generated, so the type checker knows them.)
+    The other columns are the view's own (names, statuses, positions shown by
+    ``status`` and audits).
     """
 
     __slots__ = ()
@@ -128,83 +142,19 @@ class AgentRow(list[Any]):
         )
 
     def facts(self) -> AgentFacts:
-        (
-            agent_id,
-            pubkey,
-            _name,
-            persona_slug,
-            _owner,
-            _origin,
-            _created_at,
-            _created_position,
-            assigned_position,
-            _status,
-            _reasons,
-            retired,
-            key_destroyed,
-            head_state,
-            head_digest,
-            head_secrets_digest,
-            head_event_id,
-            head_position,
-            head_observed,
-            published_digest,
-            published_event_id,
-            _published_position,
-            pending_event_id,
-            pending_digest,
-            pending_secrets_digest,
-            pending_position,
-            conflict_digest,
-            conflict_position,
-            _conflict_reason,
-            conflict_head_event_id,
-            version,
-            head_origin,
-            head_relays,
-            published_secrets_digest,
-            retired_position,
-            tombstone_event_id,
-            tombstone_position,
-        ) = self
-        head = None
-        if head_state is not None:
-            head = HeadFacts(
-                head_state,
-                head_digest,
-                head_secrets_digest,
-                head_event_id,
-                head_position,
-                head_observed,
-                head_origin,
-                tuple(head_relays or ()),
-            )
-        return AgentFacts(
-            agent_id,
-            pubkey,
-            persona_slug,
-            retired,
-            assigned_position,
-            head,
-            published_digest,
-            pending_event_id,
-            pending_digest,
-            pending_secrets_digest,
-            pending_position,
-            conflict_digest,
-            conflict_position,
-            conflict_head_event_id,
-            version,
-            published_event_id,
-            published_secrets_digest,
-            key_destroyed,
-            retired_position,
-            tombstone_event_id,
-            tombstone_position,
-        )
+        """The planner's facts about this agent, read from the columns of their names."""
+        # tuple.__new__ is what the NamedTuples' own constructors end in: the
+        # columns are checked at import, so the values are complete and in order.
+        if self[HEAD_STATE] is None:
+            head = None
+        else:
+            # JSON keeps a tuple as a list; the facts are immutable.
+            head = _new(HeadFacts, (*_head_facts(self), tuple(self[_HEAD[-1]] or ())))
+        return _new(AgentFacts, (*_facts_before_head(self), head, *_facts_after_head(self)))
 
 
 AGENT_COLUMNS: tuple[str, ...] = tuple(AgentRow.__annotations__)
+AGENT_TYPES: tuple[str, ...] = tuple(AgentRow.__annotations__.values())
 
 
 def _column(index: int) -> property:
@@ -217,6 +167,52 @@ def _column(index: int) -> property:
 for _index, _name in enumerate(AGENT_COLUMNS):
     setattr(AgentRow, _name, _column(_index))
 
+
+def _text(annotation: Any) -> str:
+    """An annotation as written (a NamedTuple keeps postponed ones as ForwardRefs)."""
+    return str(getattr(annotation, "__forward_arg__", annotation))
+
+
+# Head facts the row keeps in another type: None while there is no head, and the
+# relays as JSON gives them back (AgentRow.facts makes them a tuple).
+_HEAD_COLUMN_TYPES = {"state": "str | None", "relays": "list[str] | None"}
+
+
+def fact_columns(declared: dict[str, str]) -> tuple[list[int], list[int], list[int]]:
+    """In a row of the ``declared`` columns (name: type, in order), the indexes of
+    those holding AgentFacts' fields before ``head`` and after it, and HeadFacts'
+    fields; raises TypeError if a fact has no column of its name and type."""
+    columns = list(declared)
+
+    def index(name: str, fact_type: str) -> int:
+        if declared.get(name) != fact_type:
+            raise TypeError(
+                f"AgentRow must carry the planner's fact {name}: {fact_type} "
+                f"(it has {declared.get(name, 'no such column')})"
+            )
+        return columns.index(name)
+
+    facts = [(name, _text(t)) for name, t in AgentFacts.__annotations__.items()]
+    head = [name for name, _ in facts].index("head")
+    heads = [
+        index(f"head_{name}", _HEAD_COLUMN_TYPES.get(name, _text(fact_type)))
+        for name, fact_type in HeadFacts.__annotations__.items()
+    ]
+    if list(HeadFacts.__annotations__)[-1] != "relays":
+        raise TypeError("AgentRow.facts converts the head's relays, its last field, to a tuple")
+    return (
+        [index(name, fact_type) for name, fact_type in facts[:head]],
+        [index(name, fact_type) for name, fact_type in facts[head + 1 :]],
+        heads,
+    )
+
+
+_BEFORE, _AFTER, _HEAD = fact_columns(dict(AgentRow.__annotations__))
+_facts_before_head = operator.itemgetter(*_BEFORE)
+_facts_after_head = operator.itemgetter(*_AFTER)
+_head_facts = operator.itemgetter(*_HEAD[:-1])  # the relays apart
+_new = tuple.__new__
+
 STATUS = AGENT_COLUMNS.index("status")
 REASONS = AGENT_COLUMNS.index("reasons")
 RETIRED = AGENT_COLUMNS.index("retired")
@@ -227,16 +223,45 @@ PERSONA_SLUG = AGENT_COLUMNS.index("persona_slug")
 CREATED_POSITION = AGENT_COLUMNS.index("created_position")
 VERSION = AGENT_COLUMNS.index("version")
 
-# Every column after ``reasons`` for a new agent: no history, and version 1
-# (eventsourcing creates every aggregate at version 1). The fold builds a new
-# agent's row inline, as a list display ending in these (see Fold.apply).
-NEW_TAIL: tuple[Any, ...] = (False, False, None, None, None, None, 0, False)
-NEW_TAIL += (None, None, 0, None, None, None, 0, None, 0, None, None, 1, "", None, None, 0, None, 0)
-assert len(NEW_TAIL) == len(AGENT_COLUMNS) - REASONS - 1
 
+def _new_value(name: str, column_type: str) -> Any:
+    """A new agent's value in a column it has no event for yet: the fact's default
+    (version 1: eventsourcing creates every aggregate at version 1), else nothing."""
+    if name in AgentFacts._field_defaults:
+        return AgentFacts._field_defaults[name]
+    if "None" in column_type.split(" | "):
+        return None
+    zeros: dict[str, Any] = {"int": 0, "bool": False, "str": ""}
+    if column_type not in zeros:
+        raise TypeError(f"no value for a new agent's {name}: {column_type}")
+    return zeros[column_type]
+
+
+# Every column after ``reasons`` for a new agent: no history. The fold builds a
+# new agent's row inline, as a list display ending in these (see Fold.apply).
+NEW_TAIL: tuple[Any, ...] = tuple(
+    _new_value(name, column_type)
+    for name, column_type in zip(AGENT_COLUMNS, AGENT_TYPES, strict=True)
+)[REASONS + 1 :]
 
 PERSONA_COLUMNS = tuple(f.name for f in fields(PersonaRow))
 
 
 def as_tuple(row: PersonaRow | RelayRow, columns: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(getattr(row, name) for name in columns)
+
+
+# Each kind of row's columns and their types, in storage order: what the stored
+# view's layout is made of (see layout_version).
+ROW_LAYOUT: dict[str, tuple[tuple[str, str], ...]] = {
+    "agents": tuple(zip(AGENT_COLUMNS, AGENT_TYPES, strict=True)),
+    "personas": tuple((f.name, str(f.type)) for f in fields(PersonaRow)),
+    "relays": tuple((f.name, str(f.type)) for f in fields(RelayRow)),
+}
+
+
+def layout_version(*parts: object) -> str:
+    """A stable name for a layout: 16 hex digits of the SHA-256 of ``parts`` (JSON
+    values: the columns and types, the tables' SQL), the same in every process."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

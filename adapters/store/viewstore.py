@@ -35,20 +35,44 @@ from adapters.store.errors import sqlite_error
 from adapters.store.identity import integrity_problem, sqlite_uri
 from domain.ids import agent_id as agent_id_of
 from projections.errors import ProjectionConflict
+from projections.fold import RULES
 from projections.rows import (
     CREATED_POSITION,
     PERSONA_COLUMNS,
     PERSONA_SLUG,
     RELAY_COLUMNS,
     RETIRED,
+    ROW_LAYOUT,
     STATUS,
     AgentRow,
     PersonaRow,
     RelayRow,
     as_tuple,
+    layout_version,
 )
 
-SCHEMA_VERSION = "8"
+# The view's tables (besides ``meta``), as created.
+_TABLES: dict[str, tuple[str, ...]] = {
+    "personas": (
+        f"CREATE TABLE IF NOT EXISTS personas ({', '.join(PERSONA_COLUMNS)}, PRIMARY KEY (slug))",
+    ),
+    "chunks": (
+        "CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, slug TEXT NOT NULL, "
+        "size INTEGER NOT NULL, statuses TEXT NOT NULL, agents BLOB NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS chunks_slug ON chunks (slug, id)",
+    ),
+    "agent_index": (
+        "CREATE TABLE IF NOT EXISTS agent_index "
+        "(bucket INTEGER PRIMARY KEY, entries BLOB NOT NULL)",
+    ),
+    "relays": (
+        f"CREATE TABLE IF NOT EXISTS relays (n INTEGER PRIMARY KEY, {', '.join(RELAY_COLUMNS)})",
+    ),
+}
+# Derived, never bumped by hand: any change to a row's columns or their types, to
+# the tables, or to what the fold computes (fold.RULES) names another layout, and
+# a view stored under another one is dropped and rebuilt by replay (see _create).
+SCHEMA_VERSION = layout_version(ROW_LAYOUT, _TABLES, RULES)
 CHUNK = 256  # agents per chunk: small enough that one agent's event rewrites little
 _BY_CREATION = operator.itemgetter(CREATED_POSITION)
 
@@ -105,25 +129,13 @@ class SQLiteViewStore:
         other_home = home is not None and self._home_id is not None and home[0] != self._home_id
         if row is not None and (row[0] != SCHEMA_VERSION or other_home):
             # The view is derived data: an old layout is dropped and rebuilt by replay.
-            for table in ("personas", "agents", "chunks", "agent_index", "relays"):
+            # ("agents" held the rows before they were kept in chunks.)
+            for table in ("agents", *_TABLES):
                 c.execute(f"DROP TABLE IF EXISTS {table}")
             c.execute("DELETE FROM meta")
-        c.execute(
-            f"CREATE TABLE IF NOT EXISTS personas ({', '.join(PERSONA_COLUMNS)}, "
-            "PRIMARY KEY (slug))"
-        )
-        c.execute(
-            "CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, slug TEXT NOT NULL, "
-            "size INTEGER NOT NULL, statuses TEXT NOT NULL, agents BLOB NOT NULL)"
-        )
-        c.execute("CREATE INDEX IF NOT EXISTS chunks_slug ON chunks (slug, id)")
-        c.execute(
-            "CREATE TABLE IF NOT EXISTS agent_index "
-            "(bucket INTEGER PRIMARY KEY, entries BLOB NOT NULL)"
-        )
-        c.execute(
-            f"CREATE TABLE IF NOT EXISTS relays (n INTEGER PRIMARY KEY, {', '.join(RELAY_COLUMNS)})"
-        )
+        for statements in _TABLES.values():
+            for statement in statements:
+                c.execute(statement)
         c.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         c.execute("INSERT OR IGNORE INTO meta VALUES ('position', '0')")
         if self._home_id is not None and (other_home or home is None or row is None):
