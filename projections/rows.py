@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -143,14 +144,7 @@ class AgentRow(list[Any]):
 
     def facts(self) -> AgentFacts:
         """The planner's facts about this agent, read from the columns of their names."""
-        # tuple.__new__ is what the NamedTuples' own constructors end in: the
-        # columns are checked at import, so the values are complete and in order.
-        if self[HEAD_STATE] is None:
-            head = None
-        else:
-            # JSON keeps a tuple as a list; the facts are immutable.
-            head = _new(HeadFacts, (*_head_facts(self), tuple(self[_HEAD[-1]] or ())))
-        return _new(AgentFacts, (*_facts_before_head(self), head, *_facts_after_head(self)))
+        return _facts(self)
 
 
 AGENT_COLUMNS: tuple[str, ...] = tuple(AgentRow.__annotations__)
@@ -198,8 +192,8 @@ def fact_columns(declared: dict[str, str]) -> tuple[list[int], list[int], list[i
         index(f"head_{name}", _HEAD_COLUMN_TYPES.get(name, _text(fact_type)))
         for name, fact_type in HeadFacts.__annotations__.items()
     ]
-    if list(HeadFacts.__annotations__)[-1] != "relays":
-        raise TypeError("AgentRow.facts converts the head's relays, its last field, to a tuple")
+    if (HeadFacts._fields[0], HeadFacts._fields[-1]) != ("state", "relays"):
+        raise TypeError("AgentRow.facts reads a head by its state (first) and relays (last)")
     return (
         [index(name, fact_type) for name, fact_type in facts[:head]],
         [index(name, fact_type) for name, fact_type in facts[head + 1 :]],
@@ -207,11 +201,40 @@ def fact_columns(declared: dict[str, str]) -> tuple[list[int], list[int], list[i
     )
 
 
-_BEFORE, _AFTER, _HEAD = fact_columns(dict(AgentRow.__annotations__))
-_facts_before_head = operator.itemgetter(*_BEFORE)
-_facts_after_head = operator.itemgetter(*_AFTER)
-_head_facts = operator.itemgetter(*_HEAD[:-1])  # the relays apart
-_new = tuple.__new__
+def _facts_reader(
+    before: list[int], after: list[int], head: list[int]
+) -> Callable[[list[Any]], AgentFacts]:
+    """The function behind AgentRow.facts, written out from the column indexes
+    :func:`fact_columns` found, as ``collections.namedtuple`` writes its methods.
+
+    Written out because every replay and plan calls it once per agent: one
+    unpacking of the row into locals and a tuple per NamedTuple, built with
+    ``tuple.__new__`` (what the NamedTuples' own constructors end in; the
+    columns were checked, so the values are complete and in order) is quicker
+    than any loop over the columns, and than the hand mapping it replaced
+    (``scripts/bench plan`` times the replays that call it).
+    """
+    value = [f"c{index}" for index in range(len(AGENT_COLUMNS))]
+    head_values = ", ".join(value[i] for i in head[:-1])
+    source = (
+        "def facts(row):\n"
+        f"    {', '.join(value)}, = row\n"
+        f"    if {value[head[0]]} is None:\n"
+        "        head = None\n"
+        "    else:\n"
+        # JSON keeps the relays' tuple as a list; the facts are immutable.
+        f"        head = new(HeadFacts, ({head_values}, tuple({value[head[-1]]} or ())))\n"
+        f"    return new(AgentFacts, ({', '.join(value[i] for i in before)}, head, "
+        f"{', '.join(value[i] for i in after)}))\n"
+    )
+    namespace: dict[str, Any] = {"new": tuple.__new__, "HeadFacts": HeadFacts}
+    namespace["AgentFacts"] = AgentFacts
+    exec(source, namespace)  # noqa: S102 (the source is made of column indexes only)
+    reader: Callable[[list[Any]], AgentFacts] = namespace["facts"]
+    return reader
+
+
+_facts = _facts_reader(*fact_columns(dict(AgentRow.__annotations__)))
 
 STATUS = AGENT_COLUMNS.index("status")
 REASONS = AGENT_COLUMNS.index("reasons")
