@@ -278,3 +278,16 @@ def test_pull_does_not_take_in_a_persona_the_owner_asked_to_delete(
         assert skip["event_id"] == head
         assert "NIP-09" in skip["reason"]
     assert fs.json("persona", "list") == []
+
+
+def test_a_persona_event_no_relay_holds_is_never_called_published(tmp_path: Path) -> None:
+    fs = home(tmp_path, "ws://127.0.0.1:9", publish=True)
+    fs.environ["FLEETSYNC_RELAY_TIMEOUT"] = "1"
+    path = tmp_path / "writer.json"
+    path.write_text(json.dumps(WRITER), encoding="utf-8")
+    code, out, err = fs.run("persona", "save", "writer", str(path))
+    assert code == 2, out + err
+    assert "saved persona 'writer'" in out  # the save stands
+    assert "published on" not in out
+    assert "fleetsync: warning: the persona event (kind:30175) " in err
+    assert fs.json("persona", "show", "writer")["revision"] == 1
