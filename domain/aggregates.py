@@ -9,6 +9,12 @@ topics are module paths, so these classes must not move without
 
 Version history (what each upcast fills in for state stored by the version before):
 
+- ``Persona.Created`` v2 and ``Persona.Saved`` v2 add ``cause`` (what brought the
+  version in, when not the owner's own file); v1 had none.
+- ``Persona.Created`` v3 and ``Persona.Saved`` v3 add ``digest_rule``, the rule of
+  :mod:`domain.digests` that made ``digest``. Before, every digest was made by the
+  seed's rule (``seed``).
+
 - ``Agent.Published`` v3 and ``Agent.HeadObserved`` v3 add ``held_by``, the relays
   a read found the event on (sync state is per agent and relay). Before, nothing
   said: an acknowledged ``Published`` is taken as held by the relays that
@@ -30,9 +36,21 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
+from domain.digests import CURRENT, UNNAMED
 from domain.errors import InvalidInput, PermanentDomainError
 from domain.ids import agent_id, persona_id, relay_list_id
+from domain.persona import ABSENT_MEMBERS
 from domain.planner import HeadOrigin, classify_head
+
+CURRENT_DIGEST_RULE = CURRENT.name
+UNNAMED_DIGEST_RULE = UNNAMED  # what made a digest recorded before rules had names
+
+
+def _as_current(content: dict[str, Any]) -> dict[str, Any]:
+    """Stored persona content with the members added since it was stored, at their
+    absent values (content stored before buzz's later members lacks them)."""
+    return {**ABSENT_MEMBERS, **content}
+
 
 # What Agent.at_version gives as creation and modification time: it has no history.
 _UNKNOWN_TIME = datetime.fromtimestamp(0, UTC)
@@ -46,7 +64,7 @@ class Persona(Aggregate):
     """A persona definition owned by the fleet's owner, addressed by slug."""
 
     class Created(Aggregate.Created):
-        class_version = 2
+        class_version = 3
         slug: str
         content: dict[str, Any]
         digest: str
@@ -57,13 +75,18 @@ class Persona(Aggregate):
         # event ({"kind": "relay", "event_id", "relay", "created_at"}) or a team
         # ({"kind": "team", "team", "source"}). Version 1 had none.
         cause: dict[str, Any] | None
+        digest_rule: str  # the rule of domain.digests that made digest; v3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["cause"] = None
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["digest_rule"] = UNNAMED_DIGEST_RULE
+
     class Saved(Aggregate.Event):
-        class_version = 2
+        class_version = 3
         slug: str
         content: dict[str, Any]
         digest: str
@@ -71,10 +94,15 @@ class Persona(Aggregate):
         sealed_env_vars: str
         actor: str
         cause: dict[str, Any] | None  # as in Created
+        digest_rule: str  # as in Created
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["cause"] = None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["digest_rule"] = UNNAMED_DIGEST_RULE
 
     class Deleted(Aggregate.Event):
         class_version = 1
@@ -95,13 +123,23 @@ class Persona(Aggregate):
         sealed_env_vars: str,
         actor: str,
         cause: dict[str, Any] | None = None,
+        digest_rule: str = CURRENT_DIGEST_RULE,
     ) -> None:
         self.slug = slug
         self.revision = 0
-        self._take_version(content, digest, secrets_digest, sealed_env_vars)
+        self._take_version(content, digest, secrets_digest, sealed_env_vars, digest_rule)
 
-    def differs_from(self, digest: str, secrets_digest: str) -> bool:
-        return self.deleted or (digest, secrets_digest) != (self.digest, self.secrets_digest)
+    def differs_from(self, content: dict[str, Any], secrets_digest: str) -> bool:
+        """Whether ``content`` (stored members) and secrets are another version than this.
+
+        Content is compared as values, not by digest: a digest made by an earlier
+        rule names the same content, and ``description`` is in no digest.
+        """
+        return (
+            self.deleted
+            or secrets_digest != self.secrets_digest
+            or _as_current(content) != _as_current(self.content)
+        )
 
     def save(
         self,
@@ -111,11 +149,14 @@ class Persona(Aggregate):
         sealed_env_vars: str,
         actor: str,
         cause: dict[str, Any] | None = None,
+        digest_rule: str = CURRENT_DIGEST_RULE,
     ) -> bool:
         """Record a new version; identical content (and secrets) records nothing."""
-        if not self.differs_from(digest, secrets_digest):
+        if not self.differs_from(content, secrets_digest):
             return False
-        self._save(self.slug, content, digest, secrets_digest, sealed_env_vars, actor, cause)
+        self._save(
+            self.slug, content, digest, secrets_digest, sealed_env_vars, actor, cause, digest_rule
+        )
         return True
 
     @event(Saved)
@@ -128,14 +169,21 @@ class Persona(Aggregate):
         sealed_env_vars: str,
         actor: str,
         cause: dict[str, Any] | None,
+        digest_rule: str,
     ) -> None:
-        self._take_version(content, digest, secrets_digest, sealed_env_vars)
+        self._take_version(content, digest, secrets_digest, sealed_env_vars, digest_rule)
 
     def _take_version(
-        self, content: dict[str, Any], digest: str, secrets_digest: str, sealed_env_vars: str
+        self,
+        content: dict[str, Any],
+        digest: str,
+        secrets_digest: str,
+        sealed_env_vars: str,
+        digest_rule: str,
     ) -> None:
         self.content = content
         self.digest = digest
+        self.digest_rule = digest_rule  # the rule of domain.digests that made ``digest``
         self.secrets_digest = secrets_digest
         self.sealed_env_vars = sealed_env_vars
         self.deleted = False

@@ -16,7 +16,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from domain import strictjson
+from domain import digests, strictjson
 from domain.aggregates import Agent, Persona, RelayList
 from domain.engram_body import (
     PersonaEngram,
@@ -153,14 +153,16 @@ class FleetApplication(Application[Any]):
         )
         check_relay_size(body, created_at=int(time.time()) if now is None else now)
         persona = self._find_persona(slug)
-        if persona is not None and not persona.differs_from(digest, env_digest):
-            return persona, PersonaSaved(slug, False, persona.revision, digest, env_digest)
         members = content.public_members()
+        if persona is not None and not persona.differs_from(members, env_digest):
+            # The same content: its recorded digest may be an earlier rule's, and stays.
+            return persona, PersonaSaved(slug, False, persona.revision, persona.digest, env_digest)
         sealed = self.vault.seal(canonical_env_json(definition.env_vars).encode("utf-8"))
+        rule = digests.CURRENT.name
         if persona is None:
-            persona = Persona(slug, members, digest, env_digest, sealed, actor, cause)
+            persona = Persona(slug, members, digest, env_digest, sealed, actor, cause, rule)
         else:
-            persona.save(members, digest, env_digest, sealed, actor, cause)
+            persona.save(members, digest, env_digest, sealed, actor, cause, rule)
         return persona, PersonaSaved(slug, True, persona.revision, digest, env_digest)
 
     def record_all(self, aggregates: Sequence[Aggregate]) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain import strictjson
+from domain import digests, strictjson
 from domain.engram_size import (
     MAX_EVENT_BYTES,
     MAX_PLAINTEXT_BYTES,
@@ -179,6 +179,9 @@ class Provenance:
     slug: str
     source_version: str  # the persona digest
     secrets_digest: str | None = None  # keyed digest of env_vars; optional for old readers
+    # The rule that made source_version (domain.digests); an engram without one was
+    # written by the seed's rule, the only one before rules had names.
+    digest_rule: str = digests.CURRENT.name
 
     def members(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -186,6 +189,7 @@ class Provenance:
             "kind": PERSONA_KIND,
             "slug": self.slug,
             "source_version": self.source_version,
+            "digest_rule": self.digest_rule,
         }
         if self.secrets_digest is not None:
             out["secrets_digest"] = self.secrets_digest
@@ -208,8 +212,10 @@ class PersonaEngram:
 
     @property
     def content_matches_provenance(self) -> bool:
-        """True when the carried content really hashes to the claimed version."""
-        return self.content.digest() == self.provenance.source_version
+        """True when the carried content really hashes to the claimed version by the
+        claimed rule (a rule this fleetsync does not know proves nothing)."""
+        prov = self.provenance
+        return digests.names_version(prov.source_version, prov.digest_rule, self.content)
 
 
 def encode_persona_value(engram: PersonaEngram) -> str:
@@ -265,6 +271,7 @@ def decode_persona_value(value: str) -> PersonaEngram:
         raise InvalidEngramBody("persona engram has no 'provenance' object")
     owner, kind, slug = prov.get("owner_pubkey"), prov.get("kind"), prov.get("slug")
     version, secrets = prov.get("source_version"), prov.get("secrets_digest")
+    rule = prov.get("digest_rule", digests.UNNAMED)
     if not (isinstance(owner, str) and _is_hex(owner, 64)):
         raise InvalidEngramBody("provenance.owner_pubkey must be 64 lowercase hex characters")
     if type(kind) is not int or kind != PERSONA_KIND:  # 30175.0 and true are not 30175
@@ -275,9 +282,11 @@ def decode_persona_value(value: str) -> PersonaEngram:
         raise InvalidEngramBody("provenance.source_version must be a 64-hex digest")
     if secrets is not None and not (isinstance(secrets, str) and _is_hex(secrets, 64)):
         raise InvalidEngramBody("provenance.secrets_digest must be a 64-hex digest")
+    if not (isinstance(rule, str) and 0 < len(rule) <= _MAX_RULE_NAME):
+        raise InvalidEngramBody("provenance.digest_rule must be the name of a digest rule")
     return PersonaEngram(
         content=content,
-        provenance=Provenance(owner, slug, version, secrets),
+        provenance=Provenance(owner, slug, version, secrets, rule),
         env_vars=env_vars,
     )
 
@@ -293,6 +302,7 @@ def decode_persona_body(text: str) -> PersonaEngram | None:
 
 
 _HEX = frozenset("0123456789abcdef")
+_MAX_RULE_NAME = 64
 
 
 def _is_hex(text: str, length: int) -> bool:

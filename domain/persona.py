@@ -1,10 +1,12 @@
-"""Persona content (NIP-AP ``kind:30175``) as a value, and its canonical digest.
+"""Persona content (NIP-AP ``kind:30175``) as a value, with every member buzz knows.
 
-The digest is how fleetsync decides staleness, so it must match the desktop
-implementation byte for byte (see the fleet-update reference): compact JSON with
-members in a fixed order, nulls and an empty ``name_pool`` omitted, unknown
-members and ``env_vars`` left out. Secrets get their own *keyed* digest so a
-rotation is detectable without the digest revealing a guessable secret.
+The content carries NIP-AP's members and those buzz added since
+(``acp_command``, ``respond_to``, ``respond_to_allowlist``, ``parallelism``,
+``description``, ``session_policy``), each typed and checked as buzz checks it.
+Its digest decides staleness and must match buzz's byte for byte: the rules buzz
+has used live in :mod:`domain.digests`, and :meth:`PersonaContent.digest` uses
+the current one. Secrets get their own *keyed* digest so a rotation is
+detectable without the digest revealing a guessable secret.
 
 Two readers, two strictnesses: content found on a relay
 (:func:`parse_public_content`) ignores members it does not know, as NIP-AP
@@ -25,25 +27,39 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain import strictjson
+from domain import digests, strictjson
 from domain.errors import InvalidPersona
 from domain.names import check_name_pool
 
 PERSONA_KIND = 30175
 REQUIRED_FIELDS = ("display_name", "system_prompt")
-OPTIONAL_FIELDS = ("avatar_url", "runtime", "model", "provider")
-# The canonical member order of the digest and of the engram body.
-CANONICAL_ORDER = (
+OPTIONAL_FIELDS = ("acp_command", "avatar_url", "runtime", "model", "provider")
+# Every content member, in the order buzz serialises them (its PersonaEventContent,
+# buzz-interop.md §5.1): the order of the engram body's members. Which are hashed,
+# and in which order, is each digest rule's business (domain.digests).
+CONTENT_MEMBERS = (
     "display_name",
-    "avatar_url",
     "system_prompt",
+    "acp_command",
+    "avatar_url",
     "runtime",
     "model",
     "provider",
     "name_pool",
+    "respond_to",
+    "respond_to_allowlist",
+    "parallelism",
+    "description",
+    "session_policy",
 )
-DEFINITION_MEMBERS = (*CANONICAL_ORDER, "env_vars")
+DEFINITION_MEMBERS = (*CONTENT_MEMBERS, "env_vars")
+RESPOND_TO_MODES = ("owner-only", "allowlist", "anyone")
+SESSION_POLICIES = ("channel", "thread")
+DEFAULT_SESSION_POLICY = "channel"
+MAX_PARALLELISM = 32
+MAX_DESCRIPTION_CHARS = 280
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 # A secret value this long or longer is refused anywhere inside a public string;
 # a shorter one only when it is a whole public value. Short values ("1", "true",
 # "eu") occur inside ordinary prompts by chance, and refusing those would make
@@ -76,9 +92,23 @@ def _json_type(value: object) -> str:
     return type(value).__name__
 
 
+def _strings(value: object, where: str) -> tuple[str, ...]:
+    # null is refused, as serde refuses it for buzz's Vec<String> members.
+    if not isinstance(value, list):
+        raise InvalidPersona(f"{where} must be an array of strings, not {_json_type(value)}")
+    return tuple(_utf8_string(item, f"{where}[{i}]") for i, item in enumerate(value))
+
+
 @dataclass(frozen=True, slots=True)
 class PersonaContent:
-    """The public part of a persona: what a ``kind:30175`` event carries."""
+    """The public part of a persona: every member buzz knows, typed and checked as buzz does.
+
+    ``respond_to`` is one of :data:`RESPOND_TO_MODES`; ``respond_to_allowlist``
+    holds pubkeys as 64 hex characters, kept as written (buzz lowercases and
+    deduplicates them when it mints an agent, and digests them as written);
+    ``parallelism`` is 1 to 32; ``description`` at most 280 characters;
+    ``session_policy`` is ``channel`` (the default) or ``thread``.
+    """
 
     display_name: str
     system_prompt: str
@@ -87,63 +117,125 @@ class PersonaContent:
     model: str | None = None
     provider: str | None = None
     name_pool: tuple[str, ...] = ()
+    acp_command: str | None = None
+    respond_to: str | None = None
+    respond_to_allowlist: tuple[str, ...] = ()
+    parallelism: int | None = None
+    description: str | None = None
+    session_policy: str = DEFAULT_SESSION_POLICY
+
+    def __post_init__(self) -> None:
+        if self.respond_to is not None and self.respond_to not in RESPOND_TO_MODES:
+            raise InvalidPersona(
+                f"respond_to {self.respond_to!r} is not a recognized mode; use one of "
+                + ", ".join(RESPOND_TO_MODES)
+            )
+        for i, pubkey in enumerate(self.respond_to_allowlist):
+            if not _HEX64.fullmatch(pubkey):
+                raise InvalidPersona(
+                    f"respond_to_allowlist[{i}] must be a public key of 64 hex characters"
+                )
+        if self.respond_to == "allowlist" and not self.respond_to_allowlist:
+            raise InvalidPersona(
+                "respond_to 'allowlist' needs at least one public key in respond_to_allowlist"
+            )
+        if self.parallelism is not None and not 1 <= self.parallelism <= MAX_PARALLELISM:
+            raise InvalidPersona(
+                f"parallelism must be from 1 to {MAX_PARALLELISM}, not {self.parallelism}"
+            )
+        if self.description is not None and len(self.description) > MAX_DESCRIPTION_CHARS:
+            raise InvalidPersona(
+                f"description is {len(self.description)} characters; at most "
+                f"{MAX_DESCRIPTION_CHARS} are allowed"
+            )
+        if self.session_policy not in SESSION_POLICIES:
+            raise InvalidPersona(
+                f"session_policy must be one of {', '.join(SESSION_POLICIES)}, "
+                f"not {self.session_policy!r}"
+            )
+
+    def member(self, name: str) -> Any:
+        """The value of the content member ``name``."""
+        if name not in CONTENT_MEMBERS:
+            raise KeyError(name)
+        return getattr(self, name)
 
     def canonical_members(self) -> dict[str, Any]:
-        """The members of the canonical form, in canonical order."""
-        members: dict[str, Any] = {"display_name": self.display_name}
-        if self.avatar_url is not None:
-            members["avatar_url"] = self.avatar_url
-        members["system_prompt"] = self.system_prompt
-        for name in ("runtime", "model", "provider"):
+        """The members as buzz serialises its persona content (nulls, an empty list and
+        the default ``session_policy`` left out), in its order: the engram body's."""
+        members: dict[str, Any] = {}
+        for name in CONTENT_MEMBERS:
             value = getattr(self, name)
-            if value is not None:
-                members[name] = value
-        if self.name_pool:
-            members["name_pool"] = list(self.name_pool)
+            default = name == "session_policy" and value == DEFAULT_SESSION_POLICY
+            left_out = value is None or value == () or default
+            if left_out and name not in REQUIRED_FIELDS:
+                continue
+            members[name] = list(value) if isinstance(value, tuple) else value
         return members
 
     def canonical_json(self) -> str:
-        return strictjson.dumps_compact(self.canonical_members())
+        """The bytes the current digest rule hashes (:data:`domain.digests.CURRENT`)."""
+        return digests.CURRENT.canonical_json(self)
 
     def digest(self) -> str:
-        """lower_hex(SHA-256(canonical_json)): the persona's ``source_version``."""
-        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+        """lower_hex(SHA-256) by the current rule: the persona's ``source_version``."""
+        return digests.CURRENT.digest(self)
 
     def public_members(self) -> dict[str, Any]:
-        """Every field, nulls included: a ``kind:30175`` content, and what events store."""
+        """Every field, nulls included: what persona events store."""
         return {
-            "display_name": self.display_name,
-            "system_prompt": self.system_prompt,
-            "avatar_url": self.avatar_url,
-            "runtime": self.runtime,
-            "model": self.model,
-            "provider": self.provider,
-            "name_pool": list(self.name_pool),
+            name: list(value) if isinstance(value, tuple) else value
+            for name in CONTENT_MEMBERS
+            for value in (getattr(self, name),)
         }
 
     def public_json(self) -> str:
-        """The ``content`` of a ``kind:30175`` event."""
-        return strictjson.dumps_compact(self.public_members())
+        """The ``content`` of a ``kind:30175`` event, serialised as buzz serialises it."""
+        return strictjson.dumps_compact(self.canonical_members())
 
     @classmethod
-    def from_members(cls, members: Mapping[str, Any]) -> PersonaContent:
-        """Build from already-parsed JSON members; unknown members are ignored."""
+    def from_members(cls, members: Mapping[str, Any], *, strict: bool = False) -> PersonaContent:
+        """Build from already-parsed JSON members; unknown members are ignored.
+
+        ``session_policy`` is read as buzz reads it (anything but ``"thread"`` is
+        ``channel``) unless ``strict``, where a value other than ``"channel"``,
+        ``"thread"`` or null is refused: an owner's typo must not pass silently.
+        """
         for name in REQUIRED_FIELDS:
             if name not in members:
                 raise InvalidPersona(f"persona is missing the required field {name!r}")
         values: dict[str, Any] = {
             name: _utf8_string(members[name], name) for name in REQUIRED_FIELDS
         }
-        for name in OPTIONAL_FIELDS:
+        for name in (*OPTIONAL_FIELDS, "respond_to", "description"):
             value = members.get(name)
             values[name] = None if value is None else _utf8_string(value, name)
-        pool = members.get("name_pool", [])
-        if not isinstance(pool, list):
-            raise InvalidPersona(f"name_pool must be an array of strings, not {_json_type(pool)}")
-        values["name_pool"] = tuple(
-            _utf8_string(item, f"name_pool[{i}]") for i, item in enumerate(pool)
+        values["name_pool"] = _strings(members.get("name_pool", []), "name_pool")
+        values["respond_to_allowlist"] = _strings(
+            members.get("respond_to_allowlist", []), "respond_to_allowlist"
         )
+        parallelism = members.get("parallelism")
+        if parallelism is not None and (type(parallelism) is not int):
+            raise InvalidPersona(
+                f"parallelism must be a whole number, not {_json_type(parallelism)}"
+            )
+        values["parallelism"] = parallelism
+        policy = members.get("session_policy")
+        if strict and policy is not None and policy not in SESSION_POLICIES:
+            raise InvalidPersona(
+                f"session_policy must be one of {', '.join(SESSION_POLICIES)} (or null), "
+                f"not {policy!r}"
+            )
+        values["session_policy"] = "thread" if policy == "thread" else DEFAULT_SESSION_POLICY
         return cls(**values)
+
+
+# Each member's value when absent, as :meth:`PersonaContent.public_members` stores it.
+ABSENT_MEMBERS: Mapping[str, Any] = {
+    name: [] if name in ("name_pool", "respond_to_allowlist") else None
+    for name in CONTENT_MEMBERS
+    if name not in REQUIRED_FIELDS
+} | {"session_policy": DEFAULT_SESSION_POLICY}
 
 
 def validate_env_vars(env_vars: object) -> dict[str, str]:
@@ -204,7 +296,7 @@ def parse_definition(text: str) -> PersonaDefinition:
             + f"; known members are {', '.join(DEFINITION_MEMBERS)}"
         )
     env_vars = validate_env_vars(members.get("env_vars", {}))
-    return PersonaDefinition(PersonaContent.from_members(members), env_vars)
+    return PersonaDefinition(PersonaContent.from_members(members, strict=True), env_vars)
 
 
 def _with_suggestion(name: str) -> str:
@@ -218,7 +310,7 @@ def public_strings(content: PersonaContent, slug: str | None = None) -> list[tup
     The slug is public too (the event's ``d`` tag) when given.
     """
     fields: list[tuple[str, str]] = [] if slug is None else [("slug", slug)]
-    for name in ("display_name", "system_prompt", *OPTIONAL_FIELDS):
+    for name in ("display_name", "system_prompt", *OPTIONAL_FIELDS, "description"):
         value = getattr(content, name)
         if value is not None:
             fields.append((name, value))

@@ -122,6 +122,13 @@ class PersonaFacts(NamedTuple):
     secrets_digest: str
     deleted: bool
     position: int  # log position of the save (or delete) that made this version
+    # The same content's digests by every other rule of domain.digests: an engram
+    # carrying one of them carries this version (no republish when the rule changes).
+    aliases: tuple[str, ...] = ()
+
+    def names(self, digest: str | None) -> bool:
+        """Whether ``digest`` names this persona version, by whichever rule it was made."""
+        return digest == self.digest or (digest is not None and digest in self.aliases)
 
 
 class HeadFacts(NamedTuple):
@@ -234,7 +241,7 @@ def assess(
     # moves on, or the relays show a head other than the one we lost to; or the
     # policy says the head it lost to is to be written over.
     if (
-        agent.conflict_digest == persona.digest
+        persona.names(agent.conflict_digest)
         and agent.conflict_position > persona.position
         and (
             head is None
@@ -244,9 +251,14 @@ def assess(
         and not _written_over(agent, head, foreign_heads)
     ):
         return _verdict(agent, persona, Status.CONFLICT, (), (agent.conflict_position,))
-    wanted = (persona.digest, persona.secrets_digest)
-    carried = (head.digest, head.secrets_digest) if head and head.state == "valid" else None
-    if (agent.pending_digest, agent.pending_secrets_digest) == wanted and carried != wanted:
+
+    def wanted(digest: str | None, secrets: str | None) -> bool:
+        return persona.names(digest) and secrets == persona.secrets_digest
+
+    carries = (
+        head is not None and head.state == "valid" and wanted(head.digest, head.secrets_digest)
+    )
+    if wanted(agent.pending_digest, agent.pending_secrets_digest) and not carries:
         # Sealed for this version but not confirmed: resend that very event.
         return _verdict(
             agent, persona, Status.PENDING, (Reason.UNCONFIRMED,), (agent.pending_position,)
@@ -260,7 +272,7 @@ def assess(
             (agent.assigned_position, persona.position),
         )
     if (
-        carried != wanted
+        not carries
         and head.observed
         and head.origin == HeadOrigin.FOREIGN
         and foreign_heads is ForeignHeads.CONFLICT
@@ -273,7 +285,7 @@ def assess(
             and head.state == "missing"
             and head.observed
             and agent.published_event_id is not None
-            and (agent.published_digest, agent.published_secrets_digest) == wanted
+            and wanted(agent.published_digest, agent.published_secrets_digest)
         ):
             # Our current engram is gone from every relay read (a relay lost its
             # data): the very event goes again, to every relay.
@@ -294,7 +306,7 @@ def assess(
             (Reason.MISSING,),
             (agent.assigned_position, persona.position, head.position),
         )
-    if head.digest != persona.digest:
+    if not persona.names(head.digest):
         drifted = head.foreign and head.digest != agent.published_digest
         reason = Reason.DRIFT if drifted else Reason.STALE_CONTENT
     elif head.secrets_digest != persona.secrets_digest:

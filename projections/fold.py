@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from domain.digests import digests_of
+from domain.persona import PersonaContent
 from domain.planner import HeadOrigin, assess
 from domain.ports import RecordFields
 from domain.versioning import upcast
@@ -261,6 +263,11 @@ class Fold:
             row = PersonaRow(slug, "", "", False, 0, 0, "", "", "")
             self.personas[slug] = row
         row.digest = state["digest"]
+        row.aliases = " ".join(
+            found
+            for found in digests_of(PersonaContent.from_members(state["content"]))
+            if found != row.digest
+        )
         row.secrets_digest = state["secrets_digest"]
         row.deleted = False
         row.revision += 1

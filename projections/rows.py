@@ -30,10 +30,17 @@ class PersonaRow:
     actor: str
     saved_at: str
     agent_count: int = 0
+    # The content's digests by the other digest rules, space-separated (see PersonaFacts).
+    aliases: str = ""
 
     def facts(self) -> PersonaFacts:
         return PersonaFacts(
-            self.slug, self.digest, self.secrets_digest, self.deleted, self.position
+            self.slug,
+            self.digest,
+            self.secrets_digest,
+            self.deleted,
+            self.position,
+            tuple(self.aliases.split()),
         )
 
 

@@ -31,7 +31,7 @@ from adapters.owner_events import OwnerPublication
 from adapters.usecases.persona_events import pull_personas
 from adapters.usecases.personas import delete_persona, list_personas, save_persona, show_persona
 from domain.errors import InvalidPersona
-from domain.persona import parse_definition
+from domain.persona import CONTENT_MEMBERS, parse_definition
 from domain.slugs import persona_slug
 from domain.text import escape
 
@@ -223,6 +223,7 @@ def run_show(ctx: Context) -> int:
             "revision": persona.revision,
             "deleted": persona.deleted,
             "digest": persona.digest,
+            "digest_rule": persona.digest_rule,
             "secrets_digest": persona.secrets_digest,
             "content": members,
             "env_vars": env_names,  # names only: the values are secrets
@@ -245,13 +246,14 @@ def run_show(ctx: Context) -> int:
         return 0
     ctx.out(f"persona:        {slug}" + (" (deleted)" if persona.deleted else ""))
     ctx.out(f"revision:       {persona.revision}")
-    ctx.out(f"digest:         {persona.digest}")
+    ctx.out(f"digest:         {persona.digest} ({persona.digest_rule} rule)")
     ctx.out(f"secrets digest: {persona.secrets_digest}")
-    for name in ("display_name", "avatar_url", "runtime", "model", "provider"):
-        if members[name] is not None:
-            ctx.out(f"{name + ':':<15} {members[name]}")
-    if members["name_pool"]:
-        ctx.out(f"name_pool:      {', '.join(members['name_pool'])}")
+    for name in CONTENT_MEMBERS:
+        value = members.get(name)
+        if name == "system_prompt" or value is None or value == []:
+            continue
+        shown = ", ".join(value) if isinstance(value, list) else value
+        ctx.out(f"{name + ':':<15} {shown}")
     if env_names:
         ctx.out(f"env_vars:       {', '.join(f'{n} (hidden)' for n in env_names)}")
     ctx.out("system_prompt:")

@@ -231,10 +231,12 @@ class Sealer:
             ):
                 return None
             definition = self.app.persona_definition(persona)
+            # A new engram carries the current rule's digest, whichever rule made the
+            # one recorded for this version (the planner takes either as this version).
             provenance = Provenance(
                 self.owner.public_key.hex,
                 command.persona_slug,
-                command.digest,
+                definition.content.digest(),
                 command.secrets_digest,
             )
             body = prepare_persona_body(

@@ -102,6 +102,7 @@ class PersonaShown:
     members: dict[str, Any]
     env_names: tuple[str, ...]  # names only: the values are secrets
     history: tuple[PersonaVersion, ...] | None = None
+    digest_rule: str = ""  # the rule of domain.digests that made ``digest``
 
 
 def show_persona(fleet: Fleet, slug: str, *, history: bool = False) -> PersonaShown:
@@ -118,6 +119,7 @@ def show_persona(fleet: Fleet, slug: str, *, history: bool = False) -> PersonaSh
         members=definition.content.public_members(),
         env_names=tuple(sorted(definition.env_vars)),
         history=tuple(persona_history(fleet.log(), slug)) if history else None,
+        digest_rule=persona.digest_rule,
     )
 
 

@@ -125,8 +125,11 @@ def start_nostr_relay(
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
     max_event_age: int = DEFAULT_MAX_EVENT_AGE,
     startup_timeout: float = STARTUP_TIMEOUT,
+    port: int | None = None,
 ) -> RelayProcess:
     """Start the ``nostr-relay`` package on a free loopback port with a fresh SQLite file.
+
+    ``port`` asks for a given port instead (a home written earlier names its relay's URL).
 
     Its files live in a new directory under ``tmp_path`` (or the system temp dir),
     removed again by ``stop()``. Startup takes under a second (schema migrations).
@@ -136,12 +139,12 @@ def start_nostr_relay(
 
     def launch() -> RelayProcess:
         workdir = Path(tempfile.mkdtemp(prefix="nostr-relay-", dir=tmp_path))
-        port = free_port()
+        chosen = free_port() if port is None else port
         config = workdir / "config.yaml"
-        config.write_text(_nostr_relay_config(workdir, port, max_event_size, max_event_age))
+        config.write_text(_nostr_relay_config(workdir, chosen, max_event_size, max_event_age))
         log = (workdir / "relay.log").open("wb")
         process = _spawn([str(HERE / "run_nostr_relay.py"), str(config)], workdir, log, log)
-        relay = RelayProcess(f"ws://{LOOPBACK}:{port}", process, workdir, log)
+        relay = RelayProcess(f"ws://{LOOPBACK}:{chosen}", process, workdir, log)
         _wait_until_accepting(relay, time.monotonic() + startup_timeout)
         return relay
 

@@ -57,7 +57,8 @@ def test_the_value_is_canonical_members_then_provenance_then_sorted_env_vars() -
         '{"display_name":"Zoë","system_prompt":"Say \\"hi\\".\\nThen\\tstop.\\u0001",'
         '"runtime":"goose","provider":"anthropic","name_pool":["Ada","Bö"],'
         f'"provenance":{{"owner_pubkey":"{OWNER}","kind":30175,"slug":"release-bot",'
-        f'"source_version":"{CONTENT.digest()}","secrets_digest":"{"cd" * 32}"}},'
+        f'"source_version":"{CONTENT.digest()}","digest_rule":"era-l",'
+        f'"secrets_digest":"{"cd" * 32}"}},'
         '"env_vars":{"A_KEY":"a","Z_TOKEN":"zé"}}'
     )
 
@@ -102,7 +103,8 @@ def test_a_body_written_before_secrets_digest_existed_is_read() -> None:
     )
     decoded = decode_persona_value(value)
     assert decoded.env_vars == {"K": "v"}
-    assert decoded.provenance == Provenance(OWNER, "old", "ab" * 32, None)
+    # Written before rules had names: the seed's rule made its digest.
+    assert decoded.provenance == Provenance(OWNER, "old", "ab" * 32, None, "seed")
 
 
 @pytest.mark.parametrize(

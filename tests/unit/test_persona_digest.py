@@ -3,7 +3,9 @@
 Each expected value below was derived from the rule in the fleet-update
 reference (fixed member order, nulls and an empty ``name_pool`` omitted,
 standard JSON escapes, non-ASCII verbatim), not produced by the code under
-test. The digest is then SHA-256 of exactly those bytes.
+test. The digest is then SHA-256 of exactly those bytes. Where the member order
+matters, the test names the rule (``SEED``: the seed's order); buzz's eras are
+tested against the reference's worked examples in test_digest_rules.py.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 
 import pytest
 
+from domain.digests import SEED
 from domain.persona import PersonaContent, parse_definition, parse_public_content
 
 
@@ -50,8 +53,8 @@ def test_every_member_appears_in_canonical_order_whatever_the_input_order() -> N
         b'"system_prompt":"Hi","runtime":"goose","model":"claude-opus-4",'
         b'"provider":"anthropic","name_pool":["A","B"]}'
     )
-    assert parse_public_content(shuffled).canonical_json().encode() == expected
-    assert parse_public_content(shuffled).digest() == _sha256(expected)
+    assert SEED.canonical_json(parse_public_content(shuffled)).encode() == expected
+    assert SEED.digest(parse_public_content(shuffled)) == _sha256(expected)
 
 
 def test_the_reference_event_1_body_digests_to_its_canonical_reordering() -> None:
@@ -66,7 +69,7 @@ def test_the_reference_event_1_body_digests_to_its_canonical_reordering() -> Non
         b'"system_prompt":"You are a test assistant.","runtime":"goose",'
         b'"model":"claude-opus-4","provider":"anthropic","name_pool":["Alpha","Beta"]}'
     )
-    assert parse_public_content(body).digest() == _sha256(expected)
+    assert SEED.digest(parse_public_content(body)) == _sha256(expected)
 
 
 def test_unknown_members_of_relay_content_are_not_part_of_the_digest() -> None:
@@ -124,9 +127,12 @@ def test_control_characters_get_short_escapes_where_json_has_them_else_lowercase
 
 def test_empty_strings_are_kept_since_only_null_is_omitted() -> None:
     content = PersonaContent(display_name="", system_prompt="", avatar_url="", name_pool=("",))
-    expected = b'{"display_name":"","avatar_url":"","system_prompt":"","name_pool":[""]}'
-    assert content.canonical_json().encode() == expected
-    assert content.digest() == _sha256(expected)
+    seed = b'{"display_name":"","avatar_url":"","system_prompt":"","name_pool":[""]}'
+    assert SEED.canonical_json(content).encode() == seed
+    assert SEED.digest(content) == _sha256(seed)
+    current = b'{"display_name":"","system_prompt":"","avatar_url":"","name_pool":[""]}'
+    assert content.canonical_json().encode() == current
+    assert content.digest() == _sha256(current)
 
 
 @pytest.mark.parametrize(

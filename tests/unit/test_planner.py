@@ -64,6 +64,23 @@ def test_an_agent_carrying_the_current_version_is_in_sync() -> None:
     assert assess(published(D1, S1), PERSONA).status is Status.IN_SYNC
 
 
+def test_an_engram_carrying_the_same_content_digested_by_an_earlier_rule_is_in_sync() -> None:
+    upgraded = PERSONA._replace(digest=D2, aliases=(D1,))  # D1: the seed rule's digest
+    assert assess(published(D1, S1), upgraded).status is Status.IN_SYNC
+    observed = published(D1, S1)
+    assert observed.head is not None
+    stale = observed._replace(head=observed.head._replace(observed=True, origin="stale"))
+    assert assess(stale, upgraded).status is Status.IN_SYNC
+    pending = replace(BASE, pending_event_id="f" * 64, pending_digest=D1, pending_secrets_digest=S1)
+    assert assess(pending, upgraded).status is Status.PENDING
+
+
+def test_an_alias_names_a_version_only_with_its_own_secrets() -> None:
+    upgraded = PERSONA._replace(digest=D2, aliases=(D1,))
+    verdict = assess(published(D1, S2), upgraded)
+    assert (verdict.status, verdict.reasons) == (Status.OUT_OF_DATE, (Reason.ROTATED_SECRETS,))
+
+
 def test_a_changed_persona_makes_its_agent_stale() -> None:
     verdict = assess(published(D2, S1), PERSONA)
     assert (verdict.status, verdict.reasons) == (Status.OUT_OF_DATE, (Reason.STALE_CONTENT,))
