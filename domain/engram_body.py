@@ -32,7 +32,13 @@ from domain.engram_size import (
 )
 from domain.errors import InvalidEngramBody, InvalidPersona, TooLarge
 from domain.persona import PERSONA_KIND, PersonaContent, validate_env_vars
-from domain.slugs import CORE_SLUG, PERSONA_ENGRAM_SLUG, is_engram_slug, is_persona_slug
+from domain.slugs import (
+    CORE_SLUG,
+    PERSONA_ENGRAM_SLUG,
+    buzz_d_tag,
+    is_engram_slug,
+    is_persona_slug,
+)
 
 # Prefilter for JSON escapes that may decode to a lone surrogate (\ud800-\udfff).
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -276,8 +282,12 @@ def decode_persona_value(value: str) -> PersonaEngram:
         raise InvalidEngramBody("provenance.owner_pubkey must be 64 lowercase hex characters")
     if type(kind) is not int or kind != PERSONA_KIND:  # 30175.0 and true are not 30175
         raise InvalidEngramBody(f"provenance.kind must be {PERSONA_KIND}")
-    if not (isinstance(slug, str) and is_persona_slug(slug)):
+    if not (isinstance(slug, str) and slug):
         raise InvalidEngramBody("provenance.slug is not a valid persona slug")
+    if not is_persona_slug(slug):
+        # buzz's seed desktop wrote its persona id ("builtin:fizz") or a team's persona
+        # name ("Lep"); buzz itself reads them through normalize_d_tag, and so do we.
+        slug = buzz_d_tag(slug)
     if not (isinstance(version, str) and _is_hex(version, 64)):
         raise InvalidEngramBody("provenance.source_version must be a 64-hex digest")
     if secrets is not None and not (isinstance(secrets, str) and _is_hex(secrets, 64)):

@@ -110,15 +110,7 @@ def buzz_home(
     "buzz_slugs",
     [
         False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="buzz's provenance slugs (builtin:fizz, the team's Lep) are not taken as "
-                "the persona's, so those agents are republished, until issue 13 item 2 "
-                "(provenance normalised as buzz does) lands",
-            ),
-        ),
+        True,
     ],
     ids=["plain-slugs", "builtin-and-team-slugs"],
 )

@@ -114,7 +114,8 @@ def test_a_body_written_before_secrets_digest_existed_is_read() -> None:
         (("kind", 30174), "provenance.kind must be 30175"),
         (("kind", 30175.0), "provenance.kind must be 30175"),
         (("kind", True), "provenance.kind must be 30175"),
-        (("slug", "Bad Slug"), "provenance.slug"),
+        (("slug", ""), "provenance.slug"),
+        (("slug", 7), "provenance.slug"),
         (("source_version", "xyz"), "source_version"),
         (("secrets_digest", 5), "secrets_digest"),
     ],
@@ -207,3 +208,20 @@ def test_a_slug_that_does_not_derive_to_the_d_tag_breaks_rule_4_before_the_shape
 def test_a_memory_body_with_a_slug_outside_the_grammar_is_not_built() -> None:
     with pytest.raises(InvalidEngramBody, match="grammar"):
         encode_memory_body("Mem/a", "x")
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("builtin:fizz", "builtin-fizz"),
+        ("Lep", "lep"),
+        ("_ops", "a_ops"),
+        ("CodeReviewer", "codereviewer"),
+    ],
+)
+def test_a_provenance_slug_buzz_wrote_is_read_as_buzz_normalises_it(
+    written: str, read: str
+) -> None:
+    value = json.loads(encode_persona_value(_engram()))
+    value["provenance"]["slug"] = written
+    assert decode_persona_value(json.dumps(value)).provenance.slug == read
