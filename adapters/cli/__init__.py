@@ -1,8 +1,10 @@
 """The ``fleetsync`` command line: argument parsing, commands, output.
 
 ``main`` (the console script ``fleetsync``) is in :mod:`adapters.cli.main`;
-each group of commands has its module. Commands get a :class:`Fleet` from
-:mod:`adapters.bootstrap` and never read the environment themselves.
+each group of commands has its module. A command parses its arguments, gets a
+:class:`Fleet` from :mod:`adapters.bootstrap`, calls one use case of
+:mod:`adapters.usecases` and prints what it returns; it never reads the
+environment itself.
 """
 
 from adapters.cli.main import main
