@@ -62,7 +62,8 @@ def apply(
     if scope.team is not None:
         # Retired agents too: their engrams' tombstones are part of an apply.
         members = [a.pubkey for a in view.agents() if scope.covers(a.persona_slug)]
-        only = tuple(members if only is None else (p for p in only if p in set(members)))
+        in_team = set(members)
+        only = tuple(members if only is None else (p for p in only if p in in_team))
 
     async def run() -> ApplyReport:
         async with fleet.reconciler(progress, ack_all=request.ack_all, view=view) as reconciler:
