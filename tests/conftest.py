@@ -21,10 +21,15 @@ from hypothesis import settings
 PROFILE_VARIABLE = "FLEETSYNC_HYPOTHESIS_PROFILE"
 THOROUGH_FACTOR = 10
 
-settings.register_profile("fast")
+# Both profiles start from hypothesis's "default" profile, never from whatever it
+# loaded itself: under a CI variable hypothesis loads its own "ci" profile (no
+# deadline, derandomized), which would otherwise leak into "fast".
+_DEFAULT = settings.get_profile("default")
+settings.register_profile("fast", parent=_DEFAULT)
 settings.register_profile(
     "thorough",
-    max_examples=THOROUGH_FACTOR * settings().max_examples,
+    parent=_DEFAULT,
+    max_examples=THOROUGH_FACTOR * _DEFAULT.max_examples,
     deadline=None,
     print_blob=True,
 )

@@ -41,7 +41,7 @@ def test_a_home_on_postgresql_keeps_personas_agents_and_plans_across_processes(
         row = conn.execute(query).fetchone()
     assert row is not None
     (count,) = row
-    assert count == 4, "one persona and three agents, stored in PostgreSQL"
+    assert count == 7, "one persona, three agents and their attestations, in PostgreSQL"
     assert not (tmp_path / "home" / "events.sqlite").exists()
 
 

@@ -30,7 +30,7 @@ def test_plan_with_agents_never_published_exits_2_and_explains_why(
     assert doc["changes"] == 3
     assert {c["reasons"] == ["missing"] for c in doc["commands"]} == {True}
     assert {c["persona"] for c in doc["commands"]} == {"writer"}
-    assert {c["agent_version"] for c in doc["commands"]} == {1}, "as created"
+    assert {c["agent_version"] for c in doc["commands"]} == {2}, "as created and attested"
 
 
 def test_plan_filters_by_persona_and_by_agent(cli: Cli, writer_file: Path) -> None:
