@@ -31,7 +31,7 @@ from adapters.keystore import KEYS_FILE, KeyStore
 from adapters.locking import LOCK_FILE, apply_lock
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.signer import KeySigner
-from adapters.ports import Signer, Transport
+from adapters.ports import Progress, Signer, Transport
 from adapters.provision import (
     InitResult,
     agree,
@@ -56,7 +56,6 @@ from adapters.store.viewstore import SQLiteViewStore, view_damage, view_error
 from adapters.store.writer import writer_for
 from adapters.sync.engine import Reconciler
 from adapters.sync.gateway import PoolGateway
-from adapters.sync.report import Progress
 from adapters.vault import NotInitialised, Vault, open_vault
 from domain.application import FleetApplication
 from domain.ports import EventLog

@@ -19,7 +19,10 @@ implements. The values the ports exchange live beside the code that makes them
 * :class:`RelayGateway` - what the reconciler needs from all the relays at
   once: publish, and fetch engrams;
 * :class:`AgentSource`, :class:`EventWriter`, :class:`KeySource` - the
-  reconciler's reading and writing of the event store and the key store.
+  reconciler's reading and writing of the event store and the key store;
+* :data:`Progress` - what the reconciler tells of an apply's progress, and
+  :class:`ProgressDisplay` - what the use cases are given to show it (the
+  command line's progress bar, :class:`adapters.cli.publish.ProgressBar`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
     from eventsourcing.domain import Aggregate
 
     from adapters.nostr.event import Event, UnsignedEvent
@@ -224,3 +229,17 @@ class KeySource(Protocol):
     def remember_persona_d_tags(self, d_tags: Mapping[str, str]) -> None:
         """Keep d tags derived for agents that had none."""
         ...
+
+
+Progress = Callable[[int, int], None]
+"""Told ``(done, total)`` as an apply's batches are confirmed; ``(0, total)`` once the
+reading is over and publishing starts."""
+
+
+class ProgressDisplay(Protocol):
+    """Shows an apply's progress: a :data:`Progress` that is also kept alive (redrawn)
+    while :meth:`running`'s block runs."""
+
+    def __call__(self, done: int, total: int) -> None: ...
+
+    def running(self) -> AbstractAsyncContextManager[object]: ...

@@ -64,7 +64,8 @@ class ProgressBar:
 
     Until the engine reports the engrams to publish, the apply is reading what
     the relays hold; from then on the bar counts engrams settled (published or
-    not). :meth:`running` also redraws it every :data:`TICK` seconds.
+    not). :meth:`running` also redraws it every :data:`TICK` seconds. The
+    :class:`adapters.ports.ProgressDisplay` of the command line.
     """
 
     def __init__(

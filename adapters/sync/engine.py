@@ -71,7 +71,7 @@ from eventsourcing.domain import Aggregate
 
 from adapters.nostr.engram import DEFAULT_MAX_AHEAD
 from adapters.nostr.keys import SecretKey
-from adapters.ports import AgentSource, EventWriter, KeySource, RelayGateway
+from adapters.ports import AgentSource, EventWriter, KeySource, Progress, RelayGateway
 from adapters.store.writer import ApplicationWriter
 from adapters.sync.confirm import confirm
 from adapters.sync.heads import (
@@ -81,7 +81,7 @@ from adapters.sync.heads import (
     cancel_all,
     observation,
 )
-from adapters.sync.report import AgentOutcome, ApplyReport, Progress
+from adapters.sync.report import AgentOutcome, ApplyReport
 from adapters.sync.sealing import Opened, Sealer, Work
 from domain.aggregates import Agent, RelayReading
 from domain.application import FleetApplication

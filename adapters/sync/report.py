@@ -6,13 +6,9 @@ commands (``apply``, ``refresh``, ``persona save`` ...); they decide nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from domain.verdict import SETTLED
-
-# Called with (done, total) as batches are confirmed; (0, total) once reading is over.
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from adapters.attestation import MINTED, mint_tag
 from adapters.bootstrap import Fleet
 from adapters.nostr.keys import PublicKey, SecretKey
-from adapters.usecases.apply import NOT_PUBLISHED, ProgressDisplay, Publication, publish
+from adapters.ports import ProgressDisplay
+from adapters.usecases.apply import NOT_PUBLISHED, Publication, publish
 from adapters.usecases.filters import Filters, resolve, resolve_agent
 from adapters.usecases.personas import Confirm
 from domain.aggregates import Agent, AgentRetired

@@ -18,24 +18,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from adapters.bootstrap import Fleet
 from adapters.errors import AdapterError
+from adapters.ports import ProgressDisplay
 from adapters.sync.heads import Reading
 from adapters.sync.report import ApplyReport
 from adapters.usecases.filters import EVERYONE, Filters, resolve
-
-
-class ProgressDisplay(Protocol):
-    """Shows an apply's progress: told how many engrams are settled, and kept
-    alive (redrawn) while :meth:`running`'s block runs."""
-
-    def __call__(self, done: int, total: int) -> None: ...
-
-    def running(self) -> AbstractAsyncContextManager[object]: ...
 
 
 @dataclass(frozen=True, slots=True)

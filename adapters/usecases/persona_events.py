@@ -43,8 +43,9 @@ from adapters.owner_events import (
     publish_persona_deletion,
     read_owner_events,
 )
+from adapters.ports import ProgressDisplay
 from adapters.relay import RelayPool
-from adapters.usecases.apply import NOT_PUBLISHED, ProgressDisplay, Publication, publish
+from adapters.usecases.apply import NOT_PUBLISHED, Publication, publish
 from domain.errors import InvalidInput
 from domain.persona import PERSONA_KIND, PersonaContent, PersonaDefinition
 from domain.persona_pull import LocalPersona, PullAction, RelayHead, decide

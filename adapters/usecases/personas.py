@@ -15,7 +15,8 @@ from typing import Any
 from adapters.bootstrap import Fleet
 from adapters.errors import AdapterError
 from adapters.owner_events import OwnerPublication
-from adapters.usecases.apply import NOT_PUBLISHED, ProgressDisplay, Publication, publish
+from adapters.ports import ProgressDisplay
+from adapters.usecases.apply import NOT_PUBLISHED, Publication, publish
 from adapters.usecases.persona_events import (
     publish_persona_deletion_event,
     publish_persona_event,

@@ -34,7 +34,8 @@ from adapters.errors import PermanentAdapterError
 from adapters.nostr.signer import KeySigner
 from adapters.nostr.team_event import TEAM_KIND, SetAside, select_team_heads
 from adapters.owner_events import OwnerRead, read_owner_events
-from adapters.usecases.apply import NOT_PUBLISHED, ProgressDisplay, Publication, publish
+from adapters.ports import ProgressDisplay
+from adapters.usecases.apply import NOT_PUBLISHED, Publication, publish
 from domain.application import TeamSaved
 from domain.errors import InvalidInput
 from domain.persona import PersonaDefinition
