@@ -7,11 +7,14 @@ valid attestation of that agent by this fleet's owner. Retiring an agent
 withdraws it; ``agent attest`` mints a fresh one (the owner rotating it).
 
 A transport asks :class:`Attestations` for an agent's tag only when a relay
-wants it (a membership relay refusing the agent). An agent made before
-attestations existed has none in the log: it gets one minted for that command
-and not recorded, because an apply records its publication events at the
-agent's version as the view knew it and an event written in between would
-void them; ``agent attest`` records one.
+wants it: a websocket relay asking for NIP-42 AUTH (the tag rides in the AUTH
+event), a bridge refusing the agent for want of membership (``x-auth-tag``).
+Only what the log holds is presented (stored before sent, as every signed
+thing here). An agent made before attestations existed has none: it is not
+minted on the fly, because an apply records its publication events at the
+agent's version as the plan knew it, so an ``Agent.Attested`` written while
+its engram is on its way would void them. A relay that wants one refuses
+that agent, and the failure says to run ``fleetsync agent attest``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Sequence
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.nip_oa import Attestation, InvalidAttestation, mint
 from adapters.nostr.signer import KeySigner
-from domain.application import FleetApplication
+from domain.application import FleetApplication, UnknownAgent
 from domain.errors import InvalidInput
 
 MINTED = "minted"
@@ -59,23 +62,23 @@ class Attestations:
     """Each agent's attestation as the log holds it, for the transports of one command.
 
     ``for_agent`` gives the tag (the NIP-42 ``auth`` tag; ``x-auth-tag`` is its
-    compact JSON). A live agent without one gets one minted for this command
-    (not recorded, see the module docstring); a retired agent has none.
+    compact JSON), or None: an agent without one (see the module docstring), a
+    retired agent (its attestation is withdrawn), or an identity that is not an
+    agent (the owner is a member in its own right).
     """
 
-    def __init__(self, app: FleetApplication, owner: SecretKey) -> None:
+    def __init__(self, app: FleetApplication) -> None:
         self._app = app
-        self._owner = owner
         self._known: dict[str, tuple[str, ...] | None] = {}
 
     def for_agent(self, pubkey: str) -> tuple[str, ...] | None:
         if pubkey in self._known:
             return self._known[pubkey]
-        agent = self._app.get_agent(pubkey)
-        tag: tuple[str, ...] | None = (
-            tuple(agent.attestation) if agent.attestation is not None else None
-        )
-        if tag is None and not agent.retired:
-            tag = mint_tag(self._owner, pubkey)
+        try:
+            agent = self._app.get_agent(pubkey)
+        except UnknownAgent:
+            tag = None
+        else:
+            tag = tuple(agent.attestation) if agent.attestation is not None else None
         self._known[pubkey] = tag
         return tag

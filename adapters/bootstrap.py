@@ -31,7 +31,7 @@ from adapters.keystore import KEYS_FILE, KeyStore
 from adapters.locking import LOCK_FILE, apply_lock
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.signer import KeySigner
-from adapters.ports import Progress, Signer, Transport
+from adapters.ports import AttestationLookup, Progress, Signer, Transport
 from adapters.provision import (
     InitResult,
     agree,
@@ -211,10 +211,12 @@ class Fleet:
                 await gateway.close()
 
     def relay_pool(self, urls: list[str]) -> RelayPool:
-        """A pool over ``urls``, each relay reached over the wire its URL names."""
-        return RelayPool(urls, transport_for=self._transport_for)
+        """A pool over ``urls``, each relay reached over the wire its URL names; the
+        agents' attestations are looked up in the log once for the whole pool."""
+        attestations = Attestations(self.app).for_agent
+        return RelayPool(urls, transport_for=lambda url: self._transport_for(url, attestations))
 
-    def _transport_for(self, url: str) -> Transport:
+    def _transport_for(self, url: str, attestations: AttestationLookup) -> Transport:
         """The wire a configured relay URL names: an ``http(s)://`` URL is a buzz
         relay's HTTP bridge, a ``ws(s)://`` one a websocket relay (one socket, or one
         per identity once the relay shows it binds one identity per socket)."""
@@ -224,11 +226,11 @@ class Fleet:
                 url,
                 connect_timeout=timeout,
                 concurrency=self.settings.relay_window,
-                attestations=Attestations(self.app, self.owner).for_agent,
+                attestations=attestations,
             )
 
         def websocket(written: str) -> RelayConnection:
-            return RelayConnection(written, connect_timeout=timeout)
+            return RelayConnection(written, connect_timeout=timeout, attestations=attestations)
 
         return IdentityBoundRelay(url, websocket)
 

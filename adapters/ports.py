@@ -64,6 +64,12 @@ class Signer(Protocol):
 SignerLookup = Callable[[str], "Signer | None"]
 """The signer of an identity (public key, hex) whose key is held here, else ``None``."""
 
+AttestationLookup = Callable[[str], "Sequence[str] | None"]
+"""An agent's owner attestation (its NIP-OA ``auth`` tag) as the log holds it, else
+``None`` (no attestation, a withdrawn one, or not an agent): what a membership
+relay admits the agent by (the NIP-42 AUTH event's ``auth`` tag, the HTTP
+bridge's ``x-auth-tag``)."""
+
 
 class Transport(Protocol):
     """One relay, over whatever wire reaches it (websocket, HTTP bridge).

@@ -56,7 +56,7 @@ from adapters.relay.urls import canonical_url
 from domain.verdict import Outcome
 
 if TYPE_CHECKING:
-    from adapters.ports import Signer, SignerLookup
+    from adapters.ports import AttestationLookup, Signer, SignerLookup
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +68,6 @@ MAX_ATTEMPTS: Final = 4
 MAX_DELAY: Final = 60.0
 _RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s")
 MEMBERSHIP_REQUIRED: Final = "relay_membership_required"
-
-AttestationLookup = Callable[[str], "tuple[str, ...] | None"]
-"""An agent's owner attestation (the NIP-OA ``auth`` tag), if it has one."""
 
 
 def is_bridge_url(url: str) -> bool:
@@ -280,7 +277,8 @@ class BridgeTransport:
                 why = (
                     "even with its owner's attestation (x-auth-tag)"
                     if sent_attestation
-                    else "and it has no owner attestation to present"
+                    else "without an owner attestation (NIP-OA) to present: an agent's is "
+                    "withdrawn when it is retired, and 'fleetsync agent attest AGENT' mints one"
                 )
                 return Answer(
                     relay,
@@ -296,7 +294,7 @@ class BridgeTransport:
             await asyncio.sleep(min(retry_after, timeout))
         return last
 
-    def _attestation(self, pubkey: str) -> tuple[str, ...] | None:
+    def _attestation(self, pubkey: str) -> Sequence[str] | None:
         return self._attestations(pubkey) if self._attestations is not None else None
 
     def _event_answer(

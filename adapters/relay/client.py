@@ -85,7 +85,7 @@ from adapters.relay.urls import canonical_url, dedupe
 from domain.verdict import Outcome
 
 if TYPE_CHECKING:
-    from adapters.ports import Signer, SignerLookup, Transport
+    from adapters.ports import AttestationLookup, Signer, SignerLookup, Transport
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +122,10 @@ class RelayConnection:
     the first ``publish_many`` or ``query`` opens the socket.
 
     ``connect_timeout`` bounds a whole :meth:`connect` (every attempt and the
-    pauses between them). Once the relay is given up (see the module docstring,
-    :attr:`given_up`), the connection stays given up until it is closed.
+    pauses between them). ``attestations`` gives an agent's NIP-OA tag for the
+    AUTH events it signs (see :mod:`adapters.relay.publishing`). Once the relay
+    is given up (see the module docstring, :attr:`given_up`), the connection stays
+    given up until it is closed.
     """
 
     def __init__(
@@ -134,8 +136,10 @@ class RelayConnection:
         heartbeat: float | None = DEFAULT_HEARTBEAT,
         retry: RetryPolicy | None = None,
         max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
+        attestations: AttestationLookup | None = None,
     ) -> None:
         self.canonical_url = canonical_url(url)
+        self._attestations = attestations
         self._url = url.strip()
         self._connect_timeout = connect_timeout
         self._heartbeat = heartbeat
@@ -441,6 +445,7 @@ class RelayConnection:
                 signers=signers,
                 retry=self._retry,
                 pace=self._pace,
+                attestations=self._attestations,
             )
             results = await run.run()
             if run.gave_up is not None:

@@ -37,10 +37,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_OPEN: Final = 8
-# What buzz answers when a socket already speaks for another identity.
+# What buzz answers when a socket already speaks for another identity, or when
+# another identity's AUTH failed on it (the socket can authenticate no one else).
 _ONE_IDENTITY_SIGNS: Final = (
     "does not match authenticated identity",
     "already authenticated",
+    "authentication already failed",
 )
 
 

@@ -13,8 +13,12 @@ each event ends with one :class:`adapters.relay.answers.Answer`:
 * ``error:``: back off and resend, fewer times (rust-nostr answers ``error: unknown``
   for a stale addressable version, which no retry fixes), then report ``temporary``;
 * ``auth-required:``: NIP-42 AUTH as the event's author (its signer from
-  ``signers``) on the challenge the relay sent, then one resend; refused again
-  (or no challenge, no signer): ``permanent``;
+  ``signers``, with its owner's NIP-OA attestation from ``attestations`` when
+  it has one) on the challenge the relay sent, then one resend; refused again
+  (or no challenge, no signer): ``permanent``. An AUTH the relay refuses is a
+  permanent failure of that author's events whose message names the relay,
+  the author and the relay's reason (``restricted: not a relay member``: a
+  closed relay that wants the owner's attestation, or refused it);
 * no answer in time: ``unknown``. The clock of an EVENT starts at its send or at
   the last frame the relay sent, whichever is later: relays work through a
   socket's messages in order (nostr-relay even sleeps 2 s per refusal), so an
@@ -72,7 +76,7 @@ from adapters.relay.messages import (
 from domain.verdict import Outcome
 
 if TYPE_CHECKING:
-    from adapters.ports import Channel, SignerLookup
+    from adapters.ports import AttestationLookup, Channel, SignerLookup
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +165,7 @@ class _Auth:
     event_id: str
     sent_at: float
     waiting: list[_Job] = field(default_factory=list)
+    attested: bool = False  # the AUTH event carried the owner's NIP-OA attestation
 
 
 @dataclass(slots=True)
@@ -205,6 +210,23 @@ class Pace:
             self.window = min(limit, self.window * 2)
 
 
+def auth_refusal(relay: str, pubkey: str, ok: OkMessage, attested: bool) -> str:
+    """Why an event went unsent because the relay refused our NIP-42 AUTH as its
+    author ``pubkey``, for people: the relay, the identity, the relay's own answer
+    (``restricted: not a relay member``: a closed relay that wants the owner's
+    attestation, or did not take it) and whether the attestation was presented.
+    The event's prefix stays ``auth-required``: it was refused for want of
+    authentication, whatever the AUTH's own answer was."""
+    presented = (
+        "with its owner's attestation (NIP-OA) in the AUTH event"
+        if attested
+        else "without an owner attestation (NIP-OA): an agent's is withdrawn when it "
+        "is retired, and 'fleetsync agent attest AGENT' mints one"
+    )
+    answer = ok.message or "no reason given"
+    return f"auth-required: AUTH refused: {relay} refused {pubkey} {presented}: {answer}"
+
+
 class PublishRun:
     """One ``publish_many`` call on one connection (see the module docstring)."""
 
@@ -218,6 +240,7 @@ class PublishRun:
         signers: SignerLookup | None,
         retry: RetryPolicy,
         pace: Pace,
+        attestations: AttestationLookup | None = None,
     ) -> None:
         if window < 1:
             raise ValueError("window must be at least 1")
@@ -227,6 +250,7 @@ class PublishRun:
         self._relay = channel.canonical_url  # what answers are reported under
         self._timeout = timeout
         self._signers = signers
+        self._attestations = attestations
         self._retry = retry
         self._pace = pace
         self._limit = window
@@ -435,8 +459,12 @@ class PublishRun:
             logger.info("%s requires AUTH for %s but %s", self._url, job.event.id, why)
             self._finish(job, Outcome.PERMANENT, ok)
             return
-        auth = auth_event(signer, self._url, challenge, int(time.time()))
-        pending = _Auth(pubkey, auth.id, now, [job])
+        # The owner's attestation rides in every agent's AUTH, as buzz's own agents
+        # send it: a relay that admits members' agents reads it there (and only
+        # there: a refused AUTH leaves the socket unable to authenticate again).
+        attestation = self._attestations(pubkey) if self._attestations is not None else None
+        auth = auth_event(signer, self._url, challenge, int(time.time()), attestation)
+        pending = _Auth(pubkey, auth.id, now, [job], attestation is not None)
         self._auths[pending.event_id] = pending
         self._auth_by_pubkey[pubkey] = pending
         logger.info("authenticating to %s as %s (NIP-42)", self._url, pubkey)
@@ -454,7 +482,7 @@ class PublishRun:
                 self._ready.appendleft(job)
             return
         logger.info("%s refused our AUTH as %s: %s", self._url, auth.pubkey, ok.prefix)
-        refused = OkMessage("", False, f"auth-required: AUTH refused ({ok.message})")
+        refused = OkMessage("", False, auth_refusal(self._relay, auth.pubkey, ok, auth.attested))
         for job in auth.waiting:
             self._finish(job, Outcome.PERMANENT, refused)
 

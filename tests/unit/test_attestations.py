@@ -8,6 +8,7 @@ from adapters.attestation import Attestations, checked_import, mint_tag
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.nip_oa import Attestation
 from domain.aggregates import Agent, AgentRetired
+from domain.application import UnknownAgent
 from domain.errors import InvalidInput
 
 OWNER = SecretKey.generate()
@@ -96,21 +97,26 @@ class _App:
 
     def get_agent(self, pubkey: str) -> Agent:
         self.loads += 1
+        if pubkey != self.agent.pubkey:
+            raise UnknownAgent(f"no agent {pubkey}")
         return self.agent
 
 
-def test_the_lookup_gives_the_recorded_tag_once_per_command_and_mints_for_older_agents() -> None:
+def test_the_lookup_gives_only_what_the_log_holds_once_per_command() -> None:
     agent, key = _agent()
     app = _App(agent)
-    lookup = Attestations(app, OWNER)  # type: ignore[arg-type]
-    minted = lookup.for_agent(key.public_key.hex)
-    assert minted is not None
-    Attestation.from_tag(minted).verify(key.public_key.hex)
-    assert lookup.for_agent(key.public_key.hex) == minted
+    lookup = Attestations(app)  # type: ignore[arg-type]
+    # An agent older than attestations has none, and none is minted behind the log.
+    assert lookup.for_agent(key.public_key.hex) is None
+    assert lookup.for_agent(key.public_key.hex) is None
     assert app.loads == 1
-    assert agent.attestation is None  # minted for the command, not recorded behind the view
     recorded = list(mint_tag(OWNER, key.public_key.hex))
     agent.attest(recorded, "minted", "me")
-    assert Attestations(app, OWNER).for_agent(key.public_key.hex) == tuple(recorded)  # type: ignore[arg-type]
+    assert Attestations(app).for_agent(key.public_key.hex) == tuple(recorded)  # type: ignore[arg-type]
     agent.retire("me")
-    assert Attestations(app, OWNER).for_agent(key.public_key.hex) is None  # type: ignore[arg-type]
+    assert Attestations(app).for_agent(key.public_key.hex) is None  # type: ignore[arg-type]
+
+
+def test_the_lookup_has_nothing_for_an_identity_that_is_not_an_agent() -> None:
+    agent, _ = _agent()
+    assert Attestations(_App(agent)).for_agent(OWNER.public_key.hex) is None  # type: ignore[arg-type]
