@@ -238,7 +238,6 @@ class Reconciler:
         refresh: bool,
         overwrite_conflicts: bool,
     ) -> ApplyReport:
-        report = ApplyReport(relays=list(self.gateway.urls))
         # The view is caught up by whoever handed it over (Fleet.reconciler); it is
         # caught up again here only to fold what the refresh recorded.
         view = self.view
@@ -246,10 +245,9 @@ class Reconciler:
         # Retired agents too: one may be due a tombstone (refresh picks those out).
         scope = [view.agent(agent)] if agent else view.agents(persona)
         agents = [a for a in scope if a is not None and (wanted is None or a.pubkey in wanted)]
-        report.refreshed = refresh
+        observed = 0
         if refresh:
-            report.observed = await self.refresh(agents)
-            report.confirmed = self.confirmed
+            observed = await self.refresh(agents)
             view.catch_up()
         commands = view.plan(
             persona=persona,
@@ -259,7 +257,6 @@ class Reconciler:
         )
         if wanted is not None:
             commands = [c for c in commands if c.pubkey in wanted]
-        report.planned = len(commands)
         # A conflict left standing is not "unchanged": it waits for a person.
         planned = {c.pubkey for c in commands}
         held = [
@@ -272,15 +269,26 @@ class Reconciler:
             and (wanted is None or item.agent.pubkey in wanted)
         ]
         idle = {a.pubkey for a in agents if not a.retired} - planned - {o.pubkey for o in held}
+        unreadable: dict[str, str] = {}
+        unverified = 0
         if refresh and self.reading is not None:
             # Nor is an agent some relay did not answer for: nothing is known of it.
-            report.unreadable = dict(self.reading.failed)
-            report.unverified = len(idle & self.reading.unverified)
-        report.unchanged = len(idle) - report.unverified
-        report.outcomes = held + await self._carry_out(commands)
+            unreadable = dict(self.reading.failed)
+            unverified = len(idle & self.reading.unverified)
+        outcomes = held + await self._carry_out(commands)
         # The view is not caught up here: whoever reads it next folds these events
         # (FleetView.catch_up is incremental), and an apply ends the command.
-        return report
+        return ApplyReport(
+            planned=len(commands),
+            observed=observed,
+            outcomes=tuple(outcomes),
+            unchanged=len(idle) - unverified,
+            relays=tuple(self.gateway.urls),
+            unverified=unverified,
+            unreadable=unreadable,
+            refreshed=refresh,
+            confirmed=self.confirmed if refresh else 0,
+        )
 
     async def _carry_out(self, commands: Sequence[PublishCommand]) -> list[AgentOutcome]:
         """Seal and store batch k+1 while batch k is sent and confirmed.

@@ -23,15 +23,19 @@ class AgentOutcome:
     detail: str = ""
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class ApplyReport:
-    """What one apply did: counts for the summary, and each agent's outcome."""
+    """What one apply did: counts for the summary, and each agent's outcome.
+
+    The reconciler gathers the parts as the apply goes and makes the report once,
+    at the end (:meth:`adapters.sync.engine.Reconciler.apply`).
+    """
 
     planned: int = 0
     observed: int = 0  # drift recorded by the refresh
-    outcomes: list[AgentOutcome] = field(default_factory=list)
+    outcomes: tuple[AgentOutcome, ...] = ()
     unchanged: int = 0  # nothing to do, and every relay was read for them
-    relays: list[str] = field(default_factory=list)
+    relays: tuple[str, ...] = ()
     # Agents with nothing planned whose heads some relay did not answer for: not
     # known to be in sync, so not counted as unchanged.
     unverified: int = 0

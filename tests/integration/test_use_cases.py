@@ -95,7 +95,7 @@ def test_apply_publishes_every_agent_and_a_second_apply_finds_nothing_to_do(flee
     assert report.verified
     again = apply(fleet, ApplyRequest())
     assert again.summary()["unchanged"] == AGENTS
-    assert again.outcomes == []
+    assert again.outcomes == ()
 
 
 def test_an_apply_catches_the_view_up_once_and_again_only_to_fold_what_its_refresh_recorded(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, replace
+
+import pytest
+
 from adapters.sync.report import AgentOutcome, ApplyReport
 
 
@@ -10,7 +14,7 @@ def report(published: int, failed: int = 0) -> ApplyReport:
     outcomes += [
         AgentOutcome(f"{n:064x}", "writer", "failed", detail="refused") for n in range(failed)
     ]
-    return ApplyReport(planned=published + failed, outcomes=outcomes, unchanged=3)
+    return ApplyReport(planned=published + failed, outcomes=tuple(outcomes), unchanged=3)
 
 
 def test_the_summary_counts_each_result() -> None:
@@ -29,18 +33,17 @@ def test_the_summary_counts_each_result() -> None:
 
 def test_a_report_with_an_unread_relay_is_not_verified_even_when_nothing_failed() -> None:
     assert report(4).verified
-    unread = report(4)
-    unread.unreadable = {"ws://127.0.0.1:1": "connection refused"}
+    unread = replace(report(4), unreadable={"ws://127.0.0.1:1": "connection refused"})
     assert unread.converged
     assert not unread.verified
-    some = report(0)
-    some.unverified = 2
+    some = replace(report(0), unverified=2)
     assert not some.verified
 
 
 def test_a_confirmed_tombstone_counts_as_converged() -> None:
-    done = report(1)
-    done.outcomes.append(AgentOutcome("f" * 64, "writer", "tombstoned", "e" * 64))
+    one = report(1)
+    tombstoned = AgentOutcome("f" * 64, "writer", "tombstoned", "e" * 64)
+    done = replace(one, outcomes=(*one.outcomes, tombstoned))
     assert done.summary()["tombstoned"] == 1
     assert done.converged
 
@@ -51,3 +54,10 @@ def test_the_repr_of_a_large_report_is_its_counts_not_every_outcome() -> None:
     assert large.startswith("ApplyReport(planned=5000")
     assert "'published': 5000" in large
     assert len(large) == len(small) + 6  # the digits of the counts, nothing more
+
+
+def test_a_report_is_a_value_nothing_changes_once_it_is_made() -> None:
+    made = report(1)
+    with pytest.raises(FrozenInstanceError):
+        made.planned = 2  # type: ignore[misc]
+    assert isinstance(made.outcomes, tuple)
