@@ -225,7 +225,8 @@ class KeySource(Protocol):
         ...
 
     def open_many(self, sealed: Mapping[str, str]) -> dict[str, SecretKey]:
-        """Decrypt them; any thread. The reconciler keeps each in a signer."""
+        """Decrypt them; any thread. Each comes back as a :class:`SecretKey`, whose
+        ``repr`` hides the key; the reconciler keeps each in a signer."""
         ...
 
     def persona_d_tags(self, pubkeys: Sequence[str]) -> dict[str, str]:

@@ -198,6 +198,21 @@ def test_the_key_store_never_shows_keys_in_its_repr(store: KeyStore) -> None:
     assert key.secret_hex() not in repr(store.get(key.public_key.hex))
 
 
+def test_keys_opened_in_bulk_for_an_apply_never_show_in_a_repr(store: KeyStore) -> None:
+    # What KeySource.open_many hands the apply's worker thread: a traceback or a
+    # debug log of it must not print a key.
+    keys = [SecretKey.generate() for _ in range(3)]
+    store.put_many(keys)
+    sealed = store.sealed_many([k.public_key.hex for k in keys])
+    opened = store.open_many(sealed)
+    assert set(opened) == {k.public_key.hex for k in keys}
+    shown = repr(sealed) + repr(opened) + str(opened)
+    for key in keys:
+        # As hex, as nsec, and as Python shows raw bytes.
+        for form in (key.secret_hex(), key.nsec(), repr(key.secret_bytes())[2:-1]):
+            assert form not in shown
+
+
 def persona_d_tag(agent: SecretKey, owner: SecretKey) -> str:
     """Derived the way a reader does: from the owner's side of the conversation."""
     return Conversation.for_owner(owner, agent.public_key).d_tag(PERSONA_ENGRAM_SLUG)
