@@ -12,7 +12,10 @@ of the command: every author's events go over a socket of their own (opened,
 authenticated as that author, used, closed), at most ``max_open`` at once, so
 a 10,000-agent apply never holds more than that many sockets; reads go over a
 socket of the reader's own. The events it refused that way are sent again,
-identical, on their author's socket.
+identical, on their author's socket. Until the relay has shown how it binds,
+publishes take the shared socket one call at a time, so a call queued behind
+the one that finds out goes per author too; a read still under way on the
+shared socket at the switch keeps it until its answer is in.
 
 :attr:`IdentityBoundRelay.connections` counts the sockets opened (each one is a
 websocket handshake, and at most one NIP-42 handshake).
@@ -68,6 +71,8 @@ class IdentityBoundRelay:
         self._max_open = max(1, max_open)
         self._per_identity = False
         self._reader: RelayConnection | None = None
+        self._probing = asyncio.Lock()
+        self._shared_reads = 0  # reads under way on the shared socket
         self.connections = 1  # the shared socket (opened on first use)
 
     def _new(self) -> RelayConnection:
@@ -90,26 +95,37 @@ class IdentityBoundRelay:
         timeout: float,
         signers: SignerLookup | None = None,
     ) -> dict[str, Answer]:
+        answers: dict[str, Answer] = {}
+        pending: Sequence[Event] = events
         if not self._per_identity:
-            answers = await self._shared.publish_many(
-                events, window=window, timeout=timeout, signers=signers
-            )
-            bound = [e for e in events if binds_one_identity(answers[e.id])]
-            if not bound:
-                return answers
-            logger.info(
-                "%s binds one identity per socket: each author gets its own from now on",
-                self._url,
-            )
-            await self._switch()
-            again = await self._per_author(bound, window, timeout, signers)
-            return {**answers, **again}
-        return await self._per_author(events, window, timeout, signers)
+            # One call at a time finds out how the relay binds identities; a call that
+            # waited here behind the one that found out goes per author straight away,
+            # never to the shared socket the switch leaves.
+            async with self._probing:
+                if not self._per_identity:
+                    answers = await self._shared.publish_many(
+                        events, window=window, timeout=timeout, signers=signers
+                    )
+                    pending = [e for e in events if binds_one_identity(answers[e.id])]
+                    if pending:
+                        logger.info(
+                            "%s binds one identity per socket: each author gets its own "
+                            "from now on",
+                            self._url,
+                        )
+                        await self._switch()
+        if not pending:
+            return answers
+        again = await self._per_author(pending, window, timeout, signers)
+        return {**answers, **again}
 
     async def _switch(self) -> None:
         self._per_identity = True
-        # The shared socket speaks for whoever authenticated first: reads get their own.
-        await self._shared.close()
+        # The shared socket speaks for whoever authenticated first: reads get their own
+        # from now on. One still under way there is not cut off: the last to finish
+        # closes the socket.
+        if self._shared_reads == 0:
+            await self._shared.close()
 
     async def _per_author(
         self,
@@ -157,7 +173,13 @@ class IdentityBoundRelay:
         reader: Signer | None = None,
     ) -> QueryResult:
         if not self._per_identity:
-            return await self._shared.query(filters, timeout=timeout, reader=reader)
+            self._shared_reads += 1
+            try:
+                return await self._shared.query(filters, timeout=timeout, reader=reader)
+            finally:
+                self._shared_reads -= 1
+                if self._per_identity and self._shared_reads == 0:
+                    await self._shared.close()
         if self._reader is None:
             self._reader = self._new()
             self.connections += 1

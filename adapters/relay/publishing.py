@@ -15,7 +15,8 @@ each event ends with one :class:`adapters.relay.answers.Answer`:
 * ``auth-required:``: NIP-42 AUTH as the event's author (its signer from
   ``signers``, with its owner's NIP-OA attestation from ``attestations`` when
   it has one) on the challenge the relay sent, then one resend; refused again
-  (or no challenge, no signer): ``permanent``. An AUTH the relay refuses is a
+  on the same socket (or no challenge, no signer): ``permanent``. A fresh
+  socket is a fresh session: AUTH again there. An AUTH the relay refuses is a
   permanent failure of that author's events whose message names the relay,
   the author and the relay's reason (``restricted: not a relay member``: a
   closed relay that wants the owner's attestation, or refused it);
@@ -611,6 +612,10 @@ class PublishRun:
         # Unresolved anonymous answers go with the socket; their candidates are resent.
         self._anonymous.clear()
         self._authed.clear()
+        # A NIP-42 session lasts one socket: an event sent after our AUTH on the old one
+        # may be asked for AUTH again on the new one, and that is no refusal.
+        for job in self._jobs.values():
+            job.auth_resent = False
         self._ready.extendleft(sorted(returning, key=lambda job: job.seq, reverse=True))
         logger.info("%s: %s; %d events to resend", self._url, reason, len(returning))
         if self._channel.given_up is not None:

@@ -96,7 +96,8 @@ HTTP bridge [§2]
 Faults a test can inject (:class:`Faults`): a fresh challenge in the middle of a
 connection (the identity is forgotten), a skewed relay clock (every auth event
 looks expired), HTTP answers replaced by 401/403/429 (with ``Retry-After``)/5xx,
-slow answers on both transports, garbage bodies and frames, and internal errors.
+slow answers on both transports, garbage bodies and frames, internal errors, and
+sockets cut after an authenticated EVENT arrives and before its ``OK``.
 
 Not modelled: channels, ephemeral kinds, NIP-50 search, buzz's extension filter
 keys (``before_id``, ``feed_types``...), websocket admission quotas.
@@ -630,6 +631,9 @@ class Faults:
     rechallenge_after_frames: int | None = None  # per socket: one new challenge after N frames
     garbage_frames: bool = False  # junk text frames before every websocket answer
     internal_error: bool = False  # every ingest fails inside: ``error: internal ...``
+    # The next N EVENTs on an authenticated socket are met by cutting that socket
+    # (no close frame, no OK): a relay restarting, a proxy timing out mid-write.
+    cut_before_ok: int = 0
     http_answers: deque[HttpAnswer] = field(default_factory=deque)  # forced, in order
 
 
@@ -639,9 +643,16 @@ class Faults:
 class _Conn:
     """One websocket: its challenge, its one identity, its subscriptions."""
 
-    def __init__(self, number: int, ws: web.WebSocketResponse, host: str) -> None:
+    def __init__(
+        self,
+        number: int,
+        ws: web.WebSocketResponse,
+        host: str,
+        transport: asyncio.Transport | None = None,
+    ) -> None:
         self.number = number
         self.ws = ws
+        self.transport = transport
         self.host = host
         self.challenge = secrets.token_hex(32)  # buzz-auth/src/nip42.rs:38 generate_challenge
         self.state: Literal["pending", "authenticated", "failed"] = "pending"
@@ -710,6 +721,7 @@ class BuzzRelay:
         self.owner_links: dict[str, str] = {}  # agent -> owner, first write wins (api/mod.rs)
         self.auth_log: list[AuthRecord] = []
         self.connections_opened = 0
+        self.cut_events: list[str] = []  # ids of EVENTs whose socket was cut before the OK
         self.http_requests: list[tuple[str, int]] = []  # (path, status)
         self._replay: dict[str, float] = {}
         self._quota: dict[str, deque[float]] = {}
@@ -833,7 +845,7 @@ class BuzzRelay:
             return web.json_response(self._nip11())
         await ws.prepare(request)
         self.connections_opened += 1
-        conn = _Conn(self.connections_opened, ws, host)
+        conn = _Conn(self.connections_opened, ws, host, request.transport)
         self._conns.add(conn)
         # connection.rs:167,204: the challenge is the first frame, before anything is read.
         await conn.send(["AUTH", conn.challenge])
@@ -1023,6 +1035,13 @@ class BuzzRelay:
             return
         if event["pubkey"] != conn.pubkey:
             await conn.send(["OK", event["id"], False, PUBKEY_MISMATCH])
+            return
+        if self.faults.cut_before_ok > 0:
+            self.faults.cut_before_ok -= 1
+            self.cut_events.append(event["id"])
+            # Faults.cut_before_ok: nothing stored, nothing answered, no close frame.
+            if conn.transport is not None:
+                conn.transport.abort()
             return
         if event["kind"] == KIND_AUTH:
             await conn.send(["OK", event["id"], False, WS_AUTH_EVENT])

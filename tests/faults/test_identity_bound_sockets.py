@@ -1,0 +1,186 @@
+"""A websocket relay that binds one identity per socket (the buzz double), at the
+moments the crash test once lost an engram: the switch to a socket per author while
+other calls are still on the shared socket, and a per-author socket cut after its
+EVENT arrived and before the relay answered.
+
+The rule under test: a connection closed before an answer is temporary, and the
+identical event is sent again on a fresh socket within the retry policy; what the
+relay stores is found by reading it back, never assumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+
+from adapters.nostr.event import Event, sign_event
+from adapters.nostr.keys import SecretKey
+from adapters.nostr.nip44 import conversation_key, encrypt
+from adapters.nostr.signer import KeySigner
+from adapters.ports import Signer
+from adapters.relay import RelayConnection, RetryPolicy
+from adapters.relay.identities import IdentityBoundRelay
+from domain.verdict import Outcome
+from tests.support.buzz_relay import BuzzRelay
+
+pytestmark = pytest.mark.timeout(60)
+
+T = TypeVar("T")
+FAST = RetryPolicy(base_delay=0.02, max_delay=0.1, connect_attempts=2, reconnects=3)
+
+
+def run(scenario: Callable[[], Awaitable[T]]) -> T:
+    async def bounded() -> T:
+        async with asyncio.timeout(30):
+            return await scenario()
+
+    return asyncio.run(bounded())
+
+
+def engram(agent: SecretKey, owner: SecretKey) -> Event:
+    """A kind:30174 event with the NIP-44 v2 content buzz's envelope check wants."""
+    content = encrypt("engram body", conversation_key(agent, owner.public_key))
+    return sign_event(
+        agent,
+        created_at=int(time.time()),
+        kind=30174,
+        tags=[["d", os.urandom(32).hex()], ["p", owner.public_key.hex]],
+        content=content,
+    )
+
+
+class Fleet:
+    """An owner, its agents and one engram each; the relay reached as fleetsync reaches it."""
+
+    def __init__(self, relay: BuzzRelay, agents: int) -> None:
+        self.relay = relay
+        self.owner = SecretKey.generate()
+        self.agents = [SecretKey.generate() for _ in range(agents)]
+        self.events = [engram(agent, self.owner) for agent in self.agents]
+        signers: dict[str, Signer] = {a.public_key.hex: KeySigner(a) for a in self.agents}
+        self.signers = signers.get
+        self.reader = KeySigner(self.owner)
+        self.transport = IdentityBoundRelay(
+            relay.url, lambda url: RelayConnection(url, connect_timeout=5.0, retry=FAST)
+        )
+
+    def filters(self) -> list[dict[str, object]]:
+        """The owner's read of its agents' engrams (buzz's ``#p`` rule, reference §1.6)."""
+        owner = self.owner.public_key.hex
+        return [
+            {"kinds": [30174], "authors": [a.public_key.hex], "#p": [owner]} for a in self.agents
+        ]
+
+    async def read_as_owner(self) -> set[str]:
+        """Ids the relay returns to the owner; every subscription must have ended in EOSE."""
+        result = await self.transport.query(self.filters(), timeout=5.0, reader=self.reader)
+        assert result.complete, result.subscriptions
+        return {event.id for event in result.events}
+
+    async def publish(self, events: list[Event]) -> dict[str, Outcome]:
+        answers = await self.transport.publish_many(
+            events, window=8, timeout=5.0, signers=self.signers
+        )
+        return {event_id: answer.outcome for event_id, answer in answers.items()}
+
+    def heads(self) -> set[str]:
+        """The ids the relay holds as heads at the events' addresses."""
+        found = (self.relay.head(30174, e.pubkey, e.tags[0][1]) for e in self.events)
+        return {head["id"] for head in found if head is not None}
+
+
+STORED = {Outcome.ACCEPTED, Outcome.DUPLICATE}
+
+
+def test_a_publish_queued_behind_the_one_that_finds_one_identity_per_socket_goes_per_author() -> (
+    None
+):
+    async def scenario() -> None:
+        async with BuzzRelay() as relay:
+            fleet = Fleet(relay, agents=2)
+            try:
+                # As in an apply: the heads were read first, so the shared socket is the owner's.
+                assert await fleet.read_as_owner() == set()
+                first, second = await asyncio.gather(
+                    fleet.publish(fleet.events[:1]), fleet.publish(fleet.events[1:])
+                )
+                assert fleet.transport.per_identity
+                assert set({**first, **second}.values()) <= STORED, (first, second)
+                assert fleet.heads() == {e.id for e in fleet.events}
+                assert await fleet.read_as_owner() == {e.id for e in fleet.events}
+            finally:
+                await fleet.transport.close()
+
+    run(scenario)
+
+
+def test_a_read_on_the_shared_socket_at_the_switch_to_one_per_author_still_ends() -> None:
+    async def scenario() -> None:
+        async with BuzzRelay() as relay:
+            fleet = Fleet(relay, agents=3)
+            try:
+                assert await fleet.read_as_owner() == set()
+                # The read goes out on the shared socket behind the EVENTs the relay is
+                # about to refuse as another identity's, and the relay is slow, so the
+                # switch comes before its answer: the switch must not cut it off.
+                relay.faults.answer_delay = 0.05
+                published, read = await asyncio.gather(
+                    fleet.publish(fleet.events), fleet.read_as_owner()
+                )
+                assert fleet.transport.per_identity
+                assert set(published.values()) <= STORED, published
+                assert read <= {e.id for e in fleet.events}
+                assert await fleet.read_as_owner() == {e.id for e in fleet.events}
+            finally:
+                await fleet.transport.close()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("cuts", [1, 2])
+def test_a_per_author_socket_cut_before_the_ok_gets_the_identical_event_on_a_fresh_socket(
+    cuts: int,
+) -> None:
+    async def scenario() -> None:
+        async with BuzzRelay() as relay:
+            fleet = Fleet(relay, agents=1)
+            try:
+                assert await fleet.read_as_owner() == set()
+                # The shared socket is the owner's, so the engram is refused there and
+                # sent on its author's socket, authenticated as the author: cut there.
+                relay.faults.cut_before_ok = cuts
+                event = fleet.events[0]
+                answers = await fleet.publish([event])
+                assert relay.cut_events == [event.id] * cuts, "the same event, unaltered"
+                assert answers == {event.id: Outcome.ACCEPTED}
+                assert fleet.heads() == {event.id}
+                assert await fleet.read_as_owner() == {event.id}
+            finally:
+                await fleet.transport.close()
+
+    run(scenario)
+
+
+def test_a_socket_cut_more_often_than_the_retry_policy_allows_leaves_the_event_unknown() -> None:
+    async def scenario() -> None:
+        async with BuzzRelay() as relay:
+            fleet = Fleet(relay, agents=1)
+            try:
+                assert await fleet.read_as_owner() == set()
+                relay.faults.cut_before_ok = 100
+                event = fleet.events[0]
+                answers = await fleet.publish([event])
+                # Sent, never answered: the relay may hold it; never called published.
+                assert answers == {event.id: Outcome.UNKNOWN}
+                assert fleet.heads() == set()
+                assert len(relay.cut_events) == 1 + FAST.reconnects
+            finally:
+                relay.faults.cut_before_ok = 0
+                await fleet.transport.close()
+
+    run(scenario)
