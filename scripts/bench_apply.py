@@ -294,7 +294,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3, help="each against a fresh relay")
-    parser.add_argument("--slow", action="store_true", help="also nostr-relay (far slower than the rust relay)")
+    parser.add_argument(
+        "--slow", action="store_true", help="also nostr-relay (far slower than the rust relay)"
+    )
     parser.add_argument("--slow-count", type=int, default=300)
     args = parser.parse_args()
     lmdb = 4 * args.count > MEMORY_RELAY_CAPACITY

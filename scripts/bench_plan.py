@@ -119,12 +119,13 @@ def add_one_apply(db: Path) -> None:
     content_len = len(real.content)
     digests = {}
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    # The table's name is the store's constant; the topic is bound.
+    select = (
+        f"SELECT originator_id, state FROM {EVENTS_TABLE_SQLITE} "  # noqa: S608
+        "WHERE topic = ? ORDER BY rowid"
+    )
     rows = [
-        (UUID(oid), orjson.loads(state))
-        for oid, state in conn.execute(
-            f"SELECT originator_id, state FROM {EVENTS_TABLE_SQLITE} WHERE topic = ? ORDER BY rowid",
-            (AGENT_CREATED,),
-        )
+        (UUID(oid), orjson.loads(state)) for oid, state in conn.execute(select, (AGENT_CREATED,))
     ]
     conn.close()
     batch: list[Agent] = []
@@ -265,8 +266,16 @@ def measure(db: Path, view_db: Path, edited: str, rounds: int) -> dict[str, floa
 
 def run_measure(db: Path, view_db: Path, edited: str, rounds: int) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--rounds", str(rounds), "--measure"]
-        + [str(db), str(view_db), edited],
+        [
+            sys.executable,
+            __file__,
+            "--rounds",
+            str(rounds),
+            "--measure",
+            str(db),
+            str(view_db),
+            edited,
+        ],
         capture_output=True,
         text=True,
     )
