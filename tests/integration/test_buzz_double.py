@@ -23,7 +23,10 @@ from typing import Any, TypeVar
 
 import aiohttp
 import nostr_sdk as ns
+import nostr_sdk.nostr_sdk as ns_bindings
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.nostr.event import Event, sign_event
 from adapters.nostr.keys import SecretKey
@@ -54,9 +57,11 @@ from tests.support.buzz_relay import (
     mint_oa_tag,
     nip98_tags,
     parse_event,
+    sdk_strings_copied_at_once,
     validate_persona_envelope,
     verify_oa_tag,
 )
+from tests.support.examples import examples
 from tests.support.nip01 import RawClient, connect, fetch_nip11
 from tests.support.sdk import sdk_publish, sdk_sign_event
 
@@ -1630,3 +1635,28 @@ def test_engram_content_check_accepts_what_nostr_sdk_encrypts() -> None:
     _, peer = sdk_keys()
     for text in ("x", "a" * 1000):
         assert validate_nip44_content(sdk_nip44_encrypt(sec, peer, text)) is None
+
+
+@settings(max_examples=examples(50))
+@given(text=st.text())
+def test_strings_copied_at_once_reach_rust_nostr_byte_for_byte(text: str) -> None:
+    """``sdk_strings_copied_at_once`` (the double in its own process): the buffer
+    rust-nostr gets holds exactly the string's UTF-8 bytes."""
+    converter: Any = ns_bindings._UniffiFfiConverterString
+    with sdk_strings_copied_at_once():
+        assert converter.lift(converter.lower(text)) == text
+    assert converter.lift(converter.lower(text)) == text  # and the bindings' own way after
+
+
+def test_strings_copied_at_once_leave_every_check_on_an_event_as_it_was() -> None:
+    """With the one-copy strings, rust-nostr still verifies a good event and refuses a
+    forged one (its id and signature are checked over the very bytes received)."""
+    agent, _ = keys()
+    good = engram(agent, keys()[1]).to_dict()
+    forged = {**good, "created_at": good["created_at"] + 1}
+    with sdk_strings_copied_at_once():
+        parsed, sdk_event = parse_event(good)
+        assert parsed == good
+        assert sdk_event.verify()
+        _, sdk_forged = parse_event(forged)
+        assert not sdk_forged.verify_id()

@@ -108,6 +108,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import ctypes
 import hashlib
 import json
 import re
@@ -124,6 +125,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import nostr_sdk as ns
+import nostr_sdk.nostr_sdk as ns_bindings
 from aiohttp import WSMsgType, web
 from coincurve import PublicKeyXOnly
 
@@ -596,6 +598,35 @@ def event_id_problem(event: Json, sdk_event: ns.Event) -> str | None:
     if not sdk_event.verify_signature():
         return "invalid schnorr signature"
     return None
+
+
+@contextmanager
+def sdk_strings_copied_at_once() -> Iterator[None]:
+    """While inside, nostr-sdk's Python bindings copy a string into Rust in one move.
+
+    The generated uniffi bindings copy every string handed to rust-nostr (the JSON of
+    each event the double parses) one byte at a time, in Python: for an engram that
+    is most of the double's CPU time on the HTTP bridge (``scripts/bench apply
+    --transport http`` shows the double's CPU time per engram). This copies the same
+    bytes into the same buffer with one ``memmove``; rust-nostr receives exactly what
+    it did before, so every check it makes for the double is unchanged. Process-wide
+    while active: ``run_buzz_relay.py`` (the double in a process of its own) uses it.
+    """
+    builder = ns_bindings._UniffiRustBufferBuilder
+    original = builder.write
+
+    def write(self: Any, value: bytes) -> None:
+        with self._reserve(len(value)):
+            if value:
+                start = ctypes.cast(self.rbuf.data, ctypes.c_void_p).value
+                assert start is not None, "uniffi reserved no buffer"
+                ctypes.memmove(start + self.rbuf.len, value, len(value))
+
+    builder.write = write  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        builder.write = original  # type: ignore[method-assign]
 
 
 # -- faults -----------------------------------------------------------------------------

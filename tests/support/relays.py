@@ -7,6 +7,10 @@ Two independent implementations, so behaviour we rely on is not one relay's quir
 * ``start_rust_relay(rate_limit=...)`` - rust-nostr's in-memory ``LocalRelay`` shipped in
   the ``nostr-sdk`` wheel, see ``run_local_relay.py``.
 
+And ``start_buzz_relay()``: the buzz relay double (``buzz_relay.py``, an open relay
+with default switches) in a process of its own, for a benchmark that must tell the
+double's CPU time from its client's (tests use the in-process ``buzz_double`` fixture).
+
 Both return a ``RelayProcess`` (a context manager) whose ``url`` is ``ws://127.0.0.1:PORT``.
 Nothing here touches the network beyond 127.0.0.1, and every wait has a deadline.
 See RELAYS.md for how the two relays differ.
@@ -193,6 +197,33 @@ def start_rust_relay(
         return relay
 
     return _launch_with_retries(launch)
+
+
+def start_buzz_relay(
+    *, tmp_path: Path | None = None, startup_timeout: float = STARTUP_TIMEOUT
+) -> RelayProcess:
+    """Start the buzz relay double in its own process (see ``run_buzz_relay.py``).
+
+    ``url`` is its websocket URL; its HTTP bridge is ``http://`` at the same address
+    (:func:`bridge_url`). The double picks its own free port and prints the URL.
+    """
+
+    def launch() -> RelayProcess:
+        workdir = Path(tempfile.mkdtemp(prefix="buzz-double-", dir=tmp_path))
+        log = (workdir / "relay.log").open("wb")
+        process = _spawn([str(HERE / "run_buzz_relay.py")], workdir, subprocess.PIPE, log)
+        relay = RelayProcess(f"ws://{LOOPBACK}:0", process, workdir, log)
+        deadline = time.monotonic() + startup_timeout
+        relay.url = _read_url_line(relay, deadline)
+        _wait_until_accepting(relay, deadline)
+        return relay
+
+    return _launch_with_retries(launch)
+
+
+def bridge_url(relay: RelayProcess) -> str:
+    """The HTTP bridge of a buzz relay double started by :func:`start_buzz_relay`."""
+    return f"http://{LOOPBACK}:{relay.port}"
 
 
 class _LaunchFailed(Exception):
