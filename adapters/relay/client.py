@@ -40,7 +40,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -81,7 +81,7 @@ from adapters.relay.publishing import (
     PublishRun,
     RetryPolicy,
 )
-from adapters.relay.urls import canonical_url, dedupe
+from adapters.relay.urls import bridge_twin, canonical_url, dedupe
 from domain.verdict import Outcome
 
 if TYPE_CHECKING:
@@ -673,6 +673,16 @@ class RelayPool:
     ``transport_for`` opens one per URL (as first written), a websocket
     :class:`RelayConnection` unless told otherwise, so one pool may mix wires.
     Results are keyed by canonical URL.
+
+    **One relay, two wires.** A buzz relay serves its websocket and its HTTP
+    bridge on one origin (:func:`adapters.relay.urls.bridge_twin`); a list
+    naming both names one relay twice. Writes then go over the bridge only,
+    once: each event carries its own NIP-98 header there, where over the
+    websocket every agent would need a socket (and a NIP-42 handshake) of its
+    own. The websocket URL's answer to each event is the bridge's, reported
+    under the websocket URL (the same relay said it). Only when the bridge
+    cannot be reached at all do the websocket URL's events go over the
+    websocket. Reads go over both wires, each read as itself.
     """
 
     def __init__(
@@ -694,6 +704,17 @@ class RelayPool:
         for url in dedupe(urls):
             transport = open_transport(url)
             self._transports[transport.canonical_url] = transport
+        # A websocket URL -> its relay's bridge URL, when the list names both.
+        self._bridged: dict[str, str] = {
+            url: twin
+            for url in self._transports
+            if (twin := bridge_twin(url)) is not None and twin in self._transports
+        }
+
+    @property
+    def bridged(self) -> Mapping[str, str]:
+        """Each websocket URL whose writes go over its relay's bridge, and that bridge."""
+        return self._bridged
 
     @property
     def urls(self) -> list[str]:
@@ -718,11 +739,16 @@ class RelayPool:
         events it does not name go everywhere. A report holds the events sent there.
         """
         targets = {event_id: frozenset(urls) for event_id, urls in (only or {}).items()}
+        # What each bridge carries for the websocket URL of its relay, too.
+        riders: dict[str, frozenset[str]] = {}
+        for ws_url, bridge_url in self._bridged.items():
+            riders[bridge_url] = riders.get(bridge_url, frozenset()) | {ws_url}
 
         async def one(url: str, transport: Transport) -> RelayPublishReport:
             mine = events
             if targets:
-                mine = [e for e in events if e.id not in targets or url in targets[e.id]]
+                served = riders.get(url, frozenset()) | {url}
+                mine = [e for e in events if e.id not in targets or served & targets[e.id]]
                 if not mine:
                     return RelayPublishReport(url, {})
             try:
@@ -740,8 +766,30 @@ class RelayPool:
                 return RelayPublishReport(url, unsent, exc)
             return RelayPublishReport(url, results)
 
-        reports = await asyncio.gather(*(one(u, t) for u, t in self._transports.items()))
-        return {report.url: report for report in reports}
+        reports = await asyncio.gather(
+            *(one(u, t) for u, t in self._transports.items() if u not in self._bridged)
+        )
+        by_url = {report.url: report for report in reports}
+        for ws_url, bridge_url in self._bridged.items():
+            bridge = by_url[bridge_url]
+            if bridge.error is None:
+                mine = [
+                    e
+                    for e in events
+                    if not targets or e.id not in targets or ws_url in targets[e.id]
+                ]
+                by_url[ws_url] = RelayPublishReport(
+                    ws_url,
+                    {
+                        e.id: replace(answer, relay=ws_url)
+                        for e in mine
+                        if (answer := bridge.results.get(e.id)) is not None
+                    },
+                )
+            else:
+                logger.info("%s: its bridge cannot be reached; writing over the websocket", ws_url)
+                by_url[ws_url] = await one(ws_url, self._transports[ws_url])
+        return {url: by_url[url] for url in self._transports}
 
     async def query(
         self,

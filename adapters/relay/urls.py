@@ -62,6 +62,21 @@ def canonical_url(url: str) -> str:
     return f"{scheme}://{netloc}{tail}"
 
 
+_BRIDGE_SCHEME: Final = {"ws": "http", "wss": "https"}
+
+
+def bridge_twin(url: str) -> str | None:
+    """The canonical URL of the HTTP bridge a buzz relay serves beside the websocket
+    relay at ``url`` (buzz serves both on one origin: the same host, port and path,
+    ``http`` for ``ws`` and ``https`` for ``wss``); None for a URL that is not a
+    websocket relay's. A relay list holding both URLs names one relay twice: one
+    relay with two wires."""
+    canonical = canonical_url(url)
+    scheme, _, rest = canonical.partition("://")
+    twin = _BRIDGE_SCHEME.get(scheme)
+    return None if twin is None else canonical_url(f"{twin}://{rest}")
+
+
 def dedupe(urls: Iterable[str]) -> list[str]:
     """``urls`` without repeats under :func:`canonical_url`, keeping the first written form.
 

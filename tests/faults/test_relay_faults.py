@@ -12,7 +12,7 @@ import itertools
 import random
 import statistics
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -33,7 +33,9 @@ from adapters.relay import (
     RetryPolicy,
     TemporaryRelayError,
 )
+from adapters.relay.bridge import BridgeTransport
 from adapters.relay.messages import event_frame
+from adapters.relay.urls import bridge_twin
 from tests.faults.fake_relay import (
     Behaviour,
     DropAfter,
@@ -752,6 +754,61 @@ def test_the_pool_reaches_relays_through_the_transports_it_is_given_and_reports_
     answers = reports[canonical].results
     assert {(a.relay, a.outcome) for a in answers.values()} == {(canonical, Outcome.ACCEPTED)}
     assert {a.event_id for a in answers.values()} == {e.id for e in events}
+
+
+class _BridgeNotThere:
+    """The bridge of a relay listed by both its URLs, unreachable (its requests go to a
+    port nobody listens on): the one fault this stands in for."""
+
+    def __init__(self, twin: str) -> None:
+        self.url = self.canonical_url = twin
+        self._dead = BridgeTransport(f"http://127.0.0.1:{free_port()}", connect_timeout=2)
+
+    async def publish_many(
+        self,
+        events: Sequence[Event],
+        *,
+        window: int,
+        timeout: float,
+        signers: SignerLookup | None = None,
+    ) -> dict[str, Answer]:
+        return await self._dead.publish_many(
+            events, window=window, timeout=timeout, signers=signers
+        )
+
+    async def query(self, filters: Any, *, timeout: float, reader: Any = None) -> Any:
+        return await self._dead.query(filters, timeout=timeout, reader=reader)
+
+    async def close(self) -> None:
+        await self._dead.close()
+
+
+def test_a_relay_listed_by_both_urls_is_written_over_the_websocket_when_its_bridge_is_down() -> (
+    None
+):
+    keys, _, events = batch(3)
+    signers = {k.public_key.hex: KeySigner(k) for k in keys}
+
+    async def scenario() -> tuple[str, str, dict[str, RelayPublishReport], int]:
+        async with FakeRelay() as relay:
+            twin = bridge_twin(relay.url)
+            assert twin is not None
+
+            def transport_for(url: str) -> Transport:
+                if url == twin:
+                    return _BridgeNotThere(twin)
+                return RelayConnection(url, retry=FAST)
+
+            async with RelayPool([relay.url, twin], transport_for=transport_for) as pool:
+                assert pool.bridged == {relay.url: twin}
+                reports = await pool.publish_many(events, signers=signers.get)
+            return relay.url, twin, reports, len(relay.frames("EVENT"))
+
+    ws_url, twin, reports, sent = run(scenario)
+    assert reports[twin].error is not None
+    assert {a.outcome for a in reports[ws_url].results.values()} == {Outcome.ACCEPTED}
+    assert {a.relay for a in reports[ws_url].results.values()} == {ws_url}
+    assert sent == len(events)
 
 
 def test_a_socket_throttled_after_an_anonymous_refusal_is_replaced_by_a_fresh_one() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.relay import InvalidRelayUrl, canonical_url, dedupe
+from adapters.relay.urls import bridge_twin
 
 
 @pytest.mark.parametrize(
@@ -105,3 +106,20 @@ def test_a_buzz_bridge_url_is_canonical_under_the_same_rules() -> None:
         "wss://relay.example.com",
         "https://relay.example.com",
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "twin"),
+    [
+        ("ws://127.0.0.1:7000", "http://127.0.0.1:7000"),
+        ("WSS://Relay.Example.com:443/", "https://relay.example.com"),
+        ("ws://relay.example.com:80", "http://relay.example.com"),
+        ("wss://relay.example.com:8443/nostr", "https://relay.example.com:8443/nostr"),
+        ("http://127.0.0.1:7000", None),
+        ("https://relay.example.com", None),
+    ],
+)
+def test_a_websocket_relays_bridge_twin_is_the_same_origin_over_http(
+    url: str, twin: str | None
+) -> None:
+    assert bridge_twin(url) == twin
