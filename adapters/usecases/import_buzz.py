@@ -96,7 +96,7 @@ class AgentStep:
 
 
 @dataclass(frozen=True, slots=True)
-class TeamReport:
+class TeamStep:
     id: str
     name: str
     action: str  # create | update | unchanged
@@ -109,7 +109,7 @@ class ImportPlan:
     data: BuzzAppData
     personas: tuple[PersonaStep, ...]
     agents: tuple[AgentStep, ...]
-    teams: tuple[TeamReport, ...]
+    teams: tuple[TeamStep, ...]
     notes: tuple[str, ...]
     aggregates: tuple[Aggregate, ...] = field(repr=False)
     changes: bool = False  # whether carrying it out writes anything
@@ -232,7 +232,7 @@ def _persona_step(fleet: Fleet, persona: BuzzPersona, actor: str) -> tuple[Perso
 # -- teams ------------------------------------------------------------------------------
 
 
-def _team_step(teams: Teams, team: BuzzTeam, slug_of: dict[str, str], actor: str) -> TeamReport:
+def _team_step(teams: Teams, team: BuzzTeam, slug_of: dict[str, str], actor: str) -> TeamStep:
     """A team of teams.json as a fleetsync team of the personas imported with it (the
     members buzz no longer has are left out, and named)."""
     slugs = tuple(dict.fromkeys(slug_of[i] for i in team.persona_ids if i in slug_of))
@@ -246,7 +246,7 @@ def _team_step(teams: Teams, team: BuzzTeam, slug_of: dict[str, str], actor: str
     current = teams.get(team.id)
     changed = teams.save(definition, actor)
     action = UNCHANGED if not changed else CREATE if current is None else UPDATE
-    return TeamReport(team.id, team.name, action, slugs, missing)
+    return TeamStep(team.id, team.name, action, slugs, missing)
 
 
 # -- agents -----------------------------------------------------------------------------
