@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class RelayHead:
+class PersonaHead:
     """The head of one persona address on the relays, as read."""
 
     slug: str
@@ -42,14 +42,14 @@ class PullAction(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PullDecision:
-    head: RelayHead
+    head: PersonaHead
     action: PullAction
     reason: str
 
 
-def newest(heads: Iterable[RelayHead]) -> dict[str, RelayHead]:
+def newest(heads: Iterable[PersonaHead]) -> dict[str, PersonaHead]:
     """The NIP-01 head per slug: greatest ``created_at``, ties to the lowest id."""
-    best: dict[str, RelayHead] = {}
+    best: dict[str, PersonaHead] = {}
     for head in heads:
         kept = best.get(head.slug)
         if kept is None or (-head.created_at, head.event_id) < (-kept.created_at, kept.event_id):
@@ -57,7 +57,7 @@ def newest(heads: Iterable[RelayHead]) -> dict[str, RelayHead]:
     return best
 
 
-def decide(heads: Iterable[RelayHead], local: Mapping[str, LocalPersona]) -> list[PullDecision]:
+def decide(heads: Iterable[PersonaHead], local: Mapping[str, LocalPersona]) -> list[PullDecision]:
     """For the newest head of each slug, whether to record it; in slug order."""
     decisions = []
     for slug, head in sorted(newest(heads).items()):

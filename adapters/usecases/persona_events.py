@@ -48,7 +48,7 @@ from adapters.relay import RelayPool
 from adapters.usecases.apply import NOT_PUBLISHED, Publication, publish
 from domain.errors import InvalidInput
 from domain.persona import PERSONA_KIND, PersonaContent, PersonaDefinition
-from domain.persona_pull import LocalPersona, PullAction, RelayHead, decide
+from domain.persona_pull import LocalPersona, PersonaHead, PullAction, decide
 from domain.slugs import is_persona_slug
 
 T = TypeVar("T")
@@ -201,8 +201,8 @@ def pull_personas(
 
 
 def _not_deleted(
-    fleet: Fleet, heads: list[RelayHead], deletions: tuple[Event, ...], skipped: list[Skipped]
-) -> list[RelayHead]:
+    fleet: Fleet, heads: list[PersonaHead], deletions: tuple[Event, ...], skipped: list[Skipped]
+) -> list[PersonaHead]:
     """``heads`` without those the owner asked to delete (NIP-09, an ``a`` tag naming the
     address, dated no earlier than the head); each left out is reported. The persona
     here is not deleted: that tombstones its agents, so a person decides
@@ -237,7 +237,7 @@ def _not_deleted(
 
 def _heads(
     fleet: Fleet, events: tuple[Event, ...]
-) -> tuple[list[RelayHead], dict[str, PersonaContent], list[Skipped]]:
+) -> tuple[list[PersonaHead], dict[str, PersonaContent], list[Skipped]]:
     """The newest valid head of each slug among ``events``, their contents by event id,
     and every event set aside with why."""
     owner = fleet.owner.public_key
@@ -258,7 +258,7 @@ def _heads(
             )
             continue
         by_d[d_tags[0]].append(event)
-    heads: list[RelayHead] = []
+    heads: list[PersonaHead] = []
     contents: dict[str, PersonaContent] = {}
     for slug, group in sorted(by_d.items()):
         selection = select_persona_head(group, owner=owner, slug=slug)
@@ -280,6 +280,6 @@ def _heads(
         valid = selection.head
         contents[valid.event.id] = valid.content
         heads.append(
-            RelayHead(slug, valid.event.id, valid.event.created_at, valid.content.digest())
+            PersonaHead(slug, valid.event.id, valid.event.created_at, valid.content.digest())
         )
     return heads, contents, skipped

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from adapters.nostr.event import Event, sign_event
 from adapters.nostr.keys import SecretKey
 from adapters.nostr.persona_event import select_persona_head
-from domain.persona_pull import LocalPersona, PullAction, RelayHead, decide, newest
+from domain.persona_pull import LocalPersona, PersonaHead, PullAction, decide, newest
 from tests.support.examples import examples
 
 SLUGS = st.sampled_from(["writer", "reviewer", "a_ops"])
 HEADS = st.builds(
-    RelayHead,
+    PersonaHead,
     slug=SLUGS,
     event_id=st.text("0123456789abcdef", min_size=4, max_size=4),
     created_at=st.integers(1_700_000_000, 1_700_000_050),
@@ -38,7 +38,7 @@ LOCAL = st.dictionaries(
 
 @given(HEAD_LISTS, st.randoms())
 def test_the_head_per_slug_does_not_depend_on_the_order_events_arrive_in(
-    heads: list[RelayHead], rng: random.Random
+    heads: list[PersonaHead], rng: random.Random
 ) -> None:
     shuffled = list(heads)
     rng.shuffle(shuffled)
@@ -46,7 +46,7 @@ def test_the_head_per_slug_does_not_depend_on_the_order_events_arrive_in(
 
 
 @given(HEAD_LISTS)
-def test_the_head_is_the_newest_and_ties_go_to_the_lowest_id(heads: list[RelayHead]) -> None:
+def test_the_head_is_the_newest_and_ties_go_to_the_lowest_id(heads: list[PersonaHead]) -> None:
     for slug, head in newest(heads).items():
         same = [h for h in heads if h.slug == slug]
         assert all(
@@ -59,7 +59,7 @@ def test_the_head_is_the_newest_and_ties_go_to_the_lowest_id(heads: list[RelayHe
 
 @given(HEAD_LISTS, LOCAL, st.integers(1_700_000_050, 1_700_000_100))
 def test_pulling_again_after_taking_heads_in_takes_nothing(
-    heads: list[RelayHead], local: dict[str, LocalPersona], now: int
+    heads: list[PersonaHead], local: dict[str, LocalPersona], now: int
 ) -> None:
     after = dict(local)
     for decision in decide(heads, local):
@@ -70,7 +70,7 @@ def test_pulling_again_after_taking_heads_in_takes_nothing(
 
 @given(HEAD_LISTS, LOCAL)
 def test_a_head_not_newer_than_the_local_change_is_never_taken(
-    heads: list[RelayHead], local: dict[str, LocalPersona]
+    heads: list[PersonaHead], local: dict[str, LocalPersona]
 ) -> None:
     for decision in decide(heads, local):
         mine = local.get(decision.head.slug)
