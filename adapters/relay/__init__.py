@@ -1,4 +1,4 @@
-"""Talking to Nostr relays: the relay seam's vocabulary and the websocket client.
+"""Talking to Nostr relays: the relay seam's vocabulary and its transports.
 
 * :mod:`adapters.relay.answers` - what a relay answers, whatever the wire:
   :class:`Outcome`, :class:`Answer`, :class:`QueryResult`;
@@ -10,7 +10,11 @@
 * :mod:`adapters.relay.publishing` - the pipelined publishing run over one websocket;
 * :mod:`adapters.relay.client` - :class:`RelayConnection` (one relay over a
   websocket: the :class:`adapters.ports.Transport` it implements) and
-  :class:`RelayPool` (several relays at once, over any transports).
+  :class:`RelayPool` (several relays at once, over any transports);
+* :mod:`adapters.relay.identities` - :class:`IdentityBoundRelay`, a websocket
+  relay that binds one identity per socket (buzz), as one transport;
+* :mod:`adapters.relay.bridge` - :class:`BridgeTransport`, a buzz relay's HTTP
+  bridge, the second wire.
 
 The reconciler reaches the relays through :class:`adapters.sync.gateway.PoolGateway`
 over a :class:`RelayPool`; nothing here decides what to publish.

@@ -1,8 +1,8 @@
 """What a relay answers, whatever the wire carried it: the one vocabulary of the relay seam.
 
-Every transport (the websocket client, :mod:`adapters.relay.client`; the HTTP
-bridge next) reports in these values, and the reconciler records them as they
-are:
+Every transport (the websocket client, :mod:`adapters.relay.client` and
+:mod:`adapters.relay.identities`; the HTTP bridge, :mod:`adapters.relay.bridge`)
+reports in these values, and the reconciler records them as they are:
 
 * :class:`Answer` - one relay's final word on one event: its
   :class:`domain.verdict.Outcome` (the domain's, since the event log records
