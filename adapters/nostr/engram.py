@@ -24,8 +24,8 @@ from adapters.nostr.errors import DecryptionError, NostrError
 from adapters.nostr.event import (
     Discarded,
     Event,
+    EventFault,
     InvalidEvent,
-    Reason,
     UnsignedEvent,
     why_invalid,
 )
@@ -263,7 +263,7 @@ def _check_signature(event: Event) -> None:
         reason = why_invalid(event)
     except (InvalidEvent, ValueError) as exc:
         raise InvalidEngram(2, f"event cannot be checked: {exc}", event.id) from exc
-    if reason is Reason.BAD_ID:
+    if reason is EventFault.BAD_ID:
         raise InvalidEngram(2, "id does not match the event's serialization", event.id)
     if reason is not None:
         raise InvalidEngram(2, "signature does not verify", event.id)

@@ -3,7 +3,7 @@
 Serialization is compact JSON with non-ASCII verbatim and control characters
 escaped as JSON requires (``\\n``, ``\\u0001``...), which is what rust-nostr
 and nostr-tools produce; orjson writes exactly those bytes, faster than the
-standard library. Verification failures come back as a :class:`Reason`, so a
+standard library. Verification failures come back as an :class:`EventFault`, so a
 caller can report *why* an event was discarded.
 """
 
@@ -25,7 +25,7 @@ Tags = tuple[tuple[str, ...], ...]
 _LOWER_HEX = re.compile("[0-9a-f]*").fullmatch
 
 
-class Reason(enum.Enum):
+class EventFault(enum.Enum):
     """Why an event is not a valid NIP-01 event."""
 
     MALFORMED = "malformed"
@@ -34,11 +34,11 @@ class Reason(enum.Enum):
 
 
 class InvalidEvent(NostrError):
-    """An event failed NIP-01 validation; ``reason`` says which check."""
+    """An event failed NIP-01 validation; ``fault`` says which check."""
 
-    def __init__(self, reason: Reason, detail: str) -> None:
-        super().__init__(f"{reason.value}: {detail}")
-        self.reason = reason
+    def __init__(self, fault: EventFault, detail: str) -> None:
+        super().__init__(f"{fault.value}: {detail}")
+        self.fault = fault
         self.detail = detail
 
 
@@ -51,7 +51,7 @@ def serialize_for_id(pubkey: str, created_at: int, kind: int, tags: Tags, conten
     try:
         return orjson.dumps([0, pubkey, created_at, kind, tags, content])
     except TypeError as exc:  # lone surrogates cannot be UTF-8
-        raise InvalidEvent(Reason.MALFORMED, f"event is not serializable: {exc}") from exc
+        raise InvalidEvent(EventFault.MALFORMED, f"event is not serializable: {exc}") from exc
 
 
 def compute_id(pubkey: str, created_at: int, kind: int, tags: Tags, content: str) -> str:
@@ -98,34 +98,36 @@ class Event:
         a mapping without asking the ABC.
         """
         if type(obj) is not dict and not isinstance(obj, Mapping):
-            raise InvalidEvent(Reason.MALFORMED, "event is not a JSON object")
+            raise InvalidEvent(EventFault.MALFORMED, "event is not a JSON object")
         get = obj.get
         event_id, pubkey, sig = get("id"), get("pubkey"), get("sig")
         if not _is_lower_hex(event_id, 64):
-            raise InvalidEvent(Reason.MALFORMED, "id is not 64 lowercase hex")
+            raise InvalidEvent(EventFault.MALFORMED, "id is not 64 lowercase hex")
         if not _is_lower_hex(pubkey, 64):
-            raise InvalidEvent(Reason.MALFORMED, "pubkey is not 64 lowercase hex")
+            raise InvalidEvent(EventFault.MALFORMED, "pubkey is not 64 lowercase hex")
         if not _is_lower_hex(sig, 128):
-            raise InvalidEvent(Reason.MALFORMED, "sig is not 128 lowercase hex")
+            raise InvalidEvent(EventFault.MALFORMED, "sig is not 128 lowercase hex")
         created_at, kind = get("created_at"), get("kind")
         if not isinstance(created_at, int) or isinstance(created_at, bool) or created_at < 0:
-            raise InvalidEvent(Reason.MALFORMED, "created_at is not a non-negative integer")
+            raise InvalidEvent(EventFault.MALFORMED, "created_at is not a non-negative integer")
         if not isinstance(kind, int) or isinstance(kind, bool) or not 0 <= kind <= 65535:
-            raise InvalidEvent(Reason.MALFORMED, "kind is not an integer in 0..65535")
+            raise InvalidEvent(EventFault.MALFORMED, "kind is not an integer in 0..65535")
         content = get("content")
         if not isinstance(content, str):
-            raise InvalidEvent(Reason.MALFORMED, "content is not a string")
+            raise InvalidEvent(EventFault.MALFORMED, "content is not a string")
         raw_tags = get("tags")
         if not isinstance(raw_tags, list):
-            raise InvalidEvent(Reason.MALFORMED, "tags is not an array of arrays of strings")
+            raise InvalidEvent(EventFault.MALFORMED, "tags is not an array of arrays of strings")
         tags = []
         for tag in raw_tags:
             if not isinstance(tag, list):
-                raise InvalidEvent(Reason.MALFORMED, "tags is not an array of arrays of strings")
+                raise InvalidEvent(
+                    EventFault.MALFORMED, "tags is not an array of arrays of strings"
+                )
             for value in tag:
                 if not isinstance(value, str):
                     raise InvalidEvent(
-                        Reason.MALFORMED, "tags is not an array of arrays of strings"
+                        EventFault.MALFORMED, "tags is not an array of arrays of strings"
                     )
             tags.append(tuple(tag))
         return cls(obj["id"], obj["pubkey"], created_at, kind, tuple(tags), content, obj["sig"])
@@ -135,7 +137,7 @@ class Event:
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            raise InvalidEvent(Reason.MALFORMED, f"event is not JSON: {exc}") from exc
+            raise InvalidEvent(EventFault.MALFORMED, f"event is not JSON: {exc}") from exc
         return cls.from_dict(obj)
 
 
@@ -176,24 +178,24 @@ def sign_event(
     return Event(digest.hexdigest(), pubkey, created_at, kind, tag_tuple, content, sig.hex())
 
 
-def why_invalid(event: Event) -> Reason | None:
+def why_invalid(event: Event) -> EventFault | None:
     """The first NIP-01 check ``event`` fails, or ``None`` when it is valid."""
     expected = compute_id(event.pubkey, event.created_at, event.kind, event.tags, event.content)
     if expected != event.id:
-        return Reason.BAD_ID
+        return EventFault.BAD_ID
     if not verify_schnorr(
         bytes.fromhex(event.pubkey), bytes.fromhex(event.id), bytes.fromhex(event.sig)
     ):
-        return Reason.BAD_SIGNATURE
+        return EventFault.BAD_SIGNATURE
     return None
 
 
 def verify(event: Event) -> None:
     """Raise :class:`InvalidEvent` unless ``event``'s id and signature are right."""
     reason = why_invalid(event)
-    if reason is Reason.BAD_ID:
+    if reason is EventFault.BAD_ID:
         raise InvalidEvent(reason, f"id {event.id} does not match the event's serialization")
-    if reason is Reason.BAD_SIGNATURE:
+    if reason is EventFault.BAD_SIGNATURE:
         raise InvalidEvent(reason, f"signature of {event.id} does not verify")
 
 

@@ -23,8 +23,8 @@ from adapters.nostr.errors import NostrError
 from adapters.nostr.event import (
     Discarded,
     Event,
+    EventFault,
     InvalidEvent,
-    Reason,
     UnsignedEvent,
     why_invalid,
 )
@@ -138,7 +138,7 @@ def _check_envelope(event: Event, owner: PublicKey | None) -> str:
         raise InvalidPersonaEvent(
             PersonaFault.SIGNATURE, f"event cannot be checked: {exc}", event.id
         ) from exc
-    if reason is Reason.BAD_ID:
+    if reason is EventFault.BAD_ID:
         raise InvalidPersonaEvent(
             PersonaFault.SIGNATURE, "id does not match the event's serialization", event.id
         )

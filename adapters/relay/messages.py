@@ -173,7 +173,7 @@ def _parse_event(args: Sequence[Any]) -> EventMessage | MalformedEvent | None:
     try:
         return EventMessage(args[0], Event.from_dict(raw))
     except InvalidEvent as exc:
-        return MalformedEvent(args[0], exc.reason.value)
+        return MalformedEvent(args[0], exc.fault.value)
 
 
 def _parse_eose(args: Sequence[Any]) -> EndOfStoredEvents | None:

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from adapters.nostr.event import (
     Event,
+    EventFault,
     InvalidEvent,
-    Reason,
     compute_id,
     serialize_for_id,
     sign_event,
@@ -79,7 +79,7 @@ def test_the_id_is_the_sha256_of_the_serialization() -> None:
 def test_a_lone_surrogate_cannot_be_serialized() -> None:
     with pytest.raises(InvalidEvent) as info:
         serialize_for_id(PUB, 1, 1, (), "bad \ud800")
-    assert info.value.reason is Reason.MALFORMED
+    assert info.value.fault is EventFault.MALFORMED
 
 
 def test_a_signed_event_verifies_and_round_trips_through_json() -> None:
@@ -98,9 +98,9 @@ def test_tampering_with_any_signed_field_is_detected() -> None:
         {"kind": 2},
         {"tags": (("t", "y"),)},
     ):
-        assert why_invalid(dataclasses.replace(event, **change)) is Reason.BAD_ID
+        assert why_invalid(dataclasses.replace(event, **change)) is EventFault.BAD_ID
     forged_sig = ("0" if event.sig[0] != "0" else "1") + event.sig[1:]
-    assert why_invalid(dataclasses.replace(event, sig=forged_sig)) is Reason.BAD_SIGNATURE
+    assert why_invalid(dataclasses.replace(event, sig=forged_sig)) is EventFault.BAD_SIGNATURE
     with pytest.raises(InvalidEvent, match="does not verify"):
         verify(dataclasses.replace(event, sig=forged_sig))
 
@@ -110,7 +110,7 @@ def test_an_event_signed_by_another_key_under_our_pubkey_fails_its_signature() -
     event = sign_event(other, created_at=1, kind=1, tags=(), content="x")
     claimed_id = compute_id(PUB, 1, 1, (), "x")
     forged = dataclasses.replace(event, pubkey=PUB, id=claimed_id)
-    assert why_invalid(forged) is Reason.BAD_SIGNATURE
+    assert why_invalid(forged) is EventFault.BAD_SIGNATURE
 
 
 @pytest.mark.parametrize(
