@@ -3,11 +3,12 @@
 An apply commits one transaction per batch of seals (before the batch is sent)
 and one per batch of verdicts. Every commit is durable: SQLite appends the
 batch to its write-ahead log and fsyncs it. Done on the event loop, that wait
-(and the log's checkpoints) stopped sealing and sending for about a sixth of a
-5,000-engram apply. :class:`SQLiteEventWriter` maps the events on the caller's
-thread and writes the transaction on a worker thread (sqlite3 releases the GIL
-while SQLite works), so the loop goes on while the disk does; ``save`` still
-returns only once the transaction is durable, and raises if it is not.
+(and the log's checkpoints) stopped sealing and sending for a visible share of
+a large apply (``scripts/bench apply`` measures it). :class:`SQLiteEventWriter`
+maps the events on the caller's thread and writes the transaction on a worker
+thread (sqlite3 releases the GIL while SQLite works), so the loop goes on while
+the disk does; ``save`` still returns only once the transaction is durable, and
+raises if it is not.
 
 The rows go in a few multi-row INSERTs rather than one statement per row:
 each statement is a moment where the worker hands the GIL back and must wait
