@@ -188,10 +188,17 @@ class RelayGateway(Protocol):
     def urls(self) -> list[str]: ...
 
     async def publish(
-        self, events: Sequence[Event], only: Mapping[str, Sequence[str]] | None = None
+        self,
+        events: Sequence[Event],
+        only: Mapping[str, Sequence[str]] | None = None,
+        signers: Mapping[str, Signer] | None = None,
     ) -> dict[str, list[Answer]]:
         """Send every event to every relay (or, for an event id in ``only``, to the
-        relays named there); answers per event id, one per relay it went to."""
+        relays named there); answers per event id, one per relay it went to.
+
+        ``signers`` are authors' signers the caller already holds (the sealer's, for
+        the batch it sealed): a relay that wants each request signed by its author
+        (the HTTP bridge) uses them rather than opening each key again."""
         ...
 
     async def fetch_engrams(

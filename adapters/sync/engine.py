@@ -65,13 +65,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from eventsourcing.domain import Aggregate
 
 from adapters.nostr.engram import DEFAULT_MAX_AHEAD
 from adapters.nostr.keys import SecretKey
-from adapters.ports import AgentSource, EventWriter, KeySource, Progress, RelayGateway
+from adapters.ports import AgentSource, EventWriter, KeySource, Progress, RelayGateway, Signer
 from adapters.store.writer import ApplicationWriter
 from adapters.sync.confirm import confirm
 from adapters.sync.heads import (
@@ -333,8 +333,11 @@ class Reconciler:
                 missing = [c.pubkey for c in batch if c.pubkey not in self.reader.heads]
                 if missing:
                     await self.reader.read_heads(missing)
-                work, early, sealed = await self.sealer.seal(batch, await keys.popleft())
-                task = asyncio.create_task(self._store_send_and_confirm(sealed, work))
+                opened = await keys.popleft()
+                work, early, sealed = await self.sealer.seal(batch, opened)
+                # The batch's signers go along: the HTTP bridge signs each request as
+                # the event's author, and the keys are open already.
+                task = asyncio.create_task(self._store_send_and_confirm(sealed, work, opened[0]))
                 out.append((task, early, len(batch)))
                 unsettled += len(batch)
                 while unsettled > IN_FLIGHT * self.batch_size:
@@ -346,7 +349,7 @@ class Reconciler:
         return outcomes
 
     async def _store_send_and_confirm(
-        self, sealed: Sequence[Agent], work: Sequence[Work]
+        self, sealed: Sequence[Agent], work: Sequence[Work], signers: Mapping[str, Signer]
     ) -> list[AgentOutcome]:
         # The seals are in the log before a single byte goes to a relay. The commit
         # runs off the event loop (see adapters.store.writer): the next batch is
@@ -355,7 +358,7 @@ class Reconciler:
         if not work:
             return []
         only = {w.event.id: w.command.relays for w in work if w.command.relays}
-        answers = await self.gateway.publish([w.event for w in work], only or None)
+        answers = await self.gateway.publish([w.event for w in work], only or None, signers)
         for w in work:
             w.answers = answers.get(w.event.id, [])
         # NIP-AE: the tombstone replaces the engram first; the deletion request for
@@ -367,7 +370,9 @@ class Reconciler:
             and policy_met((a.outcome for a in w.answers), ack_all=self.ack_all)
         ]
         if follow:
-            answered = await self.gateway.publish([w.deletion for w in follow if w.deletion])
+            answered = await self.gateway.publish(
+                [w.deletion for w in follow if w.deletion], None, signers
+            )
             for w in follow:
                 assert w.deletion is not None
                 w.deletion_answers = answered.get(w.deletion.id, [])

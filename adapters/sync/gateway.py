@@ -72,10 +72,17 @@ class PoolGateway:
         return self.pool.urls
 
     async def publish(
-        self, events: Sequence[Event], only: Mapping[str, Sequence[str]] | None = None
+        self,
+        events: Sequence[Event],
+        only: Mapping[str, Sequence[str]] | None = None,
+        signers: Mapping[str, Signer] | None = None,
     ) -> dict[str, list[Answer]]:
         reports = await self.pool.publish_many(
-            events, window=self.window, timeout=self.timeout, signers=self.signers, only=only
+            events,
+            window=self.window,
+            timeout=self.timeout,
+            signers=self._signers(signers),
+            only=only,
         )
         answers: dict[str, list[Answer]] = {event.id: [] for event in events}
         for url, report in reports.items():
@@ -96,6 +103,20 @@ class PoolGateway:
                     )
                 answers[event.id].append(answer)
         return answers
+
+    def _signers(self, held: Mapping[str, Signer] | None) -> SignerLookup | None:
+        """The caller's signers first, then the gateway's own lookup (the key store)."""
+        if not held:
+            return self.signers
+        fallback = self.signers
+
+        def lookup(pubkey: str) -> Signer | None:
+            signer = held.get(pubkey)
+            if signer is None and fallback is not None:
+                return fallback(pubkey)
+            return signer
+
+        return lookup
 
     async def fetch_engrams(
         self, authors: Sequence[str], owner: str, d_tags: Sequence[str] = ()

@@ -3,13 +3,23 @@ the bridge answers when it refuses, limits or breaks."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from adapters.nostr.event import Event, sign_event
 from adapters.nostr.keys import SecretKey
+from adapters.nostr.nip44 import conversation_key, encrypt
+from adapters.nostr.signer import KeySigner
+from adapters.ports import Signer
+from adapters.relay import RelayPool
+from adapters.relay.bridge import BridgeTransport
+from adapters.sync.gateway import PoolGateway
 from tests.integration.harness import Fleetsync
 from tests.support.buzz_relay import BuzzRelay, HttpAnswer
 
@@ -174,3 +184,47 @@ def test_relay_list_shows_each_relays_wire_and_authentication(
     text = fs("relay", "list")
     assert "http-bridge" in text
     assert "websocket" in text
+
+
+def _engram(agent: SecretKey, owner: SecretKey) -> Event:
+    content = encrypt("engram body", conversation_key(agent, owner.public_key))
+    tags = [["d", os.urandom(32).hex()], ["p", owner.public_key.hex]]
+    return sign_event(agent, created_at=int(time.time()), kind=30174, tags=tags, content=content)
+
+
+def test_bridge_requests_are_signed_with_the_signers_the_caller_holds(
+    buzz_double: BuzzRelay,
+) -> None:
+    """The reconciler hands the gateway the signers of the batch it sealed (their keys
+    are open already): each NIP-98 header is signed with them, and the gateway's own
+    lookup (the key store) is asked only about an author the caller did not hand over."""
+    owner = SecretKey.generate()
+    held = [SecretKey.generate() for _ in range(3)]
+    other = SecretKey.generate()
+    asked: list[str] = []
+
+    def key_store(pubkey: str) -> Signer | None:
+        asked.append(pubkey)
+        return KeySigner(other) if pubkey == other.public_key.hex else None
+
+    events = [_engram(agent, owner) for agent in [*held, other]]
+
+    async def publish() -> dict[str, list[Any]]:
+        gateway = PoolGateway(
+            RelayPool([buzz_double.http_url], transport_for=BridgeTransport),
+            window=8,
+            timeout=10,
+            query_timeout=10,
+            signers=key_store,
+        )
+        try:
+            return await gateway.publish(
+                events, None, {k.public_key.hex: KeySigner(k) for k in held}
+            )
+        finally:
+            await gateway.close()
+
+    answers = asyncio.run(publish())
+    assert all(a.stored for e in events for a in answers[e.id])
+    assert {e.id for e in events} <= set(buzz_double.events)
+    assert asked == [other.public_key.hex]
