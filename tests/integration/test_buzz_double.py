@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import base64
+import hashlib
 import io
 import json
 import os
@@ -40,6 +41,8 @@ from tests.support.buzz_relay import (
     AUTHOR_ONLY,
     DUPLICATE,
     ENGRAM_GATED,
+    KIND_ENGRAM,
+    KIND_PERSONA,
     MEMBERSHIP_REQUIRED,
     NO_COMMUNITY,
     NOT_AUTHENTICATED,
@@ -54,9 +57,11 @@ from tests.support.buzz_relay import (
     OaInvalid,
     auth_tags,
     authorization_header,
+    filter_matches,
     mint_oa_tag,
     nip98_tags,
     parse_event,
+    readable_by,
     sdk_strings_copied_at_once,
     validate_persona_envelope,
     verify_oa_tag,
@@ -1660,3 +1665,76 @@ def test_strings_copied_at_once_leave_every_check_on_an_event_as_it_was() -> Non
         assert sdk_event.verify()
         _, sdk_forged = parse_event(forged)
         assert not sdk_forged.verify_id()
+
+
+_AUTHORS = [f"{n:064x}" for n in (1, 2, 3)]
+_AUTHOR_LISTS = st.lists(st.sampled_from([*_AUTHORS, "f" * 64]), min_size=1, max_size=4)
+_MORE = {
+    "kinds": st.lists(st.sampled_from([1, KIND_ENGRAM, KIND_PERSONA]), max_size=2),
+    "limit": st.integers(0, 8),
+}
+
+
+def _scan(relay: BuzzRelay, filters: list[dict[str, Any]], reader: str) -> list[dict[str, Any]]:
+    """A REQ's answer as a scan of every row, newest first, without any index."""
+    ordered = sorted(relay.events.values(), key=lambda e: (-e["created_at"], e["id"]))
+    seen: set[str] = set()
+    found = []
+    for filter_ in filters:
+        limit = min(int(filter_.get("limit", PAGE_LIMIT)), PAGE_LIMIT)
+        matched = [e for e in ordered if filter_matches(filter_, e) and readable_by(e, reader)]
+        for event in matched[:limit]:
+            if event["id"] not in seen:
+                seen.add(event["id"])
+                found.append(event)
+    return found
+
+
+@settings(max_examples=examples(100))
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(_AUTHORS),
+            st.sampled_from([1, KIND_ENGRAM, KIND_PERSONA]),
+            st.integers(0, 4),
+            st.sampled_from(["a", "b"]),
+            st.booleans(),
+        ),
+        max_size=25,
+    ),
+    filters=st.lists(
+        st.one_of(
+            st.fixed_dictionaries({"authors": _AUTHOR_LISTS}, optional=_MORE),
+            st.fixed_dictionaries(
+                {"ids": st.lists(st.integers(0, 30), min_size=1, max_size=4)},
+                optional={"authors": _AUTHOR_LISTS, **_MORE},
+            ),
+            st.fixed_dictionaries({}, optional=_MORE),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    reader=st.sampled_from(_AUTHORS),
+)
+def test_a_filter_naming_ids_or_authors_gets_what_a_scan_of_every_row_gets(
+    rows: list[tuple[str, int, int, str, bool]],
+    filters: list[dict[str, Any]],
+    reader: str,
+) -> None:
+    """The double looks up the rows of named ids or authors (as buzz's database would):
+    the answer is the one a scan of every row gives, limits and read gates included."""
+    relay = BuzzRelay()
+    ids = []
+    for n, (author, kind, created_at, d, shared) in enumerate(rows):
+        tags = [["d", d], ["shared", "true"]] if shared else [["d", d]]
+        event_id = hashlib.sha256(f"{n}".encode()).hexdigest()
+        ids.append(event_id)
+        event = {"id": event_id, "pubkey": author, "kind": kind, "created_at": created_at}
+        relay._store({**event, "tags": tags, "content": "", "sig": "0" * 128})
+    asked = []
+    for filter_ in filters:
+        asked_for = dict(filter_)
+        if "ids" in filter_:
+            asked_for["ids"] = [ids[i] if i < len(ids) else "e" * 64 for i in filter_["ids"]]
+        asked.append(asked_for)
+    assert relay.query(asked, reader) == _scan(relay, asked, reader)

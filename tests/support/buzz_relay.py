@@ -533,6 +533,10 @@ def filter_matches(filter_: Json, event: Json) -> bool:
     return True
 
 
+def _newest_first(event: Json) -> tuple[int, str]:
+    return (-event["created_at"], event["id"])
+
+
 def readable_by(event: Json, reader: str) -> bool:
     """Per-event read gates: buzz-core/src/kind.rs is_unshared_gated_event, author-only kinds."""
     if event["pubkey"] == reader:
@@ -746,9 +750,11 @@ class BuzzRelay:
         self.faults = Faults()
         self._extra_hosts = [normalize_host(h) for h in extra_hosts]
         self.hosts: set[str] = set()
-        # Live rows (soft-deleted and superseded rows are dropped) and addressable heads.
+        # Live rows (soft-deleted and superseded rows are dropped) and addressable heads;
+        # tests read ``events``, only ingest writes it (it keeps the author index too).
         self.events: dict[str, Json] = {}
         self._heads: dict[tuple[int, str, str], str] = {}
+        self._by_author: dict[str, set[str]] = {}  # pubkey -> ids of its live rows
         self.owner_links: dict[str, str] = {}  # agent -> owner, first write wins (api/mod.rs)
         self.auth_log: list[AuthRecord] = []
         self.connections_opened = 0
@@ -1127,12 +1133,24 @@ class BuzzRelay:
         return None
 
     def query(self, filters: list[Json], reader: str) -> list[Json]:
-        """Stored events for a REQ: per filter newest first, at most 1,000, then de-duplicated."""
-        ordered = sorted(self.events.values(), key=lambda e: (-e["created_at"], e["id"]))
+        """Stored events for a REQ: per filter newest first, at most 1,000, then de-duplicated.
+
+        A filter naming ``ids`` or ``authors`` is matched against those rows only, as
+        a database's index would look them up; any other filter against every row.
+        Either way the rows are taken newest first and each is matched in full.
+        """
+        everything: list[Json] | None = None
         seen: set[str] = set()
         found: list[Json] = []
         for filter_ in filters:
             limit = min(int(filter_.get("limit", PAGE_LIMIT)), PAGE_LIMIT)
+            rows = self._rows_for(filter_)
+            if rows is None:
+                if everything is None:
+                    everything = sorted(self.events.values(), key=_newest_first)
+                ordered = everything
+            else:
+                ordered = sorted(rows, key=_newest_first)
             taken = 0
             for event in ordered:
                 if taken >= limit:
@@ -1143,6 +1161,16 @@ class BuzzRelay:
                         seen.add(event["id"])
                         found.append(event)
         return found
+
+    def _rows_for(self, filter_: Json) -> list[Json] | None:
+        """The only rows ``filter_`` can match when it names ids or authors, else None."""
+        if "ids" in filter_:
+            ids: Iterable[str] = set(filter_["ids"])
+        elif "authors" in filter_:
+            ids = [i for a in set(filter_["authors"]) for i in self._by_author.get(a, ())]
+        else:
+            return None
+        return [self.events[i] for i in ids if i in self.events]
 
     async def _fan_out(self, event: Json) -> None:
         for conn in list(self._conns):
@@ -1208,10 +1236,15 @@ class BuzzRelay:
             if head is not None and dominated(event, head):
                 return False
             if head is not None:
-                del self.events[head["id"]]  # the old head is soft-deleted
+                self._drop(head)  # the old head is soft-deleted
             self._heads[address] = event["id"]
         self.events[event["id"]] = event
+        self._by_author.setdefault(event["pubkey"], set()).add(event["id"])
         return True
+
+    def _drop(self, row: Json) -> None:
+        del self.events[row["id"]]
+        self._by_author[row["pubkey"]].discard(row["id"])
 
     def _delete(self, deletion: Json) -> None:
         """handlers/side_effects.rs:2134-2257 handle_a_tag_deletion (``a`` targets only)."""
@@ -1225,7 +1258,7 @@ class BuzzRelay:
         address = (int(kind_text), pubkey, d)
         head = self.head(*address)
         if head is not None and head["created_at"] <= deletion["created_at"]:
-            del self.events[head["id"]]
+            self._drop(head)
             del self._heads[address]
 
     # -- HTTP bridge (api/bridge.rs) ---------------------------------------------------
