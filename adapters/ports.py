@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from adapters.relay.answers import Answer, QueryResult
     from adapters.relay.errors import RelayError
     from adapters.relay.publishing import Heard, Lost
+    from adapters.relay.traffic import Traffic
     from adapters.sync.gateway import Fetched
     from domain.aggregates import Agent
 
@@ -124,6 +125,11 @@ class Transport(Protocol):
         """
         ...
 
+    def traffic(self) -> Traffic:
+        """What this relay's wire has cost so far: connections opened, the most open
+        at once, NIP-42 handshakes, HTTP requests (:mod:`adapters.relay.traffic`)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -206,6 +212,10 @@ class RelayGateway(Protocol):
     ) -> Fetched:
         """Every ``kind:30174`` event by ``authors`` tagged ``["p", owner]`` (and one of
         ``d_tags`` when given), from all relays."""
+        ...
+
+    def traffic(self) -> Mapping[str, Traffic]:
+        """What each relay's wire has cost so far (canonical URL -> :class:`Traffic`)."""
         ...
 
     async def close(self) -> None: ...

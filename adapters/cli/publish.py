@@ -157,6 +157,7 @@ def report_doc(report: ApplyReport) -> dict[str, Any]:
         "observed_drift": report.observed,
         "confirmed_by_refresh": report.confirmed,
         "summary": report.summary(),
+        "traffic": {url: traffic.as_dict() for url, traffic in report.traffic.items()},
         "agents": [
             {
                 "agent": o.pubkey,
@@ -179,6 +180,8 @@ def report_lines(report: ApplyReport) -> list[str]:
         lines.append(f"refresh: {confirmed_line(report.confirmed)}")
     if report.observed:
         lines.append(f"refresh: {report.observed} agent(s) hold something other than the log said")
+    for url, traffic in report.traffic.items():
+        lines.append(f"relay {url} over {traffic.describe()}")
     lines.append(
         "published {published}, tombstoned {tombstoned}, unchanged {unchanged}, "
         "unverified {unverified}, failed {failed}, unknown {unknown}, "

@@ -31,8 +31,8 @@ so the reconciler cannot tell this wire from a websocket:
 
 Connections are aiohttp keep-alive connections of one session per relay, at
 most ``window`` requests in flight (the connector's limit), not one per event.
-:attr:`BridgeTransport.connections` counts the TCP connections opened and
-:attr:`BridgeTransport.requests` the requests made, for the apply report.
+:meth:`BridgeTransport.traffic` counts the TCP connections opened and the
+requests made, for the apply report (:mod:`adapters.relay.traffic`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from adapters.nostr.nip98 import authorization_header
 from adapters.relay.answers import Answer, QueryResult, SubscriptionResult
 from adapters.relay.errors import CannotConnect, InvalidRelayUrl, PermanentRelayError
 from adapters.relay.messages import OkMessage, classify, prefix_of
+from adapters.relay.traffic import HTTP_BRIDGE, Traffic, TrafficMeter
 from adapters.relay.urls import canonical_url
 from domain.verdict import Outcome
 
@@ -135,12 +136,15 @@ class BridgeTransport:
         # Authors this relay refused without an attestation: sent with it from then on.
         self._needs_attestation = False
         self._signers: dict[str, Signer | None] = {}
-        self.connections = 0
-        self.requests = 0
+        self.meter = TrafficMeter(HTTP_BRIDGE)
 
     @property
     def url(self) -> str:
         return self._url
+
+    def traffic(self) -> Traffic:
+        """TCP connections opened and requests made so far."""
+        return self.meter.reading()
 
     # -- the session -------------------------------------------------------------------
 
@@ -149,7 +153,7 @@ class BridgeTransport:
             trace = aiohttp.TraceConfig()
 
             async def counted(*_: object) -> None:
-                self.connections += 1
+                self.meter.connected()
 
             trace.on_connection_create_end.append(counted)
             self._session = aiohttp.ClientSession(
@@ -180,7 +184,7 @@ class BridgeTransport:
         if extra:
             headers.update(extra)
         async with gate:
-            self.requests += 1
+            self.meter.request()
             async with session.post(
                 url,
                 data=body,

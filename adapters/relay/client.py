@@ -81,6 +81,7 @@ from adapters.relay.publishing import (
     PublishRun,
     RetryPolicy,
 )
+from adapters.relay.traffic import WEBSOCKET, Traffic, TrafficMeter
 from adapters.relay.urls import bridge_twin, canonical_url, dedupe
 from domain.verdict import Outcome
 
@@ -137,9 +138,12 @@ class RelayConnection:
         retry: RetryPolicy | None = None,
         max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
         attestations: AttestationLookup | None = None,
+        meter: TrafficMeter | None = None,
     ) -> None:
         self.canonical_url = canonical_url(url)
         self._attestations = attestations
+        # Counts sockets and AUTHs; the sockets of one relay may share one.
+        self.meter = meter if meter is not None else TrafficMeter(WEBSOCKET)
         self._url = url.strip()
         self._connect_timeout = connect_timeout
         self._heartbeat = heartbeat
@@ -240,6 +244,10 @@ class RelayConnection:
             await self._drop_socket(grace=_ABANDON_TIMEOUT)
             await self._open(self._connect_timeout if timeout is None else timeout)
 
+    def traffic(self) -> Traffic:
+        """Sockets opened and NIP-42 handshakes so far (see :mod:`adapters.relay.traffic`)."""
+        return self.meter.reading()
+
     # -- lifecycle ----------------------------------------------------------------
 
     async def connect(self) -> None:
@@ -323,6 +331,7 @@ class RelayConnection:
             ) from exc.__cause__
         self._generation += 1
         self._ws = ws
+        self.meter.opened()
         self._ack_now = _quick_acker(ws.get_extra_info("socket"))
         self._broken = False
         self._challenge = None
@@ -341,6 +350,7 @@ class RelayConnection:
         ws, reader = self._ws, self._reader
         self._ws = self._reader = None
         if ws is not None:
+            self.meter.closed()
             try:
                 with translated(self._url):
                     async with asyncio.timeout(grace):
@@ -446,6 +456,7 @@ class RelayConnection:
                 retry=self._retry,
                 pace=self._pace,
                 attestations=self._attestations,
+                meter=self.meter,
             )
             results = await run.run()
             if run.gave_up is not None:
@@ -542,6 +553,7 @@ class RelayConnection:
             if self._read_auth == (generation, challenge, reader.public_key.hex):
                 return None
             auth = auth_event(reader, self._url, challenge, int(time.time()))
+            self.meter.handshake()
             self.discard_answers()  # late OKs of earlier calls: nobody waits for them
             logger.info("authenticating to %s as %s to read (NIP-42)", self._url, auth.pubkey)
             try:
@@ -829,6 +841,13 @@ class RelayPool:
             failed=failed,
             per_relay=per_relay,
         )
+
+    def traffic(self) -> dict[str, Traffic]:
+        """What each relay's wire has cost so far, by canonical URL."""
+        traffic = {url: transport.traffic() for url, transport in self._transports.items()}
+        for ws_url, bridge_url in self._bridged.items():
+            traffic[ws_url] = replace(traffic[ws_url], writes_via=bridge_url)
+        return traffic
 
     async def close(self) -> None:
         await asyncio.gather(*(t.close() for t in self._transports.values()))

@@ -17,8 +17,9 @@ publishes take the shared socket one call at a time, so a call queued behind
 the one that finds out goes per author too; a read still under way on the
 shared socket at the switch keeps it until its answer is in.
 
-:attr:`IdentityBoundRelay.connections` counts the sockets opened (each one is a
-websocket handshake, and at most one NIP-42 handshake).
+:meth:`IdentityBoundRelay.traffic` counts, over all its sockets, those opened
+(each one a websocket handshake, and at most one NIP-42 handshake), the most
+open at once, and the NIP-42 handshakes (:mod:`adapters.relay.traffic`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from adapters.nostr.event import Event
 from adapters.relay.answers import Answer, QueryResult
 from adapters.relay.client import RelayConnection
 from adapters.relay.errors import RelayError
+from adapters.relay.traffic import WEBSOCKET, Traffic, TrafficMeter
 from domain.verdict import Outcome
 
 if TYPE_CHECKING:
@@ -66,17 +68,26 @@ class IdentityBoundRelay:
     ) -> None:
         self._open_connection = open_connection
         self._url = url.strip()
+        self.meter = TrafficMeter(WEBSOCKET)
         self._shared = self._new()
         self.canonical_url = self._shared.canonical_url
         self._max_open = max(1, max_open)
+        # One bound for the relay, not per call: an apply publishes several batches at
+        # once (adapters.sync.engine IN_FLIGHT), and a gate per call let each of them
+        # hold max_open sockets (48 at once in a 1,000-agent apply).
+        self._gate = asyncio.Semaphore(self._max_open)
         self._per_identity = False
         self._reader: RelayConnection | None = None
         self._probing = asyncio.Lock()
         self._shared_reads = 0  # reads under way on the shared socket
-        self.connections = 1  # the shared socket (opened on first use)
 
     def _new(self) -> RelayConnection:
-        return self._open_connection(self._url)
+        connection = self._open_connection(self._url)
+        connection.meter = self.meter  # one count over every socket of this relay
+        return connection
+
+    def traffic(self) -> Traffic:
+        return self.meter.reading()
 
     @property
     def url(self) -> str:
@@ -137,13 +148,11 @@ class IdentityBoundRelay:
         by_author: dict[str, list[Event]] = {}
         for event in events:
             by_author.setdefault(event.pubkey, []).append(event)
-        gate = asyncio.Semaphore(self._max_open)
         failures: list[RelayError] = []
 
         async def one(mine: list[Event]) -> dict[str, Answer]:
-            async with gate:
+            async with self._gate:
                 connection = self._new()
-                self.connections += 1
                 try:
                     return await connection.publish_many(
                         mine, window=window, timeout=timeout, signers=signers
@@ -182,7 +191,6 @@ class IdentityBoundRelay:
                     await self._shared.close()
         if self._reader is None:
             self._reader = self._new()
-            self.connections += 1
         return await self._reader.query(filters, timeout=timeout, reader=reader)
 
     async def close(self) -> None:

@@ -74,6 +74,7 @@ from adapters.relay.messages import (
     classify,
     event_frame,
 )
+from adapters.relay.traffic import TrafficMeter
 from domain.verdict import Outcome
 
 if TYPE_CHECKING:
@@ -242,6 +243,7 @@ class PublishRun:
         retry: RetryPolicy,
         pace: Pace,
         attestations: AttestationLookup | None = None,
+        meter: TrafficMeter | None = None,
     ) -> None:
         if window < 1:
             raise ValueError("window must be at least 1")
@@ -252,6 +254,7 @@ class PublishRun:
         self._timeout = timeout
         self._signers = signers
         self._attestations = attestations
+        self._meter = meter
         self._retry = retry
         self._pace = pace
         self._limit = window
@@ -466,6 +469,8 @@ class PublishRun:
         attestation = self._attestations(pubkey) if self._attestations is not None else None
         auth = auth_event(signer, self._url, challenge, int(time.time()), attestation)
         pending = _Auth(pubkey, auth.id, now, [job], attestation is not None)
+        if self._meter is not None:
+            self._meter.handshake()
         self._auths[pending.event_id] = pending
         self._auth_by_pubkey[pubkey] = pending
         logger.info("authenticating to %s as %s (NIP-42)", self._url, pubkey)

@@ -288,6 +288,7 @@ class Reconciler:
             unreadable=unreadable,
             refreshed=refresh,
             confirmed=self.confirmed if refresh else 0,
+            traffic=dict(self.gateway.traffic()),
         )
 
     async def _carry_out(self, commands: Sequence[PublishCommand]) -> list[AgentOutcome]:

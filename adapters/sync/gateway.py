@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from adapters.nostr.engram import ENGRAM_KIND
 from adapters.nostr.event import Event
 from adapters.relay import Answer, RelayPool
+from adapters.relay.traffic import Traffic
 from domain.verdict import Outcome
 
 if TYPE_CHECKING:
@@ -164,6 +165,9 @@ class PoolGateway:
             errors=errors,
             held=held,
         )
+
+    def traffic(self) -> Mapping[str, Traffic]:
+        return self.pool.traffic()
 
     async def close(self) -> None:
         await self.pool.close()

@@ -6,8 +6,10 @@ commands (``apply``, ``refresh``, ``persona save`` ...); they decide nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from adapters.relay.traffic import Traffic
 from domain.verdict import SETTLED
 
 
@@ -43,6 +45,9 @@ class ApplyReport:
     refreshed: bool = True  # False with --no-refresh: "unchanged" is the log's word
     # Engrams we sealed whose OK was lost, found as heads by the refresh: published.
     confirmed: int = 0
+    # What each relay's wire cost: connections, the most open at once, NIP-42
+    # handshakes, HTTP requests (adapters.relay.traffic).
+    traffic: Mapping[str, Traffic] = field(default_factory=dict)
 
     def count(self, result: str) -> int:
         return sum(1 for o in self.outcomes if o.result == result)

@@ -35,6 +35,7 @@ from adapters.relay import (
 )
 from adapters.relay.bridge import BridgeTransport
 from adapters.relay.messages import event_frame
+from adapters.relay.traffic import Traffic
 from adapters.relay.urls import bridge_twin
 from tests.faults.fake_relay import (
     Behaviour,
@@ -778,6 +779,9 @@ class _BridgeNotThere:
 
     async def query(self, filters: Any, *, timeout: float, reader: Any = None) -> Any:
         return await self._dead.query(filters, timeout=timeout, reader=reader)
+
+    def traffic(self) -> Traffic:
+        return self._dead.traffic()
 
     async def close(self) -> None:
         await self._dead.close()

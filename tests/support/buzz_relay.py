@@ -758,6 +758,7 @@ class BuzzRelay:
         self.owner_links: dict[str, str] = {}  # agent -> owner, first write wins (api/mod.rs)
         self.auth_log: list[AuthRecord] = []
         self.connections_opened = 0
+        self.most_open = 0  # the most websockets open at once
         self.cut_events: list[str] = []  # ids of EVENTs whose socket was cut before the OK
         self.http_requests: list[tuple[str, int]] = []  # (path, status)
         self._replay: dict[str, float] = {}
@@ -884,6 +885,7 @@ class BuzzRelay:
         self.connections_opened += 1
         conn = _Conn(self.connections_opened, ws, host, request.transport)
         self._conns.add(conn)
+        self.most_open = max(self.most_open, len(self._conns))
         # connection.rs:167,204: the challenge is the first frame, before anything is read.
         await conn.send(["AUTH", conn.challenge])
         timeout = asyncio.get_running_loop().call_later(
