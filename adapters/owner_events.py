@@ -17,6 +17,8 @@ the head of its address when read back (:attr:`RelayOutcome.held`).
   request and whether the relay still serves the persona.
 - :func:`read_owner_events` reads every event of a kind by the owner, with which
   relays returned each one and which relays could not be read (and why).
+- :func:`deletion_requests` turns the owner's ``kind:5`` events read back into the
+  requests :mod:`domain.deletions` settles the owner's addresses with.
 """
 
 from __future__ import annotations
@@ -27,16 +29,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from adapters.nostr.event import Event, UnsignedEvent
+from adapters.nostr.event import Event, InvalidEvent, UnsignedEvent, why_invalid
 from adapters.nostr.persona_event import build_persona_event, select_persona_head
 from adapters.relay import RelayPool
+from domain.deletions import DELETION_KIND, DeletionRequest, deletion_request
 from domain.errors import InvalidPersona
 from domain.persona import PERSONA_KIND, PersonaContent, parse_public_content
 
 if TYPE_CHECKING:
     from adapters.ports import Signer
-
-DELETION_KIND = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,27 @@ async def read_owner_events(
         answered=tuple(result.answered),
         unreadable=unreadable,
     )
+
+
+def deletion_requests(events: Sequence[Event], owner: str, kind: int) -> list[DeletionRequest]:
+    """The NIP-09 requests among ``events`` against ``owner``'s events of ``kind``: only
+    the owner's, with a valid id and signature (:func:`domain.deletions.deletion_request`
+    says what each one names)."""
+    requests: list[DeletionRequest] = []
+    for event in events:
+        if event.kind != DELETION_KIND or event.pubkey != owner:
+            continue
+        try:
+            if why_invalid(event) is not None:
+                continue
+        except (InvalidEvent, ValueError):
+            continue
+        request = deletion_request(
+            event.id, event.pubkey, event.created_at, event.tags, owner=owner, kind=kind
+        )
+        if request is not None:
+            requests.append(request)
+    return requests
 
 
 def _persona_head_per_relay(read: OwnerRead, owner: Signer, slug: str) -> dict[str, Event | None]:

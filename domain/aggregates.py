@@ -14,6 +14,8 @@ Version history (what each upcast fills in for state stored by the version befor
 - ``Persona.Created`` v3 and ``Persona.Saved`` v3 add ``digest_rule``, the rule of
   :mod:`domain.digests` that made ``digest``. Before, every digest was made by the
   seed's rule (``seed``).
+- ``Persona.Deleted`` v2 adds ``cause``: the NIP-09 request ``persona pull`` read
+  from the relays, when the deletion came from there; v1 had none.
 
 - ``Agent.Published`` v3 and ``Agent.HeadObserved`` v3 add ``held_by``, the relays
   a read found the event on (sync state is per agent and relay). Before, nothing
@@ -105,9 +107,14 @@ class Persona(Aggregate):
             state["digest_rule"] = UNNAMED_DIGEST_RULE
 
     class Deleted(Aggregate.Event):
-        class_version = 1
+        class_version = 2
         slug: str
         actor: str
+        cause: dict[str, Any] | None  # as in Created: a request read from the relays
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause"] = None
 
     @staticmethod
     def create_id(slug: str, *_: Any, **__: Any) -> UUID:
@@ -189,13 +196,13 @@ class Persona(Aggregate):
         self.deleted = False
         self.revision += 1
 
-    def delete(self, actor: str) -> None:
+    def delete(self, actor: str, cause: dict[str, Any] | None = None) -> None:
         if self.deleted:
             raise InvalidInput(f"persona {self.slug!r} is already deleted")
-        self._delete(self.slug, actor)
+        self._delete(self.slug, actor, cause)
 
     @event(Deleted)
-    def _delete(self, slug: str, actor: str) -> None:
+    def _delete(self, slug: str, actor: str, cause: dict[str, Any] | None) -> None:
         self.deleted = True
 
 

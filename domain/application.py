@@ -232,14 +232,16 @@ class FleetApplication(Application[Any]):
         self.record_all(pending)
         return TeamSaved(definition.team, team_changed, tuple(saved), tuple(deleted))
 
-    def remove_team(self, team: str, actor: str) -> None:
+    def remove_team(self, team: str, actor: str, cause: dict[str, Any] | None = None) -> None:
+        """Remove ``team``; ``cause`` says what asked for it when not the owner here."""
         teams = self.teams()
-        teams.remove(team, actor)
+        teams.remove(team, actor, cause)
         self.save(teams)
 
-    def delete_persona(self, slug: str, actor: str) -> None:
+    def delete_persona(self, slug: str, actor: str, cause: dict[str, Any] | None = None) -> None:
+        """Delete persona ``slug``; ``cause`` says what asked for it when not the owner here."""
         persona = self.get_persona(slug)
-        persona.delete(actor)
+        persona.delete(actor, cause)
         self.save(persona)
 
     def get_persona(self, slug: str, *, include_deleted: bool = False) -> Persona:

@@ -1,5 +1,6 @@
-"""What ``persona pull`` takes in: the newest valid ``kind:30175`` head per slug, judged
-against the personas saved here. Pure: no I/O, no clock.
+"""What ``persona pull`` takes in: the newest valid ``kind:30175`` head per slug, and
+the deletions the owner asked for (:mod:`domain.deletions`), judged against the
+personas saved here. Pure: no I/O, no clock.
 
 A relay head is taken in (recorded as a persona save, its event as the cause)
 when it is new here, or when it carries other content than the persona saved
@@ -7,6 +8,13 @@ here *and* was written after that version was saved (an edit made elsewhere,
 in buzz). A head older than the version saved here is not taken: it would
 undo a newer local edit (or a local deletion). A head with the content saved
 here already records nothing, so pulling again is a no-op.
+
+A persona the relays hold deleted (a NIP-09 request by the owner, and no version
+written since) is deleted here, as buzz removes a persona when such a request
+arrives, unless the version here was written after the request (the same rule
+as for a head: a local edit newer than what the relays say stands). Either way,
+a version's time is when it was written: a version taken in from a relay event
+was written at that event's ``created_at``.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from domain.deletions import DeletionRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,4 +93,42 @@ def decide(heads: Iterable[PersonaHead], local: Mapping[str, LocalPersona]) -> l
                 else ("edited on the relays after the version saved here")
             )
             decisions.append(PullDecision(head, PullAction.SAVE, why))
+    return decisions
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionDecision:
+    slug: str
+    request: DeletionRequest
+    delete: bool
+    reason: str
+
+
+def decide_deletions(
+    requested: Mapping[str, DeletionRequest], local: Mapping[str, LocalPersona]
+) -> list[DeletionDecision]:
+    """For each persona the relays hold deleted (with the request that asked), whether
+    to delete it here; in slug order."""
+    decisions = []
+    for slug, request in sorted(requested.items()):
+        mine = local.get(slug)
+        asked = f"the owner asked to delete it (NIP-09 request {request.event_id})"
+        if mine is None:
+            decisions.append(DeletionDecision(slug, request, False, f"{asked}; not here"))
+        elif mine.deleted:
+            decisions.append(
+                DeletionDecision(slug, request, False, f"{asked}; already deleted here")
+            )
+        elif request.created_at < mine.changed_at:
+            decisions.append(
+                DeletionDecision(
+                    slug,
+                    request,
+                    False,
+                    f"{asked} before the version saved here was written (created_at "
+                    f"{request.created_at} < {mine.changed_at}); the persona stays",
+                )
+            )
+        else:
+            decisions.append(DeletionDecision(slug, request, True, asked))
     return decisions

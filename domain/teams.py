@@ -125,9 +125,17 @@ class Teams(Aggregate):
         actor: str
 
     class Removed(Aggregate.Event):
-        class_version = 1
+        """A team removed; ``cause`` names the NIP-09 request ``team pull`` read from
+        the relays, when the removal came from there (v1 had none)."""
+
+        class_version = 2
         team: str
         actor: str
+        cause: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause"] = None
 
     @staticmethod
     def create_id(*_: Any, **__: Any) -> UUID:
@@ -176,13 +184,13 @@ class Teams(Aggregate):
             "source": source,
         }
 
-    def remove(self, team: str, actor: str) -> None:
+    def remove(self, team: str, actor: str, cause: dict[str, Any] | None = None) -> None:
         if team not in self.teams:
             raise UnknownTeam(f"no team {team!r}; see 'fleetsync team list'")
-        self._remove(team, actor)
+        self._remove(team, actor, cause)
 
     @event(Removed)
-    def _remove(self, team: str, actor: str) -> None:
+    def _remove(self, team: str, actor: str, cause: dict[str, Any] | None) -> None:
         del self.teams[team]
 
     def teams_of(self, slug: str) -> list[str]:

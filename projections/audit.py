@@ -90,13 +90,15 @@ def _short(digest: str | None) -> str:
 
 
 def describe_cause(cause: dict[str, Any] | None) -> str:
-    """What brought a persona version in, for people ("" for the owner's own save)."""
+    """What brought a persona version in (or asked for its deletion), for people ("" for
+    the owner's own save)."""
     if not cause:
         return ""
     if cause.get("kind") == "relay":
+        # A persona save names a kind:30175 head; a deletion, the NIP-09 request (kind:5).
         return (
-            f"kind:30175 event {cause.get('event_id')} (created_at {cause.get('created_at')}) "
-            f"read from {cause.get('relay')}"
+            f"kind:{cause.get('event_kind', 30175)} event {cause.get('event_id')} "
+            f"(created_at {cause.get('created_at')}) read from {cause.get('relay')}"
         )
     if cause.get("kind") == "team":
         return f"team {cause.get('team')} from {cause.get('source')}"
@@ -117,7 +119,11 @@ def _describe(record: LogRecord, state: dict[str, Any]) -> tuple[str, str]:
                 + (f", from {cause}" if cause else "")
             )
         case "Persona.Deleted":
-            return "persona deleted", f"persona {s['slug']} deleted by {s['actor']}"
+            cause = describe_cause(s.get("cause"))
+            return "persona deleted", (
+                f"persona {s['slug']} deleted by {s['actor']}"
+                + (f", as asked by {cause}" if cause else "")
+            )
         case "Agent.Created":
             return "agent created", (
                 f"{s['origin']} as {s['name']!r} from persona {s['persona_slug']} by {s['actor']}"
@@ -361,7 +367,7 @@ def persona_versions(records: Iterable[LogRecord], as_of: AsOf = None) -> list[P
                 secrets,
                 kind == "Deleted",
                 change,
-                None if kind == "Deleted" else state.get("cause"),
+                state.get("cause"),
             )
         )
     return versions

@@ -102,7 +102,10 @@ def register(commands: Subcommands) -> None:
         description="Read the owner's kind:30175 persona events from every relay, keep the "
         "newest valid one per slug, and record each that is new here, or was edited "
         "elsewhere (in buzz) after the version saved here, as a persona save whose cause is "
-        "that event ('audit --persona SLUG' shows it). Events with a bad envelope or "
+        "that event ('audit --persona SLUG' shows it). A persona the owner asked to delete "
+        "(a NIP-09 kind:5 request, by event id or by address, with nothing written since) "
+        "is deleted here with the request as its cause, unless the version here was written "
+        "after the request; its agents' engrams are tombstoned. Events with a bad envelope or "
         "signature, and a newest event with unusable content, are set aside with their "
         "reason. env_vars stay as saved here. Pulling again records nothing. Exit 3 when a "
         "relay could not be read.",
@@ -368,6 +371,15 @@ def run_pull(ctx: Context) -> int:
                     }
                     for t in result.taken
                 ],
+                "deleted": [
+                    {
+                        "slug": d.slug,
+                        "event_id": d.event_id,
+                        "created_at": d.created_at,
+                        "agents": d.agents,
+                    }
+                    for d in result.deleted
+                ],
                 "skipped": [
                     {"slug": s.slug, "event_id": s.event_id, "reason": s.reason}
                     for s in result.skipped
@@ -387,17 +399,23 @@ def run_pull(ctx: Context) -> int:
             f"took in persona {t.slug!r} from event {t.event_id} (created_at {t.created_at}): "
             f"revision {t.revision}, {t.reason}"
         )
+    for d in result.deleted:
+        ctx.out(
+            f"deleted persona {d.slug!r} as the owner asked on the relays (NIP-09 request "
+            f"{d.event_id}, created_at {d.created_at}); {d.agents} live agent(s) followed it"
+        )
     for s in result.skipped:
         where = f"persona {s.slug!r}" if s.slug is not None else "an event"
         ctx.out(f"skipped {where} ({s.event_id}): {s.reason}")
     ctx.out(
-        f"{len(result.taken)} persona(s) taken in, {len(result.skipped)} event(s) skipped "
+        f"{len(result.taken)} persona(s) taken in, {len(result.deleted)} deleted, "
+        f"{len(result.skipped)} event(s) skipped "
         f"(relays read: {', '.join(result.read) or 'none'})"
     )
     if not result.verified:
         ctx.out("not verified: a relay could not be read, so what it holds is unknown")
     if result.agents:
-        ctx.out(f"{result.agents:,} agent(s) follow the personas taken in")
+        ctx.out(f"{result.agents:,} agent(s) follow the personas taken in or deleted")
         return combined(
             print_publication(ctx, result.publication, "the personas are saved"), unverified
         )

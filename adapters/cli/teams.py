@@ -98,8 +98,11 @@ def register(commands: Subcommands) -> None:
         "the newest valid one of each team as its version: name, description, "
         "instructions and member personas (buzz persona ids, taken as the slugs buzz makes "
         "of them; one naming no persona here is left out and reported: 'persona pull' "
-        "first). Events with a bad envelope, signature or content are set aside with their "
-        "reason. Pulling again records nothing. Exit 3 when a relay could not be read.",
+        "first). A team the owner asked to delete (a NIP-09 kind:5 request, by event id or "
+        "by address, with nothing written since) is removed, the request recorded as the "
+        "cause; anyone else's request is ignored. Events with a bad envelope, signature or "
+        "content are set aside with their reason. Pulling again records nothing. Exit 3 "
+        "when a relay could not be read.",
     )
     add_json_flag(pull)
     pull.set_defaults(func=run_pull)
@@ -237,6 +240,10 @@ def run_pull(ctx: Context) -> int:
                     }
                     for p in result.pulled
                 ],
+                "removed": [
+                    {"team": r.team, "event_id": r.event_id, "created_at": r.created_at}
+                    for r in result.removed
+                ],
                 "skipped": [
                     {"team": s.team, "event_id": s.event_id, "reason": s.reason}
                     for s in result.skipped
@@ -260,12 +267,18 @@ def run_pull(ctx: Context) -> int:
                 f"  left out (no such persona here; 'fleetsync persona pull' first): "
                 f"{', '.join(p.left_out)}"
             )
+    for r in result.removed:
+        ctx.out(
+            f"removed team {r.team!r} as the owner asked on the relays (NIP-09 request "
+            f"{r.event_id}, created_at {r.created_at})"
+        )
     for s in result.skipped:
         where = f"team {s.team!r}" if s.team is not None else "an event"
         ctx.out(f"skipped {where} ({s.event_id}): {s.reason}")
     changed = sum(1 for p in result.pulled if p.changed)
     ctx.out(
         f"{changed} team(s) recorded, {len(result.pulled) - changed} unchanged, "
+        f"{len(result.removed)} removed, "
         f"{len(result.skipped)} event(s) skipped (relays read: {', '.join(result.read) or 'none'})"
     )
     if not result.verified:

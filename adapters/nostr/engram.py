@@ -31,6 +31,7 @@ from adapters.nostr.event import (
 )
 from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.nostr.nip44 import ConversationKey, pad
+from domain.deletions import DELETION_KIND as DELETION_KIND
 from domain.engram_body import (
     Body,
     BodyRuleBroken,
@@ -47,7 +48,6 @@ from domain.slugs import engram_slug
 if TYPE_CHECKING:
     from adapters.ports import Signer
 
-DELETION_KIND = 5  # NIP-09 deletion request
 ALT_TEXT = "encrypted agent memory record"
 # A head this far ahead of the writer's clock is more likely a broken clock
 # than a real write; NIP-AE leaves the threshold to the implementation. buzz

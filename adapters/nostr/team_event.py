@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from adapters.nostr.event import Event, InvalidEvent, why_invalid
 from adapters.nostr.keys import PublicKey
+from domain.deletions import AddressVersion
 
 TEAM_KIND = 30176
 
@@ -103,6 +104,18 @@ def _envelope(event: Event, owner: PublicKey) -> str:
     if reason is not None:
         raise ValueError(f"id or signature does not verify ({reason.value})")
     return d_tags[0][1]
+
+
+def team_versions(events: Iterable[Event], owner: PublicKey) -> list[AddressVersion]:
+    """Each of ``events`` whose envelope and signature are valid, by its address."""
+    versions: list[AddressVersion] = []
+    for event in events:
+        try:
+            team = _envelope(event, owner)
+        except ValueError:
+            continue
+        versions.append(AddressVersion(team, event.id, event.created_at))
+    return versions
 
 
 def select_team_heads(events: Iterable[Event], owner: PublicKey) -> TeamHeads:

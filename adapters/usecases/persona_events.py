@@ -9,17 +9,20 @@ them) and ``persona delete`` its NIP-09 deletion
 (:mod:`adapters.owner_events`); a relay failure never undoes the save or the
 deletion, it is reported.
 
-:func:`pull_personas` reads the owner's ``kind:30175`` events from every
-relay, keeps the newest valid head per slug (events whose envelope or
+:func:`pull_personas` reads the owner's ``kind:30175`` events and ``kind:5``
+deletion requests from every relay. Versions the owner asked to delete are set
+aside (:mod:`domain.deletions`: one rule for persona and team pulls); of the
+rest it keeps the newest valid head per slug (events whose envelope or
 signature is bad are set aside, each with its reason; a newest head whose
 content is unusable is reported and its slug left alone, never replaced by an
-older version; a head the owner asked to delete with NIP-09 is not taken in,
-nor deleted here: that tombstones its agents, so ``persona delete`` does it),
-and records each head :mod:`domain.persona_pull` takes in as a
+older version), and records each head :mod:`domain.persona_pull` takes in as a
 persona save whose cause is that event (id, created_at, the relays that
-returned it): a persona edited in buzz moves its agents. The persona's
-``env_vars`` stay as saved here (relay content never carries them). Pulling
-again records nothing.
+returned it): a persona edited in buzz moves its agents. A persona the relays
+hold deleted is deleted here, with the request as the deletion's cause, as buzz
+removes a persona when the owner's request arrives; its agents' engrams are
+tombstoned as ``persona delete`` does (unless ``publish_now`` is false). The
+persona's ``env_vars`` stay as saved here (relay content never carries them).
+Pulling again records nothing.
 """
 
 from __future__ import annotations
@@ -32,13 +35,13 @@ from typing import TypeVar
 
 from adapters.bootstrap import Fleet, NoRelays
 from adapters.errors import AdapterError
-from adapters.nostr.event import Event, why_invalid
+from adapters.nostr.event import Event, InvalidEvent, why_invalid
 from adapters.nostr.persona_event import select_persona_head
 from adapters.nostr.signer import KeySigner
 from adapters.owner_events import (
-    DELETION_KIND,
     OwnerPublication,
     OwnerRead,
+    deletion_requests,
     publish_persona,
     publish_persona_deletion,
     read_owner_events,
@@ -46,10 +49,12 @@ from adapters.owner_events import (
 from adapters.ports import ProgressDisplay
 from adapters.relay import RelayPool
 from adapters.usecases.apply import NOT_PUBLISHED, Publication, publish
+from domain.deletions import DELETION_KIND, AddressVersion, deleted_addresses, deleted_versions
 from domain.errors import InvalidInput
 from domain.persona import PERSONA_KIND, PersonaContent, PersonaDefinition
-from domain.persona_pull import LocalPersona, PersonaHead, PullAction, decide
+from domain.persona_pull import LocalPersona, PersonaHead, PullAction, decide, decide_deletions
 from domain.slugs import is_persona_slug
+from projections.audit import PersonaVersion, persona_history
 
 T = TypeVar("T")
 
@@ -113,13 +118,24 @@ class Skipped:
 
 
 @dataclass(frozen=True, slots=True)
+class DeletedHere:
+    """A persona deleted here because the owner asked for it on the relays (NIP-09)."""
+
+    slug: str
+    event_id: str  # the deletion request
+    created_at: int
+    agents: int  # its live agents, whose engrams are tombstoned
+
+
+@dataclass(frozen=True, slots=True)
 class PersonaPull:
     taken: tuple[Taken, ...]
     skipped: tuple[Skipped, ...]
     read: tuple[str, ...]  # relays read in full
     unreadable: dict[str, str]  # relay -> why not
-    agents: int  # live agents of the personas taken in
+    agents: int  # live agents of the personas taken in or deleted
     publication: Publication
+    deleted: tuple[DeletedHere, ...] = ()
 
     @property
     def verified(self) -> bool:
@@ -129,7 +145,8 @@ class PersonaPull:
 def pull_personas(
     fleet: Fleet, *, publish_now: bool = True, progress: ProgressDisplay | None = None
 ) -> PersonaPull:
-    """Take in the owner's persona heads from the relays (see the module docstring)."""
+    """Take in the owner's persona heads from the relays, and the deletions the owner
+    asked for there (see the module docstring)."""
     timeout = fleet.settings.relay_timeout
 
     async def both(pool: RelayPool, owner: KeySigner) -> tuple[OwnerRead, OwnerRead]:
@@ -139,16 +156,28 @@ def pull_personas(
         )
 
     read, deletions = _with_pool(fleet, both)
-    heads, contents, skipped = _heads(fleet, read.events)
-    heads = _not_deleted(fleet, heads, deletions.events, skipped)
+    owner = fleet.owner.public_key.hex
+    requests = deletion_requests(deletions.events, owner, PERSONA_KIND)
+    versions = _versions(read.events, owner)
+    gone = deleted_versions(versions, requests)
+    skipped: list[Skipped] = [
+        Skipped(
+            v.d,
+            v.event_id,
+            f"the owner asked to delete it (NIP-09 request {gone[v.event_id].event_id})",
+        )
+        for v in versions
+        if v.event_id in gone
+    ]
+    heads, contents, invalid = _heads(fleet, tuple(e for e in read.events if e.id not in gone))
+    skipped.extend(invalid)
     app = fleet.app
-    local: dict[str, LocalPersona] = {}
-    for slug in {h.slug for h in heads}:
-        persona = app.find_persona(slug)
-        if persona is not None:
-            local[slug] = LocalPersona(
-                persona.digest, int(persona.modified_on.timestamp()), persona.deleted
-            )
+    history = _LocalHistory(fleet)
+    requested = deleted_addresses(
+        versions, requests, history.recorded() if any(r.ids for r in requests) else {}
+    )
+    slugs = {h.slug for h in heads} | set(requested)
+    local = {slug: mine for slug in slugs if (mine := history.local(slug)) is not None}
     taken: list[Taken] = []
     for decision in decide(heads, local):
         head = decision.head
@@ -179,10 +208,28 @@ def pull_personas(
             taken.append(
                 Taken(head.slug, head.event_id, head.created_at, saved.revision, decision.reason)
             )
-    agents = [
-        a.pubkey for t in taken for a in fleet.view().agents(persona=t.slug, include_retired=False)
-    ]
-    if not taken:
+    view = fleet.view()
+    agents = [a.pubkey for t in taken for a in view.agents(persona=t.slug, include_retired=False)]
+    deleted: list[DeletedHere] = []
+    for asked in decide_deletions(requested, local):
+        request = asked.request
+        if not asked.delete:
+            skipped.append(Skipped(asked.slug, request.event_id, asked.reason))
+            continue
+        live = [a.pubkey for a in view.agents(persona=asked.slug, include_retired=False)]
+        relays = list(deletions.held.get(request.event_id, ()))
+        cause = {
+            "kind": "relay",
+            "event_kind": DELETION_KIND,
+            "event_id": request.event_id,
+            "created_at": request.created_at,
+            "relay": relays[0] if relays else None,
+            "relays": relays,
+        }
+        app.delete_persona(asked.slug, fleet.settings.actor, cause=cause)
+        deleted.append(DeletedHere(asked.slug, request.event_id, request.created_at, len(live)))
+        agents.extend(live)
+    if not taken and not deleted:
         publication = Publication(skipped="nothing taken in")
     elif not agents:
         publication = Publication(skipped="no agents follow them")
@@ -193,46 +240,74 @@ def pull_personas(
     return PersonaPull(
         tuple(taken),
         tuple(skipped),
-        tuple(read.answered),
-        dict(read.unreadable),
+        _both_read(read, deletions),
+        {**deletions.unreadable, **read.unreadable},
         len(agents),
         publication,
+        tuple(deleted),
     )
 
 
-def _not_deleted(
-    fleet: Fleet, heads: list[PersonaHead], deletions: tuple[Event, ...], skipped: list[Skipped]
-) -> list[PersonaHead]:
-    """``heads`` without those the owner asked to delete (NIP-09, an ``a`` tag naming the
-    address, dated no earlier than the head); each left out is reported. The persona
-    here is not deleted: that tombstones its agents, so a person decides
-    (``persona delete``)."""
-    owner = fleet.owner.public_key.hex
-    latest: dict[str, Event] = {}
-    for deletion in deletions:
-        if deletion.kind != DELETION_KIND or deletion.pubkey != owner or why_invalid(deletion):
+def _both_read(read: OwnerRead, deletions: OwnerRead) -> tuple[str, ...]:
+    """The relays read in full for both the personas and the deletion requests."""
+    return tuple(url for url in read.answered if url in deletions.answered)
+
+
+def _versions(events: tuple[Event, ...], owner: str) -> list[AddressVersion]:
+    """Each of the owner's persona events with a valid id and signature, by its address."""
+    versions: list[AddressVersion] = []
+    for event in events:
+        d_tags = [tag[1] for tag in event.tags if len(tag) >= 2 and tag[0] == "d"]
+        if event.kind != PERSONA_KIND or event.pubkey != owner or len(d_tags) != 1:
             continue
-        for tag in deletion.tags:
-            prefix = f"{PERSONA_KIND}:{owner}:"
-            if len(tag) >= 2 and tag[0] == "a" and tag[1].startswith(prefix):
-                slug = tag[1][len(prefix) :]
-                if slug not in latest or deletion.created_at > latest[slug].created_at:
-                    latest[slug] = deletion
-    kept = []
-    for head in heads:
-        request = latest.get(head.slug)
-        if request is not None and request.created_at >= head.created_at:
-            skipped.append(
-                Skipped(
-                    head.slug,
-                    head.event_id,
-                    f"the owner asked to delete it (NIP-09 request {request.id}); not taken "
-                    "in, and not deleted here ('fleetsync persona delete' does that)",
-                )
-            )
-        else:
-            kept.append(head)
-    return kept
+        try:
+            if why_invalid(event) is not None:
+                continue
+        except (InvalidEvent, ValueError):
+            continue
+        versions.append(AddressVersion(d_tags[0], event.id, event.created_at))
+    return versions
+
+
+class _LocalHistory:
+    """The personas saved here, as the pull weighs them against the relays.
+
+    A version's time is when it was written: for one taken in from a relay event,
+    that event's ``created_at`` (it was written in buzz then), else when it was
+    recorded here.
+    """
+
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+        self._last: dict[str, PersonaVersion | None] = {}
+
+    def _latest(self, slug: str) -> PersonaVersion | None:
+        if slug not in self._last:
+            versions = persona_history(self._fleet.log(), slug)
+            self._last[slug] = versions[-1] if versions else None
+        return self._last[slug]
+
+    def local(self, slug: str) -> LocalPersona | None:
+        persona = self._fleet.app.find_persona(slug)
+        if persona is None:
+            return None
+        written = int(persona.modified_on.timestamp())
+        latest = self._latest(slug)
+        cause = latest.cause if latest is not None else None
+        if cause is not None and cause.get("kind") == "relay":
+            written = int(cause.get("created_at") or written)
+        return LocalPersona(persona.digest, written, persona.deleted)
+
+    def recorded(self) -> dict[str, str]:
+        """Each live persona whose current version came from a relay event: that event."""
+        found: dict[str, str] = {}
+        for row in self._fleet.view().personas():
+            latest = self._latest(row.slug)
+            if latest is None or latest.deleted or latest.cause is None:
+                continue
+            if latest.cause.get("kind") == "relay":
+                found[row.slug] = str(latest.cause.get("event_id"))
+        return found
 
 
 def _heads(

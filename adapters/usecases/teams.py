@@ -32,15 +32,18 @@ from dataclasses import dataclass
 from adapters.bootstrap import Fleet, NoRelays
 from adapters.errors import PermanentAdapterError
 from adapters.nostr.signer import KeySigner
-from adapters.nostr.team_event import TEAM_KIND, SetAside, select_team_heads
-from adapters.owner_events import OwnerRead, read_owner_events
+from adapters.nostr.team_event import TEAM_KIND, SetAside, select_team_heads, team_versions
+from adapters.owner_events import OwnerRead, deletion_requests, read_owner_events
 from adapters.ports import ProgressDisplay
 from adapters.usecases.apply import NOT_PUBLISHED, Publication, publish
 from domain.application import TeamSaved
+from domain.deletions import DELETION_KIND, deleted_addresses, deleted_versions
 from domain.errors import InvalidInput
 from domain.persona import PersonaDefinition
 from domain.slugs import buzz_d_tag
 from domain.teams import TeamDefinition, team_id
+
+RELAY_SOURCE = "relay:"  # a team version's source when a kind:30176 event brought it
 
 
 class Mode(enum.StrEnum):
@@ -130,11 +133,21 @@ class TeamPulled:
 
 
 @dataclass(frozen=True, slots=True)
+class TeamRemoved:
+    """A team removed here because the owner asked for it on the relays (NIP-09)."""
+
+    team: str
+    event_id: str  # the deletion request
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class TeamPull:
     pulled: tuple[TeamPulled, ...]
     skipped: tuple[SetAside, ...]
     read: tuple[str, ...]
     unreadable: dict[str, str]
+    removed: tuple[TeamRemoved, ...] = ()
 
     @property
     def verified(self) -> bool:
@@ -143,13 +156,16 @@ class TeamPull:
 
 def pull_teams(fleet: Fleet) -> TeamPull:
     """Follow the owner's ``kind:30176`` team events: the newest valid head of each team
-    is recorded as that team's version (nothing when it is the version recorded).
+    is recorded as that team's version (nothing when it is the version recorded), and
+    a team the owner asked to delete (NIP-09, :mod:`domain.deletions`: the same rule as
+    ``persona pull``) is removed, the request recorded as the removal's cause.
 
     The event's ``persona_ids`` are buzz's persona ids; each names the persona whose
     slug buzz makes of it (:func:`domain.slugs.buzz_d_tag`), and one naming no persona
     here is left out and reported ('persona pull' first brings the owner's personas).
     What an older client's event leaves out (``instructions``, ``persona_ids``) keeps
-    the value recorded here.
+    the value recorded here. As with a head, what the relays hold decides: a deleted
+    team is removed here whatever brought its version in.
     """
     owner = KeySigner(fleet.owner)
     timeout = fleet.settings.relay_timeout
@@ -157,16 +173,31 @@ def pull_teams(fleet: Fleet) -> TeamPull:
     if not urls:
         raise NoRelays("no relays configured; add one with 'fleetsync relay add URL'")
 
-    async def read() -> OwnerRead:
+    async def read() -> tuple[OwnerRead, OwnerRead]:
         pool = fleet.relay_pool(urls)
         try:
-            return await read_owner_events(pool, owner, TEAM_KIND, timeout=timeout)
+            return await asyncio.gather(
+                read_owner_events(pool, owner, TEAM_KIND, timeout=timeout),
+                read_owner_events(pool, owner, DELETION_KIND, timeout=timeout),
+            )
         finally:
             await pool.close()
 
-    found = asyncio.run(read())
-    selection = select_team_heads(found.events, owner.public_key)
-    skipped = list(selection.discarded) + list(selection.unusable)
+    found, deletions = asyncio.run(read())
+    requests = deletion_requests(deletions.events, owner.public_key.hex, TEAM_KIND)
+    versions = team_versions(found.events, owner.public_key)
+    gone = deleted_versions(versions, requests)
+    selection = select_team_heads((e for e in found.events if e.id not in gone), owner.public_key)
+    skipped = [
+        SetAside(
+            v.d,
+            v.event_id,
+            f"the owner asked to delete it (NIP-09 request {gone[v.event_id].event_id})",
+        )
+        for v in versions
+        if v.event_id in gone
+    ]
+    skipped += list(selection.discarded) + list(selection.unusable)
     pulled: list[TeamPulled] = []
     app = fleet.app
     for head in selection.heads:
@@ -200,14 +231,43 @@ def pull_teams(fleet: Fleet) -> TeamPull:
                 content.description,
                 instructions,
                 personas,
-                f"relay:{head.event.id}",
+                f"{RELAY_SOURCE}{head.event.id}",
             )
         except InvalidInput as exc:
             skipped.append(SetAside(head.team, head.event.id, str(exc)))
             continue
         saved = app.save_team(definition, (), fleet.settings.actor)
         pulled.append(TeamPulled(ident, head.event.id, saved.changed, personas, tuple(left_out)))
-    return TeamPull(tuple(pulled), tuple(skipped), found.answered, dict(found.unreadable))
+    teams = app.teams()
+    recorded = {
+        team: record["source"].removeprefix(RELAY_SOURCE)
+        for team, record in teams.teams.items()
+        if record["source"].startswith(RELAY_SOURCE)
+    }
+    removed: list[TeamRemoved] = []
+    for team, request in sorted(deleted_addresses(versions, requests, recorded).items()):
+        if teams.get(team) is None:
+            asked = f"the owner asked to delete it (NIP-09 request {request.event_id})"
+            skipped.append(SetAside(team, request.event_id, f"{asked}; not here"))
+            continue
+        relays = list(deletions.held.get(request.event_id, ()))
+        cause = {
+            "kind": "relay",
+            "event_kind": DELETION_KIND,
+            "event_id": request.event_id,
+            "created_at": request.created_at,
+            "relay": relays[0] if relays else None,
+            "relays": relays,
+        }
+        app.remove_team(team, fleet.settings.actor, cause=cause)
+        removed.append(TeamRemoved(team, request.event_id, request.created_at))
+    return TeamPull(
+        tuple(pulled),
+        tuple(skipped),
+        tuple(url for url in found.answered if url in deletions.answered),
+        {**deletions.unreadable, **found.unreadable},
+        tuple(removed),
+    )
 
 
 def list_teams(fleet: Fleet) -> tuple[TeamDefinition, ...]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from adapters.nostr.keys import SecretKey
+from adapters.store.eventlog import SQLiteEventLog
 from tests.integration.harness import Fleetsync
 from tests.support.relays import start_nostr_relay, start_rust_relay
 from tests.support.sdk import sdk_fetch_events, sdk_public_key, sdk_publish, sdk_sign_event
@@ -270,14 +272,112 @@ def test_pull_does_not_take_in_a_persona_the_owner_asked_to_delete(
     now = int(time.time())
     head = relay_edit(relay_url, secret, "gone", {"display_name": "G", "system_prompt": "g"}, now)
     tags = [["a", f"30175:{owner}:gone"], ["k", "30175"]]
-    assert sdk_publish(relay_url, sdk_sign_event(secret, 5, tags, "", now)).accepted
+    request = sdk_sign_event(secret, 5, tags, "", now)
+    assert sdk_publish(relay_url, request).accepted
     pulled = fs.json("persona", "pull")
-    assert pulled["taken"] == []
+    assert pulled["taken"] == pulled["deleted"] == []
+    reasons = {s["event_id"]: s["reason"] for s in pulled["skipped"]}
     if personas_on(relay_url, owner):  # a relay that keeps serving it: we still do not take it
-        (skip,) = pulled["skipped"]
-        assert skip["event_id"] == head
-        assert "NIP-09" in skip["reason"]
+        assert "NIP-09" in reasons[head]
+    assert reasons[json.loads(request)["id"]].endswith("; not here")
     assert fs.json("persona", "list") == []
+
+
+def deletion(
+    url: str, secret: str, tags: list[list[str]], at: int, *, foreign: bool = False
+) -> str:
+    """A NIP-09 request (kind:5) signed by ``secret``, as buzz sends one. A ``foreign``
+    one (naming another author's address) the relay may refuse or keep: either way it
+    must change nothing."""
+    event = sdk_sign_event(secret, 5, tags, "", at)
+    accepted = sdk_publish(url, event).accepted
+    assert accepted or foreign
+    return str(json.loads(event)["id"])
+
+
+def removals(fs: Fleetsync, topic: str) -> list[dict[str, Any]]:
+    """The states of the log's events of ``topic`` (``Teams.Removed``...), oldest first."""
+    log = SQLiteEventLog(fs.home / "events.sqlite")
+    try:
+        return [r.state for r in log.read(0, 1_000_000) if r.topic.endswith(topic)]
+    finally:
+        log.close()
+
+
+def test_a_persona_deleted_in_buzz_is_deleted_on_pull_with_the_request_as_its_cause(
+    relay_url: str, tmp_path: Path
+) -> None:
+    fs = home(tmp_path, relay_url, publish=False)
+    secret = fs.owner_secret()
+    owner = sdk_public_key(secret)
+    now = int(time.time())
+    relay_edit(relay_url, secret, "writer", {"display_name": "W", "system_prompt": "w"}, now - 5)
+    relay_edit(relay_url, secret, "keeper", {"display_name": "K", "system_prompt": "k"}, now - 5)
+    fs("persona", "pull")
+    fs("agent", "create", "--persona", "writer", "--count", "2")
+    # Someone else's request for the owner's address is no request at all.
+    stranger = SecretKey.generate().secret_hex()
+    deletion(relay_url, stranger, [["a", f"30175:{owner}:keeper"]], now, foreign=True)
+    request = deletion(relay_url, secret, [["a", f"30175:{owner}:writer"]], now)
+
+    pulled = fs.json("persona", "pull")
+    assert [(d["slug"], d["event_id"], d["agents"]) for d in pulled["deleted"]] == [
+        ("writer", request, 2)
+    ]
+    assert pulled["publish"]["summary"]["tombstoned"] == 2  # the agents' engrams
+    assert [p["slug"] for p in fs.json("persona", "list")] == ["keeper"]
+    (version,) = [v for v in fs.json("audit", "--persona", "writer")["versions"] if v["deleted"]]
+    assert version["cause"]["event_id"] == request
+    assert version["cause"]["event_kind"] == 5
+    assert f"kind:5 event {request}" in fs("audit", "--persona", "writer")
+    assert {a["status"] for a in fs.json("agent", "list")} == {"persona-deleted"}
+    fs("plan")  # exit 0: the tombstones are the heads, nothing left to do
+
+    again = fs.json("persona", "pull")
+    assert again["taken"] == again["deleted"] == []
+    assert len(removals(fs, "Persona.Deleted")) == 1
+
+
+def test_team_pull_removes_a_team_the_owner_deleted_by_address_or_by_id_and_no_other(
+    relay_url: str, tmp_path: Path
+) -> None:
+    fs = home(tmp_path, relay_url, publish=False)
+    fs.save("writer", WRITER, tmp_path)
+    secret = fs.owner_secret()
+    owner = sdk_public_key(secret)
+    now = int(time.time())
+    content = {"name": "T", "instructions": None, "persona_ids": ["writer"]}
+    team_event(relay_url, secret, UUID, content, now - 5)
+    by_id = team_event(relay_url, secret, "builtin-team:welcome", content, now - 5)
+    team_event(relay_url, secret, "kept", content, now - 5)
+    assert {t["team"] for t in fs.json("team", "pull")["teams"]} == {
+        UUID,
+        "builtin-team:welcome",
+        "kept",
+    }
+    by_address = deletion(relay_url, secret, [["a", f"30176:{owner}:{UUID}"]], now)
+    by_event = deletion(relay_url, secret, [["e", by_id], ["k", "30176"]], now)
+    stranger = SecretKey.generate().secret_hex()
+    deletion(relay_url, stranger, [["a", f"30176:{owner}:kept"]], now, foreign=True)
+
+    pulled = fs.json("team", "pull")
+    assert sorted((r["team"], r["event_id"]) for r in pulled["removed"]) == sorted(
+        [(UUID, by_address), ("builtin-team:welcome", by_event)]
+    )
+    assert [t["team"] for t in fs.json("team", "list")] == ["kept"]
+    causes = {s["team"]: s["cause"] for s in removals(fs, "Teams.Removed")}
+    assert causes[UUID]["event_id"] == by_address
+    assert causes["builtin-team:welcome"]["event_id"] == by_event
+    assert causes[UUID]["relay"] == relay_url.rstrip("/")
+
+    again = fs.json("team", "pull")
+    assert again["removed"] == []
+    assert len(removals(fs, "Teams.Removed")) == 2
+    # A newer version written after the request brings the team back.
+    team_event(relay_url, secret, UUID, {**content, "name": "Back"}, now + 1)
+    (back,) = [t for t in fs.json("team", "pull")["teams"] if t["team"] == UUID]
+    assert back["changed"]
+    assert fs.json("team", "show", UUID)["name"] == "Back"
 
 
 def test_a_persona_event_no_relay_holds_is_never_called_published(tmp_path: Path) -> None:
