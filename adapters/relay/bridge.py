@@ -175,15 +175,18 @@ class BridgeTransport:
         """One POST with a fresh NIP-98 header; raises aiohttp/asyncio errors as they are."""
         session, gate = self._open()
         url = self._base + path
-        headers = {
-            "Content-Type": "application/json",
-            "Authorization": authorization_header(
-                signer, url, "POST", body, created_at=int(self._clock())
-            ),
-        }
-        if extra:
-            headers.update(extra)
         async with gate:
+            # Signed once its turn has come, not while it waits behind the requests in
+            # flight: buzz accepts an auth event for 60 s, and a long queue to a slow
+            # relay must not age it into a refusal that reads as clock skew.
+            headers = {
+                "Content-Type": "application/json",
+                "Authorization": authorization_header(
+                    signer, url, "POST", body, created_at=int(self._clock())
+                ),
+            }
+            if extra:
+                headers.update(extra)
             self.meter.request()
             async with session.post(
                 url,

@@ -228,3 +228,30 @@ def test_bridge_requests_are_signed_with_the_signers_the_caller_holds(
     assert all(a.stored for e in events for a in answers[e.id])
     assert {e.id for e in events} <= set(buzz_double.events)
     assert asked == [other.public_key.hex]
+
+
+def test_a_request_queued_behind_a_slow_relay_is_signed_when_it_is_sent(
+    buzz_double: BuzzRelay,
+) -> None:
+    """The NIP-98 header is signed when the request's turn comes, not when it joins the
+    queue: with one request in flight at a time and half a second per answer, the last
+    of eight is checked four seconds after the first joined; the relay's clock is 57 s
+    ahead (its auth window is 60 s), so a header signed on joining the queue would be
+    refused as expired, and one signed on sending has seconds to spare."""
+    owner = SecretKey.generate()
+    agents = [SecretKey.generate() for _ in range(8)]
+    events = [_engram(agent, owner) for agent in agents]
+    signers = {a.public_key.hex: KeySigner(a) for a in agents}
+    buzz_double.faults.answer_delay = 0.5
+    buzz_double.faults.clock_skew = 57
+
+    async def publish() -> dict[str, Any]:
+        bridge = BridgeTransport(buzz_double.http_url, concurrency=1)
+        try:
+            return await bridge.publish_many(events, window=1, timeout=30, signers=signers.get)
+        finally:
+            await bridge.close()
+
+    answers = asyncio.run(publish())
+    assert [answers[e.id].stored for e in events] == [True] * 8
+    assert {status for _, status in buzz_double.http_requests} == {200}
