@@ -44,10 +44,10 @@ its own), and the clients are:
 * (a) a simple bridge client: seal everything, POST everything, read
   everything back.
 
-Every client runs against a fresh double of its own (the double's reads scan what
-it holds), in an order that turns from round to round. Beside each client's wall
-and CPU time, the CPU time the double spent meanwhile (from ``/proc``): the
-double and the clients share the machine's cores.
+Every client runs against a fresh double of its own (none writes to, or reads
+from, a relay another client filled), in an order that turns from round to
+round. Beside each client's wall and CPU time, the CPU time the double spent
+meanwhile (from ``/proc``): the double and the clients share the machine's cores.
 """
 
 from __future__ import annotations
@@ -482,8 +482,8 @@ class BridgeRound:
 
 
 def bridge_round(count: int, number: int) -> BridgeRound:
-    """Every client against a double of its own: the double's reads scan what it holds,
-    so a client after another would read a fuller relay. The order of the clients
+    """Every client against a double of its own: a client after another would write to
+    and read from a fuller relay. The order of the clients
     turns from round to round, so a burst of load elsewhere on the machine does not
     always land on the same one."""
     timings: dict[str, Timing] = {}
