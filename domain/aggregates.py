@@ -747,3 +747,26 @@ class RelayReading(Aggregate):
         self.answered = answered
         self.failed = failed
         self.agents = agents
+
+
+class RelayTraffic(Aggregate):
+    """What one apply's relay traffic was, relay by relay: the wire, the connections
+    opened and the most open at once, the NIP-42 handshakes, the HTTP requests,
+    and the bridge a websocket relay's writes went over.
+
+    Recorded once an apply has carried out its commands (``started`` is when the
+    apply began, so an audit can tell which outcomes it carried). A new
+    aggregate per apply, as :class:`RelayReading`.
+    """
+
+    class Created(Aggregate.Created):
+        class_version = 1
+        relays: dict[str, dict[str, Any]]  # relay -> {wire, connections, most_open, ...}
+        commands: int  # the engrams and tombstones the apply carried out
+        started: str  # ISO time the apply began
+
+    @event(Created)
+    def __init__(self, relays: dict[str, dict[str, Any]], commands: int, started: str) -> None:
+        self.relays = relays
+        self.commands = commands
+        self.started = started

@@ -6,6 +6,10 @@ the streams of the personas it followed, merged in log order. ``as_of`` (a log
 position or a time) cuts the history there and folds what is left, so the
 status shown is the one the engine would have computed then.
 
+Each apply that carried one of the agent's engrams (or tombstones) shows what
+it cost each relay's wire (its ``RelayTraffic`` record: connections, the most
+open at once, NIP-42 handshakes, HTTP requests).
+
 Every engram sealed while another writer's engram was the agent's head (found
 by a refresh or by a read-back) says what it replaces: that head's event id,
 created_at, the persona version it carried, who wrote it (every head is signed
@@ -185,6 +189,11 @@ def _describe(record: LogRecord, state: dict[str, Any]) -> tuple[str, str]:
                 f"{written} on {', '.join(s['relays']) or 'no relay'}"
                 f" (held by {', '.join(s['held_by']) or 'no relay'})"
             )
+        case "RelayTraffic.Created":
+            relays = "; ".join(_traffic(url, wire) for url, wire in sorted(s["relays"].items()))
+            return "relay traffic", (
+                f"the apply that carried {s['commands']} command(s): {relays or 'no relay'}"
+            )
         case "RelayList.Added":
             return "relay added", f"relay {s['url']} added by {s['actor']}"
         case "RelayList.Removed":
@@ -198,6 +207,50 @@ _WRITERS = {
     "foreign": "another writer (new content)",
     "unknown": "an unjudged writer (recorded before heads were judged)",
 }
+
+
+def _traffic(url: str, wire: dict[str, Any]) -> str:
+    """One relay's line of a ``RelayTraffic`` record."""
+    connections = _counted(wire.get("connections", 0), "connection")
+    if wire.get("wire") == "http-bridge":
+        requests = _counted(wire.get("requests", 0), "request")
+        return f"{url} over http-bridge: {requests} over {connections}"
+    via = f", writes over its bridge {wire['writes_via']}" if wire.get("writes_via") else ""
+    return (
+        f"{url} over {wire.get('wire', 'websocket')}: {connections} "
+        f"(at most {wire.get('most_open', 0)} open at once), "
+        f"{_counted(wire.get('handshakes', 0), 'NIP-42 handshake')}{via}"
+    )
+
+
+def _counted(count: int, thing: str) -> str:
+    return f"{count} {thing}{'' if count == 1 else 's'}"
+
+
+# The records an apply's confirm step writes for an agent: the apply's traffic
+# record (RelayTraffic) follows them.
+_CARRIED = frozenset(
+    f"domain.aggregates:Agent.{name}"
+    for name in ("Published", "RelaysAnswered", "PublishFailed", "Tombstoned", "ConflictDetected")
+)
+TRAFFIC_TOPIC = "domain.aggregates:RelayTraffic.Created"
+
+
+def _traffic_records(log: EventLog, own: Sequence[LogRecord], as_of: AsOf) -> list[LogRecord]:
+    """The traffic records of the applies that carried the agent's outcomes: for each
+    outcome an apply recorded, the first traffic record after it, when that apply
+    began no later than the outcome (one that crashed first recorded none)."""
+    found: dict[int, LogRecord] = {}
+    for record in own:
+        if record.topic not in _CARRIED or record.state.get("confirmed_by") == "refresh":
+            continue
+        traffic = log.first_after(record.position, TRAFFIC_TOPIC)
+        if traffic is None or traffic.position in found or not _before(traffic, as_of):
+            continue
+        began = datetime.fromisoformat(str(traffic.state["started"]))
+        if began <= datetime.fromisoformat(str(record.state["timestamp"])):
+            found[traffic.position] = traffic
+    return list(found.values())
 
 
 def _confirmation(s: dict[str, Any]) -> str:
@@ -301,6 +354,8 @@ def _history(
     if _RELAYS not in persona_streams:
         persona_streams[_RELAYS] = [r for r in log.stream(relay_list_id().hex) if _before(r, as_of)]
     records.extend(persona_streams[_RELAYS])
+    # What the applies that carried its engrams cost each relay's wire.
+    records.extend(_traffic_records(log, own, as_of))
     records.sort(key=lambda r: r.position)
     return records
 

@@ -85,6 +85,7 @@ def _class_versions() -> dict[str, int]:
         aggregates.Agent,
         aggregates.RelayList,
         aggregates.RelayReading,
+        aggregates.RelayTraffic,
     ):
         for value in vars(aggregate).values():
             if isinstance(value, type) and hasattr(value, "class_version"):

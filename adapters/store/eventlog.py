@@ -21,6 +21,7 @@ from adapters.store.internals import (
     SELECT_AFTER,
     SELECT_AFTER_LIMIT,
     SELECT_AGGREGATE,
+    SELECT_FIRST_OF_TOPIC,
     SELECT_MAX_POSITION,
     decode_state,
     log_id,
@@ -61,6 +62,16 @@ class RecorderEventLog:
                 return found
             found.extend(r for r in batch if r.originator_id == originator_id)
             after = batch[-1].position
+
+    def first_after(self, position: int, topic: str) -> LogRecord | None:
+        rows = self._recorder.select_notifications(
+            start=position, limit=1, topics=(topic,), inclusive_of_start=False
+        )
+        for n in rows:
+            return LogRecord(
+                n.id, log_id(n.originator_id), n.originator_version, n.topic, decode_state(n.state)
+            )
+        return None
 
     def max_position(self) -> int:
         return self._recorder.max_notification_id() or 0
@@ -111,6 +122,15 @@ class SQLiteEventLog:
             LogRecord(pos, oid, ver, topic, decode_state(state))
             for pos, oid, ver, topic, state in cursor
         ]
+
+    def first_after(self, position: int, topic: str) -> LogRecord | None:
+        if not self._path.exists():
+            return None
+        row = self._connection().execute(SELECT_FIRST_OF_TOPIC, (position, topic)).fetchone()
+        if row is None:
+            return None
+        pos, oid, ver, found, state = row
+        return LogRecord(pos, oid, ver, found, decode_state(state))
 
     def max_position(self) -> int:
         if not self._path.exists():

@@ -200,3 +200,9 @@ SELECT_AGGREGATE = (
     "WHERE originator_id = ? ORDER BY originator_version"
 )
 SELECT_MAX_POSITION = f"SELECT MAX(rowid) FROM {EVENTS_TABLE_SQLITE}"
+# The first record of a topic after a position: read in position order from there
+# (the rowid), so it stops at the first match.
+SELECT_FIRST_OF_TOPIC = (
+    f"SELECT {LOG_COLUMNS} FROM {EVENTS_TABLE_SQLITE} WHERE rowid > ? AND topic = ? "
+    "ORDER BY rowid LIMIT 1"
+)

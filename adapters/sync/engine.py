@@ -42,6 +42,10 @@ One ``apply`` goes:
    resends). The verdict is the domain's (:func:`domain.verdict.judge`);
    :mod:`adapters.sync.confirm` reads back and records it.
 
+Once the commands are carried out, what they cost each relay's wire
+(connections, the most open at once, NIP-42 handshakes, HTTP requests) is
+recorded as a ``RelayTraffic`` and reported with the outcomes.
+
 A tombstone command (a retired agent, or one whose persona was deleted, whose
 engram still holds the persona's secrets) goes the same way: sealed as the
 NIP-AE tombstone with its NIP-09 deletion request, both stored in one
@@ -66,6 +70,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 
 from eventsourcing.domain import Aggregate
 
@@ -83,7 +88,7 @@ from adapters.sync.heads import (
 )
 from adapters.sync.report import AgentOutcome, ApplyReport
 from adapters.sync.sealing import Opened, Sealer, Work
-from domain.aggregates import Agent, RelayReading
+from domain.aggregates import Agent, RelayReading, RelayTraffic
 from domain.application import FleetApplication
 from domain.planner import Assessment, ForeignHeads, PublishCommand, Status
 from domain.verdict import Verdict, policy_met
@@ -238,6 +243,7 @@ class Reconciler:
         refresh: bool,
         overwrite_conflicts: bool,
     ) -> ApplyReport:
+        started = datetime.now(UTC).isoformat()
         # The view is caught up by whoever handed it over (Fleet.reconciler); it is
         # caught up again here only to fold what the refresh recorded.
         view = self.view
@@ -276,6 +282,12 @@ class Reconciler:
             unreadable = dict(self.reading.failed)
             unverified = len(idle & self.reading.unverified)
         outcomes = held + await self._carry_out(commands)
+        traffic = dict(self.gateway.traffic())
+        if commands:
+            # What carrying them out cost each relay's wire, beside the outcomes it
+            # carried (audit shows it with them).
+            relays = {url: t.as_dict() for url, t in traffic.items()}
+            await self.writer.save([RelayTraffic(relays, len(commands), started)])
         # The view is not caught up here: whoever reads it next folds these events
         # (FleetView.catch_up is incremental), and an apply ends the command.
         return ApplyReport(
@@ -288,7 +300,7 @@ class Reconciler:
             unreadable=unreadable,
             refreshed=refresh,
             confirmed=self.confirmed if refresh else 0,
-            traffic=dict(self.gateway.traffic()),
+            traffic=traffic,
         )
 
     async def _carry_out(self, commands: Sequence[PublishCommand]) -> list[AgentOutcome]:

@@ -73,3 +73,33 @@ def test_the_text_report_names_each_relays_wire_connections_and_handshakes(
     ) in out
     posts = len(buzz_double.http_requests)
     assert f"relay {buzz_double.http_url} over http-bridge: {posts} requests over " in out
+
+
+def test_the_audit_shows_what_the_apply_that_carried_an_engram_cost_each_relay(
+    buzz_double: BuzzRelay, tmp_path: Path
+) -> None:
+    fs = _fleet(tmp_path, buzz_double.url, 4)
+    first = fs.json("apply")["traffic"]
+    assert fs.json("apply")["summary"]["unchanged"] == 4  # nothing carried: nothing recorded
+    agent = fs.json("agent", "list")[0]["pubkey"]
+    entries = fs.json("audit", "--agent", agent)["entries"]
+    traffic = [e for e in entries if e["what"] == "relay traffic"]
+    assert len(traffic) == 1
+    assert traffic[0]["details"]["relays"] == first
+    assert traffic[0]["details"]["commands"] == 4
+    published = next(e["position"] for e in entries if e["what"] == "published")
+    assert traffic[0]["position"] > published
+    wire = first[buzz_double.url]
+    text = fs("audit", "--agent", agent)
+    assert (
+        f"{buzz_double.url} over websocket: {wire['connections']} connections "
+        f"(at most {wire['most_open']} open at once), {wire['handshakes']} NIP-42 handshakes"
+    ) in text
+    # A second apply that carries the engram again records its own traffic.
+    fs.save("writer", {"display_name": "Writer", "system_prompt": "More."}, tmp_path, "--no-apply")
+    second = fs.json("apply")["traffic"]
+    entries = fs.json("audit", "--agent", agent)["entries"]
+    assert [e["details"]["relays"] for e in entries if e["what"] == "relay traffic"] == [
+        first,
+        second,
+    ]

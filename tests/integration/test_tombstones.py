@@ -84,8 +84,9 @@ def test_retiring_an_agent_tombstones_its_engram_and_a_rerun_does_nothing(
     assert events(relay_url, 5, kept) == []  # the other agent is untouched
 
     audit = fs.json("audit", "--agent", gone)
-    assert [e["what"] for e in audit["entries"]][-2:] == ["tombstone sealed", "tombstoned"]
-    assert audit["entries"][-1]["details"]["event_id"] == head["id"]
+    whats = [e["what"] for e in audit["entries"]]
+    assert whats[-3:] == ["tombstone sealed", "tombstoned", "relay traffic"]
+    assert audit["entries"][-2]["details"]["event_id"] == head["id"]
 
     fs("plan")  # exit 0: nothing to do
     before = (events(relay_url, 30174, gone), events(relay_url, 5, gone))

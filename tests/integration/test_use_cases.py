@@ -277,7 +277,8 @@ def test_an_audit_is_of_the_agent_or_the_persona_the_filters_name(fleet: Fleet) 
     apply(fleet, ApplyRequest())
     agent = audit_of(fleet, Filters(agent="w2"))
     assert isinstance(agent, AgentAudit)
-    assert [e.what for e in agent.entries][-1] == "published"
+    # The apply that published it, and what it cost each relay's wire.
+    assert [e.what for e in agent.entries][-2:] == ["published", "relay traffic"]
     persona = audit_of(fleet, Filters(persona="writer"), as_of=1)
     assert isinstance(persona, PersonaAudit)
     assert [v.revision for v in persona.versions] == []  # position 1 is the relay added
