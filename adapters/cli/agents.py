@@ -27,6 +27,7 @@ from adapters.usecases.agents import (
     AgentsAdded,
     NewAgentShown,
     attest_agent,
+    attest_unattested,
     check_count,
     create_agents,
     import_agent,
@@ -34,6 +35,7 @@ from adapters.usecases.agents import (
     move_agent,
     retire_agent,
 )
+from domain.errors import InvalidInput
 from domain.names import check_name
 from domain.slugs import persona_slug
 
@@ -157,9 +159,15 @@ def register(commands: Subcommands) -> None:
         description="Sign a new NIP-OA attestation of the agent with the owner key and keep "
         "it in the log in place of the one it had: the 'auth' tag a buzz relay that admits "
         "members' agents asks for. Agents get one when they are created or imported; "
-        "retiring an agent withdraws it.",
+        "retiring an agent withdraws it. With --missing, every live agent that has none "
+        "(made before attestations existed) gets one, in one transaction.",
     )
-    attest.add_argument("agent", metavar="AGENT", help=AGENT_HELP)
+    attest.add_argument("agent", metavar="AGENT", nargs="?", help=AGENT_HELP)
+    attest.add_argument(
+        "--missing",
+        action="store_true",
+        help="attest every live agent that has no attestation (instead of AGENT)",
+    )
     add_json_flag(attest)
     attest.set_defaults(func=run_attest)
 
@@ -292,6 +300,23 @@ def run_move(ctx: Context) -> int:
 
 
 def run_attest(ctx: Context) -> int:
+    if (ctx.args.agent is None) == (not ctx.args.missing):
+        raise InvalidInput("name one AGENT to attest, or give --missing (not both)")
+    if ctx.args.missing:
+        with ctx.fleet() as fleet:
+            minted = attest_unattested(fleet)
+        if ctx.json:
+            ctx.emit_json(
+                {
+                    "attested": [
+                        {"pubkey": d.pubkey, "owner": d.owner, "conditions": d.conditions}
+                        for d in minted
+                    ]
+                }
+            )
+        else:
+            ctx.out(f"{len(minted)} agent(s) without an attestation got one")
+        return 0
     with ctx.fleet() as fleet:
         done = attest_agent(fleet, ctx.args.agent)
     if ctx.json:

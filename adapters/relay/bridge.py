@@ -285,7 +285,8 @@ class BridgeTransport:
                     "even with its owner's attestation (x-auth-tag)"
                     if sent_attestation
                     else "without an owner attestation (NIP-OA) to present: an agent's is "
-                    "withdrawn when it is retired, and 'fleetsync agent attest AGENT' mints one"
+                    "withdrawn when it is retired, and 'fleetsync agent attest AGENT' (or "
+                    "--missing, for every agent without one) mints one"
                 )
                 return Answer(
                     relay,

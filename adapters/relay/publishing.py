@@ -223,7 +223,8 @@ def auth_refusal(relay: str, pubkey: str, ok: OkMessage, attested: bool) -> str:
         "with its owner's attestation (NIP-OA) in the AUTH event"
         if attested
         else "without an owner attestation (NIP-OA): an agent's is withdrawn when it "
-        "is retired, and 'fleetsync agent attest AGENT' mints one"
+        "is retired, and 'fleetsync agent attest AGENT' (or --missing, for every agent "
+        "without one) mints one"
     )
     answer = ok.message or "no reason given"
     return f"auth-required: AUTH refused: {relay} refused {pubkey} {presented}: {answer}"

@@ -18,7 +18,8 @@ refused unless forced.
 Every agent created or imported gets the owner's NIP-OA attestation (the
 ``auth`` tag a membership relay admits it by), kept in the log;
 :func:`attest_agent` mints a fresh one in its place (rotation, or an agent
-older than attestations). Retiring an agent withdraws it.
+older than attestations), :func:`attest_unattested` one for every live agent
+that has none. Retiring an agent withdraws it.
 """
 
 from __future__ import annotations
@@ -272,6 +273,25 @@ class AgentAttested:
     pubkey: str
     owner: str
     conditions: str
+
+
+def attest_unattested(fleet: Fleet) -> tuple[AgentAttested, ...]:
+    """Mint and keep an attestation for every live agent that has none (one made before
+    attestations existed), all in one transaction; agents that have one keep it."""
+    live = fleet.view().agents(include_retired=False)
+    missing = [
+        agent
+        for agent in (fleet.app.get_agent(row.pubkey) for row in live)
+        if agent.attestation is None
+    ]
+    done = []
+    for agent in missing:
+        tag = mint_tag(fleet.owner, agent.pubkey)
+        agent.attest(list(tag), MINTED, fleet.settings.actor)
+        done.append(AgentAttested(agent.pubkey, tag[1], tag[2]))
+    if missing:
+        fleet.app.save(*missing)
+    return tuple(done)
 
 
 def attest_agent(fleet: Fleet, agent: str) -> AgentAttested:

@@ -182,3 +182,7 @@ def test_a_new_agent_is_attested_by_the_owner_and_agent_attest_replaces_it(
     cli.ok("agent", "retire", pubkey, "--no-apply")
     assert _attested(cli, pubkey)[-1]["what"] == "attestation withdrawn"
     assert_one_error_line(cli("agent", "attest", pubkey), "retired")
+    # --missing skips the agents that have one, and the retired one, whose is withdrawn.
+    assert json.loads(cli.ok("agent", "attest", "--missing", "--json").stdout) == {"attested": []}
+    assert_one_error_line(cli("agent", "attest"), "--missing")
+    assert_one_error_line(cli("agent", "attest", pubkey, "--missing"), "--missing")

@@ -92,8 +92,10 @@ def test_an_agent_without_an_attestation_fails_for_good_naming_itself_the_relay_
     assert (AUTH_NOT_MEMBER if wire == "websocket" else "relay_membership_required") in detail
     assert "fleetsync agent attest" in detail
     assert _head(closed_relay, old) is None
-    # Once attested, the agent is admitted.
-    fs("agent", "attest", old)
+    # Once attested (every agent that has none: only it), the agent is admitted.
+    attested = fs.json("agent", "attest", "--missing")["attested"]
+    assert [a["pubkey"] for a in attested] == [old]
+    assert fs.json("agent", "attest", "--missing")["attested"] == []
     assert fs.json("apply")["summary"]["published"] == 1
     assert _head(closed_relay, old) is not None
 
