@@ -166,7 +166,10 @@ def plan_import(fleet: Fleet, data: BuzzAppData, secrets: SecretsReader) -> Impo
         )
     teams_aggregate = fleet.app.teams()
     teams = tuple(_team_step(teams_aggregate, team, slug_of, actor) for team in data.teams)
-    aggregates.append(teams_aggregate)
+    if any(t.action != UNCHANGED for t in teams):
+        # Only then: a home that never had a team gets an empty Teams, whose
+        # creation an import with nothing to do must not record.
+        aggregates.append(teams_aggregate)
     changes = any(s.key is not None for s in agent_steps) or any(
         agg.pending_events for agg in aggregates
     )

@@ -186,6 +186,17 @@ def test_a_second_import_records_nothing(cli: Cli, fleet: Fleet, tmp_path: Path)
     assert cli.snapshot() == before
 
 
+def test_an_import_with_nothing_to_do_records_nothing_in_a_home_that_never_had_a_team(
+    cli: Cli, tmp_path: Path
+) -> None:
+    root = write_seed_tree(tmp_path / "buzz", [], [])
+    before = cli.snapshot()
+    result = run_import(cli, root)
+    assert result.code == 0, result
+    assert "nothing to import" in result.stdout
+    assert cli.snapshot() == before
+
+
 def test_a_dry_run_shows_the_import_and_writes_nothing(
     cli: Cli, fleet: Fleet, tmp_path: Path
 ) -> None:
