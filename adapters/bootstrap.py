@@ -5,6 +5,10 @@ event store); :func:`bootstrap` opens one and returns a :class:`Fleet` holding
 the application, the vault, the key store and the owner key, and building the
 fleet view and the reconciler when a command asks. The CLI calls these and
 nothing else to get at the store; tests call them with settings of their own.
+What the reconciler alone needs (the relay wires and aiohttp under them, the
+signers, the event writer) is imported when :meth:`Fleet.reconciler` or
+:meth:`Fleet.relay_pool` builds it: a command that only reads the log never pays
+for it at start-up.
 What a home holds and how it is created or upgraded is :mod:`adapters.provision`
 (with :mod:`adapters.home`); the apply lock is :mod:`adapters.locking`; store
 errors are translated by :mod:`adapters.store.errors`.
@@ -23,15 +27,13 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from adapters.attestation import Attestations
 from adapters.errors import PermanentAdapterError
 from adapters.home import is_writable, view_file
 from adapters.keystore import KEYS_FILE, KeyStore
 from adapters.locking import LOCK_FILE, apply_lock
 from adapters.nostr.keys import SecretKey
-from adapters.nostr.signer import KeySigner
-from adapters.ports import AttestationLookup, Progress, Signer, Transport
 from adapters.provision import (
     InitResult,
     agree,
@@ -39,10 +41,6 @@ from adapters.provision import (
     create_home,
     store_read_only,
 )
-from adapters.relay import RelayPool
-from adapters.relay.bridge import BridgeTransport, is_bridge_url
-from adapters.relay.client import RelayConnection
-from adapters.relay.identities import IdentityBoundRelay
 from adapters.settings import Settings, StoreConfig
 from adapters.store import identity
 from adapters.store.errors import (
@@ -51,16 +49,17 @@ from adapters.store.errors import (
     store_errors,
 )
 from adapters.store.eventlog import RecorderEventLog, SQLiteEventLog
-from adapters.store.loader import AgentLoader
 from adapters.store.viewstore import SQLiteViewStore, view_damage, view_error
-from adapters.store.writer import writer_for
-from adapters.sync.engine import Reconciler
-from adapters.sync.gateway import PoolGateway
 from adapters.vault import NotInitialised, Vault, open_vault
 from domain.application import FleetApplication
 from domain.ports import EventLog
 from projections.memory import MemoryViewStore
 from projections.view import FleetView
+
+if TYPE_CHECKING:  # imported where the reconciler is built (see above)
+    from adapters.ports import AttestationLookup, Progress, Signer, Transport
+    from adapters.relay import RelayPool
+    from adapters.sync.engine import Reconciler
 
 TRANSCODER_TOPIC = "adapters.store.transcoder:OrjsonTranscoder"
 _APP_PREFIX = FleetApplication.name.upper() + "_"
@@ -163,6 +162,12 @@ class Fleet:
         (the apply use case, which resolved its filters from it); without one,
         from the fleet's view, caught up now.
         """
+        from adapters.nostr.signer import KeySigner
+        from adapters.store.loader import AgentLoader
+        from adapters.store.writer import writer_for
+        from adapters.sync.engine import Reconciler
+        from adapters.sync.gateway import PoolGateway
+
         urls = self.app.relay_urls()
         if not urls:
             raise NoRelays("no relays configured; add one with 'fleetsync relay add URL'")
@@ -213,6 +218,9 @@ class Fleet:
     def relay_pool(self, urls: list[str]) -> RelayPool:
         """A pool over ``urls``, each relay reached over the wire its URL names; the
         agents' attestations are looked up in the log once for the whole pool."""
+        from adapters.attestation import Attestations
+        from adapters.relay import RelayPool
+
         attestations = Attestations(self.app).for_agent
         return RelayPool(urls, transport_for=lambda url: self._transport_for(url, attestations))
 
@@ -220,6 +228,10 @@ class Fleet:
         """The wire a configured relay URL names: an ``http(s)://`` URL is a buzz
         relay's HTTP bridge, a ``ws(s)://`` one a websocket relay (one socket, or one
         per identity once the relay shows it binds one identity per socket)."""
+        from adapters.relay.bridge import BridgeTransport, is_bridge_url
+        from adapters.relay.client import RelayConnection
+        from adapters.relay.identities import IdentityBoundRelay
+
         timeout = self.settings.relay_timeout
         if is_bridge_url(url):
             return BridgeTransport(

@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.errors import PermanentAdapterError, TemporaryAdapterError
-from adapters.nostr.engram import Conversation
 from adapters.nostr.errors import InvalidKey
 from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.store.errors import StoreFull, StoreReadOnly, sqlite_error
@@ -210,6 +209,10 @@ class KeyStore:
         for these d tags, and would otherwise pay an ECDH per agent, every time.
         Before there is an owner key there is nothing to derive them with.
         """
+        # Only storing keys derives d tags: a command that only opens the store (status,
+        # plan) does not import the engram codec and the NIP-44 cipher under it.
+        from adapters.nostr.engram import Conversation
+
         with self._errors():
             row = self._conn.execute("SELECT pubkey FROM keys WHERE role = 'owner'").fetchone()
         if row is None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.buzz import keyring as buzz_keyring
-from adapters.buzz.appdata import APP_IDENTIFIER, default_app_data_dir, read_app_data
-from adapters.cli.output import Context, Subcommands, add_json_flag
+from adapters.buzz.appdata import default_app_data_dir, read_app_data
+from adapters.cli.commands import BUZZ_IMPORT_LISTS_UP_TO
+from adapters.cli.output import Context
 from adapters.usecases.import_buzz import (
     CREATE,
     MOVE,
@@ -24,49 +25,6 @@ from adapters.usecases.import_buzz import (
     import_buzz,
     plan_doc,
 )
-
-# How many agents the text report lists one by one; --json lists them all.
-LIST_UP_TO = 20
-
-
-def register(commands: Subcommands) -> None:
-    imp = commands.add_parser("import", help="take over another tool's fleet (buzz)")
-    sub = imp.add_subparsers(dest="import_source", metavar="SOURCE", required=True)
-    buzz = sub.add_parser(
-        "buzz",
-        help="import the buzz desktop's personas and agents (agents keep their keys)",
-        description="Import every persona and agent of a buzz desktop app-data directory, "
-        "of any era (personas.json beside managed-agents.json, or definitions folded into "
-        "managed-agents.json). Agents keep their key pairs: a key comes from "
-        "private_key_nsec, else from buzz's OS keyring item (service buzz-desktop, user "
-        "secrets), and goes straight into the sealed key store. All or nothing: a record "
-        "fleetsync cannot take stops the import, naming the file and the record, and "
-        "nothing is written. Importing the same data again records nothing. Nothing is "
-        "published: 'fleetsync plan' shows what 'apply' would write.",
-    )
-    buzz.add_argument(
-        "app_data",
-        nargs="?",
-        metavar="APP_DATA_DIR",
-        help=f"buzz's app-data directory (default: {APP_IDENTIFIER} in the user's data "
-        "directory: $XDG_DATA_HOME or ~/.local/share on Linux, ~/Library/Application Support "
-        "on macOS, %%APPDATA%% on Windows)",
-    )
-    buzz.add_argument(
-        "--dry-run", action="store_true", help="show what the import would do; write nothing"
-    )
-    buzz.add_argument(
-        "--keyring-service",
-        default=buzz_keyring.SERVICE,
-        metavar="NAME",
-        help=f"the keyring service buzz keeps its keys under (default: {buzz_keyring.SERVICE};"
-        " a debug build of buzz uses buzz-desktop-dev)",
-    )
-    buzz.add_argument(
-        "--list", action="store_true", help=f"list every agent (default: up to {LIST_UP_TO})"
-    )
-    add_json_flag(buzz)
-    buzz.set_defaults(func=run_import_buzz)
 
 
 def run_import_buzz(ctx: Context) -> int:
@@ -109,7 +67,7 @@ def _print(ctx: Context, plan: ImportPlan, *, dry_run: bool) -> None:
     )
     shown = [s for s in plan.agents if s.action != UNCHANGED or s.note]
     if shown:
-        listed = shown if ctx.args.list else shown[:LIST_UP_TO]
+        listed = shown if ctx.args.list else shown[:BUZZ_IMPORT_LISTS_UP_TO]
         ctx.table(
             ["ACTION", "NAME", "PUBKEY", "PERSONA", "KEY FROM", "NOTE"],
             [

@@ -29,7 +29,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters.cli.output import Context, Subcommands, add_json_flag, read_bounded
+from adapters.cli.commands import BACKUP_PASSPHRASE_ENV
+from adapters.cli.output import Context, read_bounded
 from adapters.keystore import ROLE_AGENT, ROLE_OWNER
 from adapters.nostr import nip49
 from adapters.nostr.errors import InvalidKey
@@ -44,71 +45,9 @@ from adapters.usecases.keys import (
 )
 from domain.slugs import persona_slug
 
-# The setting's name, for messages (adapters.settings reads it).
-PASSPHRASE_ENV = "FLEETSYNC_BACKUP_PASSPHRASE"  # noqa: S105
 HEADER = "# fleetsync key backup"
 # A backup file holds a line per agent; a bound keeps a wrong file from being read whole.
 MAX_BACKUP_BYTES = 64 * 1024 * 1024
-
-
-def register(commands: Subcommands) -> None:
-    key = commands.add_parser(
-        "key",
-        help="back up and restore the owner's and agents' keys (NIP-49 ncryptsec)",
-    )
-    sub = key.add_subparsers(dest="key_command", metavar="COMMAND", required=True)
-    export = sub.add_parser(
-        "export",
-        help="write every key as a password-encrypted ncryptsec line",
-        description="Write the owner's key and every stored agent key as NIP-49 ncryptsec "
-        "strings (scrypt + XChaCha20-Poly1305), one per line, to stdout or --output. The "
-        f"password comes from ${PASSPHRASE_ENV} or a prompt on a terminal.",
-    )
-    export.add_argument(
-        "--agent",
-        action="append",
-        metavar="AGENT",
-        help="only this agent: name, short id, hex or npub (repeatable)",
-    )
-    export.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
-    export.add_argument("--no-owner", action="store_true", help="leave the owner's key out")
-    export.add_argument(
-        "--output",
-        "-o",
-        metavar="FILE",
-        help="write to FILE (created with mode 0600; an existing file is never overwritten)",
-    )
-    export.add_argument(
-        "--log-n",
-        type=int,
-        default=nip49.DEFAULT_LOG_N,
-        metavar="N",
-        help=f"scrypt work factor 2^N (default {nip49.DEFAULT_LOG_N}: 64 MiB per key; "
-        f"at most {nip49.MAX_LOG_N})",
-    )
-    export.add_argument(
-        "--print-plaintext-keys",
-        action="store_true",
-        help="write unencrypted nsec keys instead: whoever reads them controls the agents",
-    )
-    add_json_flag(export)
-    export.set_defaults(func=run_export)
-
-    restore = sub.add_parser(
-        "import",
-        help="put back the keys of a backup written by 'key export'",
-        description="Decrypt every line of a backup and check it before storing anything; "
-        "keys of agents this home knows go back into the key store, unknown agents are "
-        "created only with --persona. Importing the same backup twice changes nothing.",
-    )
-    restore.add_argument("file", metavar="FILE", help="the backup file ('-' reads stdin)")
-    restore.add_argument(
-        "--persona",
-        metavar="SLUG",
-        help="create the agents this home does not know, following this persona",
-    )
-    add_json_flag(restore)
-    restore.set_defaults(func=run_import)
 
 
 def run_export(ctx: Context) -> int:
@@ -254,7 +193,7 @@ def _password(ctx: Context, *, confirm: bool) -> str:
     if value:
         return value
     if not sys.stdin.isatty():
-        raise BackupError(f"set {PASSPHRASE_ENV}, or run on a terminal to be asked for it")
+        raise BackupError(f"set {BACKUP_PASSPHRASE_ENV}, or run on a terminal to be asked for it")
     first = getpass.getpass("backup password: ")
     if not first:
         raise BackupError("an empty password protects nothing")

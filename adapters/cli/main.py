@@ -32,22 +32,16 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
-from typing import BinaryIO, NoReturn, TextIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO, cast
 
-from adapters.cli.agents import register as register_agents
-from adapters.cli.buzz import register as register_buzz
-from adapters.cli.keys import register as register_keys
-from adapters.cli.output import Context, Subcommands
-from adapters.cli.personas import register as register_personas
-from adapters.cli.reports import register as register_reports
-from adapters.cli.setup import register as register_setup
-from adapters.cli.sync import register as register_sync
-from adapters.cli.teams import register as register_teams
+from adapters.cli.commands import Subcommands, register
 from adapters.errors import AdapterError
 from domain.errors import DomainError
 from domain.text import escape
 from projections.errors import ProjectionError
+
+if TYPE_CHECKING:
+    from adapters.cli.output import Context
 
 PROG = "fleetsync"
 EXIT_OK = 0
@@ -64,7 +58,22 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-Command = Callable[[Context], int]
+Command = Callable[["Context"], int]
+
+
+class _Version(argparse._VersionAction):
+    """``--version``: the installed version, looked up only when asked for (reading the
+    package metadata costs more than parsing any other command line)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        self.version = f"{PROG} {_version()}"
+        super().__call__(parser, namespace, values, option_string)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,9 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="event store URL (default: $FLEETSYNC_STORE_URL, else sqlite:///HOME/events.sqlite;"
         " postgresql://user:password@host:port/dbname also works)",
     )
-    parser.add_argument(
-        "--version", action="version", version=f"{PROG} {_version()}", help="print the version"
-    )
+    parser.add_argument("--version", action=_Version, help="print the version")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     # Sub-parsers are _Parser instances too (usage errors exit 1 everywhere); the
@@ -98,19 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = cast(
         Subcommands, parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     )
-    register_setup(commands)
-    register_personas(commands)
-    register_teams(commands)
-    register_agents(commands)
-    register_reports(commands)
-    register_sync(commands)
-    register_keys(commands)
-    register_buzz(commands)
+    register(commands)
     _describe_commands(parser)
     return parser
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version(PROG)
     except PackageNotFoundError:  # run from a checkout that was never installed
@@ -147,6 +149,10 @@ def main(
     except SystemExit as exc:  # --help and --version exit through argparse
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     _configure_logging(err, debug=args.debug)
+    # The one command that runs needs the context (and, through it, the store):
+    # imported now, after parsing, so --help and --version never import them.
+    from adapters.cli.output import Context
+
     ctx = Context(
         args=args,
         stdin=stdin if stdin is not None else sys.stdin.buffer,

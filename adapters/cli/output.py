@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, TextIO, TypeAlias
+from typing import Any, BinaryIO, TextIO
 
 from adapters.bootstrap import Fleet, bootstrap
 from adapters.errors import PermanentAdapterError
@@ -42,9 +42,6 @@ class NotConfirmed(PermanentAdapterError):
 
 # Exit codes shared by several commands (see adapters.cli.main).
 EXIT_UNVERIFIED = 3  # a relay could not be read (or never was): sync is unproven
-
-# What ``add_subparsers`` returns; each command module registers its parsers on it.
-Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 @dataclass
@@ -182,19 +179,3 @@ def _is_terminal(stream: BinaryIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):  # a closed or fileless stream
         return False
-
-
-def add_yes_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--yes``: the one flag that confirms a destructive action without asking."""
-    parser.add_argument(
-        "--yes",
-        action="store_true",
-        help=f"{what} without asking (needed when stdin is not a terminal)",
-    )
-
-
-def add_json_flag(parser: argparse.ArgumentParser) -> None:
-    """``--json`` after the command too; SUPPRESS keeps a global ``--json`` from being reset."""
-    parser.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
-    )

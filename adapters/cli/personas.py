@@ -1,4 +1,4 @@
-"""``fleetsync persona save|list|show|delete``: their arguments and output.
+"""``fleetsync persona save|list|show|delete|pull``: what they print.
 
 What each does is :mod:`adapters.usecases.personas`. Secrets (``env_vars``) are
 read from the definition file and sealed by the application; they are never
@@ -13,15 +13,10 @@ from typing import Any
 from adapters.cli.output import (
     EXIT_UNVERIFIED,
     Context,
-    Subcommands,
-    add_json_flag,
-    add_yes_flag,
     read_bounded,
     short,
 )
 from adapters.cli.publish import (
-    PUBLISH_EPILOG,
-    add_publish_flags,
     print_publication,
     progress_for,
     publication_code,
@@ -39,81 +34,6 @@ from domain.text import escape
 # domain.engram_size) even with generous JSON escapes and indentation; the
 # bound only keeps a wrong file (a log, a device) from being read whole.
 MAX_DEFINITION_BYTES = 1_048_576
-
-
-def register(commands: Subcommands) -> None:
-    persona = commands.add_parser("persona", help="save, list, show and delete personas")
-    sub = persona.add_subparsers(dest="persona_command", metavar="ACTION", required=True)
-
-    save = sub.add_parser(
-        "save",
-        help="create or update a persona from a JSON definition",
-        description="Save a persona from JSON: display_name and system_prompt (required), "
-        "avatar_url, runtime, model, provider, name_pool, and env_vars (secrets, sealed "
-        "at rest, never published in the persona). Saving an identical definition "
-        "records nothing.",
-        epilog=PUBLISH_EPILOG,
-    )
-    save.add_argument("slug", metavar="SLUG", help="persona slug: ^[a-z0-9][a-z0-9_-]{0,63}$")
-    save.add_argument("file", metavar="FILE|-", help="JSON definition file, or '-' for stdin")
-    add_publish_flags(save, "its agents' engrams")
-    add_json_flag(save)
-    save.set_defaults(func=run_save)
-
-    listing = sub.add_parser("list", help="list personas")
-    listing.add_argument("--all", action="store_true", help="include deleted personas")
-    add_json_flag(listing)
-    listing.set_defaults(func=run_list)
-
-    show = sub.add_parser(
-        "show",
-        help="show a persona (secrets hidden)",
-        description="Show a persona's current version: its public members, the names of "
-        "its env_vars (never their values) and its digests; --history lists every version.",
-    )
-    show.add_argument("slug", metavar="SLUG", help="the persona's slug")
-    show.add_argument(
-        "--history", action="store_true", help="list every saved version: when, who, digest"
-    )
-    add_json_flag(show)
-    show.set_defaults(func=run_show)
-
-    delete = sub.add_parser(
-        "delete",
-        help="delete a persona (its history is kept)",
-        description="Delete a persona. Its agents stay, without a persona to follow, until "
-        "moved or retired; the engrams they hold on the relays (the persona and its "
-        "secrets) are tombstoned right away, or by the next apply. With live agents it "
-        "asks first (or takes --yes).",
-    )
-    delete.add_argument("slug", metavar="SLUG", help="the persona's slug")
-    delete.add_argument(
-        "--no-apply",
-        action="store_true",
-        help="do not tombstone its agents' engrams now ('fleetsync apply' will)",
-    )
-    add_yes_flag(delete, "delete a persona that live agents follow")
-    add_json_flag(delete)
-    delete.set_defaults(func=run_delete)
-
-    pull = sub.add_parser(
-        "pull",
-        help="take in the owner's kind:30175 persona events from the relays",
-        description="Read the owner's kind:30175 persona events from every relay, keep the "
-        "newest valid one per slug, and record each that is new here, or was edited "
-        "elsewhere (in buzz) after the version saved here, as a persona save whose cause is "
-        "that event ('audit --persona SLUG' shows it). A persona the owner asked to delete "
-        "(a NIP-09 kind:5 request, by event id or by address, with nothing written since) "
-        "is deleted here with the request as its cause, unless the version here was written "
-        "after the request; its agents' engrams are tombstoned. Events with a bad envelope or "
-        "signature, and a newest event with unusable content, are set aside with their "
-        "reason. env_vars stay as saved here. Pulling again records nothing. Exit 3 when a "
-        "relay could not be read.",
-        epilog=PUBLISH_EPILOG,
-    )
-    add_publish_flags(pull, "its agents' engrams")
-    add_json_flag(pull)
-    pull.set_defaults(func=run_pull)
 
 
 def read_definition_text(ctx: Context, source: str) -> str:

@@ -19,7 +19,6 @@ that recorded nothing, so a script never retries a create that happened.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import re
@@ -35,25 +34,6 @@ from domain.text import escape
 from domain.verdict import SETTLED
 
 EXIT_NOT_IN_SYNC = 2
-PUBLISH_EPILOG = (
-    "Publishes right away, as 'fleetsync apply' would (progress on a terminal's stderr), "
-    "and reports what was published. A relay failure never undoes what was recorded. "
-    "Exit codes: 0 recorded and published (or nothing to publish); 2 recorded, but some "
-    "agents are not in sync yet ('fleetsync apply' retries); 3 recorded, but a relay could "
-    "not be read; 1 error, nothing recorded."
-)
-
-
-def add_publish_flags(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--no-apply`` and ``--quiet`` for a command that publishes what it records."""
-    parser.add_argument(
-        "--no-apply",
-        action="store_true",
-        help=f"do not publish {what} now ('fleetsync apply' will)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
-
-
 # How often the progress line is redrawn while nothing else happens: a wait on a
 # silent relay shows its seconds passing.
 TICK = 0.5

@@ -18,16 +18,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from adapters.cli.agents import AGENT_HELP
 from adapters.cli.output import (
     EXIT_UNVERIFIED,
     Context,
-    Subcommands,
-    add_json_flag,
     filters_of,
     short,
 )
-from adapters.cli.teams import add_team_flag
 from adapters.usecases import reports as queries
 from domain.errors import InvalidInput
 from domain.planner import Action, Assessment, PublishCommand, Status
@@ -41,51 +37,6 @@ from projections.audit import (
 from projections.rows import RelayRow
 
 EXIT_CHANGES_PENDING = 2
-
-
-def register(commands: Subcommands) -> None:
-    plan = commands.add_parser(
-        "plan",
-        help="show which agents need a new persona engram, and why (exit 2: changes pending)",
-        description="Show the engrams that would be published. Exit code 0 when nothing is "
-        "to do, 2 when changes are pending, 1 on error.",
-    )
-    plan.add_argument("--agent", metavar="AGENT", help=f"only this agent ({AGENT_HELP})")
-    plan.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
-    add_team_flag(plan, "agents")
-    add_json_flag(plan)
-    plan.set_defaults(func=run_plan)
-
-    status = commands.add_parser(
-        "status",
-        help="reconcile status per persona",
-        description="Count each persona's agents by reconcile status (in-sync, out-of-date, "
-        "pending, conflict, ...), as the log records it: run 'fleetsync refresh' first to "
-        "take in what the relays hold now.",
-    )
-    status.add_argument("--persona", metavar="SLUG", help="only this persona")
-    add_team_flag(status, "the personas")
-    add_json_flag(status)
-    status.set_defaults(func=run_status)
-
-    audit = commands.add_parser(
-        "audit",
-        help="replay history: an agent's persona versions, or a persona's versions and agents",
-        description="Replay the log: for --agent, every event about it and the personas it "
-        "followed (saves, seals, relay answers, publishes, conflicts) and the status it "
-        "had; for --persona, its versions and which version each agent carries. --as-of "
-        "cuts the history at a time or log position.",
-    )
-    target = audit.add_mutually_exclusive_group(required=True)
-    target.add_argument("--agent", metavar="AGENT", help=f"audit this agent ({AGENT_HELP})")
-    target.add_argument("--persona", metavar="SLUG", help="audit this persona and its agents")
-    audit.add_argument(
-        "--as-of",
-        metavar="TIME|POSITION",
-        help="answer as of an ISO-8601 time or a log position",
-    )
-    add_json_flag(audit)
-    audit.set_defaults(func=run_audit)
 
 
 def _when(at: str | None) -> str:

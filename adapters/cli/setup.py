@@ -17,46 +17,13 @@ from pathlib import Path
 from adapters.bootstrap import init
 from adapters.buzz.appdata import default_app_data_dir
 from adapters.buzz.keyring import read_identity
-from adapters.cli.output import Context, Subcommands, add_json_flag
+from adapters.cli.commands import BACKUP_PASSPHRASE_ENV
+from adapters.cli.output import Context
 from adapters.errors import PermanentAdapterError
 from adapters.nostr import nip49
 from adapters.nostr.keys import SecretKey
 from adapters.vault import KDF_ARGON2ID, KEY_FILE, VaultError
 from domain.errors import InvalidInput
-
-# The setting's name, for messages (adapters.settings reads it).
-NCRYPTSEC_PASSWORD_ENV = "FLEETSYNC_BACKUP_PASSPHRASE"  # noqa: S105
-
-
-def register(commands: Subcommands) -> None:
-    parser = commands.add_parser(
-        "init",
-        help="create a fleetsync home (vault, key store, owner key, event store)",
-        description="Create a fleetsync home in a new or empty directory. With "
-        "FLEETSYNC_PASSPHRASE set (or typed when asked on a terminal), secrets are "
-        "sealed with a key derived from it (argon2id); otherwise a key file "
-        f"HOME/{KEY_FILE} (mode 0600) is created: back it up, secrets cannot be read "
-        "without it. The store URL used is recorded in HOME/home.json (without its "
-        "password), so later commands need no --store.",
-    )
-    parser.add_argument(
-        "--owner-nsec",
-        metavar="NSEC|-",
-        help="use an existing owner key (nsec, hex, or a NIP-49 ncryptsec whose password "
-        f"comes from ${NCRYPTSEC_PASSWORD_ENV} or a prompt) instead of generating one; "
-        "'-' reads it from stdin, which keeps it out of shell history",
-    )
-    parser.add_argument(
-        "--owner-from-buzz",
-        nargs="?",
-        const="",
-        metavar="APP_DATA_DIR",
-        help="use the buzz desktop's identity as the owner key: from buzz's OS keyring item "
-        "(service buzz-desktop, user secrets), else the identity.key file of its app-data "
-        "directory (default: buzz's own); then 'import buzz' keeps buzz's engrams",
-    )
-    add_json_flag(parser)
-    parser.set_defaults(func=run_init)
 
 
 def _new_passphrase(ctx: Context) -> str | None:
@@ -104,7 +71,7 @@ def _ask_ncryptsec_password() -> str:
         fd = os.open("/dev/tty", os.O_RDONLY)
     except OSError:
         raise NcryptsecRefused(
-            f"the key is an ncryptsec: set {NCRYPTSEC_PASSWORD_ENV} to its password, or run "
+            f"the key is an ncryptsec: set {BACKUP_PASSPHRASE_ENV} to its password, or run "
             "on a terminal to be asked for it"
         ) from None
     os.close(fd)

@@ -15,88 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.cli.agents import AGENT_HELP
-from adapters.cli.output import EXIT_UNVERIFIED, Context, Subcommands, add_json_flag, filters_of
+from adapters.cli.output import EXIT_UNVERIFIED, Context, filters_of
 from adapters.cli.publish import confirmed_line, print_report, progress_for
 from adapters.cli.reports import run_plan
-from adapters.cli.teams import add_team_flag
 from adapters.relay.urls import canonical_url
 from adapters.usecases.apply import ApplyRequest, apply, refresh
 from adapters.usecases.relays import add_relay, describe_relays, remove_relay
-
-
-def register(commands: Subcommands) -> None:
-    relay = commands.add_parser("relay", help="the relays every engram is written to")
-    relay_commands = relay.add_subparsers(dest="relay_command", metavar="COMMAND", required=True)
-    add = relay_commands.add_parser(
-        "add",
-        help="add a relay (ws:// or wss:// URL; http:// or https:// for a buzz HTTP bridge)",
-        description="Add a relay to the list every engram is written to and read from. "
-        "The scheme says the wire: ws:// or wss:// is a websocket relay, http:// or "
-        "https:// a buzz relay's HTTP bridge (POST /events and /query, NIP-98 on every "
-        "request). Adding one already configured changes nothing.",
-    )
-    add.add_argument(
-        "url",
-        metavar="URL",
-        help="the relay's ws:// or wss:// URL, or its bridge's http:// or https:// base URL",
-    )
-    add_json_flag(add)
-    add.set_defaults(func=run_relay_add)
-    remove = relay_commands.add_parser(
-        "remove",
-        help="stop writing to a relay",
-        description="Remove a relay from the list: engrams are no longer written to it or "
-        "read from it. What it holds stays there.",
-    )
-    remove.add_argument("url", metavar="URL", help="the relay's URL, as 'relay list' shows it")
-    add_json_flag(remove)
-    remove.set_defaults(func=run_relay_remove)
-    listing = relay_commands.add_parser(
-        "list", help="the configured relays, each with its wire and how it authenticates"
-    )
-    add_json_flag(listing)
-    listing.set_defaults(func=run_relay_list)
-
-    apply = commands.add_parser(
-        "apply",
-        help="publish every engram the plan asks for (exit 2: some agents still not in sync)",
-        description="Refresh what the relays hold, plan, then publish and confirm. Sealed but "
-        "unconfirmed engrams are resent first, byte for byte.",
-    )
-    apply.add_argument("--agent", metavar="AGENT", help=f"only this agent ({AGENT_HELP})")
-    apply.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
-    add_team_flag(apply, "agents")
-    apply.add_argument("--dry-run", action="store_true", help="only show the plan")
-    apply.add_argument("--quiet", action="store_true", help="no progress bar")
-    apply.add_argument(
-        "--no-refresh", action="store_true", help="trust the log; do not read heads first"
-    )
-    apply.add_argument(
-        "--ack",
-        choices=("any", "all"),
-        default="any",
-        help="when an engram counts as published: one relay acknowledged it (default) or "
-        "every relay did; either way the head read back must be ours",
-    )
-    apply.add_argument(
-        "--overwrite-conflicts",
-        action="store_true",
-        help="also write over heads another writer put there (conflicts wait for this)",
-    )
-    add_json_flag(apply)
-    apply.set_defaults(func=run_apply)
-
-    refresh = commands.add_parser(
-        "refresh",
-        help="read every agent's engram head from the relays and record drift",
-        description="Read every live agent's mem/persona head from the relays and record, "
-        "in the log, each one that differs from what the log says (drift). Publishes "
-        "nothing: 'fleetsync plan' then shows what the next apply would do about it.",
-    )
-    refresh.add_argument("--persona", metavar="SLUG", help="only agents of this persona")
-    add_json_flag(refresh)
-    refresh.set_defaults(func=run_refresh)
 
 
 def run_relay_add(ctx: Context) -> int:

@@ -12,14 +12,11 @@ Personas whose content changed are published to their agents right away, as
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
-from adapters.cli.output import EXIT_UNVERIFIED, Context, Subcommands, add_json_flag
+from adapters.cli.output import EXIT_UNVERIFIED, Context
 from adapters.cli.publish import (
-    PUBLISH_EPILOG,
-    add_publish_flags,
     print_publication,
     progress_for,
     publication_code,
@@ -49,86 +46,6 @@ LEGACY_OFF = (
 
 class LegacyTeamsOff(PermanentAdapterError):
     """A persona-pack directory was given while legacy team sync is off."""
-
-
-def register(commands: Subcommands) -> None:
-    team = commands.add_parser("team", help="teams: groups of personas, brought in from buzz")
-    sub = team.add_subparsers(dest="team_command", metavar="ACTION", required=True)
-
-    imp = sub.add_parser(
-        "import",
-        help="bring a team in: a buzz-team-snapshot file or a legacy persona-pack directory",
-        description="Bring a team and its personas in, as persona saves and a team, all or "
-        "nothing. PATH is a buzz-team-snapshot v1 file (.team.json or .team.png) or a legacy "
-        "persona-pack directory (.plugin/plugin.json and *.persona.md files; needs "
-        "FLEETSYNC_LEGACY_TEAM_SYNC, on by default). Importing the same team again records "
-        "nothing; a changed pack is brought in with 'team sync'.",
-        epilog=PUBLISH_EPILOG,
-    )
-    imp.add_argument("path", metavar="PATH", help="a .team.json / .team.png file or a pack dir")
-    imp.add_argument(
-        "--id",
-        metavar="ID",
-        help="the team's id for a snapshot (default: made from its name); a pack's is its id",
-    )
-    add_publish_flags(imp, "changed personas' engrams")
-    add_json_flag(imp)
-    imp.set_defaults(func=run_import)
-
-    sync = sub.add_parser(
-        "sync",
-        help="bring an imported persona pack's changes in",
-        description="Update an imported team from its persona-pack directory (or snapshot "
-        "file, with --id as imported): personas' public content is updated (their env_vars "
-        "are kept), new personas are added, personas that left the pack leave the team and "
-        "are deleted unless an agent follows them. Needs FLEETSYNC_LEGACY_TEAM_SYNC for a "
-        "directory. Run again, it records nothing.",
-        epilog=PUBLISH_EPILOG,
-    )
-    sync.add_argument("path", metavar="PATH", help="the pack directory (or snapshot file)")
-    sync.add_argument("--id", metavar="ID", help="the team's id, for a snapshot file")
-    add_publish_flags(sync, "changed personas' engrams")
-    add_json_flag(sync)
-    sync.set_defaults(func=run_sync)
-
-    pull = sub.add_parser(
-        "pull",
-        help="follow the owner's buzz teams (kind:30176) on the relays",
-        description="Read the owner's kind:30176 team events from every relay and record "
-        "the newest valid one of each team as its version: name, description, "
-        "instructions and member personas (buzz persona ids, taken as the slugs buzz makes "
-        "of them; one naming no persona here is left out and reported: 'persona pull' "
-        "first). A team the owner asked to delete (a NIP-09 kind:5 request, by event id or "
-        "by address, with nothing written since) is removed, the request recorded as the "
-        "cause; anyone else's request is ignored. Events with a bad envelope, signature or "
-        "content are set aside with their reason. Pulling again records nothing. Exit 3 "
-        "when a relay could not be read.",
-    )
-    add_json_flag(pull)
-    pull.set_defaults(func=run_pull)
-
-    listing = sub.add_parser("list", help="list teams and their personas")
-    add_json_flag(listing)
-    listing.set_defaults(func=run_list)
-
-    show = sub.add_parser("show", help="show one team: name, instructions, personas, source")
-    show.add_argument("team", metavar="TEAM", help="the team's id, as 'team list' shows it")
-    add_json_flag(show)
-    show.set_defaults(func=run_show)
-
-    remove = sub.add_parser(
-        "remove",
-        help="forget a team (its personas stay)",
-        description="Remove a team: its personas and their agents stay as they are.",
-    )
-    remove.add_argument("team", metavar="TEAM", help="the team's id")
-    add_json_flag(remove)
-    remove.set_defaults(func=run_remove)
-
-
-def add_team_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--team TEAM``: narrow a command to the personas of one team (and their agents)."""
-    parser.add_argument("--team", metavar="TEAM", help=f"only {what} of this team's personas")
 
 
 def read_team_input(ctx: Context, path_text: str, ident: str | None) -> TeamInput:
