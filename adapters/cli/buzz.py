@@ -13,7 +13,8 @@ from pathlib import Path
 from adapters.buzz import keyring as buzz_keyring
 from adapters.buzz.appdata import default_app_data_dir, read_app_data
 from adapters.cli.commands import BUZZ_IMPORT_LISTS_UP_TO
-from adapters.cli.output import Context
+from adapters.cli.output import EXIT_UNVERIFIED, Context
+from adapters.usecases.apply import Refreshed
 from adapters.usecases.import_buzz import (
     CREATE,
     MOVE,
@@ -24,6 +25,7 @@ from adapters.usecases.import_buzz import (
     count,
     import_buzz,
     plan_doc,
+    read_heads,
 )
 
 
@@ -38,11 +40,51 @@ def run_import_buzz(ctx: Context) -> int:
 
     with ctx.fleet() as fleet:
         plan = import_buzz(fleet, data, secrets, dry_run=args.dry_run)
+        no_relays = not fleet.app.relay_urls()
+        heads = None if args.dry_run or args.no_refresh else read_heads(fleet, plan)
+    code = 0 if heads is None or heads.verified else EXIT_UNVERIFIED
     if ctx.json:
-        ctx.emit_json(plan_doc(plan, dry_run=args.dry_run))
-        return 0
+        doc = plan_doc(plan, dry_run=args.dry_run)
+        doc["heads"] = _heads_doc(heads)
+        ctx.emit_json(doc)
+        return code
     _print(ctx, plan, dry_run=args.dry_run)
-    return 0
+    recorded = any(s.action in (CREATE, MOVE) for s in plan.agents)
+    if heads is not None:
+        for url, why in heads.unreadable.items():
+            ctx.out(f"relay {url} could not be read: {why}")
+        read = heads.agents - heads.unverified
+        ctx.out(
+            f"read the engrams of {read} of {heads.agents} imported agent(s) on every relay; "
+            "'fleetsync plan' shows what 'fleetsync apply' would publish"
+        )
+        if heads.unverified:
+            ctx.out(
+                f"not verified: {heads.unverified} agent(s) could not be read on every relay; "
+                "'fleetsync refresh' reads them again"
+            )
+    elif recorded and not args.dry_run:
+        why = "--no-refresh" if args.no_refresh else "no relay is configured"
+        fix = "run" if args.no_refresh or not no_relays else "add buzz's relay and run"
+        ctx.out(
+            f"the engrams buzz wrote were not read ({why}): {fix} 'fleetsync refresh' "
+            "before 'fleetsync plan', which until then counts every imported agent as "
+            "never published"
+        )
+    return code
+
+
+def _heads_doc(heads: Refreshed | None) -> dict[str, object] | None:
+    if heads is None:
+        return None
+    return {
+        "agents": heads.agents,
+        "observed": heads.observed,
+        "verified": heads.verified,
+        "read": list(heads.read),
+        "unreadable": dict(heads.unreadable),
+        "unverified": heads.unverified,
+    }
 
 
 def _print(ctx: Context, plan: ImportPlan, *, dry_run: bool) -> None:
@@ -94,6 +136,6 @@ def _print(ctx: Context, plan: ImportPlan, *, dry_run: bool) -> None:
     if dry_run:
         ctx.out("dry run: nothing was written")
     elif plan.changes:
-        ctx.out("imported; 'fleetsync plan' shows what 'fleetsync apply' would publish")
+        ctx.out("imported")
     else:
         ctx.out("nothing to import: this fleet already holds all of it")

@@ -619,7 +619,11 @@ def _buzz(commands: Subcommands) -> None:
         "secrets), and goes straight into the sealed key store. All or nothing: a record "
         "fleetsync cannot take stops the import, naming the file and the record, and "
         "nothing is written. Importing the same data again records nothing. Nothing is "
-        "published: 'fleetsync plan' shows what 'apply' would write.",
+        "published: the imported agents' engrams are read from the relays right after "
+        "(as 'fleetsync refresh' reads them), so 'fleetsync plan' shows what 'apply' "
+        "would write. Exit codes: 0 imported (or nothing to import); 3 imported, but a "
+        "relay could not be read ('fleetsync refresh' reads it again); 1 error, nothing "
+        "recorded.",
     )
     buzz.add_argument(
         "app_data",
@@ -638,6 +642,12 @@ def _buzz(commands: Subcommands) -> None:
         metavar="NAME",
         help=f"the keyring service buzz keeps its keys under (default: {buzz_keyring.SERVICE};"
         " a debug build of buzz uses buzz-desktop-dev)",
+    )
+    buzz.add_argument(
+        "--no-refresh",
+        action="store_true",
+        help="do not read the imported agents' engrams from the relays now "
+        "('fleetsync refresh' or 'apply' will)",
     )
     buzz.add_argument(
         "--list",

@@ -17,7 +17,7 @@ fails the change; it is part of the :class:`Publication` it returns.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from adapters.bootstrap import Fleet
@@ -140,11 +140,16 @@ class Refreshed:
         return not self.unreadable and not self.unverified
 
 
-def refresh(fleet: Fleet, filters: Filters = EVERYONE) -> Refreshed:
-    """Read the live agents' heads from the relays and record what differs from the log."""
+def refresh(
+    fleet: Fleet, filters: Filters = EVERYONE, *, only: Collection[str] | None = None
+) -> Refreshed:
+    """Read the live agents' heads from the relays and record what differs from the log
+    (with ``only``, just the agents of those public keys)."""
     view = fleet.view()
     scope = resolve(view, filters)
     agents = view.agents(scope.persona, include_retired=False)
+    if only is not None:
+        agents = [a for a in agents if a.pubkey in only]
 
     async def run() -> tuple[int, int, Reading | None]:
         async with fleet.reconciler(view=view) as reconciler:

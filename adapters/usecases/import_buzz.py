@@ -27,7 +27,9 @@ What an import does, and does not:
 - each team of ``teams.json`` is recorded as a fleetsync team of the
   personas imported with it (members buzz no longer has are named, not kept);
 - nothing is deleted or retired, and nothing is published: ``plan`` shows
-  what ``apply`` would write.
+  what ``apply`` would write. For ``plan`` to know what buzz wrote, the heads
+  of the agents an import recorded are read from the relays right after it
+  (:func:`read_heads`, a refresh of those agents), unless there is no relay.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from adapters.buzz.appdata import (
 )
 from adapters.buzz.keyring import BuzzSecrets
 from adapters.nostr.keys import PublicKey, SecretKey
+from adapters.usecases.apply import Refreshed, refresh
 from domain import strictjson
 from domain.aggregates import Agent
 from domain.application import UnknownAgent
@@ -192,6 +195,21 @@ def import_buzz(
     if not dry_run:
         carry_out(fleet, plan)
     return plan
+
+
+def read_heads(fleet: Fleet, plan: ImportPlan) -> Refreshed | None:
+    """Read from the relays the heads of the agents ``plan`` created or moved, as
+    ``refresh`` reads them, so that ``plan`` knows the engrams buzz wrote (an agent
+    whose engram carries its persona already is in sync, not ``missing``).
+
+    ``None`` when the import recorded no agent or the fleet has no relay. Reading
+    is not part of the import: a relay that cannot be read leaves it recorded,
+    and the result says so.
+    """
+    recorded = {s.pubkey for s in plan.agents if s.action in (CREATE, MOVE)}
+    if not recorded or not fleet.app.relay_urls():
+        return None
+    return refresh(fleet, only=recorded)
 
 
 def carry_out(fleet: Fleet, plan: ImportPlan) -> None:

@@ -197,6 +197,35 @@ def test_an_import_with_nothing_to_do_records_nothing_in_a_home_that_never_had_a
     assert cli.snapshot() == before
 
 
+def test_without_a_relay_the_import_says_the_engrams_buzz_wrote_were_not_read(
+    cli: Cli, fleet: Fleet, tmp_path: Path
+) -> None:
+    result = run_import(cli, fleet.seed(tmp_path / "buzz"))
+    assert result.code == 0, result
+    assert "not read (no relay is configured)" in result.stdout
+    assert "'fleetsync refresh' before 'fleetsync plan'" in result.stdout
+    again = imported(cli, fleet.seed(tmp_path / "buzz2"))
+    assert again["heads"] is None
+
+
+def test_a_relay_that_cannot_be_read_leaves_the_import_recorded_and_exits_3(
+    cli: Cli, fleet: Fleet, tmp_path: Path
+) -> None:
+    cli.ok("relay", "add", "ws://127.0.0.1:9")
+    result = cli(
+        "import",
+        "buzz",
+        str(fleet.seed(tmp_path / "buzz")),
+        "--json",
+        env={"DBUS_SESSION_BUS_ADDRESS": NO_BUS, "FLEETSYNC_RELAY_TIMEOUT": "1"},
+    )
+    assert result.code == 3, result
+    heads = json.loads(result.stdout)["heads"]
+    assert heads["verified"] is False
+    assert list(heads["unreadable"]) == ["ws://127.0.0.1:9"]
+    assert len(json.loads(cli.ok("agent", "list", "--json").stdout)) == len(fleet.agents)
+
+
 def test_a_dry_run_shows_the_import_and_writes_nothing(
     cli: Cli, fleet: Fleet, tmp_path: Path
 ) -> None:
