@@ -1,29 +1,32 @@
 """The buzz take-over story (issue 13): a buzz home of 20 agents whose engrams buzz
-wrote on a real relay is imported; ``apply`` publishes nothing and ``plan`` has
-nothing to do; one persona edited moves only its agents, and so does an edit
-buzz publishes as a ``kind:30175`` that ``persona pull`` takes in.
+wrote on a real relay is imported; ``plan`` right after has nothing to do and
+``apply`` publishes nothing; one persona edited moves only its agents, and so
+does an edit buzz publishes as a ``kind:30175`` that ``persona pull`` takes in.
 
 The engrams are written as the seed's ``fleet_update.rs`` wrote them
-(fleet-update-behaviour.md, "The engram body"): the content members in the
-seed's order, the provenance with buzz's own persona id as slug (``builtin:fizz``,
-the team's ``Lep``) and the seed digest, then ``env_vars``; no
-``secrets_digest``. The body is serialised here, independently of fleetsync's
-encoder, and sealed (NIP-44, BIP-340) as the agent.
+(fleet-update-behaviour.md, "The engram body"; ``persona_events.rs`` and
+``buzz-core`` ``engram.rs`` at the seed): the content members in the seed's
+order, the provenance with buzz's own persona id as slug (``builtin:fizz``, the
+team's ``Lep``) and the seed digest, then ``env_vars``; no ``secrets_digest``.
+Nothing of fleetsync's makes them: the body is serialised here, encrypted with
+rust-nostr's NIP-44 v2 (nostr-sdk, as buzz's ``build_event`` does), addressed by
+a ``d`` tag computed here, tagged ``d`` then ``p`` and signed by rust-nostr.
+What is on the relay is read back with nostr-sdk too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import time
 from pathlib import Path
 from typing import Any
 
+import coincurve
 import pytest
 
-from adapters.nostr.engram import Conversation, seal
 from adapters.nostr.keys import SecretKey
-from adapters.nostr.signer import KeySigner
 from domain.slugs import buzz_d_tag
 from tests.integration.harness import Fleetsync
 from tests.support.buzz_appdata import (
@@ -33,7 +36,7 @@ from tests.support.buzz_appdata import (
     team_record,
     write_seed_tree,
 )
-from tests.support.sdk import sdk_publish, sdk_sign_event
+from tests.support.sdk import sdk_fetch_events, sdk_nip44_encrypt, sdk_publish, sdk_sign_event
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +72,34 @@ def buzz_engram_body(persona: BuzzPersonaSpec, owner_hex: str) -> str:
     if persona.env_vars:
         value["env_vars"] = dict(sorted(persona.env_vars.items()))
     return _compact({"slug": "mem/persona", "value": _compact(value)})
+
+
+def buzz_engram(agent: SecretKey, owner_hex: str, body: str, created_at: int) -> str:
+    """A ``kind:30174`` as buzz's ``engram::build_event`` makes it: NIP-44 v2 from the
+    agent to the owner, ``d`` = HMAC-SHA256(conversation key, "agent-memory/v1/d-tag"
+    NUL slug), tags exactly ``d`` and ``p``, signed by the agent."""
+    shared = coincurve.PublicKey(b"\x02" + bytes.fromhex(owner_hex)).multiply(
+        bytes.fromhex(agent.secret_hex())
+    )
+    conversation_key = hmac.digest(b"nip44-v2", shared.format()[1:], hashlib.sha256)
+    d_tag = hmac.new(
+        conversation_key, b"agent-memory/v1/d-tag\x00mem/persona", hashlib.sha256
+    ).hexdigest()
+    content = sdk_nip44_encrypt(agent.secret_hex(), owner_hex, body)
+    tags = [["d", d_tag], ["p", owner_hex]]
+    return sdk_sign_event(agent.secret_hex(), 30174, tags, content, created_at)
+
+
+def engram_heads(url: str, agents: list[BuzzAgentSpec]) -> dict[str, str]:
+    """Each agent's ``kind:30174`` on the relay, read by nostr-sdk: pubkey -> event id
+    (one per agent: every engram here is ``mem/persona``)."""
+    found = [
+        json.loads(e)
+        for e in sdk_fetch_events(url, {"kinds": [30174], "authors": [a.pubkey for a in agents]})
+    ]
+    heads = {e["pubkey"]: e["id"] for e in found}
+    assert len(heads) == len(found), "an agent with two engrams on the relay"
+    return heads
 
 
 def buzz_home(
@@ -123,9 +154,10 @@ def test_a_buzz_home_whose_engrams_buzz_wrote_is_taken_over_without_a_republish(
     now = int(time.time()) - 60
     for agent in agents:
         body = buzz_engram_body(by_id[str(agent.persona_id)], owner.public_key.hex)
-        conv = Conversation.for_agent(agent.key, owner.public_key)
-        event = seal(KeySigner(agent.key), conv, body, now)
-        assert sdk_publish(any_relay_url, json.dumps(event.to_dict())).accepted
+        event = buzz_engram(agent.key, owner.public_key.hex, body, now)
+        assert sdk_publish(any_relay_url, event).accepted
+    written_by_buzz = engram_heads(any_relay_url, agents)
+    assert len(written_by_buzz) == 20
     root = write_seed_tree(
         tmp_path / "buzz", personas, agents, [team_record("pollinators", "Pollinators", [])]
     )
@@ -135,11 +167,14 @@ def test_a_buzz_home_whose_engrams_buzz_wrote_is_taken_over_without_a_republish(
     fs("relay", "add", any_relay_url)
     doc = fs.json("import", "buzz", str(root))
     assert len(doc["agents"]) == 20
+    # The import reads the engrams buzz wrote, so the very next plan knows them.
+    assert (doc["heads"]["agents"], doc["heads"]["verified"]) == (20, True), doc["heads"]
 
-    first = fs.json("apply")
-    assert first["summary"]["published"] == 0, first
     plan = fs.json("plan")
     assert plan["changes"] == 0, plan
+    first = fs.json("apply")
+    assert first["summary"]["published"] == 0, first
+    assert engram_heads(any_relay_url, agents) == written_by_buzz  # nothing was written
 
     edited = {
         "display_name": "Writer",
@@ -153,6 +188,8 @@ def test_a_buzz_home_whose_engrams_buzz_wrote_is_taken_over_without_a_republish(
     writers = {a.pubkey for a in agents if a.persona_id == WRITER_ID}
     assert {c["agent"] for c in moved["commands"]} == writers
     assert fs.json("apply")["summary"]["published"] == len(writers)
+    after_edit = engram_heads(any_relay_url, agents)
+    assert {a for a in after_edit if after_edit[a] != written_by_buzz[a]} == writers
 
     # An edit in buzz: the owner's new kind:30175 head, pulled, moves that persona's agents.
     other = personas[-1]
@@ -164,6 +201,8 @@ def test_a_buzz_home_whose_engrams_buzz_wrote_is_taken_over_without_a_republish(
     assert sdk_publish(any_relay_url, edit).accepted
     pulled = fs.json("persona", "pull")
     assert [t["slug"] for t in pulled["taken"]] == [d_tag]
-    followers = sum(1 for a in agents if a.persona_id == other.id)
-    assert pulled["publish"]["summary"]["published"] == followers
+    followers = {a.pubkey for a in agents if a.persona_id == other.id}
+    assert pulled["publish"]["summary"]["published"] == len(followers)
+    after_pull = engram_heads(any_relay_url, agents)
+    assert {a for a in after_pull if after_pull[a] != after_edit[a]} == followers
     assert fs.json("plan")["changes"] == 0
