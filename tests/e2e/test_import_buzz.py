@@ -378,6 +378,39 @@ def test_an_unreachable_keyring_is_one_clear_error(cli: Cli, fleet: Fleet, tmp_p
     assert cli.snapshot() == before
 
 
+@pytest.mark.parametrize(
+    ("value", "pattern"),
+    [
+        ("not json", r"does not hold JSON, as buzz writes it"),
+        ('["identity"]', r"does not hold a JSON object of keys"),
+        ('{"identity": "x", "identity": "y"}', r"does not hold JSON"),
+        ("{AGENT: 7}", r"entry 'agent:[0-9a-f]{64}' is not a string"),
+        ('{AGENT: "nsec1notakey"}', r"entry 'agent:[0-9a-f]{64}' is not a valid nsec"),
+        ("{AGENT: OTHER}", r"entry 'agent:[0-9a-f]{64}' holds the key of another pubkey"),
+    ],
+)
+def test_a_keyring_item_that_is_not_what_buzz_writes_is_one_error_with_the_store_unchanged(
+    cli: Cli,
+    fleet: Fleet,
+    tmp_path: Path,
+    bus: str,
+    keyring_item: Callable[[str], None],
+    value: str,
+    pattern: str,
+) -> None:
+    agent = fleet.agents[1]
+    agent.key_inline = False
+    other = SecretKey.generate().nsec()
+    value = value.replace("AGENT", json.dumps(f"agent:{agent.pubkey}"))
+    keyring_item(value.replace("OTHER", json.dumps(other)))
+    before = cli.snapshot()
+    result = run_import(cli, fleet.unified(tmp_path / "buzz"), bus=bus)
+    assert_one_error_line(result, rf"OS keyring item of service 'buzz-desktop'.*{pattern}")
+    assert cli.snapshot() == before
+    assert other not in result.stderr
+    assert_no_secret(fleet, result)
+
+
 # -- malformed records ----------------------------------------------------------------------
 
 Break = Callable[[list[dict[str, Any]]], None]
@@ -474,6 +507,7 @@ def test_a_bad_record_stops_the_import_naming_file_and_record_with_the_store_unc
     assert_no_secret(fleet, result)
 
 
+@pytest.mark.parametrize("name", ["personas.json", "managed-agents.json", "teams.json"])
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
@@ -481,13 +515,14 @@ def test_a_bad_record_stops_the_import_naming_file_and_record_with_the_store_unc
         ('{"pubkey": ""}', r"expected a JSON array of records, not an object"),
         ('[{"id": "a", "id": "b"}]', r"not valid JSON: duplicate member name 'id'"),
         (b"\xff\xfe[]", r"not UTF-8 text"),
+        ("[1]", r"record 1 is a number, not an object"),
     ],
 )
 def test_a_file_that_is_not_what_buzz_writes_is_one_error_naming_it(
-    cli: Cli, fleet: Fleet, tmp_path: Path, text: str | bytes, pattern: str
+    cli: Cli, fleet: Fleet, tmp_path: Path, name: str, text: str | bytes, pattern: str
 ) -> None:
     root = fleet.seed(tmp_path / "buzz")
-    path = root / "agents" / "personas.json"
+    path = root / "agents" / name
     if isinstance(text, bytes):
         path.write_bytes(text)
     else:

@@ -329,6 +329,53 @@ def test_a_snapshot_file_is_imported_with_legacy_sync_off_and_again_records_noth
     assert cli.snapshot() == before
 
 
+SNAPSHOT_MEMBER = {
+    "format": "buzz-agent-snapshot",
+    "version": 1,
+    "definition": {"name": "CodeReviewer", "sourceIsBuiltin": False, "systemPrompt": "Review."},
+    "profile": {"displayName": "Reviewer"},
+    "memory": {"level": "none"},
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("crew.team.json", "{not json", "not valid JSON|JSON"),
+        ("crew.team.json", {"format": "other", "version": 1}, "unsupported team snapshot format"),
+        (
+            "crew.team.json",
+            {"format": "buzz-team-snapshot", "version": 1, "team": {"name": "C"}, "members": []},
+            "'members' must be a non-empty array",
+        ),
+        (
+            "crew.team.json",
+            {
+                "format": "buzz-team-snapshot",
+                "version": 1,
+                "team": {"name": "C"},
+                "members": [{**SNAPSHOT_MEMBER, "memory": {"level": "none", "entries": [{}]}}],
+            },
+            "memory.level 'none' but non-empty entries",
+        ),
+        ("crew.team.png", b"\x89PNG\r\n\x1a\nnot a png", "PNG"),
+    ],
+)
+def test_a_snapshot_file_that_is_not_what_buzz_writes_is_one_error_naming_it(
+    cli: Cli, tmp_path: Path, name: str, content: object, message: str
+) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content if isinstance(content, str) else json.dumps(content), "utf-8")
+    before = cli.snapshot()
+    result = cli("team", "import", str(path))
+    assert_one_error_line(result, message)
+    assert str(path) in result.stderr
+    assert cli.snapshot() == before
+
+
 def test_a_legacy_flat_team_file_is_refused_with_buzzs_words(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "old.team.json"
     path.write_text(json.dumps({"version": 1, "type": "team", "name": "x"}), "utf-8")
