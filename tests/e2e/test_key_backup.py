@@ -81,10 +81,12 @@ def test_no_plaintext_key_is_printed_unless_asked_in_so_many_words(
     secrets = [line[2] for line in key_lines(plain.stdout)]
     assert all(s.startswith("nsec1") for s in secrets)
     assert "UNENCRYPTED" in plain.stderr
-    sealed = export(backup_cli).stdout + export(backup_cli, "--json").stdout
+    sealed_runs = [export(backup_cli), export(backup_cli, "--json")]
+    sealed = "".join(r.stdout + r.stderr for r in sealed_runs)
     assert "nsec1" not in sealed
     for nsec in secrets:
         assert nsec not in sealed
+        assert sdk_hex_from_bech32(nsec) not in sealed  # nor the key in hex
 
 
 def test_a_backup_restores_the_same_agents_into_a_new_home_with_the_same_owner(

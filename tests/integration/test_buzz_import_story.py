@@ -172,6 +172,7 @@ def test_a_buzz_home_whose_engrams_buzz_wrote_is_taken_over_without_a_republish(
 
     plan = fs.json("plan")
     assert plan["changes"] == 0, plan
+    assert {a["status"] for a in fs.json("agent", "list")} == {"in-sync"}
     first = fs.json("apply")
     assert first["summary"]["published"] == 0, first
     assert engram_heads(any_relay_url, agents) == written_by_buzz  # nothing was written
