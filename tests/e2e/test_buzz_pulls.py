@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,3 +163,37 @@ def test_a_pull_from_a_buzz_relay_that_refuses_the_owner_reads_nothing_and_exits
         assert set(pulled["unreadable"]) == {relay.http_url, relay.url}
         assert run_json(cli, "team", "pull", expect=3)["verified"] is False
         assert run_json(cli, "persona", "list") == []
+
+
+@pytest.mark.parametrize("wire", ["websocket", "http"])
+def test_persona_save_and_delete_reach_a_buzz_relay_as_the_owners_events(
+    relay: BuzzRelay, cli: Cli, tmp_path: Path, wire: str
+) -> None:
+    url = relay.url if wire == "websocket" else relay.http_url
+    assert cli("relay", "add", url).code == 0
+    owner = sdk_public_key(owner_secret(cli))
+    env = {"FLEETSYNC_PUBLISH_PERSONAS": "1"}
+    definition = tmp_path / "writer.json"
+    secret = "sk-buzz-publish-secret-value"
+    definition.write_text(
+        json.dumps({"display_name": "Writer", "system_prompt": "W.", "env_vars": {"K": secret}})
+    )
+    saved = cli("--json", "persona", "save", "writer", str(definition), env=env)
+    assert saved.code == 0, saved
+    event = json.loads(saved.stdout)["persona_event"]
+    assert event["published"] is True
+    # buzz's ingest took it (d tag grammar, envelope) as the owner's head of the address.
+    head = relay.head(30175, owner, "writer")
+    assert head is not None
+    assert head["id"] == event["event_id"]
+    assert head["tags"] == [["d", "writer"]]
+    assert secret not in head["content"]
+    assert "env_vars" not in head["content"]
+
+    deleted = cli("--json", "persona", "delete", "writer", "--yes", env=env)
+    assert deleted.code == 0, deleted
+    deletion = json.loads(deleted.stdout)["persona_event"]
+    assert deletion["published"] is True
+    # buzz took the NIP-09 request (exactly one a target) and soft-deleted the head.
+    assert relay.events[deletion["event_id"]]["kind"] == 5
+    assert relay.head(30175, owner, "writer") is None
