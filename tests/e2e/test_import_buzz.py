@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from adapters.nostr.keys import SecretKey
-from tests.e2e.harness import Cli, Result, assert_one_error_line, base_environ
+from tests.e2e.harness import Cli, Result, all_bytes, assert_one_error_line, base_environ
 from tests.support.buzz_appdata import (
     BuzzAgentSpec,
     BuzzPersonaSpec,
@@ -150,6 +150,13 @@ def test_a_seed_era_home_is_imported_with_every_agent_keeping_its_key(
         a.pubkey: "imported" for a in fleet.agents
     }
     assert_no_secret(fleet, result)
+    # Sealed: no file of the home holds a key, or a persona secret, in the clear.
+    stored = all_bytes(cli.home)
+    for agent in fleet.agents:
+        assert agent.key.nsec().encode() not in stored
+        assert agent.key.secret_hex().encode() not in stored
+        assert bytes.fromhex(agent.key.secret_hex()) not in stored
+    assert b"sk-buzz-very-secret-value" not in stored
 
 
 def test_the_imported_personas_carry_buzz_content_and_secrets(

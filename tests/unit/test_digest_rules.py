@@ -138,6 +138,9 @@ def test_the_digest_does_not_depend_on_the_member_order_of_the_input(
     assert reread == content
     for rule in RULES.values():
         assert rule.digest(reread) == rule.digest(content)
+    # A definition file in any member order too, env_vars anywhere among them.
+    members.insert(rnd.randrange(len(members) + 1), ("env_vars", {"TOKEN": "zq-secret-value"}))
+    assert parse_definition(json.dumps(dict(members))).content.digest() == content.digest()
 
 
 # A value for each member that came after the seed, other than the one each rule
