@@ -40,6 +40,10 @@ if TYPE_CHECKING:  # adapters.settings reads home.json through this module
     from adapters.settings import Settings
 
 HOME_FILE = "home.json"
+# The vault's files (:mod:`adapters.vault`): named here, with the home's other files,
+# so that a page of the command line's help can quote them without loading libsodium.
+VAULT_FILE = "vault.json"
+KEY_FILE = "master.key"
 _FORMAT_VERSION = 1
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700

@@ -36,7 +36,7 @@ from adapters.settings import Settings
 from adapters.store import identity
 from adapters.store.errors import StoreDamaged, StoreError
 from adapters.store.viewstore import view_position
-from adapters.vault import KEY_FILE, VAULT_FILE, Vault, create_vault
+from adapters.vault import Vault, create_vault
 
 # Makes the event store's tables: given the settings, the vault bound to the
 # owner, and the owner's public key (hex).
@@ -70,7 +70,7 @@ def create_home(
     home = settings.home
     existing = [
         name
-        for name in (VAULT_FILE, KEY_FILE, KEYS_FILE, homes.HOME_FILE)
+        for name in (homes.VAULT_FILE, homes.KEY_FILE, KEYS_FILE, homes.HOME_FILE)
         if (home / name).exists()
     ]
     if home.is_dir() and existing:
@@ -95,7 +95,7 @@ def create_home(
     home_id = homes.new_home_id()
     made_home = homes.prepare_home_dir(home)
     created: list[Path] = [
-        home / name for name in (VAULT_FILE, KEY_FILE, KEYS_FILE, homes.HOME_FILE)
+        home / name for name in (homes.VAULT_FILE, homes.KEY_FILE, KEYS_FILE, homes.HOME_FILE)
     ]
     try:
         vault = create_vault(

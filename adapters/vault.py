@@ -46,10 +46,9 @@ import nacl.secret
 import nacl.utils
 
 from adapters.errors import PermanentAdapterError
+from adapters.home import KEY_FILE, VAULT_FILE
 from adapters.nostr.keys import SecretKey
 
-VAULT_FILE = "vault.json"
-KEY_FILE = "master.key"
 KEY_BYTES = 32
 _FORMAT_VERSION = 1
 _CHECK_PLAINTEXT = b"fleetsync/v1/vault-check"

@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.buzz import APP_IDENTIFIER
 from adapters.errors import PermanentAdapterError
 from adapters.nostr.errors import InvalidKey
 from adapters.nostr.keys import PublicKey, SecretKey, verify_schnorr
 from domain import strictjson
 from domain.slugs import buzz_d_tag
 
-APP_IDENTIFIER = "xyz.block.buzz.app"
 AGENTS_DIR = "agents"
 PERSONAS_FILE = "personas.json"
 AGENTS_FILE = "managed-agents.json"

@@ -26,12 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapters.buzz import KEYRING_SERVICE
 from adapters.errors import PermanentAdapterError
 from adapters.nostr.errors import InvalidKey
 from adapters.nostr.keys import SecretKey
 from domain import strictjson
 
-SERVICE = "buzz-desktop"
 USER = "secrets"
 IDENTITY = "identity"
 AGENT_PREFIX = "agent:"
@@ -49,7 +49,7 @@ class BuzzSecrets:
     agents: Mapping[str, SecretKey] = field(repr=False)
 
 
-def read_secrets(service: str = SERVICE, *, platform: str | None = None) -> BuzzSecrets:
+def read_secrets(service: str = KEYRING_SERVICE, *, platform: str | None = None) -> BuzzSecrets:
     """Read and check buzz's keyring item (``service``, user ``secrets``)."""
     import keyring
     from keyring.errors import KeyringError
@@ -75,7 +75,7 @@ def read_secrets(service: str = SERVICE, *, platform: str | None = None) -> Buzz
 LEGACY_IDENTITY_FILE = "identity.key"
 
 
-def read_identity(app_data: Path, service: str = SERVICE) -> SecretKey:
+def read_identity(app_data: Path, service: str = KEYRING_SERVICE) -> SecretKey:
     """buzz's owner identity: the keyring item's ``identity``, else the legacy
     ``identity.key`` file buzz kept in its app-data directory before (hex or nsec)."""
     try:

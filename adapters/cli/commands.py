@@ -8,7 +8,9 @@ quotes. Each command names its handler (:class:`Handler`: a module of
 with the use cases, the store and the relay wires it needs, is imported only
 when that command runs: ``status`` and ``plan`` never import the relay client
 (aiohttp), the HTTP bridge or the OS keyring, and ``--help`` and ``--version``
-open nothing at all (``tests/e2e/test_startup.py`` holds this).
+import neither the store nor the key crypto (``tests/e2e/test_startup.py`` holds
+this). The constants a help page quotes are kept where that costs nothing
+(:mod:`adapters.home`, :mod:`adapters.buzz`, :mod:`adapters.nostr.nip49_cost`).
 
 The flags several commands share (``--json``, ``--yes``, ``--team``, the
 publish flags) are declared here, once.
@@ -22,10 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
-from adapters.buzz import keyring as buzz_keyring
-from adapters.buzz.appdata import APP_IDENTIFIER
-from adapters.nostr import nip49
-from adapters.vault import KEY_FILE
+from adapters.buzz import APP_IDENTIFIER, KEYRING_SERVICE
+from adapters.home import KEY_FILE
+from adapters.nostr.nip49_cost import DEFAULT_LOG_N, MAX_LOG_N
 
 if TYPE_CHECKING:
     from adapters.cli.output import Context
@@ -576,10 +577,10 @@ def _keys(commands: Subcommands) -> None:
     export.add_argument(
         "--log-n",
         type=int,
-        default=nip49.DEFAULT_LOG_N,
+        default=DEFAULT_LOG_N,
         metavar="N",
-        help=f"scrypt work factor 2^N (default {nip49.DEFAULT_LOG_N}: 64 MiB per key; "
-        f"at most {nip49.MAX_LOG_N})",
+        help=f"scrypt work factor 2^N (default {DEFAULT_LOG_N}: 64 MiB per key; "
+        f"at most {MAX_LOG_N})",
     )
     export.add_argument(
         "--print-plaintext-keys",
@@ -638,9 +639,9 @@ def _buzz(commands: Subcommands) -> None:
     )
     buzz.add_argument(
         "--keyring-service",
-        default=buzz_keyring.SERVICE,
+        default=KEYRING_SERVICE,
         metavar="NAME",
-        help=f"the keyring service buzz keeps its keys under (default: {buzz_keyring.SERVICE};"
+        help=f"the keyring service buzz keeps its keys under (default: {KEYRING_SERVICE};"
         " a debug build of buzz uses buzz-desktop-dev)",
     )
     buzz.add_argument(

@@ -20,9 +20,10 @@ from adapters.buzz.keyring import read_identity
 from adapters.cli.commands import BACKUP_PASSPHRASE_ENV
 from adapters.cli.output import Context
 from adapters.errors import PermanentAdapterError
+from adapters.home import KEY_FILE
 from adapters.nostr import nip49
 from adapters.nostr.keys import SecretKey
-from adapters.vault import KDF_ARGON2ID, KEY_FILE, VaultError
+from adapters.vault import KDF_ARGON2ID, VaultError
 from domain.errors import InvalidInput
 
 

@@ -25,6 +25,8 @@ from nacl.exceptions import CryptoError
 from adapters.nostr import bech32
 from adapters.nostr.errors import NostrError
 from adapters.nostr.keys import SecretKey
+from adapters.nostr.nip49_cost import DEFAULT_LOG_N as DEFAULT_LOG_N
+from adapters.nostr.nip49_cost import MAX_LOG_N as MAX_LOG_N
 
 PREFIX: Final = "ncryptsec"
 VERSION: Final = 0x02
@@ -32,10 +34,6 @@ VERSION: Final = 0x02
 INSECURE: Final = 0x00
 SECURE: Final = 0x01
 UNTRACKED: Final = 0x02
-# 2^16 rounds, 64 MiB: the smallest row of the NIP's table of costs.
-DEFAULT_LOG_N: Final = 16
-# scrypt asks for 128 * r * 2^log_n bytes; above 2^22 (4 GiB) nobody restores a backup.
-MAX_LOG_N: Final = 22
 _SIZE: Final = 91  # version, log_n, salt 16, nonce 24, key security 1, ciphertext 48
 
 

@@ -2,8 +2,9 @@
 
 ``status`` and ``plan`` answer from the log: they never pay at start-up for the
 relay wires (aiohttp, the websocket client, the HTTP bridge), the reconciler,
-the engram codec (NIP-44, ``cryptography``), the OS keyring or the other
-commands' use cases; ``--help`` and ``--version`` do not even open the store.
+the engram codec (NIP-44, ``cryptography``), NIP-49, buzz's app data, the OS
+keyring or the other commands' use cases; ``--help`` and ``--version`` do not
+even import the store or the key crypto (libsodium, libsecp256k1).
 Each command runs as ``python -m adapters.cli`` does, in a fresh process that
 writes down, as the command returns, every module it imported.
 """
@@ -48,6 +49,9 @@ NOT_FOR_READING = (
     "adapters.nostr.engram",
     "adapters.nostr.nip44",
     "adapters.nostr.signer",
+    "adapters.nostr.nip49",
+    "adapters.buzz.appdata",
+    "adapters.buzz.keyring",
     "adapters.store.writer",
     "adapters.store.loader",
     "adapters.usecases.apply",
@@ -72,6 +76,9 @@ NOT_FOR_PARSING = (
     *NOT_FOR_READING,
     "eventsourcing",
     "sqlite3",
+    "nacl",
+    "coincurve",
+    "adapters.vault",
     "domain.application",
     "projections.view",
     "adapters.bootstrap",

@@ -15,10 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.home import KEY_FILE, VAULT_FILE
 from adapters.nostr.keys import SecretKey
 from adapters.vault import (
-    KEY_FILE,
-    VAULT_FILE,
     InsecureKeyFile,
     NotInitialised,
     PassphraseRequired,
