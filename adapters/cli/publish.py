@@ -28,10 +28,10 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TextIO
 
 from adapters.cli.output import EXIT_UNVERIFIED, Context, short
-from adapters.sync.report import AgentOutcome, ApplyReport
+from adapters.sync.report import AgentVerdict, ApplyReport
 from adapters.usecases.apply import NO_APPLY, NO_RELAYS, Publication
 from domain.text import escape
-from domain.verdict import SETTLED
+from domain.verdict import SETTLED, Verdict
 
 EXIT_NOT_IN_SYNC = 2
 # How often the progress line is redrawn while nothing else happens: a wait on a
@@ -142,18 +142,18 @@ def report_doc(report: ApplyReport) -> dict[str, Any]:
             {
                 "agent": o.pubkey,
                 "persona": o.persona_slug,
-                "result": o.result,
+                "result": o.verdict,
                 "event_id": o.event_id,
                 "detail": o.detail,
             }
-            for o in report.outcomes
+            for o in report.verdicts
         ],
     }
 
 
 def report_lines(report: ApplyReport) -> list[str]:
     """The report for people: a line per (result, cause), then the counts."""
-    lines = outcome_lines(report.outcomes)
+    lines = verdict_lines(report.verdicts)
     for url, why in report.unreadable.items():
         lines.append(f"relay {url} could not be read: {why}")
     if report.confirmed:
@@ -197,36 +197,36 @@ def print_report(ctx: Context, report: ApplyReport) -> int:
 
 
 # The order groups are printed in: what needs a person first.
-_RESULT_ORDER = {"conflict": 0, "failed": 1, "unknown": 2}
+_VERDICT_ORDER = {Verdict.CONFLICT: 0, Verdict.FAILED: 1, Verdict.UNKNOWN: 2}
 _EXAMPLES = 3
 _HEX_ID = re.compile(r"\s*\(?\b[0-9a-f]{64}\b\)?")
 
 
-def cause_of(outcome: AgentOutcome) -> str:
-    """What an outcome's detail says, without the ids that make each agent's different."""
-    return " ".join(_HEX_ID.sub("", outcome.detail).split()) or "no detail"
+def cause_of(verdict: AgentVerdict) -> str:
+    """What a verdict's detail says, without the ids that make each agent's different."""
+    return " ".join(_HEX_ID.sub("", verdict.detail).split()) or "no detail"
 
 
-def outcome_lines(outcomes: Iterable[AgentOutcome]) -> list[str]:
-    """One line per (result, cause) for every agent not settled: the count, the
+def verdict_lines(verdicts: Iterable[AgentVerdict]) -> list[str]:
+    """One line per (verdict, cause) for every agent not settled: the count, the
     cause, and a few of the agents (``--json`` and ``audit`` have every one).
 
     A relay down for a whole apply fails thousands of agents for one reason: it
     is one line, not one per agent.
     """
-    groups: dict[tuple[str, str], list[AgentOutcome]] = {}
-    for outcome in outcomes:
-        if outcome.result not in SETTLED:
-            groups.setdefault((outcome.result, cause_of(outcome)), []).append(outcome)
+    groups: dict[tuple[Verdict, str], list[AgentVerdict]] = {}
+    for agent in verdicts:
+        if agent.verdict not in SETTLED:
+            groups.setdefault((agent.verdict, cause_of(agent)), []).append(agent)
     ordered = sorted(
-        groups.items(), key=lambda item: (_RESULT_ORDER.get(item[0][0], 9), -len(item[1]))
+        groups.items(), key=lambda item: (_VERDICT_ORDER.get(item[0][0], 9), -len(item[1]))
     )
     lines = []
-    for (result, cause), members in ordered:
+    for (verdict, cause), members in ordered:
         names = ", ".join(short(o.pubkey, 16) for o in members[:_EXAMPLES])
         more = len(members) - _EXAMPLES
         agents = f"{names} and {more:,} more" if more > 0 else names
-        lines.append(f"{result} {len(members):,}: {cause} (agents: {agents})")
+        lines.append(f"{verdict} {len(members):,}: {cause} (agents: {agents})")
     return lines
 
 
@@ -262,7 +262,7 @@ def print_publication(ctx: Context, publication: Publication, what: str) -> int:
         for line in report_lines(report):
             ctx.out(line)
         if not report.converged:
-            trouble = len(report.outcomes) - report.count("published")
+            trouble = len(report.verdicts) - report.count(Verdict.PUBLISHED)
             err.write(
                 f"fleetsync: warning: {what}, but {trouble} agent(s) are not in sync yet; "
                 "'fleetsync apply' retries\n"

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from adapters.ports import EventWriter
 from adapters.sync.heads import HeadReader, RelayHead
-from adapters.sync.report import AgentOutcome
+from adapters.sync.report import AgentVerdict
 from adapters.sync.sealing import Work
 from domain.aggregates import Agent
 from domain.planner import HeadOrigin
@@ -36,7 +36,7 @@ async def confirm(
     writer: EventWriter,
     *,
     ack_all: bool = False,
-) -> list[AgentOutcome]:
+) -> list[AgentVerdict]:
     """Read back the heads of everything some relay may hold, record each verdict,
     and store the agents' new events."""
     ours = {
@@ -53,19 +53,19 @@ async def confirm(
         and outranks(head.created_at or 0, head.event_id or "", w.event.created_at, w.event.id)
     ]
     histories = load(lost) if lost else {}
-    outcomes = [
+    verdicts = [
         record_verdict(
             w, heads.get(w.command.pubkey), histories.get(w.command.pubkey), ack_all=ack_all
         )
         for w in work
     ]
     await writer.save(w.agent for w in work)
-    return outcomes
+    return verdicts
 
 
 def record_verdict(
     w: Work, head: RelayHead | None, history: Agent | None, *, ack_all: bool = False
-) -> AgentOutcome:
+) -> AgentVerdict:
     """Judge one item of work and record the verdict on its agent (see the module
     docstring); ``history`` is the agent's history when another head beat ours."""
     command, agent, event = w.command, w.agent, w.event
@@ -85,7 +85,7 @@ def record_verdict(
             records,
             [a.as_dict() for a in w.deletion_answers],
         )
-        return AgentOutcome(command.pubkey, slug, verdict, event.id)
+        return AgentVerdict(command.pubkey, slug, verdict, event.id)
     if verdict is Verdict.PUBLISHED:
         assert head is not None
         agent.record_published(
@@ -97,7 +97,7 @@ def record_verdict(
             judgement.confirmed_by,
             list(head.relays),
         )
-        return AgentOutcome(command.pubkey, slug, verdict, event.id)
+        return AgentVerdict(command.pubkey, slug, verdict, event.id)
     agent.record_answers(event.id, records)
     if verdict is Verdict.CONFLICT:
         assert head is not None
@@ -126,7 +126,7 @@ def record_verdict(
             head.created_at,
             "another writer's engram is the head",
         )
-        return AgentOutcome(
+        return AgentVerdict(
             command.pubkey,
             slug,
             verdict,
@@ -141,8 +141,8 @@ def record_verdict(
         # A resend to the relays that lack it was refused there, while others
         # hold it: it stays the agent's current engram (never sealed anew for
         # this), and the next apply asks those relays again.
-        return AgentOutcome(command.pubkey, slug, verdict, event.id, detail)
+        return AgentVerdict(command.pubkey, slug, verdict, event.id, detail)
     if judgement.note:
         # Acknowledged, yet not confirmed: say which half of the confirmation failed.
         detail += f"; {judgement.note}"
-    return AgentOutcome(command.pubkey, slug, verdict, event.id, detail or "no relay")
+    return AgentVerdict(command.pubkey, slug, verdict, event.id, detail or "no relay")

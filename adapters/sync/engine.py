@@ -44,7 +44,7 @@ One ``apply`` goes:
 
 Once the commands are carried out, what they cost each relay's wire
 (connections, the most open at once, NIP-42 handshakes, HTTP requests) is
-recorded as a ``RelayTraffic`` and reported with the outcomes.
+recorded as a ``RelayTraffic`` and reported with the verdicts.
 
 A tombstone command (a retired agent, or one whose persona was deleted, whose
 engram still holds the persona's secrets) goes the same way: sealed as the
@@ -86,7 +86,7 @@ from adapters.sync.heads import (
     cancel_all,
     observation,
 )
-from adapters.sync.report import AgentOutcome, ApplyReport
+from adapters.sync.report import AgentVerdict, ApplyReport
 from adapters.sync.sealing import Opened, Sealer, Work
 from domain.aggregates import Agent, RelayReading, RelayTraffic
 from domain.application import FleetApplication
@@ -281,10 +281,10 @@ class Reconciler:
             # Nor is an agent some relay did not answer for: nothing is known of it.
             unreadable = dict(self.reading.failed)
             unverified = len(idle & self.reading.unverified)
-        outcomes = held + await self._carry_out(commands)
+        verdicts = held + await self._carry_out(commands)
         traffic = dict(self.gateway.traffic())
         if commands:
-            # What carrying them out cost each relay's wire, beside the outcomes it
+            # What carrying them out cost each relay's wire, beside the verdicts it
             # carried (audit shows it with them).
             relays = {url: t.as_dict() for url, t in traffic.items()}
             await self.writer.save([RelayTraffic(relays, len(commands), started)])
@@ -293,7 +293,7 @@ class Reconciler:
         return ApplyReport(
             planned=len(commands),
             observed=observed,
-            outcomes=tuple(outcomes),
+            verdicts=tuple(verdicts),
             unchanged=len(idle) - unverified,
             relays=tuple(self.gateway.urls),
             unverified=unverified,
@@ -303,7 +303,7 @@ class Reconciler:
             traffic=traffic,
         )
 
-    async def _carry_out(self, commands: Sequence[PublishCommand]) -> list[AgentOutcome]:
+    async def _carry_out(self, commands: Sequence[PublishCommand]) -> list[AgentVerdict]:
         """Seal and store batch k+1 while batch k is sent and confirmed.
 
         One process does it all, and the relays work in parallel with it: while
@@ -316,15 +316,15 @@ class Reconciler:
         publish. Whatever is out when the last batch is sealed is the time the
         apply still takes: the last batches are smaller (see :func:`batch_bounds`).
         """
-        outcomes: list[AgentOutcome] = []
-        out: deque[tuple[asyncio.Task[list[AgentOutcome]], list[AgentOutcome], int]] = deque()
+        verdicts: list[AgentVerdict] = []
+        out: deque[tuple[asyncio.Task[list[AgentVerdict]], list[AgentVerdict], int]] = deque()
         done = unsettled = 0
 
         async def settle_oldest() -> None:
             nonlocal done, unsettled
             task, early, size = out.popleft()
-            outcomes.extend(early)
-            outcomes.extend(await task)
+            verdicts.extend(early)
+            verdicts.extend(await task)
             done += size
             unsettled -= size
             if self.progress is not None:
@@ -359,11 +359,11 @@ class Reconciler:
                 await settle_oldest()
         finally:
             await cancel_all([*(task for task, _, _ in out), *keys])
-        return outcomes
+        return verdicts
 
     async def _store_send_and_confirm(
         self, sealed: Sequence[Agent], work: Sequence[Work], signers: Mapping[str, Signer]
-    ) -> list[AgentOutcome]:
+    ) -> list[AgentVerdict]:
         # The seals are in the log before a single byte goes to a relay. The commit
         # runs off the event loop (see adapters.store.writer): the next batch is
         # sealed meanwhile.
@@ -416,13 +416,13 @@ def batch_bounds(total: int, size: int) -> Iterator[tuple[int, int]]:
         start += count
 
 
-def _held(item: Assessment) -> AgentOutcome:
-    """The outcome of an agent whose conflict stands: nothing was written."""
+def _held(item: Assessment) -> AgentVerdict:
+    """The verdict on an agent whose conflict stands: nothing was written."""
     facts = item.agent
     head = facts.head.event_id if facts.head is not None else None
-    # The whole id: the text output groups outcomes by their detail without ids.
+    # The whole id: the text output groups verdicts by their detail without ids.
     written = "another writer's engram" if head is None else f"another writer's engram {head}"
-    return AgentOutcome(
+    return AgentVerdict(
         facts.pubkey,
         facts.persona_slug,
         Verdict.CONFLICT,

@@ -1,4 +1,4 @@
-"""What an apply reports: each agent's outcome, and the counts the CLI prints.
+"""What an apply reports: the verdict on each agent, and the counts the CLI prints.
 
 The values the reconciler (:mod:`adapters.sync.engine`) hands back to the
 commands (``apply``, ``refresh``, ``persona save`` ...); they decide nothing.
@@ -10,24 +10,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from adapters.relay.traffic import Traffic
-from domain.verdict import SETTLED
+from domain.verdict import SETTLED, Verdict
 
 
 @dataclass(frozen=True, slots=True)
-class AgentOutcome:
-    """What became of one agent in an apply (``result`` is a
-    :class:`domain.verdict.Verdict` value; ``detail`` says why, for people)."""
+class AgentVerdict:
+    """What became of one agent in an apply: the :class:`domain.verdict.Verdict` on
+    it, the event it is about, and (``detail``) why, for people."""
 
     pubkey: str
     persona_slug: str
-    result: str  # published | tombstoned | failed | unknown | conflict
+    verdict: Verdict
     event_id: str | None = None
     detail: str = ""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
 class ApplyReport:
-    """What one apply did: counts for the summary, and each agent's outcome.
+    """What one apply did: counts for the summary, and the verdict on each agent.
 
     The reconciler gathers the parts as the apply goes and makes the report once,
     at the end (:meth:`adapters.sync.engine.Reconciler.apply`).
@@ -35,7 +35,7 @@ class ApplyReport:
 
     planned: int = 0
     observed: int = 0  # drift recorded by the refresh
-    outcomes: tuple[AgentOutcome, ...] = ()
+    verdicts: tuple[AgentVerdict, ...] = ()
     unchanged: int = 0  # nothing to do, and every relay was read for them
     relays: tuple[str, ...] = ()
     # Agents with nothing planned whose heads some relay did not answer for: not
@@ -49,21 +49,21 @@ class ApplyReport:
     # handshakes, HTTP requests (adapters.relay.traffic).
     traffic: Mapping[str, Traffic] = field(default_factory=dict)
 
-    def count(self, result: str) -> int:
-        return sum(1 for o in self.outcomes if o.result == result)
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for o in self.verdicts if o.verdict is verdict)
 
     @property
     def converged(self) -> bool:
-        return all(o.result in SETTLED for o in self.outcomes)
+        return all(o.verdict in SETTLED for o in self.verdicts)
 
     def summary(self) -> dict[str, int]:
         return {
-            "published": self.count("published"),
-            "tombstoned": self.count("tombstoned"),
+            "published": self.count(Verdict.PUBLISHED),
+            "tombstoned": self.count(Verdict.TOMBSTONED),
             "unchanged": self.unchanged,
-            "failed": self.count("failed"),
-            "unknown": self.count("unknown"),
-            "conflicts": self.count("conflict"),
+            "failed": self.count(Verdict.FAILED),
+            "unknown": self.count(Verdict.UNKNOWN),
+            "conflicts": self.count(Verdict.CONFLICT),
             "unverified": self.unverified,
         }
 
@@ -73,8 +73,8 @@ class ApplyReport:
         return not self.unverified and not self.unreadable
 
     def __repr__(self) -> str:
-        # Counts, not every outcome: asyncio.run formats the repr of the task that
+        # Counts, not every verdict: asyncio.run formats the repr of the task that
         # returned this report as it ends (Python 3.11 restoring the SIGINT
-        # handler), and the repr of thousands of outcomes was a visible part of
+        # handler), and the repr of thousands of verdicts was a visible part of
         # every large apply.
         return f"ApplyReport(planned={self.planned}, observed={self.observed}, {self.summary()})"

@@ -40,7 +40,7 @@ from adapters.ports import KeySource, Signer
 from adapters.relay.answers import Answer
 from adapters.store.internals import agent_at_version
 from adapters.sync.heads import SEALS_PER_YIELD, HeadReader
-from adapters.sync.report import AgentOutcome
+from adapters.sync.report import AgentVerdict
 from domain.aggregates import Agent
 from domain.application import FleetApplication
 from domain.engram_body import PersonaEngram, Provenance
@@ -125,8 +125,8 @@ class Sealer:
 
     async def seal(
         self, commands: Sequence[PublishCommand], opened: Opened
-    ) -> tuple[list[Work], list[AgentOutcome], list[Agent]]:
-        """Resend stored seals and seal the rest; returns the work, the outcomes
+    ) -> tuple[list[Work], list[AgentVerdict], list[Agent]]:
+        """Resend stored seals and seal the rest; returns the work, the verdicts
         already known, and the agents whose new events must be stored before
         any of the work is sent. ``opened`` is what :meth:`open_keys` prepared
         for the batch.
@@ -135,7 +135,7 @@ class Sealer:
         already out keep their relay windows full meanwhile.
         """
         work: list[Work] = []
-        early: list[AgentOutcome] = []
+        early: list[AgentVerdict] = []
         now = int(self.clock())
         to_save: list[Agent] = []
         signers, conversations = opened
@@ -188,7 +188,7 @@ class Sealer:
                 )
                 to_save.append(agent)
                 early.append(
-                    AgentOutcome(
+                    AgentVerdict(
                         command.pubkey, command.persona_slug, Verdict.CONFLICT, None, str(exc)
                     )
                 )
@@ -270,5 +270,5 @@ def _resend(command: PublishCommand, agent: Agent, conv: Conversation) -> Work |
     return None if event is None else Work(command, agent, Event.from_dict(event), conv, True)
 
 
-def _failed(command: PublishCommand, reason: str) -> AgentOutcome:
-    return AgentOutcome(command.pubkey, command.persona_slug, Verdict.FAILED, None, reason)
+def _failed(command: PublishCommand, reason: str) -> AgentVerdict:
+    return AgentVerdict(command.pubkey, command.persona_slug, Verdict.FAILED, None, reason)

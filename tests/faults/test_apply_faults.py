@@ -254,7 +254,7 @@ def test_a_permanent_refusal_is_reported_and_only_then_a_new_seal_is_allowed(
     async def script(s: Scenario) -> None:
         first = await s.apply()
         assert first.summary()["failed"] == 3
-        assert all("invalid: no thanks" in o.detail for o in first.outcomes)
+        assert all("invalid: no thanks" in o.detail for o in first.verdicts)
         refused = set(s.relay.event_ids())
         s.relay.behaviour = Behaviour()
         second = await s.apply()
@@ -384,15 +384,15 @@ def test_a_head_far_in_the_future_is_a_conflict_not_a_write(tmp_path: Path) -> N
         event = _foreign_engram(s, poisoned, future, "from the future")
         s.relay.stored[event["id"]] = event
         report = await s.apply()
-        results = {o.pubkey: o.result for o in report.outcomes}
+        results = {o.pubkey: o.verdict for o in report.verdicts}
         # Another writer's new content: a conflict before anything is sealed.
         assert results[poisoned] == "conflict"
         assert report.planned == 2
         assert all(r == "published" for k, r in results.items() if k != poisoned)
         # Even a person's overwrite does not write past a head from the future.
         forced = await s.apply(overwrite_conflicts=True)
-        assert {o.pubkey: o.result for o in forced.outcomes} == {poisoned: "conflict"}
-        assert "clock" in forced.outcomes[0].detail
+        assert {o.pubkey: o.verdict for o in forced.verdicts} == {poisoned: "conflict"}
+        assert "clock" in forced.verdicts[0].detail
         sent_by_poisoned = [f for f in s.relay.frames("EVENT") if f.data[1]["pubkey"] == poisoned]
         assert sent_by_poisoned == [], "nothing is written over a clock-poisoned head"
         with s.fleet() as fleet:
@@ -472,7 +472,7 @@ def test_with_ack_all_one_refusing_relay_keeps_the_engram_unpublished(tmp_path: 
             # refuses them, and says so. Nothing new is sealed, then or later.
             assert lenient.planned == 2
             assert lenient.summary()["failed"] == 2
-            assert all("restricted: read-only relay" in o.detail for o in lenient.outcomes)
+            assert all("restricted: read-only relay" in o.detail for o in lenient.verdicts)
             with s.fleet() as fleet:
                 async with fleet.reconciler() as reconciler:
                     again = await reconciler.apply()
@@ -511,7 +511,7 @@ def test_a_plan_overtaken_by_another_process_is_not_carried_out(
         assert retired not in {f.data[1]["pubkey"] for f in s.relay.frames("EVENT")}
         report = await s.apply()  # planned afresh: the retired agent is left out
         assert report.converged
-        assert retired not in {o.pubkey for o in report.outcomes}
+        assert retired not in {o.pubkey for o in report.verdicts}
         assert len(s.published_ids()) == 11
         s.assert_invariants()
 
@@ -543,7 +543,7 @@ def test_a_refresh_that_finds_the_heads_the_log_records_opens_none_of_them(
         s.relay.stored[foreign["id"]] = foreign
         third = await s.apply()
         assert opened == [drifted]
-        assert {o.pubkey: o.result for o in third.outcomes} == {drifted: "conflict"}
+        assert {o.pubkey: o.verdict for o in third.verdicts} == {drifted: "conflict"}
         assert (third.observed, third.planned) == (1, 0)
         opened.clear()
         fourth = await s.apply()

@@ -191,8 +191,8 @@ def test_another_writers_new_engram_found_by_refresh_waits_for_a_person(tmp_path
         sent = len(s.relay.frames("EVENT"))
         report = await s.apply()
         assert (report.observed, report.planned) == (1, 0)
-        [held] = report.outcomes
-        assert (held.pubkey, held.result) == (victim, "conflict"), "not counted as unchanged"
+        [held] = report.verdicts
+        assert (held.pubkey, held.verdict) == (victim, "conflict"), "not counted as unchanged"
         assert foreign["id"][:12] in held.detail
         assert "--overwrite-conflicts" in held.detail
         assert report.summary()["unchanged"] == 2
@@ -204,7 +204,7 @@ def test_another_writers_new_engram_found_by_refresh_waits_for_a_person(tmp_path
         assert observed["digest"] == _digest("someone else's idea")
         # A person decides.
         forced = await s.apply(overwrite_conflicts=True)
-        assert {o.pubkey: o.result for o in forced.outcomes} == {victim: "published"}
+        assert {o.pubkey: o.verdict for o in forced.verdicts} == {victim: "published"}
         last_seal = [e for e in _audit(s, victim).entries if e.what == "engram sealed"][-1]
         assert last_seal.details["reasons"] == ["overwrite-conflict"]
         assert last_seal.details["replaces"]["digest"] == _digest("someone else's idea")
@@ -224,7 +224,7 @@ def test_with_self_heal_another_writers_new_engram_is_written_over_as_drift(
         victim = s.pubkeys[0]
         foreign = _foreign_head(s, victim, "someone else's idea")
         report = await s.apply()
-        assert {o.pubkey: o.result for o in report.outcomes} == {victim: "published"}
+        assert {o.pubkey: o.verdict for o in report.verdicts} == {victim: "published"}
         last_seal = [e for e in _audit(s, victim).entries if e.what == "engram sealed"][-1]
         assert last_seal.details["reasons"] == ["drift"]
         _assert_replaced(s, victim, foreign, "foreign")
@@ -245,7 +245,7 @@ def test_another_writers_copy_of_a_version_we_sealed_is_written_over_by_default(
         # The version before the edit, written back by someone holding the agent's key.
         stale = _foreign_head(s, victim, WRITER.content.system_prompt)
         report = await s.apply()
-        assert {o.pubkey: o.result for o in report.outcomes} == {victim: "published"}
+        assert {o.pubkey: o.verdict for o in report.verdicts} == {victim: "published"}
         [observed] = s.records("HeadObserved")
         assert observed["origin"] == "stale"
         last_seal = [e for e in _audit(s, victim).entries if e.what == "engram sealed"][-1]

@@ -95,7 +95,7 @@ def test_apply_publishes_every_agent_and_a_second_apply_finds_nothing_to_do(flee
     assert report.verified
     again = apply(fleet, ApplyRequest())
     assert again.summary()["unchanged"] == AGENTS
-    assert again.outcomes == ()
+    assert again.verdicts == ()
 
 
 def test_an_apply_catches_the_view_up_once_and_again_only_to_fold_what_its_refresh_recorded(
@@ -126,7 +126,7 @@ def test_the_apply_command_catches_the_view_up_once_before_it_plans(
 
 def test_an_apply_resolves_its_filters_and_refuses_one_naming_nothing(fleet: Fleet) -> None:
     report = apply(fleet, ApplyRequest(filters=Filters(agent="w1")))
-    assert [o.result for o in report.outcomes] == ["published"]
+    assert [o.verdict for o in report.verdicts] == ["published"]
     with pytest.raises(UnknownPersona):
         apply(fleet, ApplyRequest(filters=Filters(persona="nobody")))
 
@@ -135,7 +135,7 @@ def test_publish_after_a_change_is_an_apply_of_just_those_agents(fleet: Fleet) -
     one = fleet.view().agents()[0].pubkey
     publication = publish(fleet, only=[one])
     assert publication.report is not None
-    assert [(o.pubkey, o.result) for o in publication.report.outcomes] == [(one, "published")]
+    assert [(o.pubkey, o.verdict) for o in publication.report.verdicts] == [(one, "published")]
     rest = apply(fleet, ApplyRequest())
     assert rest.summary()["published"] == AGENTS - 1
 
@@ -224,7 +224,7 @@ def test_created_agents_are_published_and_only_they(fleet: Fleet) -> None:
     assert all(a.npub.startswith("npub1") for a in added.agents)
     report = added.publication.report
     assert report is not None
-    assert sorted(o.pubkey for o in report.outcomes) == sorted(a.pubkey for a in added.agents)
+    assert sorted(o.pubkey for o in report.verdicts) == sorted(a.pubkey for a in added.agents)
     assert len(plan(fleet).commands) == AGENTS  # the others wait for an apply
     assert len(list_agents(fleet, "writer")) == AGENTS + 2
 

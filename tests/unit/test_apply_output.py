@@ -1,4 +1,4 @@
-"""The apply report for people: outcomes grouped by cause, and the progress line."""
+"""The apply report for people: verdicts grouped by cause, and the progress line."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.cli.publish import ProgressBar, outcome_lines
-from adapters.sync.report import AgentOutcome
+from adapters.cli.publish import ProgressBar, verdict_lines
+from adapters.sync.report import AgentVerdict
+from domain.verdict import Verdict
 
 CAUSES = [
     "cannot connect to ws://127.0.0.1:7777: connection refused",
@@ -17,26 +18,26 @@ CAUSES = [
 ]
 
 
-def _outcome(n: int, result: str, cause: str) -> AgentOutcome:
+def _verdict(n: int, verdict: Verdict, cause: str) -> AgentVerdict:
     pubkey = f"{n:016x}" * 4  # distinct in the 16 characters a report shows
-    return AgentOutcome(pubkey, "writer", result, f"{n + 1:064x}", cause)
+    return AgentVerdict(pubkey, "writer", verdict, f"{n + 1:064x}", cause)
 
 
 def test_thousands_of_agents_failing_for_one_reason_are_one_line() -> None:
-    outcomes = [_outcome(n, "unknown", CAUSES[0]) for n in range(6004)]
-    (line,) = outcome_lines(outcomes)
+    verdicts = [_verdict(n, Verdict.UNKNOWN, CAUSES[0]) for n in range(6004)]
+    (line,) = verdict_lines(verdicts)
     assert line.startswith(f"unknown 6,004: {CAUSES[0]} (agents: ")
     assert line.endswith("and 6,001 more)")
 
 
 def test_ids_in_a_detail_do_not_split_a_group() -> None:
-    outcomes = [
-        _outcome(n, "conflict", f"another writer's engram is the head ({n + 7:064x})")
+    verdicts = [
+        _verdict(n, Verdict.CONFLICT, f"another writer's engram is the head ({n + 7:064x})")
         for n in range(5)
     ]
-    assert outcome_lines(outcomes) == [
+    assert verdict_lines(verdicts) == [
         "conflict 5: another writer's engram is the head (agents: "
-        + ", ".join(o.pubkey[:16] for o in outcomes[:3])
+        + ", ".join(o.pubkey[:16] for o in verdicts[:3])
         + " and 2 more)"
     ]
 
@@ -44,16 +45,17 @@ def test_ids_in_a_detail_do_not_split_a_group() -> None:
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from(["failed", "unknown", "conflict", "published"]), st.sampled_from(CAUSES)
+            st.sampled_from([Verdict.FAILED, Verdict.UNKNOWN, Verdict.CONFLICT, Verdict.PUBLISHED]),
+            st.sampled_from(CAUSES),
         ),
         max_size=200,
     )
 )
-def test_every_agent_not_published_is_counted_once_in_one_line_per_result_and_cause(
-    picks: list[tuple[str, str]],
+def test_every_agent_not_published_is_counted_once_in_one_line_per_verdict_and_cause(
+    picks: list[tuple[Verdict, str]],
 ) -> None:
-    outcomes = [_outcome(n, result, cause) for n, (result, cause) in enumerate(picks)]
-    lines = outcome_lines(outcomes)
+    verdicts = [_verdict(n, verdict, cause) for n, (verdict, cause) in enumerate(picks)]
+    lines = verdict_lines(verdicts)
     groups = {(r, c) for r, c in picks if r != "published"}
     assert len(lines) == len(groups)
     counted = sum(int(line.split(":")[0].split()[1].replace(",", "")) for line in lines)

@@ -6,18 +6,19 @@ from dataclasses import FrozenInstanceError, replace
 
 import pytest
 
-from adapters.sync.report import AgentOutcome, ApplyReport
+from adapters.sync.report import AgentVerdict, ApplyReport
+from domain.verdict import Verdict
 
 
 def report(published: int, failed: int = 0) -> ApplyReport:
-    outcomes = [AgentOutcome(f"{n:064x}", "writer", "published") for n in range(published)]
-    outcomes += [
-        AgentOutcome(f"{n:064x}", "writer", "failed", detail="refused") for n in range(failed)
+    verdicts = [AgentVerdict(f"{n:064x}", "writer", Verdict.PUBLISHED) for n in range(published)]
+    verdicts += [
+        AgentVerdict(f"{n:064x}", "writer", Verdict.FAILED, detail="refused") for n in range(failed)
     ]
-    return ApplyReport(planned=published + failed, outcomes=tuple(outcomes), unchanged=3)
+    return ApplyReport(planned=published + failed, verdicts=tuple(verdicts), unchanged=3)
 
 
-def test_the_summary_counts_each_result() -> None:
+def test_the_summary_counts_each_verdict() -> None:
     assert report(4, failed=2).summary() == {
         "published": 4,
         "tombstoned": 0,
@@ -42,8 +43,8 @@ def test_a_report_with_an_unread_relay_is_not_verified_even_when_nothing_failed(
 
 def test_a_confirmed_tombstone_counts_as_converged() -> None:
     one = report(1)
-    tombstoned = AgentOutcome("f" * 64, "writer", "tombstoned", "e" * 64)
-    done = replace(one, outcomes=(*one.outcomes, tombstoned))
+    tombstoned = AgentVerdict("f" * 64, "writer", Verdict.TOMBSTONED, "e" * 64)
+    done = replace(one, verdicts=(*one.verdicts, tombstoned))
     assert done.summary()["tombstoned"] == 1
     assert done.converged
 
@@ -60,4 +61,4 @@ def test_a_report_is_a_value_nothing_changes_once_it_is_made() -> None:
     made = report(1)
     with pytest.raises(FrozenInstanceError):
         made.planned = 2  # type: ignore[misc]
-    assert isinstance(made.outcomes, tuple)
+    assert isinstance(made.verdicts, tuple)
