@@ -234,7 +234,7 @@ async def _send_and_read_back(
         return owner if pubkey == owner_hex else None
 
     only = {event.id: list(targets)} if set(targets) != set(pool.urls) else None
-    reports = await pool.publish_many([event], timeout=timeout, signers=signers, only=only)
+    results = await pool.publish_many([event], timeout=timeout, signers=signers, only=only)
     # The read-back: the event by id, and (for a persona) the head of its address.
     is_deletion = event.kind == DELETION_KIND
     by_id, heads = await asyncio.gather(
@@ -244,8 +244,8 @@ async def _send_and_read_back(
     head_of = _persona_head_per_relay(heads, owner, slug)
     outcomes: list[RelayOutcome] = []
     for url in targets:
-        report = reports.get(url)
-        answer = report.results.get(event.id) if report is not None else None
+        result = results.get(url)
+        answer = result.answers.get(event.id) if result is not None else None
         returned = url in by_id.per_relay and any(
             e.id == event.id for e in by_id.per_relay[url].events
         )

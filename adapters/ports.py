@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from adapters.relay.errors import RelayError
     from adapters.relay.publishing import Heard, Lost
     from adapters.relay.traffic import Traffic
-    from adapters.sync.gateway import Fetched
+    from adapters.sync.gateway import FetchResult
     from domain.aggregates import Agent
 
 
@@ -209,7 +209,7 @@ class RelayGateway(Protocol):
 
     async def fetch_engrams(
         self, authors: Sequence[str], owner: str, d_tags: Sequence[str] = ()
-    ) -> Fetched:
+    ) -> FetchResult:
         """Every ``kind:30174`` event by ``authors`` tagged ``["p", owner]`` (and one of
         ``d_tags`` when given), from all relays."""
         ...

@@ -25,9 +25,9 @@ from __future__ import annotations
 from adapters.relay.answers import Answer, QueryResult, SubscriptionResult
 from adapters.relay.client import (
     PoolQueryResult,
+    PublishResult,
     RelayConnection,
     RelayPool,
-    RelayPublishReport,
 )
 from adapters.relay.errors import (
     InvalidRelayUrl,
@@ -47,11 +47,11 @@ __all__ = [
     "Outcome",
     "PermanentRelayError",
     "PoolQueryResult",
+    "PublishResult",
     "QueryResult",
     "RelayConnection",
     "RelayError",
     "RelayPool",
-    "RelayPublishReport",
     "RetryPolicy",
     "SubscriptionResult",
     "TemporaryRelayError",

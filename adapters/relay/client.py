@@ -650,15 +650,15 @@ class RelayConnection:
 
 
 @dataclass(frozen=True, slots=True)
-class RelayPublishReport:
-    """One relay's results for a pool publish, keyed by event id.
+class PublishResult:
+    """One relay's answers to a pool publish, keyed by event id.
 
-    ``results`` holds every event. ``error`` is set when no connection could be
-    opened at all; every event is then ``temporary`` with zero attempts.
+    ``answers`` holds every event meant for it. ``error`` is set when no connection
+    could be opened at all; every event is then ``temporary`` with zero attempts.
     """
 
     url: str
-    results: Mapping[str, Answer]
+    answers: Mapping[str, Answer]
     error: RelayError | None = None
 
 
@@ -744,11 +744,11 @@ class RelayPool:
         timeout: float = DEFAULT_TIMEOUT,
         signers: SignerLookup | None = None,
         only: Mapping[str, Iterable[str]] | None = None,
-    ) -> dict[str, RelayPublishReport]:
-        """The same events to every relay at once; a report per relay (canonical URL).
+    ) -> dict[str, PublishResult]:
+        """The same events to every relay at once; a result per relay (canonical URL).
 
         ``only`` maps an event id to the relays (canonical URLs) that one goes to;
-        events it does not name go everywhere. A report holds the events sent there.
+        events it does not name go everywhere. A result holds the events sent there.
         """
         targets = {event_id: frozenset(urls) for event_id, urls in (only or {}).items()}
         # What each bridge carries for the websocket URL of its relay, too.
@@ -756,15 +756,15 @@ class RelayPool:
         for ws_url, bridge_url in self._bridged.items():
             riders[bridge_url] = riders.get(bridge_url, frozenset()) | {ws_url}
 
-        async def one(url: str, transport: Transport) -> RelayPublishReport:
+        async def one(url: str, transport: Transport) -> PublishResult:
             mine = events
             if targets:
                 served = riders.get(url, frozenset()) | {url}
                 mine = [e for e in events if e.id not in targets or served & targets[e.id]]
                 if not mine:
-                    return RelayPublishReport(url, {})
+                    return PublishResult(url, {})
             try:
-                results = await transport.publish_many(
+                answers = await transport.publish_many(
                     mine, window=window, timeout=timeout, signers=signers
                 )
             except RelayError as exc:
@@ -775,13 +775,13 @@ class RelayPool:
                     event.id: Answer(url, event.id, Outcome.TEMPORARY, "", str(exc), 0)
                     for event in mine
                 }
-                return RelayPublishReport(url, unsent, exc)
-            return RelayPublishReport(url, results)
+                return PublishResult(url, unsent, exc)
+            return PublishResult(url, answers)
 
-        reports = await asyncio.gather(
+        results = await asyncio.gather(
             *(one(u, t) for u, t in self._transports.items() if u not in self._bridged)
         )
-        by_url = {report.url: report for report in reports}
+        by_url = {result.url: result for result in results}
         for ws_url, bridge_url in self._bridged.items():
             bridge = by_url[bridge_url]
             if bridge.error is None:
@@ -790,12 +790,12 @@ class RelayPool:
                     for e in events
                     if not targets or e.id not in targets or ws_url in targets[e.id]
                 ]
-                by_url[ws_url] = RelayPublishReport(
+                by_url[ws_url] = PublishResult(
                     ws_url,
                     {
                         e.id: replace(answer, relay=ws_url)
                         for e in mine
-                        if (answer := bridge.results.get(e.id)) is not None
+                        if (answer := bridge.answers.get(e.id)) is not None
                     },
                 )
             else:

@@ -3,7 +3,7 @@ over a :class:`adapters.relay.RelayPool`, whatever transport reaches each relay.
 
 It turns the reconciler's two needs into relay requests: publish a batch of
 signed events (each relay's :class:`adapters.relay.answers.Answer` per event),
-and fetch the ``mem/persona`` engrams of a set of agents as :class:`Fetched`
+and fetch the ``mem/persona`` engrams of a set of agents as :class:`FetchResult`
 (filters sized for relays' caps; a relay that answered a filter with as many
 events as relays commonly cap it at counts as not read in full).
 """
@@ -30,7 +30,7 @@ RELAY_RESULT_CAP = 500
 
 
 @dataclass(frozen=True, slots=True)
-class Fetched:
+class FetchResult:
     """What a read of every relay brought back, and which relays were read."""
 
     events: list[Event]  # the union over every relay, one of each id
@@ -78,7 +78,7 @@ class PoolGateway:
         only: Mapping[str, Sequence[str]] | None = None,
         signers: Mapping[str, Signer] | None = None,
     ) -> dict[str, list[Answer]]:
-        reports = await self.pool.publish_many(
+        results = await self.pool.publish_many(
             events,
             window=self.window,
             timeout=self.timeout,
@@ -86,11 +86,11 @@ class PoolGateway:
             only=only,
         )
         answers: dict[str, list[Answer]] = {event.id: [] for event in events}
-        for url, report in reports.items():
+        for url, result in results.items():
             for event in events:
                 if only and event.id in only and url not in only[event.id]:
                     continue  # not sent there
-                answer = report.results.get(event.id)
+                answer = result.answers.get(event.id)
                 if answer is None:
                     answer = Answer(url, event.id, Outcome.UNKNOWN)
                 elif answer.outcome is Outcome.UNKNOWN and not answer.message:
@@ -121,7 +121,7 @@ class PoolGateway:
 
     async def fetch_engrams(
         self, authors: Sequence[str], owner: str, d_tags: Sequence[str] = ()
-    ) -> Fetched:
+    ) -> FetchResult:
         filters: list[dict[str, object]] = []
         for start in range(0, len(authors), AUTHORS_PER_FILTER):
             filter_: dict[str, object] = {
@@ -158,7 +158,7 @@ class PoolGateway:
                     held[event.id] = [url]
                 else:
                     relays.append(url)
-        return Fetched(
+        return FetchResult(
             events=list(result.events),
             answered=answered,
             failed=list(errors),

@@ -31,7 +31,7 @@ from adapters.nostr.event import Event, compute_id
 from adapters.nostr.keys import PublicKey, SecretKey
 from adapters.nostr.persona_engram import open_persona_engram
 from adapters.ports import KeySource, RelayGateway
-from adapters.sync.gateway import Fetched
+from adapters.sync.gateway import FetchResult
 from domain.errors import DomainError
 from domain.persona import secrets_digest
 from domain.slugs import PERSONA_ENGRAM_SLUG
@@ -77,7 +77,7 @@ class Reading:
     failed: dict[str, str] = field(default_factory=dict)  # relay -> why (the first reason)
     unverified: set[str] = field(default_factory=set)  # agents some relay did not answer for
 
-    def take(self, batch: Sequence[str], fetched: Fetched) -> None:
+    def take(self, batch: Sequence[str], fetched: FetchResult) -> None:
         self.answered.update(fetched.answered)
         for url in fetched.failed:
             self.failed.setdefault(url, fetched.errors.get(url, "could not be read"))
@@ -144,7 +144,7 @@ class HeadReader:
         """
         heads: dict[str, RelayHead] = {}
         owner = self.owner.public_key.hex
-        asked: deque[tuple[list[str], asyncio.Task[Fetched]]] = deque()
+        asked: deque[tuple[list[str], asyncio.Task[FetchResult]]] = deque()
         try:
             step = min(self.batch_size, AUTHORS_PER_REQUEST)
             for start in range(0, len(pubkeys), step):
@@ -215,7 +215,7 @@ class HeadReader:
 
     async def _take_heads(
         self,
-        asked: tuple[list[str], asyncio.Task[Fetched]],
+        asked: tuple[list[str], asyncio.Task[FetchResult]],
         ours: dict[str, Event] | None,
         known: Mapping[str, Sequence[RelayHead]] | None,
         heads: dict[str, RelayHead],

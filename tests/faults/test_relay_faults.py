@@ -27,9 +27,9 @@ from adapters.relay import (
     Answer,
     Outcome,
     PermanentRelayError,
+    PublishResult,
     RelayConnection,
     RelayPool,
-    RelayPublishReport,
     RetryPolicy,
     TemporaryRelayError,
 )
@@ -715,16 +715,16 @@ def test_the_pool_publishes_to_every_relay_and_reports_each_one() -> None:
             ]
             async with RelayPool(urls, retry=FAST) as pool:
                 assert len(pool.urls) == 3
-                reports = await pool.publish_many(events)
+                results = await pool.publish_many(events)
                 found = await pool.query([{"kinds": [30174]}], timeout=3)
-            return good.url, strict.url, reports, found
+            return good.url, strict.url, results, found
 
-    good_url, strict_url, reports, found = run(scenario)
-    assert set(reports) == {good_url, strict_url, unreachable}
-    assert {r.outcome for r in reports[good_url].results.values()} == {Outcome.ACCEPTED}
-    assert {r.outcome for r in reports[strict_url].results.values()} == {Outcome.PERMANENT}
-    assert isinstance(reports[unreachable].error, TemporaryRelayError)
-    assert {(r.outcome, r.attempts) for r in reports[unreachable].results.values()} == {
+    good_url, strict_url, results, found = run(scenario)
+    assert set(results) == {good_url, strict_url, unreachable}
+    assert {r.outcome for r in results[good_url].answers.values()} == {Outcome.ACCEPTED}
+    assert {r.outcome for r in results[strict_url].answers.values()} == {Outcome.PERMANENT}
+    assert isinstance(results[unreachable].error, TemporaryRelayError)
+    assert {(r.outcome, r.attempts) for r in results[unreachable].answers.values()} == {
         (Outcome.TEMPORARY, 0)
     }
     assert {e.id for e in found.events} == {e.id for e in events}
@@ -738,7 +738,7 @@ def test_the_pool_reaches_relays_through_the_transports_it_is_given_and_reports_
     _, _, events = batch(3)
     opened: list[str] = []
 
-    async def scenario() -> tuple[str, str, dict[str, RelayPublishReport]]:
+    async def scenario() -> tuple[str, str, dict[str, PublishResult]]:
         async with FakeRelay() as relay:
             written = relay.url.replace("ws://", "WS://") + "/"
 
@@ -749,10 +749,10 @@ def test_the_pool_reaches_relays_through_the_transports_it_is_given_and_reports_
             async with RelayPool([written], transport_for=transport_for) as pool:
                 return relay.url, written, await pool.publish_many(events)
 
-    canonical, written, reports = run(scenario)
+    canonical, written, results = run(scenario)
     assert opened == [written], "the transport is opened on the form written"
-    assert list(reports) == [canonical]
-    answers = reports[canonical].results
+    assert list(results) == [canonical]
+    answers = results[canonical].answers
     assert {(a.relay, a.outcome) for a in answers.values()} == {(canonical, Outcome.ACCEPTED)}
     assert {a.event_id for a in answers.values()} == {e.id for e in events}
 
@@ -793,7 +793,7 @@ def test_a_relay_listed_by_both_urls_is_written_over_the_websocket_when_its_brid
     keys, _, events = batch(3)
     signers = {k.public_key.hex: KeySigner(k) for k in keys}
 
-    async def scenario() -> tuple[str, str, dict[str, RelayPublishReport], int]:
+    async def scenario() -> tuple[str, str, dict[str, PublishResult], int]:
         async with FakeRelay() as relay:
             twin = bridge_twin(relay.url)
             assert twin is not None
@@ -805,13 +805,13 @@ def test_a_relay_listed_by_both_urls_is_written_over_the_websocket_when_its_brid
 
             async with RelayPool([relay.url, twin], transport_for=transport_for) as pool:
                 assert pool.bridged == {relay.url: twin}
-                reports = await pool.publish_many(events, signers=signers.get)
-            return relay.url, twin, reports, len(relay.frames("EVENT"))
+                results = await pool.publish_many(events, signers=signers.get)
+            return relay.url, twin, results, len(relay.frames("EVENT"))
 
-    ws_url, twin, reports, sent = run(scenario)
-    assert reports[twin].error is not None
-    assert {a.outcome for a in reports[ws_url].results.values()} == {Outcome.ACCEPTED}
-    assert {a.relay for a in reports[ws_url].results.values()} == {ws_url}
+    ws_url, twin, results, sent = run(scenario)
+    assert results[twin].error is not None
+    assert {a.outcome for a in results[ws_url].answers.values()} == {Outcome.ACCEPTED}
+    assert {a.relay for a in results[ws_url].answers.values()} == {ws_url}
     assert sent == len(events)
 
 

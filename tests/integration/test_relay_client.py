@@ -171,9 +171,9 @@ def test_a_pool_of_both_relays_publishes_everywhere_and_reads_the_union(
     async def scenario() -> tuple[set[Outcome], tuple[str, ...], int]:
         urls = [nostr_relay_url, rust_relay_url + "/", rust_relay_url]
         async with RelayPool(urls) as pool:
-            reports = await pool.publish_many(events)
+            results = await pool.publish_many(events)
             found = await pool.query([{"kinds": [30174], "#p": [owner]}], timeout=20)
-        outcomes = {r.outcome for report in reports.values() for r in report.results.values()}
+        outcomes = {r.outcome for result in results.values() for r in result.answers.values()}
         return outcomes, found.answered, len(found.events)
 
     outcomes, answered, count = run(scenario)
