@@ -1489,6 +1489,24 @@ def test_forced_http_answers_come_first_in_order_then_the_bridge_answers_again()
     assert results[5][1]["accepted"] is True
 
 
+def test_a_forced_http_answer_for_one_path_waits_for_a_request_to_it() -> None:
+    """Faults: an answer meant for ``/events`` lets reads through, then meets the write."""
+
+    async def scenario() -> list[tuple[str, int]]:
+        agent, _ = keys()
+        body = engram(agent, keys()[1]).to_json().encode()
+        read = json.dumps([{"kinds": [30174], "authors": [agent.public_key.hex]}]).encode()
+        async with BuzzRelay() as relay:
+            relay.faults.http_answers.append(
+                HttpAnswer.error(403, "blocked: you are banned from this community", path="/events")
+            )
+            for path, payload in [("/query", read), ("/events", body), ("/events", body)]:
+                await post(relay, path, payload, agent)
+            return relay.http_requests
+
+    assert run(scenario) == [("/query", 200), ("/events", 403), ("/events", 200)]
+
+
 def test_an_answer_delay_slows_both_transports() -> None:
     """Faults: slow answers on the websocket and on the bridge."""
 

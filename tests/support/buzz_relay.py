@@ -644,11 +644,14 @@ class HttpAnswer:
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
     content_type: str = "application/json"
+    path: str | None = None  # only a request to this path gets it (None: any)
 
     @classmethod
-    def error(cls, status: int, message: str, *, retry_after: int | None = None) -> HttpAnswer:
+    def error(
+        cls, status: int, message: str, *, retry_after: int | None = None, path: str | None = None
+    ) -> HttpAnswer:
         headers = (("Retry-After", str(retry_after)),) if retry_after is not None else ()
-        return cls(status, json.dumps({"error": message}).encode(), headers)
+        return cls(status, json.dumps({"error": message}).encode(), headers, path=path)
 
     @classmethod
     def garbage(
@@ -669,7 +672,8 @@ class Faults:
     # The next N EVENTs on an authenticated socket are met by cutting that socket
     # (no close frame, no OK): a relay restarting, a proxy timing out mid-write.
     cut_before_ok: int = 0
-    http_answers: deque[HttpAnswer] = field(default_factory=deque)  # forced, in order
+    # Forced, in order; an answer naming a path waits for a request to that path.
+    http_answers: deque[HttpAnswer] = field(default_factory=deque)
 
 
 # -- the relay ----------------------------------------------------------------------------
@@ -1289,8 +1293,8 @@ class BuzzRelay:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             return web.Response(status=413, text=exc.text or "length limit exceeded")
-        if self.faults.http_answers:
-            forced = self.faults.http_answers.popleft()
+        forced = _take_forced(self.faults.http_answers, path)
+        if forced is not None:
             return web.Response(
                 status=forced.status,
                 body=forced.body,
@@ -1472,6 +1476,15 @@ def _oa_owner(tag_json: str | None, agent: str, at: int | None) -> str | None:
         return verify_oa_tag(tag_json, agent, at)
     except OaInvalid:
         return None
+
+
+def _take_forced(answers: deque[HttpAnswer], path: str) -> HttpAnswer | None:
+    """The first forced answer meant for ``path`` (or for any path), taken out of line."""
+    for forced in answers:
+        if forced.path is None or forced.path == path:
+            answers.remove(forced)
+            return forced
+    return None
 
 
 def _single_header(request: web.Request, name: str) -> str | None:
