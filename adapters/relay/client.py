@@ -75,6 +75,8 @@ from adapters.relay.messages import (
 from adapters.relay.publishing import (
     DEFAULT_TIMEOUT,
     DEFAULT_WINDOW,
+    MAX_RECHALLENGES,
+    STALE_CHALLENGE,
     Heard,
     Lost,
     Pace,
@@ -500,9 +502,9 @@ class RelayConnection:
 
         ``reader`` is the identity to read as (:class:`adapters.ports.Transport`):
         a subscription the relay closes with ``auth-required:`` is answered with a
-        NIP-42 AUTH as ``reader`` on this socket (once per socket), then asked
-        again; if the AUTH is refused, the subscription is reported cut short
-        with the relay's reason.
+        NIP-42 AUTH as ``reader`` on this socket (once per socket and challenge: a
+        fresh challenge forgets the identity), then asked again; if the AUTH is
+        refused, the subscription is reported cut short with the relay's reason.
         """
         await self.connect()
         gate = asyncio.Semaphore(self._max_subscriptions)
@@ -511,19 +513,21 @@ class RelayConnection:
             async with gate:
                 return await self._subscribe(filter_, timeout)
 
+        def refused_for_auth(indexes: Iterable[int]) -> list[int]:
+            return [
+                i
+                for i in indexes
+                if (closed := answers[i][0].closed) is not None
+                and prefix_of(closed) == "auth-required"
+            ]
+
         answers = list(await asyncio.gather(*(one(f) for f in filters)))
-        refused = [
-            i
-            for i, (result, _) in enumerate(answers)
-            if result.closed is not None and prefix_of(result.closed) == "auth-required"
-        ]
-        if refused and reader is not None:
+        refused = refused_for_auth(range(len(answers)))
+        rounds = 0
+        while refused and reader is not None:
             why = await self._authenticate_reader(reader, timeout)
-            if why is None:
-                again = await asyncio.gather(*(one(answers[i][0].filter) for i in refused))
-                for i, answer in zip(refused, again, strict=True):
-                    answers[i] = answer
-            else:
+            stale = why == STALE_CHALLENGE and rounds < MAX_RECHALLENGES
+            if why is not None and not stale:
                 for i in refused:
                     result, received = answers[i]
                     closed = f"{result.closed} (AUTH as {reader.public_key.hex}: {why})"
@@ -533,6 +537,20 @@ class RelayConnection:
                         ),
                         received,
                     )
+                break
+            authed = self._read_auth
+            again = await asyncio.gather(*(one(answers[i][0].filter) for i in refused))
+            for i, answer in zip(refused, again, strict=True):
+                answers[i] = answer
+            refused = refused_for_auth(refused)
+            rounds += 1
+            # Asked again only when the relay sent a fresh challenge meanwhile (it
+            # forgot who we are, NIP-42) or refused an AUTH to the challenge it
+            # replaced (on a fresh socket by now), a bounded number of times.
+            if not stale and authed == (self._generation, self._challenge, reader.public_key.hex):
+                break
+            if rounds > MAX_RECHALLENGES:
+                break
         seen: set[str] = set()
         events: list[Event] = []
         for _, received in answers:
@@ -544,7 +562,9 @@ class RelayConnection:
 
     async def _authenticate_reader(self, reader: Signer, timeout: float) -> str | None:
         """NIP-42 AUTH as ``reader`` on the current socket; None once the relay said
-        OK (now, or earlier on this socket), else why not."""
+        OK (now, or earlier on this socket and challenge), else why not
+        (:data:`STALE_CHALLENGE`: the relay refused an AUTH to a challenge it had
+        replaced, and the socket is a fresh one now)."""
         async with self._publish_lock:
             generation, challenge = self._generation, self._challenge
             if challenge is None:
@@ -571,6 +591,14 @@ class RelayConnection:
                 if heard.ok.accepted:
                     self._read_auth = (generation, challenge, reader.public_key.hex)
                     return None
+                if self._generation == generation and self._challenge != challenge:
+                    # The relay replaced the challenge while our AUTH was on its way: it
+                    # refused an answer to an old challenge, not the reader. buzz takes
+                    # one AUTH per socket, refused or not: a fresh socket, a fresh session.
+                    logger.info("%s: %s", self._url, STALE_CHALLENGE)
+                    with contextlib.suppress(RelayError):
+                        await self.reconnect()
+                    return STALE_CHALLENGE
                 return heard.ok.message or "AUTH refused"
 
     async def _subscribe(

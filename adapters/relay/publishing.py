@@ -16,7 +16,12 @@ each event ends with one :class:`adapters.relay.answers.Answer`:
   ``signers``, with its owner's NIP-OA attestation from ``attestations`` when
   it has one) on the challenge the relay sent, then one resend; refused again
   on the same socket (or no challenge, no signer): ``permanent``. A fresh
-  socket is a fresh session: AUTH again there. An AUTH the relay refuses is a
+  socket is a fresh session: AUTH again there, and so is a fresh challenge on
+  the same socket (NIP-42 lets a relay send one at any time, and the identity
+  is forgotten): an author refused after it authenticates again under the new
+  challenge, a bounded number of times per event; an AUTH the relay refused
+  because a new challenge replaced the one it answered is no refusal of the
+  author: the events go again on a fresh socket. An AUTH the relay refuses is a
   permanent failure of that author's events whose message names the relay,
   the author and the relay's reason (``restricted: not a relay member``: a
   closed relay that wants the owner's attestation, or refused it);
@@ -91,6 +96,11 @@ FIRST_GAP: Final = 0.5
 MAX_GAP: Final = 10.0
 # Consecutive acceptances after which the pace is eased again (gap x0.8, window x2).
 RECOVER_AFTER: Final = 20
+# Fresh challenges on one socket after which an event's author stops authenticating
+# again for it: a relay that forgets every identity at once is not worth chasing.
+MAX_RECHALLENGES: Final = 3
+# Why an AUTH the relay refused is no refusal of its identity.
+STALE_CHALLENGE: Final = "the relay replaced its AUTH challenge while our AUTH was on its way"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +167,7 @@ class _Job:
     attempts: int = 0
     temporary_answers: int = 0
     auth_resent: bool = False
+    rechallenges: int = 0  # fresh challenges its author authenticated again for
     sent_at: float = 0.0
     result: Answer | None = None
 
@@ -168,6 +179,7 @@ class _Auth:
     sent_at: float
     waiting: list[_Job] = field(default_factory=list)
     attested: bool = False  # the AUTH event carried the owner's NIP-OA attestation
+    challenge: str = ""  # the challenge the AUTH event answers
 
 
 @dataclass(slots=True)
@@ -271,7 +283,8 @@ class PublishRun:
         self._in_flight: dict[str, _Job] = {}
         self._auths: dict[str, _Auth] = {}
         self._auth_by_pubkey: dict[str, _Auth] = {}
-        self._authed: set[str] = set()
+        # Each author authenticated on this socket, and the challenge it answered.
+        self._authed: dict[str, str] = {}
         self._anonymous: list[_Anonymous] = []
         self._generation = channel.generation
         self._lost: str | None = None
@@ -443,6 +456,15 @@ class PublishRun:
 
     def _auth_required(self, job: _Job, ok: OkMessage, now: float) -> None:
         pubkey = job.event.pubkey
+        challenge = self._channel.challenge
+        under = self._authed.get(pubkey)
+        if under is not None and challenge is not None and under != challenge:
+            # The relay sent a fresh challenge since our AUTH and forgot who we are
+            # (NIP-42): the refusal asks for AUTH again, under the new challenge.
+            del self._authed[pubkey]
+            if job.rechallenges < MAX_RECHALLENGES:
+                job.rechallenges += 1
+                job.auth_resent = False
         if job.auth_resent:
             self._finish(job, Outcome.PERMANENT, ok)
             return
@@ -455,7 +477,6 @@ class PublishRun:
         if pending is not None:
             pending.waiting.append(job)
             return
-        challenge = self._channel.challenge
         signer = self._signers(pubkey) if self._signers is not None else None
         if challenge is None or signer is None or signer.public_key.hex != pubkey:
             why = (
@@ -469,7 +490,7 @@ class PublishRun:
         # there: a refused AUTH leaves the socket unable to authenticate again).
         attestation = self._attestations(pubkey) if self._attestations is not None else None
         auth = auth_event(signer, self._url, challenge, int(time.time()), attestation)
-        pending = _Auth(pubkey, auth.id, now, [job], attestation is not None)
+        pending = _Auth(pubkey, auth.id, now, [job], attestation is not None, challenge)
         if self._meter is not None:
             self._meter.handshake()
         self._auths[pending.event_id] = pending
@@ -483,10 +504,25 @@ class PublishRun:
         for anonymous in self._anonymous:
             anonymous.candidates.discard(auth.event_id)
         if classify(ok).stored:
-            self._authed.add(auth.pubkey)
+            self._authed[auth.pubkey] = auth.challenge
             for job in reversed(auth.waiting):
                 job.auth_resent = True
                 self._ready.appendleft(job)
+            return
+        if auth.challenge != self._channel.challenge:
+            # The relay replaced the challenge while our AUTH was on its way: it refused
+            # an answer to an old challenge, not the author. buzz takes one AUTH per
+            # socket, refused or not, so the events go again on a fresh socket.
+            logger.info("%s: %s", self._url, STALE_CHALLENGE)
+            if self._rotations >= self._retry.socket_rotations:
+                stale = OkMessage("", False, f"auth-required: {STALE_CHALLENGE}")
+                for job in auth.waiting:
+                    self._finish(job, Outcome.TEMPORARY, stale)
+                return
+            for job in reversed(auth.waiting):
+                job.auth_resent = False
+                self._ready.appendleft(job)
+            self._rotate = STALE_CHALLENGE
             return
         logger.info("%s refused our AUTH as %s: %s", self._url, auth.pubkey, ok.prefix)
         refused = OkMessage("", False, auth_refusal(self._relay, auth.pubkey, ok, auth.attested))

@@ -184,3 +184,55 @@ def test_a_socket_cut_more_often_than_the_retry_policy_allows_leaves_the_event_u
                 await fleet.transport.close()
 
     run(scenario)
+
+
+def test_a_fresh_challenge_mid_connection_makes_each_identity_authenticate_again() -> None:
+    """NIP-42: a relay may send a new challenge at any time, and the identity is
+    forgotten. The double sends one on every socket before a given frame: on an
+    author's socket the resent EVENT (frame 3) is refused as not authenticated, so the
+    author answers the new challenge and resends; on the owner's reading socket the
+    REQs asked again after its AUTH (frame 4 on) are closed, so it authenticates again."""
+
+    async def scenario() -> None:
+        async with BuzzRelay() as relay:
+            fleet = Fleet(relay, agents=2)
+            try:
+                assert await fleet.read_as_owner() == set()
+                relay.faults.rechallenge_after_frames = 2
+                answers = await fleet.publish(fleet.events)
+                assert set(answers.values()) <= STORED, answers
+                assert fleet.heads() == {e.id for e in fleet.events}
+                relay.faults.rechallenge_after_frames = 3
+                assert await fleet.read_as_owner() == {e.id for e in fleet.events}
+                challenged = [r for r in relay.auth_log if r.accepted]
+                # Each author twice (before and after the new challenge), the owner
+                # once on the shared socket and twice on its reading socket.
+                assert len(challenged) == 2 * 2 + 3, challenged
+            finally:
+                await fleet.transport.close()
+
+    run(scenario)
+
+
+def test_an_auth_refused_because_a_new_challenge_crossed_it_blames_no_author() -> None:
+    """The new challenge arrives while our AUTH to the old one is on its way, on every
+    socket: the relay refuses an answer to a challenge it replaced, which says nothing
+    about the author. Temporary (the same event goes again next time), never permanent."""
+
+    async def scenario() -> None:
+        async with BuzzRelay() as relay:
+            fleet = Fleet(relay, agents=1)
+            try:
+                assert await fleet.read_as_owner() == set()
+                relay.faults.rechallenge_after_frames = 1
+                event = fleet.events[0]
+                answers = await fleet.transport.publish_many(
+                    [event], window=8, timeout=5.0, signers=fleet.signers
+                )
+                assert answers[event.id].outcome is Outcome.TEMPORARY, answers
+                assert "replaced its AUTH challenge" in answers[event.id].message
+                assert fleet.heads() == set()
+            finally:
+                await fleet.transport.close()
+
+    run(scenario)
