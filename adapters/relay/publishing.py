@@ -21,10 +21,12 @@ each event ends with one :class:`adapters.relay.answers.Answer`:
   is forgotten): an author refused after it authenticates again under the new
   challenge, a bounded number of times per event; an AUTH the relay refused
   because a new challenge replaced the one it answered is no refusal of the
-  author: the events go again on a fresh socket. An AUTH the relay refuses is a
-  permanent failure of that author's events whose message names the relay,
-  the author and the relay's reason (``restricted: not a relay member``: a
-  closed relay that wants the owner's attestation, or refused it);
+  author: the events go again on a fresh socket. An AUTH the relay refuses
+  fails that author's events with a message naming the relay, the author and
+  the relay's reason: for good when the relay refused the author
+  (``restricted: not a relay member``: a closed relay that wants the owner's
+  attestation, or refused it), ``temporary`` for ``auth-required:`` (buzz's
+  "verification failed", which an AUTH outside its 60 s clock window earns);
 * no answer in time: ``unknown``. The clock of an EVENT starts at its send or at
   the last frame the relay sent, whichever is later: relays work through a
   socket's messages in order (nostr-relay even sleeps 2 s per refusal), so an
@@ -239,7 +241,23 @@ def auth_refusal(relay: str, pubkey: str, ok: OkMessage, attested: bool) -> str:
         "without one) mints one"
     )
     answer = ok.message or "no reason given"
+    if ok.prefix == "auth-required":
+        # buzz words every failed check of the AUTH event alike, the 60 s window
+        # included: a signature and tags made here are right, a clock may not be.
+        answer += (
+            " (buzz answers so to an AUTH event more than 60 s from its clock: "
+            "check this machine's clock)"
+        )
     return f"auth-required: AUTH refused: {relay} refused {pubkey} {presented}: {answer}"
+
+
+def auth_refusal_outcome(ok: OkMessage) -> Outcome:
+    """What a refused AUTH makes of the events that waited for it: ``auth-required:``
+    (buzz's "verification failed", which a skewed clock also earns) may pass once the
+    clocks agree, so the same events go again next time; any other refusal
+    (``restricted: not a relay member``, ``blocked:``) is the relay's word on the
+    author, for good."""
+    return Outcome.TEMPORARY if ok.prefix == "auth-required" else Outcome.PERMANENT
 
 
 class PublishRun:
@@ -527,7 +545,7 @@ class PublishRun:
         logger.info("%s refused our AUTH as %s: %s", self._url, auth.pubkey, ok.prefix)
         refused = OkMessage("", False, auth_refusal(self._relay, auth.pubkey, ok, auth.attested))
         for job in auth.waiting:
-            self._finish(job, Outcome.PERMANENT, refused)
+            self._finish(job, auth_refusal_outcome(ok), refused)
 
     def _drop_auth(self, auth: _Auth) -> None:
         self._auths.pop(auth.event_id, None)
@@ -606,9 +624,11 @@ class PublishRun:
         for auth in list(self._auths.values()):
             if self._quiet_since(auth.sent_at) + self._timeout <= now:
                 self._drop_auth(auth)
+                # Never sent with the AUTH it waited for: the relay holds none of them,
+                # and a relay that is silent now may answer next time.
                 no_answer = OkMessage("", False, "auth-required: no answer to our AUTH")
                 for job in auth.waiting:
-                    self._finish(job, Outcome.PERMANENT, no_answer)
+                    self._finish(job, Outcome.TEMPORARY, no_answer)
                 silent = True
         if silent:
             self._silenced()

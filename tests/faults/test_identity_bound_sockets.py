@@ -236,3 +236,30 @@ def test_an_auth_refused_because_a_new_challenge_crossed_it_blames_no_author() -
                 await fleet.transport.close()
 
     run(scenario)
+
+
+def test_an_auth_refused_as_verification_failed_is_temporary_and_names_the_clock() -> None:
+    """buzz words every failed check of an AUTH event alike; fleetsync signs right, so
+    the likely cause is a clock outside the 60 s window: no refusal of the author."""
+
+    async def scenario() -> None:
+        async with BuzzRelay() as relay:
+            fleet = Fleet(relay, agents=1)
+            try:
+                assert await fleet.read_as_owner() == set()
+                relay.faults.clock_skew = 120
+                event = fleet.events[0]
+                answers = await fleet.transport.publish_many(
+                    [event], window=8, timeout=5.0, signers=fleet.signers
+                )
+                answer = answers[event.id]
+                assert answer.outcome is Outcome.TEMPORARY, answer
+                assert "auth-required: verification failed" in answer.message
+                assert "clock" in answer.message
+                assert event.pubkey in answer.message
+                relay.faults.clock_skew = 0
+                assert await fleet.publish([event]) == {event.id: Outcome.ACCEPTED}
+            finally:
+                await fleet.transport.close()
+
+    run(scenario)

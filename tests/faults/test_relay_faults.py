@@ -378,6 +378,29 @@ def test_a_refused_auth_leaves_the_event_auth_required_without_a_resend() -> Non
     assert all("AUTH refused" in r.message for r in results.values())
 
 
+class SilentOnAuth(RequireAuth):
+    """Asks for AUTH, then never answers it."""
+
+    async def on_auth(self, conn: FakeConnection, event: dict[str, Any]) -> None:
+        return
+
+
+def test_an_auth_the_relay_never_answers_leaves_the_events_temporary_not_refused() -> None:
+    """The relay refused nothing: the events never sent with an AUTH go again next time."""
+    keys, _, events = batch(2)
+
+    async def scenario() -> dict[str, Answer]:
+        async with FakeRelay(SilentOnAuth()) as relay:
+            return await publish(
+                relay, events, timeout=0.5, signers={keys[0].public_key.hex: KeySigner(keys[0])}.get
+            )
+
+    results = run(scenario)
+    assert {(r.outcome, r.message) for r in results.values()} == {
+        (Outcome.TEMPORARY, "auth-required: no answer to our AUTH")
+    }
+
+
 # -- connections -------------------------------------------------------------------------
 
 
