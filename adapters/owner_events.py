@@ -6,7 +6,7 @@ transport) and is signed through the signer port as the owner. Nothing here is
 reported as published on a relay's word alone: an ``OK true`` (even
 ``duplicate:``, which buzz also answers for an event it did not keep as the
 head) is an acknowledgement; *published* means the relay returned the event as
-the head of its address when read back (:attr:`RelayOutcome.held`).
+the head of its address when read back (:attr:`OwnerEventOnRelay.held`).
 
 - :func:`publish_persona` signs the persona's public content as NIP-AP asks
   (``created_at = max(now, head + 1)`` over what the relays hold), unless the
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.nostr.event import Event, InvalidEvent, UnsignedEvent, why_invalid
 from adapters.nostr.persona_event import build_persona_event, select_persona_head
-from adapters.relay import RelayPool
+from adapters.relay import Answer, RelayPool
 from domain.deletions import DELETION_KIND, DeletionRequest, deletion_request
 from domain.errors import InvalidPersona
 from domain.persona import PERSONA_KIND, PersonaContent, parse_public_content
@@ -50,19 +50,34 @@ class OwnerRead:
     unreadable: Mapping[str, str]  # relay -> why it could not be read (in full)
 
 
+# What ``--json`` and the text say of a relay the event never went to.
+NOT_SENT = "not-sent"
+
+
 @dataclass(frozen=True, slots=True)
-class RelayOutcome:
-    """One relay's part in a publish: what it answered, and what the read-back found."""
+class OwnerEventOnRelay:
+    """One relay's part in publishing an owner event: its :class:`Answer` (None: the
+    event never went to it), and what the read-back found."""
 
     relay: str
-    answer: str  # accepted | duplicate | temporary | permanent | unknown | not-sent
-    message: str
+    answer: Answer | None
     held: bool  # read back: the relay returns our event (as the head, for a persona)
     still_served: bool = False  # deletions: the relay still returns the persona's head
 
+    @property
+    def said(self) -> str:
+        """What the relay answered, in the answer's words: its
+        :class:`domain.verdict.Outcome` value, or :data:`NOT_SENT`."""
+        return self.answer.outcome.value if self.answer is not None else NOT_SENT
+
+    @property
+    def message(self) -> str:
+        """The relay's message with its answer (empty when it said nothing)."""
+        return self.answer.message if self.answer is not None else ""
+
 
 @dataclass(frozen=True, slots=True)
-class OwnerPublication:
+class OwnerEventResult:
     """How publishing one owner event went. ``event_id`` is None when nothing was sent
     (the relays' head already carries the content: ``unchanged``)."""
 
@@ -70,7 +85,7 @@ class OwnerPublication:
     slug: str
     event_id: str | None
     created_at: int | None
-    relays: tuple[RelayOutcome, ...]
+    relays: tuple[OwnerEventOnRelay, ...]
     unchanged: tuple[str, ...] = ()  # relays whose head already carried this content
     error: str | None = None  # the publish could not run at all (no relay reachable, ...)
 
@@ -93,7 +108,7 @@ class OwnerPublication:
             "relays": [
                 {
                     "relay": r.relay,
-                    "answer": r.answer,
+                    "answer": r.said,
                     "message": r.message,
                     "read_back": r.held,
                     **({"still_served": r.still_served} if self.kind == DELETION_KIND else {}),
@@ -177,7 +192,7 @@ async def publish_persona(
     *,
     timeout: float,
     now: int | None = None,
-) -> OwnerPublication:
+) -> OwnerEventResult:
     """Publish persona ``slug``'s public content as the owner; confirmed by read-back."""
     before = await read_owner_events(pool, owner, PERSONA_KIND, timeout=timeout, d_tag=slug)
     heads = _persona_head_per_relay(before, owner, slug)
@@ -187,7 +202,7 @@ async def publish_persona(
     )
     targets = [url for url in pool.urls if url not in unchanged]
     if not targets:
-        return OwnerPublication(PERSONA_KIND, slug, None, None, (), unchanged)
+        return OwnerEventResult(PERSONA_KIND, slug, None, None, (), unchanged)
     newest = max((e.created_at for e in before.events), default=0)
     created_at = max(int(time.time()) if now is None else now, newest + 1)
     event = build_persona_event(owner, slug, content, created_at)
@@ -206,7 +221,7 @@ def _same(head: Event, body: str, content: PersonaContent) -> bool:
 
 async def publish_persona_deletion(
     pool: RelayPool, owner: Signer, slug: str, *, timeout: float, now: int | None = None
-) -> OwnerPublication:
+) -> OwnerEventResult:
     """Send the NIP-09 deletion of persona ``slug``; read back the request, and whether
     each relay still serves the persona (honouring a deletion is the relay's policy)."""
     before = await read_owner_events(pool, owner, PERSONA_KIND, timeout=timeout, d_tag=slug)
@@ -227,7 +242,7 @@ async def _send_and_read_back(
     unchanged: tuple[str, ...],
     *,
     timeout: float,
-) -> OwnerPublication:
+) -> OwnerEventResult:
     owner_hex = owner.public_key.hex
 
     def signers(pubkey: str) -> Signer | None:
@@ -242,7 +257,7 @@ async def _send_and_read_back(
         read_owner_events(pool, owner, PERSONA_KIND, timeout=timeout, d_tag=slug),
     )
     head_of = _persona_head_per_relay(heads, owner, slug)
-    outcomes: list[RelayOutcome] = []
+    on_relays: list[OwnerEventOnRelay] = []
     for url in targets:
         result = results.get(url)
         answer = result.answers.get(event.id) if result is not None else None
@@ -256,15 +271,7 @@ async def _send_and_read_back(
         else:
             held = returned and head is not None and head.id == event.id
             still = False
-        outcomes.append(
-            RelayOutcome(
-                relay=url,
-                answer=answer.outcome.value if answer is not None else "not-sent",
-                message=answer.message if answer is not None else "",
-                held=held,
-                still_served=still,
-            )
-        )
-    return OwnerPublication(
-        event.kind, slug, event.id, event.created_at, tuple(outcomes), unchanged
+        on_relays.append(OwnerEventOnRelay(url, answer, held, still))
+    return OwnerEventResult(
+        event.kind, slug, event.id, event.created_at, tuple(on_relays), unchanged
     )

@@ -22,7 +22,7 @@ from adapters.cli.publish import (
     publication_code,
     publication_doc,
 )
-from adapters.owner_events import OwnerPublication
+from adapters.owner_events import OwnerEventResult
 from adapters.usecases.persona_events import pull_personas
 from adapters.usecases.personas import delete_persona, list_personas, save_persona, show_persona
 from domain.errors import InvalidPersona
@@ -232,7 +232,7 @@ def run_delete(ctx: Context) -> int:
     return combined(code, persona_event_code(event))
 
 
-def persona_event_code(event: OwnerPublication | None) -> int:
+def persona_event_code(event: OwnerEventResult | None) -> int:
     """0 when the owner's event is read back from every relay (or no setting asked for
     it), 2 when some relay does not hold it (the change stands: saving again retries)."""
     return 0 if event is None or event.published else 2
@@ -243,7 +243,7 @@ def combined(*codes: int) -> int:
     return 2 if 2 in codes else max(codes)
 
 
-def print_persona_event(ctx: Context, event: OwnerPublication | None) -> None:
+def print_persona_event(ctx: Context, event: OwnerEventResult | None) -> None:
     """How the owner's kind:30175 (or its deletion) fared; never "published" unless
     every relay returned it when read back."""
     if event is None:
@@ -261,7 +261,7 @@ def print_persona_event(ctx: Context, event: OwnerPublication | None) -> None:
                 extra = " (it still serves the persona: honouring a deletion is its policy)"
             ctx.out(f"{what} {event.event_id} published on {relay.relay}, read back{extra}")
         else:
-            said = f"{relay.answer}" + (f": {relay.message}" if relay.message else "")
+            said = relay.said + (f": {relay.message}" if relay.message else "")
             ctx.out(f"{what} {event.event_id} NOT read back from {relay.relay} ({said})")
     if not event.published:
         _warn(ctx, f"the {what} is not on every relay yet; run the command again to retry")

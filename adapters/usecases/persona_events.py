@@ -39,7 +39,7 @@ from adapters.nostr.event import Event, InvalidEvent, why_invalid
 from adapters.nostr.persona_event import select_persona_head
 from adapters.nostr.signer import KeySigner
 from adapters.owner_events import (
-    OwnerPublication,
+    OwnerEventResult,
     OwnerRead,
     deletion_requests,
     publish_persona,
@@ -74,7 +74,7 @@ def _with_pool(fleet: Fleet, work: Callable[[RelayPool, KeySigner], Awaitable[T]
     return asyncio.run(run())
 
 
-def publish_persona_event(fleet: Fleet, slug: str) -> OwnerPublication:
+def publish_persona_event(fleet: Fleet, slug: str) -> OwnerEventResult:
     """Publish persona ``slug``'s current public content as the owner's ``kind:30175``
     (nothing is sent to a relay whose head carries it already). Never raises a relay
     failure: it is part of the result."""
@@ -86,10 +86,10 @@ def publish_persona_event(fleet: Fleet, slug: str) -> OwnerPublication:
             fleet, lambda pool, owner: publish_persona(pool, owner, slug, content, timeout=timeout)
         )
     except AdapterError as exc:
-        return OwnerPublication(PERSONA_KIND, slug, None, None, (), error=str(exc))
+        return OwnerEventResult(PERSONA_KIND, slug, None, None, (), error=str(exc))
 
 
-def publish_persona_deletion_event(fleet: Fleet, slug: str) -> OwnerPublication:
+def publish_persona_deletion_event(fleet: Fleet, slug: str) -> OwnerEventResult:
     """Publish the NIP-09 deletion of the owner's persona ``slug``; never raises a relay
     failure."""
     timeout = fleet.settings.relay_timeout
@@ -98,7 +98,7 @@ def publish_persona_deletion_event(fleet: Fleet, slug: str) -> OwnerPublication:
             fleet, lambda pool, owner: publish_persona_deletion(pool, owner, slug, timeout=timeout)
         )
     except AdapterError as exc:
-        return OwnerPublication(DELETION_KIND, slug, None, None, (), error=str(exc))
+        return OwnerEventResult(DELETION_KIND, slug, None, None, (), error=str(exc))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from adapters.bootstrap import Fleet
 from adapters.errors import AdapterError
-from adapters.owner_events import OwnerPublication
+from adapters.owner_events import OwnerEventResult
 from adapters.ports import ProgressDisplay
 from adapters.usecases.apply import NOT_PUBLISHED, Publication, publish
 from adapters.usecases.persona_events import (
@@ -41,7 +41,7 @@ class PersonaSave:
     agents: int
     publication: Publication
     # The owner's kind:30175 (FLEETSYNC_PUBLISH_PERSONAS); None when the setting is off.
-    persona_event: OwnerPublication | None = None
+    persona_event: OwnerEventResult | None = None
 
 
 def save_persona(
@@ -133,7 +133,7 @@ class PersonaDeletion:
     live: int
     publication: Publication | None
     # The NIP-09 deletion of its kind:30175 (FLEETSYNC_PUBLISH_PERSONAS); None when off.
-    persona_event: OwnerPublication | None = None
+    persona_event: OwnerEventResult | None = None
 
 
 def delete_persona(

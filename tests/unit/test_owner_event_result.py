@@ -1,0 +1,59 @@
+"""How publishing an owner event went, as ``--json`` and the text tell it: each relay's
+answer in the words of :class:`domain.verdict.Outcome`, ``not-sent`` for a relay it
+never went to, and *published* only when every relay returned it."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+from adapters.cli.output import Context
+from adapters.cli.personas import print_persona_event
+from adapters.owner_events import OwnerEventOnRelay, OwnerEventResult
+from adapters.relay import Answer
+from domain.persona import PERSONA_KIND
+from domain.verdict import Outcome
+
+EVENT = "e" * 64
+HELD = OwnerEventOnRelay("ws://a", Answer("ws://a", EVENT, Outcome.ACCEPTED), held=True)
+REFUSED = OwnerEventOnRelay(
+    "ws://b", Answer("ws://b", EVENT, Outcome.PERMANENT, "blocked", "blocked: not you"), False
+)
+NEVER_SENT = OwnerEventOnRelay("ws://c", None, held=False)
+
+
+def _result(*relays: OwnerEventOnRelay) -> OwnerEventResult:
+    return OwnerEventResult(PERSONA_KIND, "writer", EVENT, 1_700_000_000, relays)
+
+
+def test_a_relay_s_answer_is_its_outcome_and_a_relay_never_sent_to_says_not_sent() -> None:
+    doc = _result(HELD, REFUSED, NEVER_SENT).doc()
+    assert doc["published"] is False
+    assert doc["relays"] == [
+        {"relay": "ws://a", "answer": "accepted", "message": "", "read_back": True},
+        {
+            "relay": "ws://b",
+            "answer": "permanent",
+            "message": "blocked: not you",
+            "read_back": False,
+        },
+        {"relay": "ws://c", "answer": "not-sent", "message": "", "read_back": False},
+    ]
+
+
+def test_an_event_every_relay_returned_is_published() -> None:
+    assert _result(HELD).published
+    assert not _result(HELD, NEVER_SENT).published
+
+
+def test_the_text_says_published_only_of_a_relay_that_returned_it() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    ctx = Context(args=argparse.Namespace(), stdin=io.BytesIO(), stdout=out, stderr=err)
+    print_persona_event(ctx, _result(HELD, REFUSED, NEVER_SENT))
+    what = "persona event (kind:30175)"
+    assert out.getvalue().splitlines() == [
+        f"{what} {EVENT} published on ws://a, read back",
+        f"{what} {EVENT} NOT read back from ws://b (permanent: blocked: not you)",
+        f"{what} {EVENT} NOT read back from ws://c (not-sent)",
+    ]
+    assert "not on every relay yet" in err.getvalue()
