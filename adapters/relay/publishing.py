@@ -171,7 +171,7 @@ class _Job:
     auth_resent: bool = False
     rechallenges: int = 0  # fresh challenges its author authenticated again for
     sent_at: float = 0.0
-    result: Answer | None = None
+    answer: Answer | None = None
 
 
 @dataclass(slots=True)
@@ -320,7 +320,7 @@ class PublishRun:
         self.silenced: RelayError | None = None
 
     async def run(self) -> dict[str, Answer]:
-        """Publish every event; return each one's result (keyed by event id, in input order)."""
+        """Publish every event; return each one's answer (keyed by event id, in input order)."""
         self._channel.discard_answers()
         while self._unfinished:
             now = self._loop.time()
@@ -337,9 +337,9 @@ class PublishRun:
                 self._handle(item)
                 item = self._channel.next_answer_nowait()
         return {
-            job.event.id: job.result
+            job.event.id: job.answer
             for job in self._jobs.values()
-            if job.result is not None  # every job has one here; filtered for the type
+            if job.answer is not None  # every job has one here; filtered for the type
         }
 
     # -- sending ------------------------------------------------------------------
@@ -352,7 +352,7 @@ class PublishRun:
             and self._loop.time() >= self._next_send_at
         ):
             job = self._ready.popleft()
-            if job.result is not None:
+            if job.answer is not None:
                 continue
             now = self._loop.time()
             job.attempts += 1
@@ -378,7 +378,7 @@ class PublishRun:
         # next such answer attributable.
         if self._suspects:
             self._suspects = {
-                s for s in self._suspects if s in self._jobs and self._jobs[s].result is None
+                s for s in self._suspects if s in self._jobs and self._jobs[s].answer is None
             }
         return 1 if self._suspects else self._pace.window
 
@@ -556,13 +556,13 @@ class PublishRun:
         outcome = classify(ok)
         if (
             job is not None
-            and job.result is not None
-            and job.result.outcome is Outcome.UNKNOWN
+            and job.answer is not None
+            and job.answer.outcome is Outcome.UNKNOWN
             and (outcome.stored or outcome is Outcome.PERMANENT)
             and not asks_for_auth(ok)
         ):
             # A definitive answer after the timeout still beats "unknown".
-            job.result = self._result(job, outcome, ok)
+            job.answer = self._final_answer(job, outcome, ok)
             return
         logger.debug("%s answered %s for an event not awaiting an answer", self._url, ok.event_id)
 
@@ -643,7 +643,7 @@ class PublishRun:
         self.silenced = error
         unsent = OkMessage("", False, f"not sent: {error}")
         for job in self._jobs.values():
-            if job.result is None:
+            if job.answer is None:
                 self._finish(
                     job,
                     Outcome.UNKNOWN if job.attempts else Outcome.TEMPORARY,
@@ -730,20 +730,20 @@ class PublishRun:
                 f"connection lost, not restored ({reason})", url=self._url
             )
         for job in self._jobs.values():
-            if job.result is None:
+            if job.answer is None:
                 # Sent at least once: the relay may have stored it before the socket died.
                 outcome = Outcome.UNKNOWN if job.attempts else Outcome.TEMPORARY
                 self._finish(job, outcome, OkMessage("", False, f"connection lost ({reason})"))
 
-    # -- results ------------------------------------------------------------------
+    # -- final answers ------------------------------------------------------------
 
     def _finish(self, job: _Job, outcome: Outcome, ok: OkMessage | None) -> None:
-        if job.result is not None:
+        if job.answer is not None:
             return
-        job.result = self._result(job, outcome, ok)
+        job.answer = self._final_answer(job, outcome, ok)
         self._unfinished -= 1
 
-    def _result(self, job: _Job, outcome: Outcome, ok: OkMessage | None) -> Answer:
+    def _final_answer(self, job: _Job, outcome: Outcome, ok: OkMessage | None) -> Answer:
         if ok is None:
             return Answer(self._relay, job.event.id, outcome, "", "", job.attempts)
         return Answer(self._relay, job.event.id, outcome, ok.prefix, ok.message, job.attempts)
