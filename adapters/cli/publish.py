@@ -122,7 +122,8 @@ def progress_for(ctx: Context) -> ProgressBar | None:
 
 
 def report_code(report: ApplyReport) -> int:
-    """0 in sync; 2 some agents not in sync; 3 nothing known wrong, but a relay was not read."""
+    """0 in sync; 2 some agents not in sync (a relay refused an engram for good counts,
+    though others hold it); 3 nothing known wrong, but a relay was not read."""
     if not report.converged:
         return EXIT_NOT_IN_SYNC
     return 0 if report.verified else EXIT_UNVERIFIED
@@ -208,15 +209,16 @@ def cause_of(verdict: AgentVerdict) -> str:
 
 
 def verdict_lines(verdicts: Iterable[AgentVerdict]) -> list[str]:
-    """One line per (verdict, cause) for every agent not settled: the count, the
-    cause, and a few of the agents (``--json`` and ``audit`` have every one).
+    """One line per (verdict, cause) for every agent not settled, or settled with
+    something to say (published, but not on every relay): the count, the cause,
+    and a few of the agents (``--json`` and ``audit`` have every one).
 
     A relay down for a whole apply fails thousands of agents for one reason: it
     is one line, not one per agent.
     """
     groups: dict[tuple[Verdict, str], list[AgentVerdict]] = {}
     for agent in verdicts:
-        if agent.verdict not in SETTLED:
+        if agent.verdict not in SETTLED or agent.detail:
             groups.setdefault((agent.verdict, cause_of(agent)), []).append(agent)
     ordered = sorted(
         groups.items(), key=lambda item: (_VERDICT_ORDER.get(item[0][0], 9), -len(item[1]))
@@ -262,7 +264,9 @@ def print_publication(ctx: Context, publication: Publication, what: str) -> int:
         for line in report_lines(report):
             ctx.out(line)
         if not report.converged:
-            trouble = len(report.verdicts) - report.count(Verdict.PUBLISHED)
+            trouble = sum(
+                1 for v in report.verdicts if v.verdict is not Verdict.PUBLISHED or v.refused_by
+            )
             err.write(
                 f"fleetsync: warning: {what}, but {trouble} agent(s) are not in sync yet; "
                 "'fleetsync apply' retries\n"

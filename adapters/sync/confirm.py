@@ -26,7 +26,7 @@ from adapters.sync.report import AgentVerdict
 from adapters.sync.sealing import Work
 from domain.aggregates import Agent
 from domain.planner import HeadOrigin
-from domain.verdict import ReadBack, Sent, Verdict, judge, outranks, refused_by_all
+from domain.verdict import Outcome, ReadBack, Sent, Verdict, judge, outranks, refused_by_all
 
 
 async def confirm(
@@ -97,7 +97,18 @@ def record_verdict(
             judgement.confirmed_by,
             list(head.relays),
         )
-        return AgentVerdict(command.pubkey, slug, verdict, event.id)
+        # Published by the relays that hold it; one that refused it, or neither
+        # answered nor returned it, is named (the next apply sends it there again).
+        lacking = [a for a in w.answers if not a.outcome.stored and a.relay not in head.relays]
+        detail = "; ".join(a.describe() for a in lacking)
+        return AgentVerdict(
+            command.pubkey,
+            slug,
+            verdict,
+            event.id,
+            f"not held by every relay: {detail}" if detail else "",
+            tuple(a.relay for a in lacking if a.outcome is Outcome.PERMANENT),
+        )
     agent.record_answers(event.id, records)
     if verdict is Verdict.CONFLICT:
         assert head is not None

@@ -23,6 +23,9 @@ class AgentVerdict:
     verdict: Verdict
     event_id: str | None = None
     detail: str = ""
+    # Published, yet these configured relays refused it for good: the agent is
+    # partial, and stays so until they take it or are removed.
+    refused_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -54,7 +57,8 @@ class ApplyReport:
 
     @property
     def converged(self) -> bool:
-        return all(o.verdict in SETTLED for o in self.verdicts)
+        """Every agent settled, and on every relay that answered for good."""
+        return all(o.verdict in SETTLED and not o.refused_by for o in self.verdicts)
 
     def summary(self) -> dict[str, int]:
         return {

@@ -54,12 +54,25 @@ def test_ids_in_a_detail_do_not_split_a_group() -> None:
 def test_every_agent_not_published_is_counted_once_in_one_line_per_verdict_and_cause(
     picks: list[tuple[Verdict, str]],
 ) -> None:
-    verdicts = [_verdict(n, verdict, cause) for n, (verdict, cause) in enumerate(picks)]
+    # Published on every relay: nothing to say about it.
+    verdicts = [
+        _verdict(n, verdict, "" if verdict is Verdict.PUBLISHED else cause)
+        for n, (verdict, cause) in enumerate(picks)
+    ]
     lines = verdict_lines(verdicts)
     groups = {(r, c) for r, c in picks if r != "published"}
     assert len(lines) == len(groups)
     counted = sum(int(line.split(":")[0].split()[1].replace(",", "")) for line in lines)
     assert counted == sum(1 for r, _ in picks if r != "published")
+
+
+def test_agents_published_but_refused_by_one_relay_are_a_line_naming_it() -> None:
+    lacking = "not held by every relay: http://b: blocked: you are banned from this community"
+    verdicts = [_verdict(n, Verdict.PUBLISHED, lacking) for n in range(2)]
+    verdicts.append(_verdict(2, Verdict.PUBLISHED, ""))
+    assert verdict_lines(verdicts) == [
+        f"published 2: {lacking} (agents: " + ", ".join(o.pubkey[:16] for o in verdicts[:2]) + ")"
+    ]
 
 
 def test_the_progress_line_says_what_it_waits_for_then_counts_engrams() -> None:
