@@ -20,6 +20,7 @@ from adapters.ports import Signer
 from adapters.relay import RelayPool
 from adapters.relay.bridge import BridgeTransport
 from adapters.sync.gateway import PoolGateway
+from domain.verdict import Outcome
 from tests.integration.harness import Fleetsync
 from tests.support.buzz_relay import BuzzRelay, HttpAnswer
 
@@ -255,3 +256,47 @@ def test_a_request_queued_behind_a_slow_relay_is_signed_when_it_is_sent(
     answers = asyncio.run(publish())
     assert [answers[e.id].stored for e in events] == [True] * 8
     assert {status for _, status in buzz_double.http_requests} == {200}
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        HttpAnswer.garbage(200),
+        HttpAnswer(200, b'{"event_id":"x","accepted":"yes","message":""}'),
+        HttpAnswer(200, b'{"event_id":"x","message":""}'),
+    ],
+    ids=["html", "accepted not a boolean", "no accepted"],
+)
+def test_an_answer_that_is_not_the_bridges_json_is_never_an_acceptance_nor_a_read(
+    buzz_double: BuzzRelay, garbage: HttpAnswer
+) -> None:
+    """Below the read-back: the answer itself is not taken for an acceptance (the log
+    records each relay's answer, and audit shows it), and a read that got junk is cut
+    short, never an empty result."""
+    owner = SecretKey.generate()
+    agent = SecretKey.generate()
+    event = _engram(agent, owner)
+
+    async def scenario() -> tuple[Any, Any]:
+        bridge = BridgeTransport(buzz_double.http_url)
+        try:
+            buzz_double.faults.http_answers.append(garbage)
+            answers = await bridge.publish_many(
+                [event], window=1, timeout=5, signers={agent.public_key.hex: KeySigner(agent)}.get
+            )
+            buzz_double.faults.http_answers.append(garbage)
+            read = await bridge.query(
+                [{"kinds": [30174], "authors": [agent.public_key.hex]}],
+                timeout=5,
+                reader=KeySigner(agent),
+            )
+            return answers[event.id], read
+        finally:
+            await bridge.close()
+
+    answer, read = asyncio.run(scenario())
+    assert not answer.stored
+    assert answer.outcome is not Outcome.ACCEPTED
+    assert "not the bridge's JSON" in answer.message
+    assert not read.complete
+    assert "not a JSON array" in str(read.subscriptions[0].closed)
