@@ -118,16 +118,26 @@ def test_a_retired_agents_withdrawn_attestation_is_not_presented_and_its_tombsto
     assert [r.message for r in refused] == [AUTH_NOT_MEMBER]
 
 
+@pytest.mark.parametrize("wire", ["websocket", "http-bridge"])
 def test_an_attestation_by_an_owner_who_is_not_a_member_is_refused_naming_it_as_presented(
-    closed_relay: BuzzRelay, tmp_path: Path
+    closed_relay: BuzzRelay, tmp_path: Path, wire: str
 ) -> None:
-    fs = _member_fleet(tmp_path, closed_relay, closed_relay.url, 1)
+    url = closed_relay.url if wire == "websocket" else closed_relay.http_url
+    fs = _member_fleet(tmp_path, closed_relay, url, 1)
     closed_relay.members.clear()
     closed_relay.members.add(SecretKey.generate().public_key.hex)  # someone else's relay now
     code, out, _ = fs.run("--json", "apply")
     assert code != 0
     doc = json.loads(out)
     assert doc["summary"]["published"] == 0
-    details = " ".join(o["detail"] for o in doc["agents"])
-    assert "with its owner's attestation" in details
-    assert AUTH_NOT_MEMBER in details
+    assert doc["summary"]["failed"] == 1, "refused for good, with the attestation presented"
+    [outcome] = doc["agents"]
+    detail = outcome["detail"]
+    assert outcome["agent"] in detail
+    assert url in detail
+    if wire == "websocket":
+        assert "with its owner's attestation" in detail
+        assert AUTH_NOT_MEMBER in detail
+    else:
+        assert "with its owner's attestation (x-auth-tag)" in detail
+        assert "relay_membership_required" in detail
