@@ -300,3 +300,18 @@ def test_an_answer_that_is_not_the_bridges_json_is_never_an_acceptance_nor_a_rea
     assert "not the bridge's JSON" in answer.message
     assert not read.complete
     assert "not a JSON array" in str(read.subscriptions[0].closed)
+
+
+def test_an_apply_over_the_bridge_keeps_its_connections_alive_and_bounded(
+    buzz_double: BuzzRelay, tmp_path: Path
+) -> None:
+    """120 engrams and their reads go over keep-alive connections, at most the relay
+    window of them (FLEETSYNC_RELAY_WINDOW, the connector's limit), never one per
+    request."""
+    fs, _ = _fleet(tmp_path, buzz_double, count=120)
+    fs.environ["FLEETSYNC_RELAY_WINDOW"] = "8"
+    doc = fs.json("apply")
+    assert doc["summary"]["published"] == 120
+    traffic = doc["traffic"][buzz_double.http_url]
+    assert traffic["requests"] == len(buzz_double.http_requests) >= 120
+    assert traffic["connections"] <= 8
