@@ -158,6 +158,11 @@ class Channel(Protocol):
         """The latest NIP-42 challenge on the current socket, if the relay sent one."""
         ...
 
+    async def challenged(self, timeout: float) -> str | None:
+        """The current socket's challenge, waiting up to ``timeout`` seconds for it
+        (a relay may send it at connect, before anything is asked); None if none came."""
+        ...
+
     @property
     def last_heard(self) -> float:
         """Event-loop time of the relay's latest frame (on any socket; 0: none yet)."""

@@ -141,9 +141,14 @@ class RelayConnection:
         max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
         attestations: AttestationLookup | None = None,
         meter: TrafficMeter | None = None,
+        authenticate_first: bool = False,
     ) -> None:
         self.canonical_url = canonical_url(url)
         self._attestations = attestations
+        # Set on a socket meant for one author's events on a relay that binds one
+        # identity per socket: each publishing run authenticates as the author on the
+        # challenge sent at connect before its first EVENT (adapters.relay.publishing).
+        self.authenticate_first = authenticate_first
         # Counts sockets and AUTHs; the sockets of one relay may share one.
         self.meter = meter if meter is not None else TrafficMeter(WEBSOCKET)
         self._url = url.strip()
@@ -161,6 +166,7 @@ class RelayConnection:
         self._broken = False  # the reader saw the socket end; it may not be closed yet
         self._generation = 0
         self._challenge: str | None = None
+        self._challenge_heard = asyncio.Event()  # a challenge, or the socket's end
         self._answers: asyncio.Queue[Heard | Lost] = asyncio.Queue()
         self._subscriptions: dict[str, _Subscription] = {}
         self._sub_ids = itertools.count(1)
@@ -184,6 +190,15 @@ class RelayConnection:
 
     @property
     def challenge(self) -> str | None:
+        return self._challenge
+
+    async def challenged(self, timeout: float) -> str | None:
+        """The current socket's challenge, waiting up to ``timeout`` for the relay to
+        send it; None if it sends none by then or the socket ends first."""
+        if self._challenge is None and self.connected:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._challenge_heard.wait()
         return self._challenge
 
     @property
@@ -337,6 +352,7 @@ class RelayConnection:
         self._ack_now = _quick_acker(ws.get_extra_info("socket"))
         self._broken = False
         self._challenge = None
+        self._challenge_heard.clear()
         self._reader = asyncio.create_task(
             self._read(ws, self._generation), name=f"relay reader {self._url}"
         )
@@ -398,6 +414,7 @@ class RelayConnection:
         if generation != self._generation:
             return
         self._broken = True
+        self._challenge_heard.set()  # nobody waits for a challenge on a socket gone
         logger.info("%s: %s", self._url, reason)
         self._answers.put_nowait(Lost(generation, reason))
         lost = Lost(generation, reason)
@@ -421,7 +438,9 @@ class RelayConnection:
             if sub is not None:
                 sub.end(message)
         elif isinstance(message, AuthChallenge):
-            self._challenge = message.challenge
+            if generation == self._generation:
+                self._challenge = message.challenge
+                self._challenge_heard.set()
             logger.debug("%s sent an AUTH challenge", self._url)
         elif isinstance(message, Notice):
             logger.info("NOTICE from %s: %s", self._url, message.message)
@@ -459,6 +478,7 @@ class RelayConnection:
                 pace=self._pace,
                 attestations=self._attestations,
                 meter=self.meter,
+                authenticate_first=self.authenticate_first,
             )
             results = await run.run()
             if run.gave_up is not None:

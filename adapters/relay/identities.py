@@ -9,7 +9,9 @@ AUTH answers ``auth-required: already authenticated``; reference §1.1, §1.5).
 everything, which costs an open relay nothing more. The first time the relay
 answers in a way that says "one identity per socket", it switches for the rest
 of the command: every author's events go over a socket of their own (opened,
-authenticated as that author, used, closed), at most ``max_open`` at once, so
+authenticated as that author on the challenge the relay sends at connect, then
+used, then closed: no EVENT goes out to be refused for want of AUTH first),
+at most ``max_open`` at once, so
 a 10,000-agent apply never holds more than that many sockets; reads go over a
 socket of the reader's own. The events it refused that way are sent again,
 identical, on their author's socket. Until the relay has shown how it binds,
@@ -153,6 +155,8 @@ class IdentityBoundRelay:
         async def one(mine: list[Event]) -> dict[str, Answer]:
             async with self._gate:
                 connection = self._new()
+                # Its author's socket: AUTH before the first EVENT, not after a refusal.
+                connection.authenticate_first = True
                 try:
                     return await connection.publish_many(
                         mine, window=window, timeout=timeout, signers=signers

@@ -27,6 +27,15 @@ each event ends with one :class:`adapters.relay.answers.Answer`:
   (``restricted: not a relay member``: a closed relay that wants the owner's
   attestation, or refused it), ``temporary`` for ``auth-required:`` (buzz's
   "verification failed", which an AUTH outside its 60 s clock window earns);
+* authenticating first: on a socket meant for its authors' events on a relay
+  that binds one identity per socket (``authenticate_first``), the run waits
+  for the challenge the relay sends at connect and authenticates as each
+  author before sending its EVENTs, on every fresh socket: no refusal, no
+  resend. Everything above still holds: an ``auth-required:`` answer after
+  that is met as above, and a relay that sends no challenge gets the EVENTs
+  as they are. When a new challenge crosses that first AUTH the run goes back
+  to sending first on the fresh socket (a relay re-challenging every socket at
+  once would refuse every first AUTH);
 * no answer in time: ``unknown``. The clock of an EVENT starts at its send or at
   the last frame the relay sent, whichever is later: relays work through a
   socket's messages in order (nostr-relay even sleeps 2 s per refusal), so an
@@ -85,7 +94,7 @@ from adapters.relay.traffic import TrafficMeter
 from domain.verdict import Outcome
 
 if TYPE_CHECKING:
-    from adapters.ports import AttestationLookup, Channel, SignerLookup
+    from adapters.ports import AttestationLookup, Channel, Signer, SignerLookup
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +191,7 @@ class _Auth:
     waiting: list[_Job] = field(default_factory=list)
     attested: bool = False  # the AUTH event carried the owner's NIP-OA attestation
     challenge: str = ""  # the challenge the AUTH event answers
+    first: bool = False  # sent before the author's EVENTs, not after a refusal
 
 
 @dataclass(slots=True)
@@ -275,6 +285,7 @@ class PublishRun:
         pace: Pace,
         attestations: AttestationLookup | None = None,
         meter: TrafficMeter | None = None,
+        authenticate_first: bool = False,
     ) -> None:
         if window < 1:
             raise ValueError("window must be at least 1")
@@ -286,6 +297,8 @@ class PublishRun:
         self._signers = signers
         self._attestations = attestations
         self._meter = meter
+        self._authenticate_first = authenticate_first
+        self._first_auth_on: int | None = None  # the socket generation it was done on
         self._retry = retry
         self._pace = pace
         self._limit = window
@@ -328,6 +341,8 @@ class PublishRun:
             self._release_delayed(now)
             if (self._lost or self._rotate) is not None and not await self._recover():
                 break
+            if self._authenticate_first and self._first_auth_on != self._generation:
+                await self._authenticate_authors()
             await self._send_auth_frames()
             await self._send_ready()
             if self._lost is not None or not self._unfinished:
@@ -361,6 +376,52 @@ class PublishRun:
             self._last_sent_at = now
             self._next_send_at = now + self._pace.gap
             await self._send(job.frame)
+
+    async def _authenticate_authors(self) -> None:
+        """AUTH as every author with EVENTs waiting, on the challenge this socket was
+        given at connect, before any of their EVENTs goes out (once per socket)."""
+        self._first_auth_on = self._generation
+        challenge = await self._channel.challenged(self._timeout)
+        if challenge is None or self._channel.generation != self._generation:
+            # No challenge (or the socket already gone): the EVENTs go out as they
+            # are, and a refusal asks for AUTH the usual way.
+            logger.info("%s sent no AUTH challenge at connect", self._url)
+            return
+        by_author: dict[str, list[_Job]] = {}
+        for job in self._ready:
+            if job.answer is None:
+                by_author.setdefault(job.event.pubkey, []).append(job)
+        now = self._loop.time()
+        waiting: set[str] = set()
+        for pubkey, jobs in by_author.items():
+            if pubkey in self._authed or pubkey in self._auth_by_pubkey:
+                continue
+            signer = self._signers(pubkey) if self._signers is not None else None
+            if signer is None or signer.public_key.hex != pubkey:
+                continue  # sent as they are; a refusal says why
+            self._authenticate(signer, challenge, jobs, now, first=True)
+            waiting.update(job.event.id for job in jobs)
+        if waiting:
+            self._ready = deque(job for job in self._ready if job.event.id not in waiting)
+
+    def _authenticate(
+        self, signer: Signer, challenge: str, jobs: list[_Job], now: float, *, first: bool
+    ) -> None:
+        """Queue a NIP-42 AUTH as ``signer`` on ``challenge``; ``jobs`` wait for its answer."""
+        pubkey = signer.public_key.hex
+        # The owner's attestation rides in every agent's AUTH, as buzz's own agents
+        # send it: a relay that admits members' agents reads it there (and only
+        # there: a refused AUTH leaves the socket unable to authenticate again).
+        attestation = self._attestations(pubkey) if self._attestations is not None else None
+        auth = auth_event(signer, self._url, challenge, int(time.time()), attestation)
+        pending = _Auth(pubkey, auth.id, now, jobs, attestation is not None, challenge, first)
+        if self._meter is not None:
+            self._meter.handshake()
+        self._auths[pending.event_id] = pending
+        self._auth_by_pubkey[pubkey] = pending
+        logger.info("authenticating to %s as %s (NIP-42)", self._url, pubkey)
+        # Queued rather than sent here: answers are handled synchronously.
+        self._auth_frames.append(auth_frame(auth))
 
     async def _send_auth_frames(self) -> None:
         # AUTH is sent outside the window: the events waiting for it are the window.
@@ -503,19 +564,7 @@ class PublishRun:
             logger.info("%s requires AUTH for %s but %s", self._url, job.event.id, why)
             self._finish(job, Outcome.PERMANENT, ok)
             return
-        # The owner's attestation rides in every agent's AUTH, as buzz's own agents
-        # send it: a relay that admits members' agents reads it there (and only
-        # there: a refused AUTH leaves the socket unable to authenticate again).
-        attestation = self._attestations(pubkey) if self._attestations is not None else None
-        auth = auth_event(signer, self._url, challenge, int(time.time()), attestation)
-        pending = _Auth(pubkey, auth.id, now, [job], attestation is not None, challenge)
-        if self._meter is not None:
-            self._meter.handshake()
-        self._auths[pending.event_id] = pending
-        self._auth_by_pubkey[pubkey] = pending
-        logger.info("authenticating to %s as %s (NIP-42)", self._url, pubkey)
-        # Queued rather than sent here: answers are handled synchronously.
-        self._auth_frames.append(auth_frame(auth))
+        self._authenticate(signer, challenge, [job], now, first=False)
 
     def _auth_answered(self, auth: _Auth, ok: OkMessage) -> None:
         self._drop_auth(auth)
@@ -524,7 +573,9 @@ class PublishRun:
         if classify(ok).stored:
             self._authed[auth.pubkey] = auth.challenge
             for job in reversed(auth.waiting):
-                job.auth_resent = True
+                # Refused once for want of AUTH, now resent: asked again, it is final.
+                # One sent after a first AUTH was never refused.
+                job.auth_resent = job.auth_resent or not auth.first
                 self._ready.appendleft(job)
             return
         if auth.challenge != self._channel.challenge:
@@ -540,6 +591,9 @@ class PublishRun:
             for job in reversed(auth.waiting):
                 job.auth_resent = False
                 self._ready.appendleft(job)
+            # A relay that re-challenges every fresh socket at once would cross every
+            # first AUTH: from now on the EVENTs go first and a refusal asks for AUTH.
+            self._authenticate_first = False
             self._rotate = STALE_CHALLENGE
             return
         logger.info("%s refused our AUTH as %s: %s", self._url, auth.pubkey, ok.prefix)

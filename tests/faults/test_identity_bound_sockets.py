@@ -1,7 +1,9 @@
 """A websocket relay that binds one identity per socket (the buzz double), at the
 moments the crash test once lost an engram: the switch to a socket per author while
 other calls are still on the shared socket, and a per-author socket cut after its
-EVENT arrived and before the relay answered.
+EVENT arrived and before the relay answered; and at the moments that test the
+per-author socket's AUTH before its first EVENT: a fresh challenge mid-connection
+(crossing that AUTH, or after it) and auth events the relay's clock finds expired.
 
 The rule under test: a connection closed before an answer is temporary, and the
 identical event is sent again on a fresh socket within the retry policy; what the
@@ -14,6 +16,7 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 import pytest
@@ -95,6 +98,31 @@ class Fleet:
 
 
 STORED = {Outcome.ACCEPTED, Outcome.DUPLICATE}
+
+
+def not_authenticated(relay: BuzzRelay) -> list[str]:
+    """Ids of the EVENTs the relay refused with ``auth-required:`` (socket not AUTHed)."""
+    return [eid for eid, _, message in relay.auth_refusals if message.startswith("auth-required")]
+
+
+def test_each_authors_socket_authenticates_before_its_first_event_so_none_is_refused() -> None:
+    async def scenario() -> None:
+        async with BuzzRelay() as relay:
+            fleet = Fleet(relay, agents=5)
+            try:
+                assert await fleet.read_as_owner() == set()
+                answers = await fleet.publish(fleet.events)
+                assert set(answers.values()) <= STORED, answers
+                assert not_authenticated(relay) == []
+                agents = {a.public_key.hex for a in fleet.agents}
+                agents_auth = [r for r in relay.auth_log if r.pubkey in agents]
+                assert sorted(r.pubkey for r in agents_auth) == sorted(agents)
+                assert all(r.accepted for r in agents_auth)
+                assert fleet.heads() == {e.id for e in fleet.events}
+            finally:
+                await fleet.transport.close()
+
+    run(scenario)
 
 
 def test_a_publish_queued_behind_the_one_that_finds_one_identity_per_socket_goes_per_author() -> (
@@ -189,8 +217,9 @@ def test_a_socket_cut_more_often_than_the_retry_policy_allows_leaves_the_event_u
 def test_a_fresh_challenge_mid_connection_makes_each_identity_authenticate_again() -> None:
     """NIP-42: a relay may send a new challenge at any time, and the identity is
     forgotten. The double sends one on every socket before a given frame: on an
-    author's socket the resent EVENT (frame 3) is refused as not authenticated, so the
-    author answers the new challenge and resends; on the owner's reading socket the
+    author's socket its EVENT (frame 2, after its AUTH) is refused as not
+    authenticated, so the author answers the new challenge and resends; on the
+    owner's reading socket the
     REQs asked again after its AUTH (frame 4 on) are closed, so it authenticates again."""
 
     async def scenario() -> None:
@@ -198,7 +227,7 @@ def test_a_fresh_challenge_mid_connection_makes_each_identity_authenticate_again
             fleet = Fleet(relay, agents=2)
             try:
                 assert await fleet.read_as_owner() == set()
-                relay.faults.rechallenge_after_frames = 2
+                relay.faults.rechallenge_after_frames = 1
                 answers = await fleet.publish(fleet.events)
                 assert set(answers.values()) <= STORED, answers
                 assert fleet.heads() == {e.id for e in fleet.events}
@@ -214,24 +243,43 @@ def test_a_fresh_challenge_mid_connection_makes_each_identity_authenticate_again
     run(scenario)
 
 
-def test_an_auth_refused_because_a_new_challenge_crossed_it_blames_no_author() -> None:
-    """The new challenge arrives while our AUTH to the old one is on its way, on every
-    socket: the relay refuses an answer to a challenge it replaced, which says nothing
-    about the author. Temporary (the same event goes again next time), never permanent."""
+@pytest.mark.parametrize("rotations", [FAST.socket_rotations, 0])
+def test_an_auth_refused_because_a_new_challenge_crossed_it_blames_no_author(
+    rotations: int,
+) -> None:
+    """The new challenge arrives while the author's first AUTH to the old one is on
+    its way, on every socket: the relay refuses an answer to a challenge it replaced,
+    which says nothing about the author. On a fresh socket the EVENT goes first (a
+    first AUTH would be crossed again) and the AUTH its refusal asks for passes; with
+    no fresh socket left it is temporary (the same event goes again next time), never
+    permanent."""
 
     async def scenario() -> None:
         async with BuzzRelay() as relay:
             fleet = Fleet(relay, agents=1)
+            fleet.transport = IdentityBoundRelay(
+                relay.url,
+                lambda url: RelayConnection(
+                    url, connect_timeout=5.0, retry=replace(FAST, socket_rotations=rotations)
+                ),
+            )
             try:
                 assert await fleet.read_as_owner() == set()
-                relay.faults.rechallenge_after_frames = 1
+                relay.faults.rechallenge_after_frames = 0
                 event = fleet.events[0]
                 answers = await fleet.transport.publish_many(
                     [event], window=8, timeout=5.0, signers=fleet.signers
                 )
-                assert answers[event.id].outcome is Outcome.TEMPORARY, answers
-                assert "replaced its AUTH challenge" in answers[event.id].message
-                assert fleet.heads() == set()
+                crossed = [r for r in relay.auth_log if r.pubkey == event.pubkey]
+                assert crossed[0].accepted is False
+                if rotations:
+                    assert answers[event.id].outcome is Outcome.ACCEPTED, answers
+                    assert [r.accepted for r in crossed] == [False, True]
+                    assert fleet.heads() == {event.id}
+                else:
+                    assert answers[event.id].outcome is Outcome.TEMPORARY, answers
+                    assert "replaced its AUTH challenge" in answers[event.id].message
+                    assert fleet.heads() == set()
             finally:
                 await fleet.transport.close()
 
@@ -257,6 +305,8 @@ def test_an_auth_refused_as_verification_failed_is_temporary_and_names_the_clock
                 assert "auth-required: verification failed" in answer.message
                 assert "clock" in answer.message
                 assert event.pubkey in answer.message
+                assert fleet.transport.canonical_url in answer.message
+                assert not_authenticated(relay) == []  # refused at its AUTH, never sent
                 relay.faults.clock_skew = 0
                 assert await fleet.publish([event]) == {event.id: Outcome.ACCEPTED}
             finally:

@@ -62,6 +62,26 @@ def test_an_apply_over_websocket_never_holds_more_sockets_than_the_bound_whateve
     print(f"{agents} agents: apply {elapsed:.1f} s, {traffic}")
 
 
+def test_an_apply_of_n_agents_over_websocket_authenticates_each_once_and_is_refused_for_none(
+    buzz_double: BuzzRelay, tmp_path: Path
+) -> None:
+    agents = 12
+    fs = _fleet(tmp_path, buzz_double.url, agents)
+    fs.environ["FLEETSYNC_BATCH_SIZE"] = "5"  # several batches, overlapping
+    doc = fs.json("apply")
+    assert doc["summary"]["published"] == agents
+    pubkeys = {agent["pubkey"] for agent in fs.json("agent", "list")}
+    # Each agent's socket authenticated as that agent before its EVENT, so the relay
+    # never refused an agent's EVENT for want of AUTH (one refusal each before).
+    refused = [r for r in buzz_double.auth_refusals if r[2].startswith("auth-required")]
+    assert refused == []
+    agents_auth = [r.pubkey for r in buzz_double.auth_log if r.pubkey in pubkeys]
+    assert sorted(agents_auth) == sorted(pubkeys)
+    # What the apply reports is what the relay saw: the agents' handshakes and the
+    # owner's (reading), no others.
+    assert doc["traffic"][buzz_double.url]["handshakes"] == len(buzz_double.auth_log)
+
+
 def test_the_text_report_names_each_relays_wire_connections_and_handshakes(
     buzz_double: BuzzRelay, tmp_path: Path
 ) -> None:

@@ -99,6 +99,10 @@ looks expired), HTTP answers replaced by 401/403/429 (with ``Retry-After``)/5xx,
 slow answers on both transports, garbage bodies and frames, internal errors, and
 sockets cut after an authenticated EVENT arrives and before its ``OK``.
 
+What tests count: ``auth_log`` (every AUTH decided), ``auth_refusals`` (every EVENT
+refused because its socket had not authenticated as its author),
+``connections_opened`` and ``most_open``, ``cut_events``, ``http_requests``.
+
 Not modelled: channels, ephemeral kinds, NIP-50 search, buzz's extension filter
 keys (``before_id``, ``feed_types``...), websocket admission quotas.
 """
@@ -764,6 +768,9 @@ class BuzzRelay:
         self.connections_opened = 0
         self.most_open = 0  # the most websockets open at once
         self.cut_events: list[str] = []  # ids of EVENTs whose socket was cut before the OK
+        # (event id, author, message) of every EVENT the websocket refused before ingest
+        # because its socket had not authenticated (as its author)
+        self.auth_refusals: list[tuple[str, str, str]] = []
         self.http_requests: list[tuple[str, int]] = []  # (path, status)
         self._replay: dict[str, float] = {}
         self._quota: dict[str, deque[float]] = {}
@@ -1074,9 +1081,11 @@ class BuzzRelay:
     async def _ws_event(self, conn: _Conn, event: Json, sdk_event: ns.Event) -> None:
         """handlers/event.rs handle_event, then the shared ingest."""
         if conn.state != "authenticated" or conn.pubkey is None:
+            self.auth_refusals.append((event["id"], event["pubkey"], NOT_AUTHENTICATED))
             await conn.send(["OK", event["id"], False, NOT_AUTHENTICATED])
             return
         if event["pubkey"] != conn.pubkey:
+            self.auth_refusals.append((event["id"], event["pubkey"], PUBKEY_MISMATCH))
             await conn.send(["OK", event["id"], False, PUBKEY_MISMATCH])
             return
         if self.faults.cut_before_ok > 0:
