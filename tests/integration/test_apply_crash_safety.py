@@ -4,9 +4,10 @@ After any number of kills (and a persona edit in the middle), one final apply
 converges: every agent's head carries the current version (no lost update),
 and the relay never saw two different events for the same agent and persona
 version (seal once, resend the identical event). Against rust-nostr's relay,
-and against the buzz double over its websocket, its HTTP bridge, and both in
-one relay list (the double keeps heads only, so there the log's one seal per
-agent and version is the proof of no fork).
+and against the buzz double over its websocket, its HTTP bridge, both in one
+relay list (one double by both URLs, and a websocket double beside a bridge
+double; the double keeps heads only, so there the log's one seal per agent and
+version is the proof of no fork).
 """
 
 from __future__ import annotations
@@ -173,27 +174,33 @@ def _one_seal_per_version(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "wires",
-    ["http", "websocket", "both"],
+    ["http", "websocket", "both", "mixed"],
 )
 def test_killing_apply_on_a_buzz_relay_never_loses_an_update_nor_seals_a_version_twice(
     tmp_path: Path, wires: str
 ) -> None:
+    """``both``: one double listed by its bridge and its websocket (agents write over
+    the bridge); ``mixed``: one double over its websocket beside another over its
+    bridge, so agents write over both wires."""
     rng = random.Random(20261205)
-    with BuzzRelay().serving() as relay:
+    with BuzzRelay().serving() as relay, BuzzRelay().serving() as other:
         fs = Fleetsync(tmp_path / "home")
         fs("init")
         if wires in ("http", "both"):
             fs("relay", "add", relay.http_url)
-        if wires in ("websocket", "both"):
+        if wires in ("websocket", "both", "mixed"):
             fs("relay", "add", relay.url)
+        if wires == "mixed":
+            fs("relay", "add", other.http_url)
         pubkeys, current = _kill_and_converge(fs, rng, tmp_path, agents=AGENTS // 4)
         _one_seal_per_version(tmp_path)
         owner = fs.owner_secret()
-        for pubkey in pubkeys:
-            head = _head(relay, pubkey)
-            assert head is not None, f"no engram of {pubkey} on the relay"
-            body = json.loads(sdk_nip44_decrypt(owner, pubkey, str(head["content"])))
-            assert json.loads(body["value"])["provenance"]["source_version"] == current
+        for double in [relay, other] if wires == "mixed" else [relay]:
+            for pubkey in pubkeys:
+                head = _head(double, pubkey)
+                assert head is not None, f"no engram of {pubkey} on the relay"
+                body = json.loads(sdk_nip44_decrypt(owner, pubkey, str(head["content"])))
+                assert json.loads(body["value"])["provenance"]["source_version"] == current
 
 
 def _head(relay: BuzzRelay, pubkey: str) -> dict[str, object] | None:
