@@ -53,6 +53,8 @@ def test_an_apply_over_websocket_never_holds_more_sockets_than_the_bound_whateve
     # Every agent had a socket of its own (and authenticated on it)...
     assert traffic["connections"] >= agents
     assert traffic["handshakes"] >= agents
+    # At most one NIP-42 handshake per socket: reads as the owner add none beyond it.
+    assert traffic["handshakes"] <= traffic["connections"]
     assert traffic["requests"] == 0
     assert buzz_double.connections_opened == traffic["connections"]
     # ...yet no more than the bound were open at once, counted by us and by the relay.
