@@ -475,3 +475,20 @@ def test_a_403_ban_fails_the_agent_naming_the_relay_and_the_reason(
         assert not _heads(bridge, outcome["agent"])
     text = fs("status") if bridged.name == "mixed" else ""
     assert "PARTIAL" in text or bridged.name != "mixed"
+
+
+def test_a_replayed_auth_event_is_asked_again_with_a_fresh_one(
+    bridged: Wires, tmp_path: Path
+) -> None:
+    """``401 NIP-98: replay detected``: buzz has seen that auth event; a new one, signed
+    for the retry, is taken."""
+    fs = _fleet(tmp_path, bridged)
+    bridge = _bridge_of(bridged)
+    bridge.faults.http_answers.append(
+        HttpAnswer.error(401, "NIP-98: replay detected", path="/events")
+    )
+    code, doc, _ = _apply(fs, bridged)
+    assert code == 0
+    assert doc["summary"]["published"] == AGENTS
+    assert [s for _, s in bridge.http_requests].count(401) == 1
+    _one_seal_per_version(fs)
