@@ -82,6 +82,7 @@ from adapters.relay.publishing import (
     Pace,
     PublishRun,
     RetryPolicy,
+    with_clock_hint,
 )
 from adapters.relay.traffic import WEBSOCKET, Traffic, TrafficMeter
 from adapters.relay.urls import bridge_twin, canonical_url, dedupe
@@ -550,7 +551,9 @@ class RelayConnection:
             if why is not None and not stale:
                 for i in refused:
                     result, received = answers[i]
-                    closed = f"{result.closed} (AUTH as {reader.public_key.hex}: {why})"
+                    closed = (
+                        f"{result.closed} (AUTH as {reader.public_key.hex}: {with_clock_hint(why)})"
+                    )
                     answers[i] = (
                         SubscriptionResult(
                             result.filter, result.count, False, closed, result.skipped

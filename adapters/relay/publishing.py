@@ -89,6 +89,7 @@ from adapters.relay.messages import (
     auth_frame,
     classify,
     event_frame,
+    prefix_of,
 )
 from adapters.relay.traffic import TrafficMeter
 from domain.verdict import Outcome
@@ -250,15 +251,22 @@ def auth_refusal(relay: str, pubkey: str, ok: OkMessage, attested: bool) -> str:
         "is retired, and 'fleetsync agent attest AGENT' (or --missing, for every agent "
         "without one) mints one"
     )
-    answer = ok.message or "no reason given"
-    if ok.prefix == "auth-required":
-        # buzz words every failed check of the AUTH event alike, the 60 s window
-        # included: a signature and tags made here are right, a clock may not be.
-        answer += (
-            " (buzz answers so to an AUTH event more than 60 s from its clock: "
-            "check this machine's clock)"
-        )
+    answer = with_clock_hint(ok.message or "no reason given")
     return f"auth-required: AUTH refused: {relay} refused {pubkey} {presented}: {answer}"
+
+
+def with_clock_hint(answer: str) -> str:
+    """A relay's refusal of our AUTH, with the clock named when it may be the cause.
+
+    buzz words every failed check of the AUTH event alike (``auth-required:
+    verification failed``), its 60 s window included: a signature and tags made
+    here are right, a clock may not be."""
+    if prefix_of(answer) != "auth-required":
+        return answer
+    return (
+        f"{answer} (buzz answers so to an AUTH event more than 60 s from its clock: "
+        "check this machine's clock)"
+    )
 
 
 def auth_refusal_outcome(ok: OkMessage) -> Outcome:

@@ -299,6 +299,9 @@ def test_an_expired_auth_publishes_nothing_and_the_same_events_land_later(
     # The bridge says why (buzz's NIP-98 time window); over the websocket buzz says
     # only "verification failed", and fleetsync names the clock as its likely cause.
     assert "clock" in json.dumps(doc) + err
+    for url, why in doc["unreadable"].items():
+        assert "clock" in why, (url, why)  # the owner's reads, refused alike
+    assert doc["unreadable"], "the reads were refused too"
     sealed = _sealed(doc)
     _converges(fs, wires, sealed)
 
