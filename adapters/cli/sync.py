@@ -9,6 +9,9 @@ same way. Each relay that could not be read is named, with why. The progress
 bar goes to stderr, only on a terminal and not with ``--quiet``; the summary
 (or ``--json``) goes to stdout. Both are
 :mod:`adapters.cli.publish`'s, which ``persona save`` and ``agent create`` share.
+``refresh`` and ``apply`` both show what each relay's wire cost (connections,
+the most open at once, NIP-42 handshakes, HTTP requests; ``--json``:
+``traffic``); only an apply records it in the log.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ def run_refresh(ctx: Context) -> int:
         "read": list(result.read),
         "unreadable": unreadable,
         "unverified": unverified,
+        "traffic": {url: traffic.as_dict() for url, traffic in result.traffic.items()},
     }
     if ctx.json:
         ctx.emit_json(doc)
@@ -107,6 +111,8 @@ def run_refresh(ctx: Context) -> int:
             ctx.out("no relays configured; add one with 'fleetsync relay add URL'")
         for url, why in unreadable.items():
             ctx.out(f"relay {url} could not be read: {why}")
+        for url, traffic in result.traffic.items():
+            ctx.out(f"relay {url} over {traffic.describe()}")
         read = f"{live - unverified} of {live}" if unverified else f"{live}"
         ctx.out(
             f"read {read} agent(s) on every relay; "

@@ -17,8 +17,9 @@ fails the change; it is part of the :class:`Publication` it returns.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from adapters.bootstrap import Fleet
 from adapters.errors import AdapterError
@@ -26,6 +27,9 @@ from adapters.ports import ProgressDisplay
 from adapters.sync.heads import Reading
 from adapters.sync.report import ApplyReport
 from adapters.usecases.filters import EVERYONE, Filters, resolve
+
+if TYPE_CHECKING:
+    from adapters.relay.traffic import Traffic
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +129,7 @@ class Refreshed:
     """What a refresh read: ``agents`` live agents asked about, ``observed`` heads other
     than the log said, ``confirmed`` of our own engrams found as heads (their OK lost),
     and how the reading went (relays read in full, relays not read and why, agents some
-    relay did not answer for)."""
+    relay did not answer for, and what it cost each relay's wire: ``traffic``, by URL)."""
 
     agents: int
     observed: int
@@ -134,6 +138,7 @@ class Refreshed:
     unreadable: dict[str, str] = field(default_factory=dict)
     unverified: int = 0
     relays: tuple[str, ...] = ()
+    traffic: Mapping[str, Traffic] = field(default_factory=dict)
 
     @property
     def verified(self) -> bool:
@@ -151,12 +156,16 @@ def refresh(
     if only is not None:
         agents = [a for a in agents if a.pubkey in only]
 
-    async def run() -> tuple[int, int, Reading | None]:
+    async def run() -> tuple[int, int, Reading | None, dict[str, Traffic]]:
         async with fleet.reconciler(view=view) as reconciler:
             observed = await reconciler.refresh(agents)
-            return observed, reconciler.confirmed, reconciler.reading
+            # A refresh writes nothing: no relay's writes went over its bridge.
+            traffic = {
+                u: replace(t, writes_via="") for u, t in reconciler.gateway.traffic().items()
+            }
+            return observed, reconciler.confirmed, reconciler.reading, traffic
 
-    observed, confirmed, reading = asyncio.run(run())
+    observed, confirmed, reading, traffic = asyncio.run(run())
     live = len(agents)
     return Refreshed(
         agents=live,
@@ -166,4 +175,5 @@ def refresh(
         unreadable=dict(reading.failed) if reading is not None else {},
         unverified=len(reading.unverified) if reading is not None else live,
         relays=tuple(fleet.app.relay_urls()),
+        traffic=traffic,
     )

@@ -126,3 +126,37 @@ def test_the_audit_shows_what_the_apply_that_carried_an_engram_cost_each_relay(
         first,
         second,
     ]
+
+
+def test_a_refresh_reports_what_reading_cost_each_relays_wire_in_text_and_json(
+    buzz_double: BuzzRelay, tmp_path: Path
+) -> None:
+    fs = _fleet(tmp_path, buzz_double.url, 3)
+    fs("relay", "add", buzz_double.http_url)
+    assert fs.json("apply")["summary"]["published"] == 3
+
+    def seen() -> tuple[int, int, int]:
+        """What the relay counted so far: sockets, NIP-42 AUTHs, bridge requests."""
+        auths = sum(1 for r in buzz_double.auth_log if r.transport == "ws")
+        return buzz_double.connections_opened, auths, len(buzz_double.http_requests)
+
+    before = seen()
+    doc = fs.json("refresh")
+    after = seen()
+    ws, http = doc["traffic"][buzz_double.url], doc["traffic"][buzz_double.http_url]
+    # What the refresh reports is what the relay saw of it, on each wire.
+    assert (ws["wire"], http["wire"]) == ("websocket", "http-bridge")
+    assert ws["connections"] == after[0] - before[0] == 1
+    assert ws["most_open"] == 1
+    assert ws["handshakes"] == after[1] - before[1] == 1  # the owner's, to read
+    assert ws["requests"] == 0
+    assert http["requests"] == after[2] - before[2] > 0
+    assert http["handshakes"] == 0
+    assert ws["writes_via"] == ""  # a refresh writes nothing, over any wire
+    text = fs("refresh")
+    assert (
+        f"relay {buzz_double.url} over websocket: 1 connection (at most 1 open at once), "
+        "1 NIP-42 handshake\n"
+    ) in text
+    posts = len(buzz_double.http_requests) - after[2]
+    assert f"relay {buzz_double.http_url} over http-bridge: {posts} requests over " in text
