@@ -15,6 +15,12 @@ the head of its address when read back (:attr:`OwnerEventOnRelay.held`).
   "30175:<owner>:<slug>"]`` and ``["k", "30175"]``, dated no earlier than the head
   it deletes (buzz re-dates its tombstones the same way), and reads back both the
   request and whether the relay still serves the persona.
+
+Both are dated by the one rule every write over a head follows
+(:func:`domain.clock.choose_created_at`, as an agent's engram is): a head so far in
+the future that our event would be dated more than
+:data:`domain.clock.MAX_AHEAD` s past our clock is a conflict
+(:attr:`OwnerEventResult.conflict`), and nothing is signed or sent.
 - :func:`read_owner_events` reads every event of a kind by the owner, with which
   relays returned each one and which relays could not be read (and why).
 - :func:`deletion_requests` turns the owner's ``kind:5`` events read back into the
@@ -32,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.nostr.event import Event, InvalidEvent, UnsignedEvent, why_invalid
 from adapters.nostr.persona_event import build_persona_event, select_persona_head
 from adapters.relay import Answer, RelayPool
+from domain.clock import HeadTooFarAhead, choose_created_at
 from domain.deletions import DELETION_KIND, DeletionRequest, deletion_request
 from domain.errors import InvalidPersona
 from domain.persona import PERSONA_KIND, PersonaContent, parse_public_content
@@ -79,7 +86,8 @@ class OwnerEventOnRelay:
 @dataclass(frozen=True, slots=True)
 class OwnerEventResult:
     """How publishing one owner event went. ``event_id`` is None when nothing was sent
-    (the relays' head already carries the content: ``unchanged``)."""
+    (the relays' head already carries the content: ``unchanged``; or the head is too far
+    in the future to write after: ``conflict``)."""
 
     kind: int
     slug: str
@@ -88,11 +96,12 @@ class OwnerEventResult:
     relays: tuple[OwnerEventOnRelay, ...]
     unchanged: tuple[str, ...] = ()  # relays whose head already carried this content
     error: str | None = None  # the publish could not run at all (no relay reachable, ...)
+    conflict: HeadTooFarAhead | None = None  # the head's date forbids the write
 
     @property
     def published(self) -> bool:
         """Every relay holds it (read back), or already held the same content."""
-        if self.error is not None:
+        if self.error is not None or self.conflict is not None:
             return False
         return all(r.held for r in self.relays) and bool(self.relays or self.unchanged)
 
@@ -105,6 +114,7 @@ class OwnerEventResult:
             "published": self.published,
             "unchanged": list(self.unchanged),
             "error": self.error,
+            "conflict": _conflict_doc(self.conflict),
             "relays": [
                 {
                     "relay": r.relay,
@@ -116,6 +126,25 @@ class OwnerEventResult:
                 for r in self.relays
             ],
         }
+
+
+def _conflict_doc(conflict: HeadTooFarAhead | None) -> dict[str, Any] | None:
+    if conflict is None:
+        return None
+    return {
+        "reason": "clock-poisoned",
+        "head_event_id": conflict.head_event_id,
+        "head_created_at": conflict.head_created_at,
+        "ahead": conflict.ahead,
+        "max_ahead": conflict.max_ahead,
+        "detail": conflict.describe(),
+    }
+
+
+def _newest(events: Sequence[Event]) -> Event | None:
+    """The newest of ``events`` (ties: the lowest id, as NIP-01 replaces), the head a
+    write over them has to outrank."""
+    return min(events, key=lambda e: (-e.created_at, e.id), default=None)
 
 
 def _filter(kind: int, owner: str, d_tag: str | None = None) -> dict[str, Any]:
@@ -203,8 +232,14 @@ async def publish_persona(
     targets = [url for url in pool.urls if url not in unchanged]
     if not targets:
         return OwnerEventResult(PERSONA_KIND, slug, None, None, (), unchanged)
-    newest = max((e.created_at for e in before.events), default=0)
-    created_at = max(int(time.time()) if now is None else now, newest + 1)
+    newest = _newest(before.events)
+    created_at = choose_created_at(
+        int(time.time()) if now is None else now,
+        newest.created_at if newest is not None else None,
+        head_event_id=newest.id if newest is not None else None,
+    )
+    if isinstance(created_at, HeadTooFarAhead):
+        return OwnerEventResult(PERSONA_KIND, slug, None, None, (), unchanged, conflict=created_at)
     event = build_persona_event(owner, slug, content, created_at)
     return await _send_and_read_back(pool, owner, event, slug, targets, unchanged, timeout=timeout)
 
@@ -225,8 +260,15 @@ async def publish_persona_deletion(
     """Send the NIP-09 deletion of persona ``slug``; read back the request, and whether
     each relay still serves the persona (honouring a deletion is the relay's policy)."""
     before = await read_owner_events(pool, owner, PERSONA_KIND, timeout=timeout, d_tag=slug)
-    newest = max((e.created_at for e in before.events), default=0)
-    created_at = max(int(time.time()) if now is None else now, newest)
+    newest = _newest(before.events)
+    created_at = choose_created_at(
+        int(time.time()) if now is None else now,
+        newest.created_at if newest is not None else None,
+        head_event_id=newest.id if newest is not None else None,
+        strictly_after=False,
+    )
+    if isinstance(created_at, HeadTooFarAhead):
+        return OwnerEventResult(DELETION_KIND, slug, None, None, (), conflict=created_at)
     owner_hex = owner.public_key.hex
     tags = (("a", f"{PERSONA_KIND}:{owner_hex}:{slug}"), ("k", str(PERSONA_KIND)))
     deletion = owner.sign(UnsignedEvent(created_at, DELETION_KIND, tags, ""))

@@ -234,7 +234,8 @@ def run_delete(ctx: Context) -> int:
 
 def persona_event_code(event: OwnerEventResult | None) -> int:
     """0 when the owner's event is read back from every relay (or no setting asked for
-    it), 2 when some relay does not hold it (the change stands: saving again retries)."""
+    it), 2 when some relay does not hold it or a head too far in the future forbade
+    writing it (the change stands: saving again retries)."""
     return 0 if event is None or event.published else 2
 
 
@@ -254,6 +255,10 @@ def print_persona_event(ctx: Context, event: OwnerEventResult | None) -> None:
         return
     for url in event.unchanged:
         ctx.out(f"{what}: {url} already holds this content")
+    if event.conflict is not None:
+        # Nothing was signed: the head's date would drag ours past what relays take.
+        _warn(ctx, f"the {what} was not published: conflict: {event.conflict.describe()}")
+        return
     for relay in event.relays:
         if relay.held:
             extra = ""

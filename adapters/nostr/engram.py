@@ -49,12 +49,6 @@ if TYPE_CHECKING:
     from adapters.ports import Signer
 
 ALT_TEXT = "encrypted agent memory record"
-# A head this far ahead of the writer's clock is more likely a broken clock
-# than a real write; NIP-AE leaves the threshold to the implementation. buzz
-# refuses events more than 900 s from its clock (reference §1.5), so a write at
-# head + 1 must stay inside that: 840 s leaves 60 s for the two clocks to differ
-# (buzz's own auth window). A head further ahead is a conflict, not a write.
-DEFAULT_MAX_AHEAD = 840
 _D_TAG_PREFIX = b"agent-memory/v1/d-tag\x00"
 _D_TAG_CACHE_LIMIT = 4096
 
@@ -110,21 +104,6 @@ class InvalidEngram(NostrError):
         self.rule = rule
         self.message = message
         self.event_id = event_id
-
-
-class ClockPoisoned(NostrError):
-    """The current head is implausibly far in the future: a conflict to resolve, not a write."""
-
-    def __init__(self, head_created_at: int, now: int, max_ahead: int) -> None:
-        super().__init__(
-            f"the current head's created_at ({head_created_at}) is {head_created_at - now} s "
-            f"ahead of now ({now}), more than the {max_ahead} s allowed: it looks clock-poisoned. "
-            "Writing after it would publish an event dated in the future; check the clock of "
-            "whoever wrote it and resolve the conflict instead."
-        )
-        self.head_created_at = head_created_at
-        self.now = now
-        self.max_ahead = max_ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,21 +289,6 @@ def select_head(
         superseded=tuple(ranked[1:]),
         discarded=tuple(discarded),
     )
-
-
-def next_created_at(
-    now: int, head_created_at: int | None, max_ahead: int = DEFAULT_MAX_AHEAD
-) -> int:
-    """``max(now, head + 1)``, so a write always supersedes the head despite clock skew.
-
-    Raises :class:`ClockPoisoned` when the head is more than ``max_ahead``
-    seconds ahead of ``now``.
-    """
-    if head_created_at is None:
-        return now
-    if head_created_at - now > max_ahead:
-        raise ClockPoisoned(head_created_at, now, max_ahead)
-    return max(now, head_created_at + 1)
 
 
 def tombstone_body(slug: str) -> PreparedBody:

@@ -74,7 +74,6 @@ from datetime import UTC, datetime
 
 from eventsourcing.domain import Aggregate
 
-from adapters.nostr.engram import DEFAULT_MAX_AHEAD
 from adapters.nostr.keys import SecretKey
 from adapters.ports import AgentSource, EventWriter, KeySource, Progress, RelayGateway, Signer
 from adapters.store.writer import ApplicationWriter
@@ -90,6 +89,7 @@ from adapters.sync.report import AgentVerdict, ApplyReport
 from adapters.sync.sealing import Opened, Sealer, Work
 from domain.aggregates import Agent, RelayReading, RelayTraffic
 from domain.application import FleetApplication
+from domain.clock import MAX_AHEAD
 from domain.planner import Assessment, ForeignHeads, PublishCommand, Status
 from domain.verdict import Verdict, policy_met
 from projections.gcpause import cyclic_gc_paused
@@ -121,7 +121,7 @@ class Reconciler:
         *,
         clock: Callable[[], float] = time.time,
         batch_size: int = 1000,
-        max_ahead: int = DEFAULT_MAX_AHEAD,
+        max_ahead: int = MAX_AHEAD,
         ack_all: bool = False,
         foreign_heads: ForeignHeads = ForeignHeads.CONFLICT,
         progress: Progress | None = None,

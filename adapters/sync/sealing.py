@@ -3,7 +3,8 @@
 For each publish command of a batch a :class:`Sealer` either takes the sealed
 but unconfirmed (or the published) event from the agent's history (a resend:
 the *identical* event, to the relays that lack it) or seals a new one with
-``created_at = max(now, head + 1)`` through the agent's signer, recording it
+``created_at = max(now, head + 1)`` (:func:`domain.clock.choose_created_at`, which
+refuses a head too far in the future) through the agent's signer, recording it
 on the agent (``EngramSealed``, or ``TombstoneSealed`` with its NIP-09
 deletion request) at the version the plan was made at, so a plan another
 process overtook is refused whole when stored. The result is the batch's
@@ -23,12 +24,9 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from adapters.nostr.engram import (
-    DEFAULT_MAX_AHEAD,
-    ClockPoisoned,
     Conversation,
     PreparedBody,
     deletion_request,
-    next_created_at,
     seal,
     tombstone_body,
 )
@@ -43,6 +41,7 @@ from adapters.sync.heads import SEALS_PER_YIELD, HeadReader
 from adapters.sync.report import AgentVerdict
 from domain.aggregates import Agent
 from domain.application import FleetApplication
+from domain.clock import MAX_AHEAD, HeadTooFarAhead, choose_created_at
 from domain.engram_body import PersonaEngram, Provenance
 from domain.planner import Action, PublishCommand
 from domain.slugs import PERSONA_ENGRAM_SLUG
@@ -97,7 +96,7 @@ class Sealer:
         load: Callable[[Sequence[str]], dict[str, Agent]],
         *,
         clock: Callable[[], float] = time.time,
-        max_ahead: int = DEFAULT_MAX_AHEAD,
+        max_ahead: int = MAX_AHEAD,
     ) -> None:
         self.app = app
         self.owner = owner
@@ -176,20 +175,25 @@ class Sealer:
                 early.append(_failed(command, "the persona changed while applying; run again"))
                 continue
             head = self.reader.heads.get(command.pubkey)
-            try:
-                created_at = next_created_at(now, head.created_at if head else None, self.max_ahead)
-            except ClockPoisoned as exc:
+            created_at = choose_created_at(
+                now,
+                head.created_at if head else None,
+                head_event_id=head.event_id if head else None,
+                max_ahead=self.max_ahead,
+            )
+            if isinstance(created_at, HeadTooFarAhead):
+                detail = created_at.describe()
                 agent.record_conflict(
                     None,
                     command.digest,
-                    head.event_id if head else None,
-                    head.created_at if head else None,
-                    f"clock-poisoned: {exc}",
+                    created_at.head_event_id,
+                    created_at.head_created_at,
+                    f"clock-poisoned: {detail}",
                 )
                 to_save.append(agent)
                 early.append(
                     AgentVerdict(
-                        command.pubkey, command.persona_slug, Verdict.CONFLICT, None, str(exc)
+                        command.pubkey, command.persona_slug, Verdict.CONFLICT, None, detail
                     )
                 )
                 continue

@@ -12,13 +12,10 @@ import pytest
 from adapters.nostr import nip44
 from adapters.nostr.engram import (
     ALT_TEXT,
-    DEFAULT_MAX_AHEAD,
     ENGRAM_KIND,
-    ClockPoisoned,
     Conversation,
     InvalidEngram,
     derive_d_tag,
-    next_created_at,
     prepare_body,
     seal,
     select_head,
@@ -408,7 +405,6 @@ def test_unknown_body_members_do_not_affect_validity() -> None:
 
 def test_invalid_engram_is_a_nostr_error() -> None:
     assert issubclass(InvalidEngram, NostrError)
-    assert issubclass(ClockPoisoned, NostrError)
 
 
 # Head selection
@@ -515,42 +511,3 @@ def test_a_tombstone_can_be_the_head() -> None:
     selection = select_head(AS_OWNER, NOTES, [_note("x", T0), _note(None, T0 + 1)])
     assert selection.head is not None
     assert selection.head.is_tombstone
-
-
-# created_at for the next write
-
-
-def test_with_no_head_the_next_write_is_now() -> None:
-    assert next_created_at(T0, None) == T0
-
-
-def test_a_head_in_the_past_gives_now() -> None:
-    assert next_created_at(T0, T0 - 100) == T0
-
-
-def test_a_head_at_now_or_slightly_ahead_gives_head_plus_one() -> None:
-    assert next_created_at(T0, T0) == T0 + 1
-    assert next_created_at(T0, T0 + 30) == T0 + 31
-    assert next_created_at(T0, T0 + DEFAULT_MAX_AHEAD) == T0 + DEFAULT_MAX_AHEAD + 1
-
-
-def test_a_head_implausibly_far_ahead_is_clock_poisoned() -> None:
-    with pytest.raises(ClockPoisoned, match="clock-poisoned") as info:
-        next_created_at(T0, T0 + DEFAULT_MAX_AHEAD + 1)
-    assert info.value.head_created_at == T0 + DEFAULT_MAX_AHEAD + 1
-    assert info.value.now == T0
-
-
-def test_the_poison_threshold_is_a_parameter() -> None:
-    assert next_created_at(T0, T0 + 60, max_ahead=60) == T0 + 61
-    with pytest.raises(ClockPoisoned):
-        next_created_at(T0, T0 + 61, max_ahead=60)
-
-
-def test_a_head_that_would_push_a_write_past_buzzs_900_s_window_is_clock_poisoned() -> None:
-    # buzz refuses events more than 900 s from its clock: head + 1 must stay inside it.
-    assert next_created_at(T0, T0 + 840) == T0 + 841
-    with pytest.raises(ClockPoisoned):
-        next_created_at(T0, T0 + 841)
-    with pytest.raises(ClockPoisoned):
-        next_created_at(T0, T0 + 900)

@@ -8,9 +8,10 @@ import argparse
 import io
 
 from adapters.cli.output import Context
-from adapters.cli.personas import print_persona_event
+from adapters.cli.personas import persona_event_code, print_persona_event
 from adapters.owner_events import OwnerEventOnRelay, OwnerEventResult
 from adapters.relay import Answer
+from domain.clock import MAX_AHEAD, HeadTooFarAhead
 from domain.persona import PERSONA_KIND
 from domain.verdict import Outcome
 
@@ -57,3 +58,31 @@ def test_the_text_says_published_only_of_a_relay_that_returned_it() -> None:
         f"{what} {EVENT} NOT read back from ws://c (not-sent)",
     ]
     assert "not on every relay yet" in err.getvalue()
+
+
+def test_a_head_too_far_ahead_is_a_conflict_never_published_and_named_in_json_and_text() -> None:
+    head = "f" * 64
+    conflict = HeadTooFarAhead(head, 1_700_000_870, 1_700_000_000, MAX_AHEAD)
+    result = OwnerEventResult(PERSONA_KIND, "writer", None, None, (), conflict=conflict)
+    assert not result.published
+    doc = result.doc()
+    assert doc["event_id"] is None
+    assert doc["relays"] == []
+    assert doc["conflict"] == {
+        "reason": "clock-poisoned",
+        "head_event_id": head,
+        "head_created_at": 1_700_000_870,
+        "ahead": 870,
+        "max_ahead": MAX_AHEAD,
+        "detail": conflict.describe(),
+    }
+    assert _result(HELD).doc()["conflict"] is None
+    out, err = io.StringIO(), io.StringIO()
+    ctx = Context(args=argparse.Namespace(), stdin=io.BytesIO(), stdout=out, stderr=err)
+    print_persona_event(ctx, result)
+    assert out.getvalue() == ""
+    assert err.getvalue().startswith(
+        "fleetsync: warning: the persona event (kind:30175) was not published: conflict: "
+        f"the head {head} is dated 1700000870, 870 s ahead of now"
+    )
+    assert persona_event_code(result) == 2
