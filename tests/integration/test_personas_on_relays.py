@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import pytest
 from adapters.nostr.keys import SecretKey
 from adapters.store.eventlog import SQLiteEventLog
 from tests.integration.harness import Fleetsync
+from tests.support.buzz_relay import BuzzRelay, parse_event
 from tests.support.relays import start_nostr_relay, start_rust_relay
 from tests.support.sdk import sdk_fetch_events, sdk_public_key, sdk_publish, sdk_sign_event
 
@@ -29,6 +33,9 @@ WRITER = {
     "model": "gpt-x",
     "env_vars": {"OPENAI_API_KEY": SECRET},
 }
+# Other writers' versions of the persona (buzz, another machine), dated in the future.
+NEAR = {"display_name": "Writer", "system_prompt": "from 600 s ahead"}
+FAR = {"display_name": "Writer", "system_prompt": "from 870 s ahead"}
 
 
 @pytest.fixture(params=["nostr-relay", "rust-relay"])
@@ -391,3 +398,97 @@ def test_a_persona_event_no_relay_holds_is_never_called_published(tmp_path: Path
     assert "published on" not in out
     assert "fleetsync: warning: the persona event (kind:30175) " in err
     assert fs.json("persona", "show", "writer")["revision"] == 1
+
+
+# -- the owner's events over a head from the future ----------------------------------
+
+
+@dataclass
+class OwnerRelay:
+    """A relay the owner's persona events go to, and how a test puts another writer's
+    event there and sees what it holds."""
+
+    url: str
+    put: Callable[[str], None]  # an event's JSON, stored as the relay takes it
+    held: Callable[[str, int], list[dict[str, Any]]]  # the owner's events of a kind
+
+
+@pytest.fixture(params=["nostr-relay", "rust-relay", "buzz-websocket", "buzz-http"])
+def owner_relay(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OwnerRelay]:
+    if not request.param.startswith("buzz"):
+        generic = (
+            start_nostr_relay(tmp_path) if request.param == "nostr-relay" else start_rust_relay()
+        )
+        with generic:
+
+            def publish(event: str) -> None:
+                assert sdk_publish(generic.url, event).accepted
+
+            def fetched(owner: str, kind: int) -> list[dict[str, Any]]:
+                found = sdk_fetch_events(generic.url, {"kinds": [kind], "authors": [owner]})
+                return [json.loads(e) for e in found]
+
+            yield OwnerRelay(generic.url, publish, fetched)
+        return
+    with BuzzRelay().serving() as buzz:
+
+        def ingest(event: str) -> None:
+            parsed, sdk_event = parse_event(json.loads(event))
+            taken = buzz.call(partial(buzz.ingest, parsed, sdk_event, parsed["pubkey"]))
+            assert taken == (True, "")
+
+        def stored(owner: str, kind: int) -> list[dict[str, Any]]:
+            events = list(buzz.events.values())
+            return [e for e in events if e["kind"] == kind and e["pubkey"] == owner]
+
+        url = buzz.url if request.param == "buzz-websocket" else buzz.http_url
+        yield OwnerRelay(url, ingest, stored)
+
+
+def _ids(events: list[dict[str, Any]]) -> set[str]:
+    return {e["id"] for e in events}
+
+
+def test_an_owner_event_after_a_future_head_stays_inside_buzzs_window_and_one_past_it_is_a_conflict(
+    owner_relay: OwnerRelay, tmp_path: Path
+) -> None:
+    """buzz takes events within 900 s of its clock. A persona head 600 s ahead is
+    written over at head + 1, which the relay takes and returns; one 870 s ahead (the
+    relay took it, and would take head + 1 too) is a conflict naming the head: nothing
+    is signed or sent, the save and the deletion stand here, and the command exits 2."""
+    fs = home(tmp_path, owner_relay.url, publish=True)
+    secret = fs.owner_secret()
+    owner = sdk_public_key(secret)
+    near_at = int(time.time()) + 600
+    owner_relay.put(sdk_sign_event(secret, 30175, [["d", "writer"]], json.dumps(NEAR), near_at))
+    saved = fs.save("writer", WRITER, tmp_path)["persona_event"]
+    assert saved["created_at"] == near_at + 1
+    assert saved["published"] is True
+    assert saved["conflict"] is None
+    assert saved["event_id"] in _ids(owner_relay.held(owner, 30175))
+
+    far_at = int(time.time()) + 870
+    far = sdk_sign_event(secret, 30175, [["d", "writer"]], json.dumps(FAR), far_at)
+    owner_relay.put(far)
+    far_id = json.loads(far)["id"]
+    before = _ids(owner_relay.held(owner, 30175))
+    path = tmp_path / "later.json"
+    path.write_text(json.dumps({**WRITER, "system_prompt": "Write later."}), encoding="utf-8")
+    code, out, err = fs.run("--json", "persona", "save", "writer", str(path))
+    assert code == 2, out + err
+    event = json.loads(out)["persona_event"]
+    assert (event["event_id"], event["published"], event["relays"]) == (None, False, [])
+    conflict = event["conflict"]
+    assert (conflict["head_event_id"], conflict["head_created_at"]) == (far_id, far_at)
+    assert 860 <= conflict["ahead"] <= 870
+    assert conflict["max_ahead"] == 840
+    assert _ids(owner_relay.held(owner, 30175)) == before, "nothing is sent after the far head"
+    assert fs.json("persona", "show", "writer")["revision"] == 2  # the save stands
+
+    code, out, err = fs.run("persona", "delete", "writer", "--yes")
+    assert code == 2, out + err
+    assert "deleted persona 'writer'" in out  # the deletion stands
+    assert "fleetsync: warning: the deletion request was not published: conflict: " in err
+    assert far_id in err
+    assert owner_relay.held(owner, 5) == [], "no deletion is dated after the far head"
+    assert fs.json("persona", "list") == []
