@@ -142,9 +142,23 @@ def _conflict_doc(conflict: HeadTooFarAhead | None) -> dict[str, Any] | None:
 
 
 def _newest(events: Sequence[Event]) -> Event | None:
-    """The newest of ``events`` (ties: the lowest id, as NIP-01 replaces), the head a
-    write over them has to outrank."""
-    return min(events, key=lambda e: (-e.created_at, e.id), default=None)
+    """The newest valid event of ``events`` (ties: the lowest id, as NIP-01 replaces),
+    the head a write over them has to outrank.
+
+    Only events whose id and signature verify: a relay serving a forgery in the
+    owner's name, dated far ahead, would otherwise turn every save into a conflict,
+    and no honest relay keeps a forgery as the head our write must outrank.
+    """
+    return min(
+        (e for e in events if _verifies(e)), key=lambda e: (-e.created_at, e.id), default=None
+    )
+
+
+def _verifies(event: Event) -> bool:
+    try:
+        return why_invalid(event) is None
+    except (InvalidEvent, ValueError):  # hex that is not hex: not a valid event either
+        return False
 
 
 def _filter(kind: int, owner: str, d_tag: str | None = None) -> dict[str, Any]:
@@ -187,10 +201,7 @@ def deletion_requests(events: Sequence[Event], owner: str, kind: int) -> list[De
     for event in events:
         if event.kind != DELETION_KIND or event.pubkey != owner:
             continue
-        try:
-            if why_invalid(event) is not None:
-                continue
-        except (InvalidEvent, ValueError):
+        if not _verifies(event):
             continue
         request = deletion_request(
             event.id, event.pubkey, event.created_at, event.tags, owner=owner, kind=kind
