@@ -56,6 +56,19 @@ class OwnerRead:
     answered: tuple[str, ...]  # relays read in full
     unreadable: Mapping[str, str]  # relay -> why it could not be read (in full)
 
+    def cause(self, request: DeletionRequest) -> dict[str, Any]:
+        """The recorded cause of a deletion taken from ``request``, one of these events:
+        the request and the relays that returned it (what the audit shows)."""
+        relays = list(self.held.get(request.event_id, ()))
+        return {
+            "kind": "relay",
+            "event_kind": DELETION_KIND,
+            "event_id": request.event_id,
+            "created_at": request.created_at,
+            "relay": relays[0] if relays else None,
+            "relays": relays,
+        }
+
 
 # What ``--json`` and the text say of a relay the event never went to.
 NOT_SENT = "not-sent"

@@ -217,15 +217,7 @@ def pull_personas(
             skipped.append(Skipped(asked.slug, request.event_id, asked.reason))
             continue
         live = [a.pubkey for a in view.agents(persona=asked.slug, include_retired=False)]
-        relays = list(deletions.held.get(request.event_id, ()))
-        cause = {
-            "kind": "relay",
-            "event_kind": DELETION_KIND,
-            "event_id": request.event_id,
-            "created_at": request.created_at,
-            "relay": relays[0] if relays else None,
-            "relays": relays,
-        }
+        cause = deletions.cause(request)
         app.delete_persona(asked.slug, fleet.settings.actor, cause=cause)
         deleted.append(DeletedHere(asked.slug, request.event_id, request.created_at, len(live)))
         agents.extend(live)

@@ -250,15 +250,7 @@ def pull_teams(fleet: Fleet) -> TeamPull:
             asked = f"the owner asked to delete it (NIP-09 request {request.event_id})"
             skipped.append(SetAside(team, request.event_id, f"{asked}; not here"))
             continue
-        relays = list(deletions.held.get(request.event_id, ()))
-        cause = {
-            "kind": "relay",
-            "event_kind": DELETION_KIND,
-            "event_id": request.event_id,
-            "created_at": request.created_at,
-            "relay": relays[0] if relays else None,
-            "relays": relays,
-        }
+        cause = deletions.cause(request)
         app.remove_team(team, fleet.settings.actor, cause=cause)
         removed.append(TeamRemoved(team, request.event_id, request.created_at))
     return TeamPull(
