@@ -482,6 +482,9 @@ class RelayConnection:
                 authenticate_first=self.authenticate_first,
             )
             results = await run.run()
+            # A relay that sent no challenge at connect, or crossed the first AUTH
+            # with a new one, is not waited for again on this connection.
+            self.authenticate_first = run.authenticates_first
             if run.gave_up is not None:
                 self.give_up(run.gave_up)
             elif run.silenced is not None:

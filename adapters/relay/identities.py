@@ -10,9 +10,11 @@ everything, which costs an open relay nothing more. The first time the relay
 answers in a way that says "one identity per socket", it switches for the rest
 of the command: every author's events go over a socket of their own (opened,
 authenticated as that author on the challenge the relay sends at connect, then
-used, then closed: no EVENT goes out to be refused for want of AUTH first),
-at most ``max_open`` at once, so
-a 10,000-agent apply never holds more than that many sockets; reads go over a
+used, then closed), at most ``max_open`` at once, so a 10,000-agent apply never
+holds more than that many sockets. No EVENT goes out to be refused for want of
+AUTH first; a relay that sends no challenge at connect costs the sockets open
+at that moment one wait for it (the relay timeout), and the later ones send
+first and authenticate when refused. Reads go over a
 socket of the reader's own. The events it refused that way are sent again,
 identical, on their author's socket. Until the relay has shown how it binds,
 publishes take the shared socket one call at a time, so a call queued behind
@@ -79,6 +81,9 @@ class IdentityBoundRelay:
         # hold max_open sockets (48 at once in a 1,000-agent apply).
         self._gate = asyncio.Semaphore(self._max_open)
         self._per_identity = False
+        # Authors' sockets authenticate before their first EVENT until one shows the
+        # relay does not challenge at connect (adapters.relay.publishing).
+        self._authenticate_first = True
         self._reader: RelayConnection | None = None
         self._probing = asyncio.Lock()
         self._shared_reads = 0  # reads under way on the shared socket
@@ -156,11 +161,14 @@ class IdentityBoundRelay:
             async with self._gate:
                 connection = self._new()
                 # Its author's socket: AUTH before the first EVENT, not after a refusal.
-                connection.authenticate_first = True
+                connection.authenticate_first = self._authenticate_first
                 try:
-                    return await connection.publish_many(
+                    answers = await connection.publish_many(
                         mine, window=window, timeout=timeout, signers=signers
                     )
+                    if not connection.authenticate_first:
+                        self._authenticate_first = False
+                    return answers
                 except RelayError as exc:
                     failures.append(exc)
                     return {

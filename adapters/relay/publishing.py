@@ -32,10 +32,11 @@ each event ends with one :class:`adapters.relay.answers.Answer`:
   for the challenge the relay sends at connect and authenticates as each
   author before sending its EVENTs, on every fresh socket: no refusal, no
   resend. Everything above still holds: an ``auth-required:`` answer after
-  that is met as above, and a relay that sends no challenge gets the EVENTs
-  as they are. When a new challenge crosses that first AUTH the run goes back
-  to sending first on the fresh socket (a relay re-challenging every socket at
-  once would refuse every first AUTH);
+  that is met as above, and a relay that sends no challenge at connect gets
+  the EVENTs as they are. When no challenge comes, or a new challenge crosses
+  that first AUTH (a relay re-challenging every socket at once would refuse
+  every first AUTH), the run goes back to sending first, on this socket and
+  the next (:attr:`PublishRun.authenticates_first` says so to its caller);
 * no answer in time: ``unknown``. The clock of an EVENT starts at its send or at
   the last frame the relay sent, whichever is later: relays work through a
   socket's messages in order (nostr-relay even sleeps 2 s per refusal), so an
@@ -340,6 +341,13 @@ class PublishRun:
         self.gave_up: RelayError | None = None
         self.silenced: RelayError | None = None
 
+    @property
+    def authenticates_first(self) -> bool:
+        """Whether the run still authenticates before sending (see the module
+        docstring): False once a socket sent no challenge at connect or one crossed
+        the first AUTH."""
+        return self._authenticate_first
+
     async def run(self) -> dict[str, Answer]:
         """Publish every event; return each one's answer (keyed by event id, in input order)."""
         self._channel.discard_answers()
@@ -390,10 +398,13 @@ class PublishRun:
         given at connect, before any of their EVENTs goes out (once per socket)."""
         self._first_auth_on = self._generation
         challenge = await self._channel.challenged(self._timeout)
-        if challenge is None or self._channel.generation != self._generation:
-            # No challenge (or the socket already gone): the EVENTs go out as they
-            # are, and a refusal asks for AUTH the usual way.
+        if self._channel.generation != self._generation:
+            return  # the socket is gone already: on the next one
+        if challenge is None:
+            # The EVENTs go out as they are, and a refusal asks for AUTH the usual
+            # way; no socket waits for a challenge again.
             logger.info("%s sent no AUTH challenge at connect", self._url)
+            self._authenticate_first = False
             return
         by_author: dict[str, list[_Job]] = {}
         for job in self._ready:

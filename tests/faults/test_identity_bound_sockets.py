@@ -125,6 +125,38 @@ def test_each_authors_socket_authenticates_before_its_first_event_so_none_is_ref
     run(scenario)
 
 
+def test_a_relay_that_sends_no_challenge_at_connect_is_waited_for_once_not_per_socket() -> None:
+    """A relay that challenges only with its first auth-required answer: the sockets
+    open when that shows wait for a challenge once (the timeout), the later ones send
+    their EVENT first and authenticate when refused. Waiting on every socket would
+    cost the timeout per round of ``max_open`` sockets (4 rounds here)."""
+
+    async def scenario() -> None:
+        async with BuzzRelay() as relay:
+            relay.faults.challenge_at_connect = False
+            fleet = Fleet(relay, agents=8)
+            fleet.transport = IdentityBoundRelay(
+                relay.url,
+                lambda url: RelayConnection(url, connect_timeout=5.0, retry=FAST),
+                max_open=2,
+            )
+            try:
+                assert await fleet.read_as_owner() == set()
+                started = time.monotonic()
+                answers = await fleet.transport.publish_many(
+                    fleet.events, window=8, timeout=1.0, signers=fleet.signers
+                )
+                took = time.monotonic() - started
+                assert {a.outcome for a in answers.values()} <= STORED, answers
+                assert fleet.heads() == {e.id for e in fleet.events}
+                assert sorted(not_authenticated(relay)) == sorted(e.id for e in fleet.events)
+                assert 1.0 <= took < 2.5, took
+            finally:
+                await fleet.transport.close()
+
+    run(scenario)
+
+
 def test_a_publish_queued_behind_the_one_that_finds_one_identity_per_socket_goes_per_author() -> (
     None
 ):

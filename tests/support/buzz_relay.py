@@ -94,7 +94,8 @@ HTTP bridge [§2]
 - ``X-Pubkey`` dev-mode identity only when ``require_auth_token`` is false [§2.2].
 
 Faults a test can inject (:class:`Faults`): a fresh challenge in the middle of a
-connection (the identity is forgotten), a skewed relay clock (every auth event
+connection (the identity is forgotten), no challenge at connect (only just
+before a socket's first ``auth-required:`` answer), a skewed relay clock (every auth event
 looks expired), HTTP answers replaced by 401/403/429 (with ``Retry-After``)/5xx,
 slow answers on both transports, garbage bodies and frames, internal errors, and
 sockets cut after an authenticated EVENT arrives and before its ``OK``.
@@ -676,6 +677,9 @@ class Faults:
     # The next N EVENTs on an authenticated socket are met by cutting that socket
     # (no close frame, no OK): a relay restarting, a proxy timing out mid-write.
     cut_before_ok: int = 0
+    # False: no challenge at connect; a socket gets it just before its first
+    # auth-required answer, as relays that challenge only on demand do (buzz never).
+    challenge_at_connect: bool = True
     # Forced, in order; an answer naming a path waits for a request to that path.
     http_answers: deque[HttpAnswer] = field(default_factory=deque)
 
@@ -702,6 +706,7 @@ class _Conn:
         self.pubkey: str | None = None
         self.subs: dict[str, list[Json]] = {}
         self.frames = 0
+        self.challenged = False  # its challenge was sent
 
     async def send(self, frame: list[Any]) -> None:
         if not self.ws.closed:
@@ -869,10 +874,14 @@ class BuzzRelay:
         for conn in list(self._conns):
             await self._rechallenge(conn)
 
+    async def _challenge(self, conn: _Conn) -> None:
+        conn.challenged = True
+        await conn.send(["AUTH", conn.challenge])
+
     async def _rechallenge(self, conn: _Conn) -> None:
         conn.challenge = secrets.token_hex(32)
         conn.state, conn.pubkey = "pending", None
-        await conn.send(["AUTH", conn.challenge])
+        await self._challenge(conn)
 
     async def drop_connections(self) -> None:
         """Cut every socket without a close frame (a crash, a cable pulled)."""
@@ -898,7 +907,8 @@ class BuzzRelay:
         self._conns.add(conn)
         self.most_open = max(self.most_open, len(self._conns))
         # connection.rs:167,204: the challenge is the first frame, before anything is read.
-        await conn.send(["AUTH", conn.challenge])
+        if self.faults.challenge_at_connect:
+            await self._challenge(conn)
         timeout = asyncio.get_running_loop().call_later(
             self.auth_timeout, lambda: asyncio.ensure_future(self._auth_timeout(conn))
         )
@@ -1081,6 +1091,8 @@ class BuzzRelay:
     async def _ws_event(self, conn: _Conn, event: Json, sdk_event: ns.Event) -> None:
         """handlers/event.rs handle_event, then the shared ingest."""
         if conn.state != "authenticated" or conn.pubkey is None:
+            if not conn.challenged:  # Faults.challenge_at_connect
+                await self._challenge(conn)
             self.auth_refusals.append((event["id"], event["pubkey"], NOT_AUTHENTICATED))
             await conn.send(["OK", event["id"], False, NOT_AUTHENTICATED])
             return
@@ -1109,6 +1121,8 @@ class BuzzRelay:
     async def _ws_req(self, conn: _Conn, verb: str, sub_id: str, filters: list[Json]) -> None:
         """handlers/req.rs handle_req (and handlers/count.rs for COUNT)."""
         if conn.state != "authenticated" or conn.pubkey is None:
+            if not conn.challenged:  # Faults.challenge_at_connect
+                await self._challenge(conn)
             if verb == "REQ":
                 await conn.send(["NOTICE", REQ_AUTH_NOTICE])
             await conn.send(["CLOSED", sub_id, NOT_AUTHENTICATED])
