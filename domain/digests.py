@@ -27,12 +27,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from domain import strictjson
 
 if TYPE_CHECKING:
     from domain.persona import PersonaContent
+
+
+class Carries(Protocol):
+    """Content as a rule reads it, a member's value by name: a :class:`PersonaContent`,
+    or a persona event's stored members read without building one
+    (:class:`domain.persona.StoredContent`)."""
+
+    def member(self, name: str) -> Any: ...
 
 
 def _never(_: Any) -> bool:
@@ -138,7 +146,7 @@ def rule(name: str) -> DigestRule | None:
     return RULES.get(name)
 
 
-def expresses(each: DigestRule, content: PersonaContent) -> bool:
+def expresses(each: DigestRule, content: Carries) -> bool:
     """Whether ``each`` could have digested ``content``: every member it does not hash
     is at the value :data:`CURRENT` leaves out. An earlier rule's digest of content
     using a later member says nothing about that member, so it names no version."""
@@ -166,3 +174,63 @@ def names_version(digest: str, rule_name: str, content: PersonaContent) -> bool:
     """Whether ``digest``, made by the rule ``rule_name``, is a digest of ``content``."""
     found = rule(rule_name)
     return found is not None and expresses(found, content) and found.digest(content) == digest
+
+
+# For aliases_of, each (member, when it is left out) of any rule once, and each rule's
+# members as indexes into them: a content's members are read, and judged, once for all.
+_CHECKS = tuple(dict.fromkeys((m.name, m.omitted) for each in RULES.values() for m in each.members))
+_NAMES = tuple(name for name, _ in _CHECKS)
+_INDEX = {check: i for i, check in enumerate(_CHECKS)}
+# Each rule's hashed members; and those of CURRENT's it does not hash, all of which
+# must be left out for the rule to express the content (expresses).
+_HASHED = {
+    each.name: tuple(_INDEX[m.name, m.omitted] for m in each.members) for each in RULES.values()
+}
+_UNHASHED = {
+    each.name: tuple(
+        _INDEX[m.name, m.omitted]
+        for m in CURRENT.members
+        if m.name not in {n.name for n in each.members}
+    )
+    for each in RULES.values()
+}
+
+
+def aliases_of(
+    content: Carries, digest: str, made_by: str, build: Callable[[], PersonaContent]
+) -> tuple[str, ...]:
+    """``content``'s other digests than ``digest``, which the rule ``made_by`` made of it:
+    those of :func:`digests_of` (``build()``, the content itself) but ``digest``, in
+    its order. Which rules give distinct digests is told by the names they hash,
+    in their order, without serialising anything: rules that hash the same names
+    hash the same JSON text (each member's value is the content's), so make the
+    same digest, and other names, or the same in another order, make other text,
+    so (SHA-256) another digest. Only distinct digests are computed: none where
+    every rule that could have made one hashes the same names (content without an
+    avatar or a later member, made by the current rule, say), and then no
+    PersonaContent is built either.
+
+    ``digest`` is trusted to be ``made_by``'s digest of the content, as persona events
+    record it (``digest_rule``; the application digests what it records by the rule
+    it names). Even a rule that could not have made it (:func:`expresses`) hashes
+    other names than every rule that could, so its digest is none of theirs. A rule
+    this fleetsync does not know says nothing: then every digest is compared.
+    """
+    made = _HASHED.get(made_by)
+    if made is None:
+        return tuple(found for found in digests_of(build()) if found != digest)
+    kept = [not omitted(content.member(name)) for name, omitted in _CHECKS]
+    made_names = tuple(_NAMES[i] for i in made if kept[i])
+    seen = [tuple(_NAMES[i] for i in _HASHED[CURRENT.name] if kept[i])]
+    others = [] if seen[0] == made_names else [CURRENT]
+    for each in RULES.values():
+        if each is not CURRENT and not any(kept[i] for i in _UNHASHED[each.name]):
+            names = tuple(_NAMES[i] for i in _HASHED[each.name] if kept[i])
+            if names not in seen:
+                seen.append(names)
+                if names != made_names:
+                    others.append(each)
+    if not others:
+        return ()
+    built = build()
+    return tuple(each.digest(built) for each in others)

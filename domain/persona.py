@@ -238,6 +238,23 @@ ABSENT_MEMBERS: Mapping[str, Any] = {
 } | {"session_policy": DEFAULT_SESSION_POLICY}
 
 
+@dataclass(frozen=True, slots=True)
+class StoredContent:
+    """A persona event's stored content members, each read as
+    :meth:`PersonaContent.from_members` reads it but unchecked, and left as stored
+    (a list for a tuple): enough for a digest rule to tell which members it leaves
+    out (:func:`domain.digests.aliases_of`) without building the content."""
+
+    members: Mapping[str, Any]
+
+    def member(self, name: str) -> Any:
+        if name == "session_policy":
+            # As from_members reads it: anything but "thread" is the default.
+            policy = self.members.get(name)
+            return "thread" if policy == "thread" else DEFAULT_SESSION_POLICY
+        return self.members.get(name, ABSENT_MEMBERS.get(name))
+
+
 def validate_env_vars(env_vars: object) -> dict[str, str]:
     """Check ``env_vars`` is an object of NAME -> string; return it with sorted names."""
     if not isinstance(env_vars, dict):

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from domain.digests import digests_of
-from domain.persona import PersonaContent
+from domain.digests import aliases_of
+from domain.persona import PersonaContent, StoredContent
 from domain.planner import HeadOrigin, assess
 from domain.ports import RecordFields
 from domain.versioning import upcast
@@ -264,10 +264,16 @@ class Fold:
             row = PersonaRow(slug, "", "", False, 0, 0, "", "", "")
             self.personas[slug] = row
         row.digest = state["digest"]
+        members = state["content"]
+        # The content's digests by the other rules (digests_of), worked out from which
+        # members it carries: most saves hash nothing and build no PersonaContent.
         row.aliases = " ".join(
-            found
-            for found in digests_of(PersonaContent.from_members(state["content"]))
-            if found != row.digest
+            aliases_of(
+                StoredContent(members),
+                row.digest,
+                state["digest_rule"],
+                lambda: PersonaContent.from_members(members),
+            )
         )
         row.secrets_digest = state["secrets_digest"]
         row.deleted = False

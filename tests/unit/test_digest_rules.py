@@ -13,10 +13,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.digests import CURRENT, ERA_B, ERA_L, RULES, SEED, digests_of, expresses, names_version
+from domain.digests import (
+    CURRENT,
+    ERA_B,
+    ERA_L,
+    RULES,
+    SEED,
+    aliases_of,
+    digests_of,
+    expresses,
+    names_version,
+)
 from domain.engram_body import PersonaEngram, Provenance, decode_persona_body, encode_persona_body
 from domain.errors import InvalidPersona
-from domain.persona import PersonaContent, parse_definition, parse_public_content
+from domain.persona import (
+    ABSENT_MEMBERS,
+    PersonaContent,
+    StoredContent,
+    parse_definition,
+    parse_public_content,
+)
 from domain.versioning import upcast
 
 REVIEWER = (
@@ -239,3 +255,74 @@ def test_relay_content_reads_session_policy_as_buzz_does() -> None:
 def test_the_rule_reference_bytes_are_sha256() -> None:
     text = '{"display_name":"Minimal","system_prompt":"Hello."}'
     assert SEED.digest(parse_public_content(text)) == hashlib.sha256(text.encode()).hexdigest()
+
+
+# A persona event's view row lists its content's other digests (aliases_of), worked
+# out without hashing where it can: the same as digests_of's, whatever made the digest.
+
+
+@st.composite
+def stored_contents(draw: st.DrawFn) -> tuple[PersonaContent, dict[str, Any]]:
+    """Content, and its members as a persona event stores them: every member (v3), or
+    with some absent ones left out (as older events stored them), session_policy
+    null, left out or anything but "thread" when it is the default."""
+    content = draw(contents())
+    if draw(st.booleans()):
+        # Half the time content an earlier rule could have digested, but for a few members.
+        later = draw(st.sets(st.sampled_from(sorted(LATER))))
+        content = dataclasses.replace(content, **{**NONE_LATER, **{m: LATER[m] for m in later}})
+    members = content.public_members()
+    for name in draw(st.sets(st.sampled_from(sorted(ABSENT_MEMBERS)))):
+        if members[name] == ABSENT_MEMBERS[name]:
+            del members[name]
+    if content.session_policy == "channel":
+        policy = draw(st.sampled_from(["channel", None, "Thread", 7, "left out"]))
+        members.pop("session_policy", None)
+        if policy != "left out":
+            members["session_policy"] = policy
+    return content, members
+
+
+@given(stored_contents(), st.sampled_from([*RULES, "era-z"]), st.data())
+def test_a_persona_events_aliases_are_its_contents_other_digests_whichever_rule_made_it(
+    stored: tuple[PersonaContent, dict[str, Any]], made_by: str, data: st.DataObject
+) -> None:
+    content, members = stored
+    assert PersonaContent.from_members(members) == content
+    made = RULES.get(made_by)
+    # A known rule's digest of the content (even one that could not have made it);
+    # for a rule this fleetsync does not know, any digest, the content's own or not.
+    digest = (
+        made.digest(content)
+        if made is not None
+        else data.draw(st.sampled_from(digests_of(content)) | HEX64)
+    )
+    built: list[PersonaContent] = []
+
+    def build() -> PersonaContent:
+        built.append(PersonaContent.from_members(members))
+        return built[-1]
+
+    expected = tuple(found for found in digests_of(content) if found != digest)
+    assert aliases_of(StoredContent(members), digest, made_by, build) == expected
+    assert len(built) <= 1
+
+
+def test_aliases_of_content_no_rule_digests_otherwise_build_no_content() -> None:
+    content = parse_public_content('{"display_name":"D","system_prompt":"S","model":"m"}')
+
+    def build() -> PersonaContent:
+        raise AssertionError("built the content, when which members it carries said enough")
+
+    members = StoredContent(content.public_members())
+    for each in RULES.values():
+        assert aliases_of(members, each.digest(content), each.name, build) == ()
+
+
+def test_aliases_of_avatar_content_name_the_seed_digest_or_the_current_one() -> None:
+    content = parse_public_content(EVENT_1)
+    members = StoredContent(content.public_members())
+    seed, current = SEED.digest(content), CURRENT.digest(content)
+    assert aliases_of(members, current, CURRENT.name, lambda: content) == (seed,)
+    assert aliases_of(members, current, ERA_B.name, lambda: content) == (seed,)
+    assert aliases_of(members, seed, SEED.name, lambda: content) == (current,)
