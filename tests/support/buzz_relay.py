@@ -884,7 +884,8 @@ class BuzzRelay:
         await self._challenge(conn)
 
     async def drop_connections(self) -> None:
-        """Cut every socket without a close frame (a crash, a cable pulled)."""
+        """Close every socket at once with 1011 (internal error), as a relay that is
+        going down does; the client sees each connection end mid-conversation."""
         for conn in list(self._conns):
             with suppress(Exception):
                 await conn.ws.close(code=1011)
