@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from adapters.nostr.event import Event, InvalidEvent, UnsignedEvent, why_invalid
+from adapters.nostr.event import Event, UnsignedEvent, is_valid
 from adapters.nostr.persona_event import build_persona_event, select_persona_head
 from adapters.relay import Answer, RelayPool
 from domain.clock import HeadTooFarAhead, choose_created_at
@@ -163,15 +163,8 @@ def _newest(events: Sequence[Event]) -> Event | None:
     and no honest relay keeps a forgery as the head our write must outrank.
     """
     return min(
-        (e for e in events if _verifies(e)), key=lambda e: (-e.created_at, e.id), default=None
+        (e for e in events if is_valid(e)), key=lambda e: (-e.created_at, e.id), default=None
     )
-
-
-def _verifies(event: Event) -> bool:
-    try:
-        return why_invalid(event) is None
-    except (InvalidEvent, ValueError):  # hex that is not hex: not a valid event either
-        return False
 
 
 def _filter(kind: int, owner: str, d_tag: str | None = None) -> dict[str, Any]:
@@ -214,7 +207,7 @@ def deletion_requests(events: Sequence[Event], owner: str, kind: int) -> list[De
     for event in events:
         if event.kind != DELETION_KIND or event.pubkey != owner:
             continue
-        if not _verifies(event):
+        if not is_valid(event):
             continue
         request = deletion_request(
             event.id, event.pubkey, event.created_at, event.tags, owner=owner, kind=kind

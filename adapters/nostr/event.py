@@ -190,6 +190,14 @@ def why_invalid(event: Event) -> EventFault | None:
     return None
 
 
+def is_valid(event: Event) -> bool:
+    """Whether ``event``'s id and signature are right; hex that is not hex is not."""
+    try:
+        return why_invalid(event) is None
+    except (InvalidEvent, ValueError):
+        return False
+
+
 def verify(event: Event) -> None:
     """Raise :class:`InvalidEvent` unless ``event``'s id and signature are right."""
     reason = why_invalid(event)

@@ -35,7 +35,7 @@ from typing import TypeVar
 
 from adapters.bootstrap import Fleet, NoRelays
 from adapters.errors import AdapterError
-from adapters.nostr.event import Event, InvalidEvent, why_invalid
+from adapters.nostr.event import Event, is_valid
 from adapters.nostr.persona_event import select_persona_head
 from adapters.nostr.signer import KeySigner
 from adapters.owner_events import (
@@ -252,10 +252,7 @@ def _versions(events: tuple[Event, ...], owner: str) -> list[AddressVersion]:
         d_tags = [tag[1] for tag in event.tags if len(tag) >= 2 and tag[0] == "d"]
         if event.kind != PERSONA_KIND or event.pubkey != owner or len(d_tags) != 1:
             continue
-        try:
-            if why_invalid(event) is not None:
-                continue
-        except (InvalidEvent, ValueError):
+        if not is_valid(event):
             continue
         versions.append(AddressVersion(d_tags[0], event.id, event.created_at))
     return versions
