@@ -154,6 +154,20 @@ def _conflict_doc(conflict: HeadTooFarAhead | None) -> dict[str, Any] | None:
     }
 
 
+def _dated_over(
+    before: OwnerRead, now: int | None, *, strictly_after: bool
+) -> int | HeadTooFarAhead:
+    """The ``created_at`` of an owner event written over the newest valid event the
+    relays returned (:func:`domain.clock.choose_created_at`), or the conflict."""
+    newest = _newest(before.events)
+    return choose_created_at(
+        int(time.time()) if now is None else now,
+        newest.created_at if newest is not None else None,
+        head_event_id=newest.id if newest is not None else None,
+        strictly_after=strictly_after,
+    )
+
+
 def _newest(events: Sequence[Event]) -> Event | None:
     """The newest valid event of ``events`` (ties: the lowest id, as NIP-01 replaces),
     the head a write over them has to outrank.
@@ -249,12 +263,7 @@ async def publish_persona(
     targets = [url for url in pool.urls if url not in unchanged]
     if not targets:
         return OwnerEventResult(PERSONA_KIND, slug, None, None, (), unchanged)
-    newest = _newest(before.events)
-    created_at = choose_created_at(
-        int(time.time()) if now is None else now,
-        newest.created_at if newest is not None else None,
-        head_event_id=newest.id if newest is not None else None,
-    )
+    created_at = _dated_over(before, now, strictly_after=True)
     if isinstance(created_at, HeadTooFarAhead):
         return OwnerEventResult(PERSONA_KIND, slug, None, None, (), unchanged, conflict=created_at)
     event = build_persona_event(owner, slug, content, created_at)
@@ -277,13 +286,7 @@ async def publish_persona_deletion(
     """Send the NIP-09 deletion of persona ``slug``; read back the request, and whether
     each relay still serves the persona (honouring a deletion is the relay's policy)."""
     before = await read_owner_events(pool, owner, PERSONA_KIND, timeout=timeout, d_tag=slug)
-    newest = _newest(before.events)
-    created_at = choose_created_at(
-        int(time.time()) if now is None else now,
-        newest.created_at if newest is not None else None,
-        head_event_id=newest.id if newest is not None else None,
-        strictly_after=False,
-    )
+    created_at = _dated_over(before, now, strictly_after=False)
     if isinstance(created_at, HeadTooFarAhead):
         return OwnerEventResult(DELETION_KIND, slug, None, None, (), conflict=created_at)
     owner_hex = owner.public_key.hex
