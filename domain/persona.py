@@ -226,8 +226,14 @@ class PersonaContent:
                 f"session_policy must be one of {', '.join(SESSION_POLICIES)} (or null), "
                 f"not {policy!r}"
             )
-        values["session_policy"] = "thread" if policy == "thread" else DEFAULT_SESSION_POLICY
+        values["session_policy"] = session_policy_as_buzz_reads(policy)
         return cls(**values)
+
+
+def session_policy_as_buzz_reads(value: Any) -> str:
+    """A stored ``session_policy`` as buzz reads it: anything but ``"thread"`` is the
+    default, ``channel``."""
+    return "thread" if value == "thread" else DEFAULT_SESSION_POLICY
 
 
 # Each member's value when absent, as :meth:`PersonaContent.public_members` stores it.
@@ -249,9 +255,7 @@ class StoredContent:
 
     def member(self, name: str) -> Any:
         if name == "session_policy":
-            # As from_members reads it: anything but "thread" is the default.
-            policy = self.members.get(name)
-            return "thread" if policy == "thread" else DEFAULT_SESSION_POLICY
+            return session_policy_as_buzz_reads(self.members.get(name))
         return self.members.get(name, ABSENT_MEMBERS.get(name))
 
 
