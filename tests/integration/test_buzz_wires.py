@@ -69,19 +69,23 @@ class Wires:
         return {url: "http-bridge" if url.startswith("http") else "websocket" for url in self.urls}
 
 
+def _serve(stack: ExitStack, name: str) -> Wires:
+    """The doubles and relay list of the set-up ``name``, served until ``stack`` closes."""
+    first = stack.enter_context(BuzzRelay().serving())
+    if name == "websocket":
+        return Wires("websocket", [first], [first.url])
+    if name == "http":
+        return Wires("http", [first], [first.http_url])
+    if name == "both":
+        return Wires("both", [first], [first.url, first.http_url])
+    second = stack.enter_context(BuzzRelay().serving())
+    return Wires("mixed", [first, second], [first.url, second.http_url])
+
+
 @pytest.fixture(params=WIRES)
 def wires(request: pytest.FixtureRequest) -> Iterator[Wires]:
     with ExitStack() as stack:
-        first = stack.enter_context(BuzzRelay().serving())
-        if request.param == "websocket":
-            yield Wires("websocket", [first], [first.url])
-        elif request.param == "http":
-            yield Wires("http", [first], [first.http_url])
-        elif request.param == "both":
-            yield Wires("both", [first], [first.url, first.http_url])
-        else:
-            second = stack.enter_context(BuzzRelay().serving())
-            yield Wires("mixed", [first, second], [first.url, second.http_url])
+        yield _serve(stack, request.param)
 
 
 def _fleet(tmp_path: Path, wires: Wires, count: int = AGENTS) -> Fleetsync:
@@ -381,14 +385,7 @@ def test_garbage_is_never_a_success(wires: Wires, tmp_path: Path) -> None:
 @pytest.fixture(params=WITH_A_BRIDGE)
 def bridged(request: pytest.FixtureRequest) -> Iterator[Wires]:
     with ExitStack() as stack:
-        first = stack.enter_context(BuzzRelay().serving())
-        if request.param == "http":
-            yield Wires("http", [first], [first.http_url])
-        elif request.param == "both":
-            yield Wires("both", [first], [first.url, first.http_url])
-        else:
-            second = stack.enter_context(BuzzRelay().serving())
-            yield Wires("mixed", [first, second], [first.url, second.http_url])
+        yield _serve(stack, request.param)
 
 
 def _bridge_of(wires: Wires) -> BuzzRelay:
